@@ -1,0 +1,1 @@
+"""The `musefuse` command line (Typer)."""

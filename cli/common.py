@@ -1,0 +1,38 @@
+"""What every command shares: the stderr console and the error-to-exit-code rule."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import TypeVar
+
+import typer
+from rich.console import Console
+
+from musefuse.core.errors import MusefuseError
+
+# Everything meant for people goes to stderr, so stdout stays clean for --json output.
+err = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable)
+
+
+def reports_errors(func: F) -> F:
+    """Turn a named musefuse error into one readable paragraph on stderr and exit code 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except MusefuseError as exc:
+            err.print(f"[bold red]Error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+            raise typer.Exit(2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def split_csv(value: str | None) -> list[str] | None:
+    """'a, b,c' -> ['a', 'b', 'c']; None stays None."""
+    if value is None:
+        return None
+    return [part.strip() for part in value.split(",") if part.strip()]

@@ -1,0 +1,211 @@
+"""The plugin host: built-ins from registry.yaml, third parties from the `musefuse` entry-point group.
+
+Both arrive the same way — modules implementing the hooks in :mod:`musefuse.core.hookspecs` —
+and every registered object passes through one `register` callback per hook, where names,
+aliases and duplicates are resolved and invalid objects are refused. Whatever a third-party
+plugin does wrong (fails to import, raises, returns junk, claims a taken name, misspells a hook)
+becomes a warning naming its distribution; the rest keeps working.
+
+Environment:
+  MUSEFUSE_LOAD_PLUGINS=dist1,dist2   load only these third-party distributions ('' = none)
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any
+
+import pluggy
+
+from musefuse import __version__
+from musefuse.core import hookspecs
+from musefuse.core.errors import PluginError, nearest, unknown
+from musefuse.core.interfaces import Corruption, DifficultyEstimator, Fuser, Modality
+from musefuse.core.registry import builtin_entries
+
+BUILTIN = "musefuse"
+ENTRY_POINT_GROUP = "musefuse"
+LOAD_ENV = "MUSEFUSE_LOAD_PLUGINS"
+
+# hook name -> (kind word, what register() must receive)
+HOOKS: dict[str, tuple[str, type]] = {
+    "register_modalities": ("modality", Modality),
+    "register_estimators": ("estimator", DifficultyEstimator),
+    "register_fusers": ("fuser", Fuser),
+    "register_corruptions": ("corruption", Corruption),
+}
+
+
+@dataclass
+class PluginInfo:
+    """One registered thing, as `musefuse plugins` lists it."""
+
+    name: str
+    kind: str
+    source: str  # "musefuse" for built-ins, else the distribution's name
+    version: str
+    description: str
+    obj: Any = field(repr=False)  # a Modality instance, or the plugin class
+
+    def as_json(self) -> dict[str, Any]:
+        out = {k: getattr(self, k) for k in ("name", "kind", "source", "version", "description")}
+        if self.kind == "modality":
+            out.update(aliases=self.obj.aliases, width=self.obj.width, standardise=self.obj.standardise)
+        return out
+
+
+def _validate(kind: str, expected: type, obj: Any) -> tuple[str, str]:
+    """(name, description) of a registered object, or PluginError saying what is wrong with it."""
+    if kind == "modality":
+        if not isinstance(obj, Modality):
+            raise PluginError(f"register_modalities passed {type(obj).__name__}, not a musefuse Modality")
+        return obj.name, obj.description
+    if not (isinstance(obj, type) and issubclass(obj, expected)):
+        raise PluginError(f"register_{kind}s passed {obj!r}, not a subclass of {expected.__name__}")
+    name = getattr(obj, "name", None)
+    if not isinstance(name, str) or not name:
+        raise PluginError(f"{obj.__name__} has no string attribute 'name'")
+    if getattr(obj, "__abstractmethods__", None):
+        missing = ", ".join(sorted(obj.__abstractmethods__))
+        raise PluginError(f"{obj.__name__} does not implement {missing}")
+    return name, (obj.description or (obj.__doc__ or "").strip().split("\n")[0])
+
+
+class PluginHost:
+    """Loads plugins once and answers 'which modality/estimator/fuser/corruption is called X'."""
+
+    def __init__(self, *, third_party: bool = True) -> None:
+        self.pm = pluggy.PluginManager("musefuse")
+        self.pm.add_hookspecs(hookspecs)
+        self.warnings: list[str] = []
+        self._sources: dict[str, tuple[str, str]] = {}  # plugin name in pm -> (source, version)
+        self._items: dict[str, dict[str, PluginInfo]] = {kind: {} for kind, _ in HOOKS.values()}
+        self._aliases: dict[str, tuple[str, str]] = {}  # modality folder alias -> (modality, source)
+        self._register_builtins()
+        if third_party:
+            self._register_entry_points()
+        self._check_unknown_hooks()
+        for hook in HOOKS:
+            self._collect(hook)
+
+    # -- loading -------------------------------------------------------------------------------
+    def _register_builtins(self) -> None:
+        for module_name in dict.fromkeys(e.module for e in builtin_entries()):
+            module = importlib.import_module(module_name)
+            self.pm.register(module, name=module_name)
+            self._sources[module_name] = (BUILTIN, __version__)
+
+    def _register_entry_points(self) -> None:
+        allowed = os.environ.get(LOAD_ENV)
+        wanted = None if allowed is None else {d.strip() for d in allowed.split(",") if d.strip()}
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            dist = ep.dist.name if ep.dist else ep.value
+            version = ep.dist.version if ep.dist else "?"
+            if wanted is not None and dist not in wanted:
+                continue
+            try:
+                plugin = ep.load()
+                self.pm.register(plugin, name=f"{dist}:{ep.name}")
+            except Exception as exc:  # a broken plugin must never break the host
+                self.warn(f"plugin '{ep.name}' from distribution '{dist}' failed to load and was skipped: "
+                          f"{type(exc).__name__}: {exc}")
+                continue
+            self._sources[f"{dist}:{ep.name}"] = (dist, version)
+
+    def _check_unknown_hooks(self) -> None:
+        # pluggy registers any `@hookimpl` function; one whose name matches no spec would be a
+        # silent no-op, so say so (the typo is usually one edit away from a real hook name).
+        for name, plugin in self.pm.list_name_plugin():
+            for hook_name in dir(plugin):
+                attr = getattr(plugin, hook_name, None)
+                if hasattr(attr, "musefuse_impl") and hook_name not in HOOKS:
+                    source = self._sources.get(name, (name, ""))[0]
+                    self.warn(f"plugin '{name}' from '{source}' implements unknown hook '{hook_name}'"
+                              f" (ignored).{nearest(hook_name, list(HOOKS))}")
+
+    def _collect(self, hook_name: str) -> None:
+        kind, expected = HOOKS[hook_name]
+        # Call each implementation on its own so one that raises cannot take the others down.
+        for impl in getattr(self.pm.hook, hook_name).get_hookimpls():  # in registration order
+            source, version = self._sources.get(impl.plugin_name, (impl.plugin_name, "?"))
+
+            def register(obj: Any, _source: str = source, _version: str = version) -> None:
+                try:
+                    name, description = _validate(kind, expected, obj)
+                except PluginError as exc:
+                    self.warn(f"{kind} from '{_source}' refused: {exc}")
+                    return
+                self._add(PluginInfo(name, kind, _source, _version, description, obj))
+
+            try:
+                impl.function(register=register)
+            except Exception as exc:
+                self.warn(f"{hook_name} of '{source}' raised {type(exc).__name__}: {exc}; its {kind}s"
+                          " registered before the error are kept, the rest skipped")
+
+    def _add(self, info: PluginInfo) -> None:
+        table = self._items[info.kind]
+        if info.name in table:
+            first = table[info.name]
+            self.warn(f"{info.kind} '{info.name}' from '{info.source}' refused: the name is already "
+                      f"registered by '{first.source}'")
+            return
+        if info.kind == "modality":
+            for alias in info.obj.folders():
+                owner = self._aliases.get(alias)
+                if owner and owner[0] != info.name:
+                    self.warn(f"modality '{info.name}' from '{info.source}' refused: folder name '{alias}' "
+                              f"is already claimed by modality '{owner[0]}' from '{owner[1]}'")
+                    return
+            for alias in info.obj.folders():
+                self._aliases[alias] = (info.name, info.source)
+        table[info.name] = info
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(message)
+
+    # -- queries -------------------------------------------------------------------------------
+    def entries(self, kind: str | None = None) -> list[PluginInfo]:
+        """Everything registered, built-ins first, optionally of one kind."""
+        return [info for k, table in self._items.items() if kind in (None, k) for info in table.values()]
+
+    def get(self, kind: str, name: str) -> Any:
+        """The object registered as ``name`` (a modality also answers to its folder aliases)."""
+        table = self._items[kind]
+        if name in table:
+            return table[name].obj
+        if kind == "modality" and name in self._aliases:
+            return table[self._aliases[name][0]].obj
+        raise PluginError(unknown(kind, name, list(table)))
+
+    def modalities(self) -> dict[str, Modality]:
+        return {name: info.obj for name, info in self._items["modality"].items()}
+
+    def modality(self, name: str) -> Modality:
+        return self.get("modality", name)
+
+    def estimator(self, name: str) -> type[DifficultyEstimator]:
+        return self.get("estimator", name)
+
+    def fuser(self, name: str) -> type[Fuser]:
+        return self.get("fuser", name)
+
+    def corruption(self, name: str) -> type[Corruption]:
+        return self.get("corruption", name)
+
+
+_HOST: PluginHost | None = None
+
+
+def get_host(*, reload: bool = False) -> PluginHost:
+    """The process-wide host, loaded on first use; its warnings go to stderr once."""
+    global _HOST
+    if _HOST is None or reload:
+        _HOST = PluginHost()
+        for message in _HOST.warnings:
+            print(f"musefuse: warning: {message}", file=sys.stderr)
+    return _HOST

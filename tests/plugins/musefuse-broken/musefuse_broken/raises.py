@@ -1,0 +1,8 @@
+"""Its hook raises."""
+
+from musefuse.core import hookimpl
+
+
+@hookimpl
+def register_fusers(register):
+    raise RuntimeError("boom")
