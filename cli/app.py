@@ -29,7 +29,12 @@ def _root(
 
 def _register_commands() -> None:
     # Each module adds its command(s) to `app` on import.
-    from musefuse.cli import plugins_cmd  # noqa: F401
+    from musefuse.cli import (  # noqa: F401
+        plugins_cmd,
+        predict_cmd,
+        run_cmd,
+        validate_cmd,  # noqa: F401
+    )
 
 
 _register_commands()

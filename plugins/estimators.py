@@ -1,11 +1,84 @@
-"""Built-in difficulty estimators."""
+"""Built-in difficulty estimators: the paper's auto-encoder reconstruction error, and none."""
+
+from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+import torch
 
 from musefuse.core import DifficultyEstimator, hookimpl
-from musefuse.core.interfaces import FitContext
+from musefuse.core.interfaces import FitContext, Tensors
+from musefuse.core.models import SequenceModel, model_from_meta, model_meta
+from musefuse.core.training import fit_sequence_model, predict_sequences
+
+
+class AutoEncoderRE(DifficultyEstimator):
+    """The paper's difficulty indicator: how badly an auto-encoder trained on train reconstructs a frame.
+
+    The auto-encoder is the regressor's architecture (N recurrent layers, then feed-forward) with
+    output width = input width. Difficulty at step t = mean over feature dimensions of the squared
+    reconstruction error, optionally smoothed (``re_smoothing`` frames), then log1p-compressed and
+    z-scored with train statistics so every modality's RE is on one scale for the fuser.
+
+    Options (FitContext.options): ``bottleneck`` (int or None) — a narrow linear layer between the
+    recurrent stack and the output; ``noise`` — input-noise std while training (a denoising AE).
+    Both keep a 128-wide bidirectional state from learning to copy a 17-wide input, which would make
+    the RE uninformative everywhere.
+    """
+
+    name = "ae-re"
+    description = "Auto-encoder reconstruction error per time step (the paper's difficulty indicator)"
+
+    def __init__(self) -> None:
+        self.model: SequenceModel | None = None
+        self.device: Any = "cpu"
+        self.smoothing = 1
+        self.mean, self.std = 0.0, 1.0
+
+    def fit(self, train: Sequence[np.ndarray], devel: Sequence[np.ndarray], ctx: FitContext) -> None:
+        width = train[0].shape[1]
+        self.device = ctx.device
+        self.smoothing = int(ctx.options.get("smoothing", 1))
+        torch.manual_seed(ctx.seed)
+        self.model = SequenceModel(width, width, ctx.settings, bottleneck=ctx.options.get("bottleneck"))
+        fit_sequence_model(
+            self.model, train, train, devel, devel, ctx,
+            objective="mse", select="loss", input_noise=float(ctx.options.get("noise", 0.0)),
+        )
+        raw = np.concatenate(self._raw(train))
+        self.mean, self.std = float(raw.mean()), float(raw.std()) or 1.0
+
+    def _raw(self, sequences: Sequence[np.ndarray]) -> list[np.ndarray]:
+        assert self.model is not None, "fit() or load() first"
+        recon = predict_sequences(self.model, sequences, self.device)
+        out = []
+        for x, r in zip(sequences, recon, strict=True):
+            err = ((r.reshape(x.shape) - x) ** 2).mean(axis=1)  # (T,)
+            if self.smoothing > 1:
+                kernel = np.ones(self.smoothing) / self.smoothing
+                err = np.convolve(np.pad(err, (self.smoothing // 2, (self.smoothing - 1) // 2), mode="edge"),
+                                  kernel, mode="valid")
+            out.append(np.log1p(err).astype(np.float32))
+        return out
+
+    def difficulty(self, sequences: Sequence[np.ndarray]) -> list[np.ndarray]:
+        return [((r - self.mean) / self.std).astype(np.float32) for r in self._raw(sequences)]
+
+    def state(self) -> tuple[Tensors, dict[str, Any]]:
+        assert self.model is not None
+        meta = {"model": model_meta(self.model), "smoothing": self.smoothing, "mean": self.mean, "std": self.std}
+        return dict(self.model.state_dict()), meta
+
+    @classmethod
+    def load(cls, tensors: Tensors, meta: dict[str, Any], device: Any) -> AutoEncoderRE:
+        est = cls()
+        est.model = model_from_meta(meta["model"])
+        est.model.load_state_dict(tensors)
+        est.model.to(device).eval()
+        est.device, est.smoothing, est.mean, est.std = device, meta["smoothing"], meta["mean"], meta["std"]
+        return est
 
 
 class NoDifficulty(DifficultyEstimator):
@@ -24,4 +97,5 @@ class NoDifficulty(DifficultyEstimator):
 
 @hookimpl
 def register_estimators(register):
+    register(AutoEncoderRE)
     register(NoDifficulty)

@@ -1,10 +1,60 @@
-"""Built-in fusers."""
+"""Built-in fusers: the paper's recurrent late fusion, and a non-learned mean."""
+
+from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+import torch
 
 from musefuse.core import Fuser, hookimpl
+from musefuse.core.interfaces import FitContext, Tensors
+from musefuse.core.models import SequenceModel, model_from_meta, model_meta
+from musefuse.core.training import fit_sequence_model, predict_sequences
+
+
+def _inputs(predictions: Sequence[np.ndarray], difficulties: Sequence[np.ndarray] | None) -> list[np.ndarray]:
+    """Per step: every modality's prediction, then (if given) every modality's difficulty. (T, M[+M])"""
+    if difficulties is None:
+        return [np.asarray(p, np.float32) for p in predictions]
+    return [np.concatenate([p, d], axis=1).astype(np.float32) for p, d in zip(predictions, difficulties, strict=True)]
+
+
+class BiRNNFuser(Fuser):
+    """The paper's late fusion: a 4-layer bidirectional RNN over predictions ⊕ difficulties per step."""
+
+    name = "birnn"
+    description = "Recurrent late fusion over unimodal predictions and their difficulties (the paper's)"
+
+    def __init__(self) -> None:
+        self.model: SequenceModel | None = None
+        self.device: Any = "cpu"
+
+    def fit(self, predictions, difficulties, labels, devel, ctx: FitContext) -> None:
+        x = _inputs(predictions, difficulties)
+        dx = _inputs(devel[0], devel[1])
+        self.device = ctx.device
+        torch.manual_seed(ctx.seed)
+        self.model = SequenceModel(x[0].shape[1], 1, ctx.settings)
+        fit_sequence_model(self.model, x, labels, dx, devel[2], ctx)
+
+    def predict(self, predictions, difficulties) -> list[np.ndarray]:
+        assert self.model is not None, "fit() or load() first"
+        return predict_sequences(self.model, _inputs(predictions, difficulties), self.device)
+
+    def state(self) -> tuple[Tensors, dict[str, Any]]:
+        assert self.model is not None
+        return dict(self.model.state_dict()), {"model": model_meta(self.model)}
+
+    @classmethod
+    def load(cls, tensors: Tensors, meta: dict[str, Any], device: Any) -> BiRNNFuser:
+        fuser = cls()
+        fuser.model = model_from_meta(meta["model"])
+        fuser.model.load_state_dict(tensors)
+        fuser.model.to(device).eval()
+        fuser.device = device
+        return fuser
 
 
 class MeanFuser(Fuser):
@@ -17,12 +67,11 @@ class MeanFuser(Fuser):
     def fit(self, predictions, difficulties, labels, devel, ctx) -> None:
         pass
 
-    def predict(
-        self, predictions: Sequence[np.ndarray], difficulties: Sequence[np.ndarray] | None
-    ) -> list[np.ndarray]:
-        return [p.mean(axis=1).astype(np.float32) for p in predictions]  # (T, M) -> (T,)
+    def predict(self, predictions, difficulties) -> list[np.ndarray]:
+        return [np.asarray(p, np.float32).mean(axis=1) for p in predictions]  # (T, M) -> (T,)
 
 
 @hookimpl
 def register_fusers(register):
+    register(BiRNNFuser)
     register(MeanFuser)

@@ -1,0 +1,26 @@
+"""`musefuse predict`: apply a finished run to new data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from musefuse.cli.app import app
+from musefuse.cli.common import err, reports_errors
+from musefuse.core.runner import predict as predict_run
+
+
+@app.command()
+@reports_errors
+def predict(
+    run: Path = typer.Option(..., help="A finished run folder."),
+    data: Path = typer.Option(..., help="MuSe-layout folder with the run's modalities and a partition file."),
+    out: Path = typer.Option(..., help="Where to write <target>/<Id>.csv (timestamp,segment_id,value)."),
+    stage: str = typer.Option("fusion", help="fusion | unimodal (then OUT/<modality>/<target>/<Id>.csv)."),
+    device: str = typer.Option("auto", help="auto | cpu | cuda."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Reuse a non-empty --out."),
+) -> None:
+    """Predict with a finished run's standardisation, auto-encoders and models (labels not needed)."""
+    written = predict_run(run, data, out, stage=stage, device=device, overwrite=overwrite)
+    err.print(f"Predictions written to {written}")

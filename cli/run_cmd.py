@@ -1,0 +1,91 @@
+"""`musefuse run`: train and evaluate the whole pipeline for any combination of modalities."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from musefuse.cli.app import app
+from musefuse.cli.common import err, reports_errors, split_csv
+from musefuse.cli.progress import RichReporter
+from musefuse.core.config import build_config
+from musefuse.core.runner import execute_run
+
+
+def results_table(records: list[dict], title: str) -> Table:
+    """Devel and test CCC per stage, modalities and target, plus the combined score (paper, Table 9)."""
+    targets = list(dict.fromkeys(r["target"] for r in records))
+    table = Table(title=title)
+    table.add_column("stage")
+    table.add_column("modalities")
+    table.add_column("RE")
+    for t in targets:
+        table.add_column(f"{t}\ndevel / test", justify="right")
+
+    def fmt(v):
+        return "—" if v is None else f"{v:.4f}"
+
+    rows = dict.fromkeys((r["stage"], tuple(r["modalities"]), r["re"], r.get("fuser")) for r in records)
+    for stage, mods, re, fuser in rows:
+        cells = []
+        for t in targets:
+            by_part = {r["partition"]: r["ccc"] for r in records
+                       if (r["stage"], tuple(r["modalities"]), r["target"]) == (stage, mods, t)}
+            cells.append(f"{fmt(by_part.get('devel'))} / {fmt(by_part.get('test'))}")
+        label = stage if fuser is None else f"{stage} ({fuser})"
+        table.add_row(label, "+".join(mods), "yes" if re else "no", *cells)
+    return table
+
+
+@app.command()
+@reports_errors
+def run(
+    modalities: str = typer.Option(None, help="Comma-separated modalities, e.g. egemaps,vggface,fau."),
+    data: Path = typer.Option(None, help="MuSe-layout data folder (default: the embedded synthetic dataset)."),
+    targets: str = typer.Option(None, help="Comma-separated targets (default: arousal,valence)."),
+    rnn: str = typer.Option(None, help="lstm | bilstm | gru | bigru (default: each modality's, bigru)."),
+    layers: int = typer.Option(None, help="Recurrent layers (default 4)."),
+    hidden: int = typer.Option(None, help="Hidden units per direction (default 64)."),
+    lr: float = typer.Option(None, help="Learning rate (default: per modality, from the paper's grid)."),
+    dropout: float = typer.Option(None, help="Dropout between recurrent layers."),
+    loss: str = typer.Option(None, help="ccc (1 - CCC, default) | mse | l1."),
+    estimator: str = typer.Option(None, help="Difficulty estimator plugin (default ae-re; none to switch off)."),
+    fuser: str = typer.Option(None, help="Fuser plugin (default birnn; mean is the baseline)."),
+    re_unimodal: bool = typer.Option(None, "--re-unimodal/--no-re-unimodal", help="Difficulty as regressor input."),
+    re_fusion: bool = typer.Option(None, "--re-fusion/--no-re-fusion", help="Difficulty as fuser input."),
+    fusion_train: str = typer.Option(None, help="Fuser's train inputs: in-sample | out-of-fold."),
+    folds: int = typer.Option(None, help="Folds for out-of-fold fusion inputs (default 3)."),
+    ae_bottleneck: int = typer.Option(None, help="Auto-encoder bottleneck width (default 8)."),
+    ae_noise: float = typer.Option(None, help="Auto-encoder input-noise std while training (default 0.1)."),
+    re_smoothing: int = typer.Option(None, help="Moving-average window over the RE, frames (default 1: none)."),
+    label_shift: float = typer.Option(None, help="Annotation delay compensation, seconds (default 0)."),
+    missing: str = typer.Option(None, help="Missing feature rows: zero (default) | ffill | mask."),
+    preset: str = typer.Option(None, help="Training budget: auto (paper on CUDA, else cpu) | cpu | paper."),
+    epochs: int = typer.Option(None, help="Maximum epochs per model (preset default)."),
+    patience: int = typer.Option(None, help="Early-stopping patience on devel CCC (preset default)."),
+    window: int = typer.Option(None, help="Training window, frames (default 200)."),
+    hop: int = typer.Option(None, help="Training window hop, frames (default 100)."),
+    batch_size: int = typer.Option(None, help="Windows per batch (default 32)."),
+    seed: int = typer.Option(None, help="Random seed (default 0)."),
+    device: str = typer.Option(None, help="auto (default) | cpu | cuda."),
+    threads: int = typer.Option(None, help="torch CPU threads."),
+    config: Path = typer.Option(None, help="YAML file setting any of these fields; flags override it."),
+    out: Path = typer.Option(None, help="The run folder (default: runs/<timestamp>)."),
+    overwrite: bool = typer.Option(None, "--overwrite", help="Reuse a non-empty --out."),
+    as_json: bool = typer.Option(False, "--json", help="Print only the results as JSON on stdout."),
+) -> None:
+    """Train and evaluate auto-encoders, unimodal regressors and late fusion; write a run folder."""
+    flags = {k: v for k, v in locals().items() if k not in ("config", "as_json")}
+    flags["modalities"], flags["targets"] = split_csv(modalities), split_csv(targets)
+    cfg = build_config(config, **flags)
+    with RichReporter() as reporter:
+        run_dir, records = execute_run(cfg, reporter, echo=reporter.log)
+    if as_json:
+        print(json.dumps(records, indent=2))
+        return
+    Console().print(results_table(records, f"CCC — {run_dir}"))
+    err.print(f"Run folder: {run_dir}")

@@ -1,0 +1,117 @@
+"""The run configuration: one pydantic model; every CLI flag maps to one field, a YAML file can set any."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from musefuse.core.dataset import MissingPolicy
+from musefuse.core.errors import ConfigError
+from musefuse.core.interfaces import ModelSettings, RnnType
+
+# Presets change only the training budget, never the architecture (4 x 64 BiGRU stays).
+# `paper`: the paper's budget (sec. 4.3). `cpu`: what fits the demo into minutes on a 2-core CPU.
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {"epochs": 100, "patience": 15},
+    "cpu": {"epochs": 25, "patience": 6},
+}
+
+
+class RunConfig(BaseModel):
+    """Everything that determines a run. Unset model fields fall back to each modality's defaults."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    # What to run on
+    modalities: list[str] = ["egemaps", "vggface", "fau"]
+    data: Path | None = None  # None: the embedded synthetic Ulm-TSST-like dataset
+    targets: list[str] = ["arousal", "valence"]
+    # Models (None: the modality's registry default per target)
+    rnn: RnnType | None = None
+    layers: int | None = Field(None, ge=1)
+    hidden: int | None = Field(None, ge=1)
+    lr: float | None = Field(None, gt=0)
+    dropout: float | None = Field(None, ge=0, lt=1)
+    loss: Literal["ccc", "mse", "l1"] = "ccc"
+    # Stages
+    estimator: str = "ae-re"
+    fuser: str = "birnn"
+    re_unimodal: bool = True  # difficulty appended to the regressors' input
+    re_fusion: bool = True  # difficulty appended to the fuser's input
+    fusion_train: Literal["in-sample", "out-of-fold"] = "in-sample"
+    folds: int = Field(3, ge=2)  # for out-of-fold fusion inputs
+    ae_bottleneck: int | None = Field(8, ge=1)  # keeps a 128-wide BiGRU state from copying the input
+    ae_noise: float = Field(0.1, ge=0)  # denoising auto-encoder: input noise std during training
+    re_smoothing: int = Field(1, ge=1)  # moving-average window over the RE, frames (1 = none)
+    label_shift: float = Field(0.0, ge=0)  # seconds; predict the label this much later (rater lag)
+    missing: MissingPolicy = "zero"
+    # Training budget
+    preset: Literal["auto", "cpu", "paper"] = "auto"  # auto: paper on CUDA, cpu otherwise
+    epochs: int = Field(100, ge=1)  # at most
+    patience: int = Field(15, ge=1)  # early stopping on devel CCC
+    window: int = Field(200, ge=2)  # training window, frames (MuSe 2021 baseline: 100 s at 2 Hz)
+    hop: int = Field(100, ge=1)  # training window hop, frames
+    batch_size: int = Field(32, ge=1)
+    # Execution
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: int | None = Field(None, ge=1)  # torch CPU threads; None: torch's default
+    out: Path | None = None  # the run folder; None: runs/<timestamp>
+    overwrite: bool = False
+
+    @field_validator("modalities", "targets")
+    @classmethod
+    def _non_empty_unique(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("must name at least one")
+        if len(set(value)) != len(value):
+            raise ValueError(f"names repeat: {value}")
+        return value
+
+    def settings_for(self, modality_defaults: ModelSettings) -> ModelSettings:
+        """A modality's default settings with this run's explicit overrides applied."""
+        overrides = {k: getattr(self, k) for k in ("rnn", "layers", "hidden", "lr", "dropout")}
+        return modality_defaults.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+
+    def fusion_settings(self) -> ModelSettings:
+        """The fuser's settings: the paper's 4-layer BiRNN, with this run's overrides."""
+        return self.settings_for(ModelSettings(lr=0.005))
+
+    def with_preset(self, cuda: bool) -> RunConfig:
+        """Apply the preset to the budget fields the user did not set explicitly."""
+        name = self.preset if self.preset != "auto" else ("paper" if cuda else "cpu")
+        update = {k: v for k, v in PRESETS[name].items() if k not in self.model_fields_set}
+        resolved = self.model_copy(update={**update, "preset": name})
+        return RunConfig.model_validate(resolved.model_dump())
+
+
+def _describe(exc: ValidationError, source: str) -> str:
+    parts = []
+    for e in exc.errors():
+        field = ".".join(str(p) for p in e["loc"]) or "(config)"
+        allowed = ""
+        if e["type"] == "literal_error":
+            allowed = f" (allowed: {e['ctx']['expected']})"
+        parts.append(f"'{field}': {e['msg']}{allowed}")
+    return f"Invalid configuration ({source}): " + "; ".join(parts)
+
+
+def build_config(file: Path | None = None, **flags: Any) -> RunConfig:
+    """YAML file first, then every flag that was given (not None) on top; errors name the field."""
+    values: dict[str, Any] = {}
+    if file is not None:
+        try:
+            loaded = yaml.safe_load(Path(file).read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"Cannot read config file {file}: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"Config file {file} must hold a mapping of field: value.")
+        values.update(loaded)
+    values.update({k: v for k, v in flags.items() if v is not None})
+    try:
+        return RunConfig.model_validate(values)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, str(file) if file else "command line")) from None
