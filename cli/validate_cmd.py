@@ -1,0 +1,97 @@
+"""`musefuse validate`: check a MuSe-layout folder and list every problem before a run does."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from musefuse.cli.app import app
+from musefuse.cli.common import err, reports_errors, split_csv
+from musefuse.core.interfaces import Modality
+from musefuse.core.loader import FEATURES_DIR
+from musefuse.core.plugins import get_host
+from musefuse.core.validate import Steps, ValidationReport, validate
+
+
+@app.command("validate")
+@reports_errors
+def validate_command(
+    data: Path = typer.Option(..., "--data", help="The MuSe-layout folder (metadata/, feature_segments/, …)."),
+    modalities: str = typer.Option(
+        None, "--modalities", help="Comma-separated modality names (default: every one whose folder exists)."
+    ),
+    targets: str = typer.Option(None, "--targets", help="Comma-separated targets (default: all label folders)."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Parse every CSV; do not read or fill the cache."),
+) -> None:
+    """Check a data folder: partitions, widths, timestamps, labels. Exits 2 when a run would fail."""
+    host = get_host()
+    known = host.modalities()
+    if modalities is not None:
+        chosen = [host.modality(name) for name in split_csv(modalities) or []]
+    else:
+        chosen = _present(data, known.values())
+    report = validate(
+        data,
+        chosen,
+        split_csv(targets),
+        known_folders={f for m in known.values() for f in m.folders()},
+        use_cache=not no_cache,
+    )
+    render(report)
+    if report.errors:
+        err.print(f"[bold red]{len(report.errors)} error(s)[/], {len(report.warnings)} warning(s): "
+                  "a run would stop on this data.")
+        raise typer.Exit(2)
+    err.print(f"[bold green]OK[/]: {len(report.warnings)} warning(s).")
+
+
+def _present(root: Path, modalities) -> list[Modality]:
+    base = Path(root) / FEATURES_DIR
+    return [m for m in modalities if any((base / f).is_dir() for f in m.folders())]
+
+
+def render(report: ValidationReport) -> None:
+    """The report as rich tables on stderr."""
+    err.print(f"[bold]Data folder[/] {report.root}")
+    parts = Table(title="Subjects per partition")
+    for p in report.partitions:
+        parts.add_column(p, justify="right")
+    parts.add_column("steps per subject (min / median / max)", justify="right")
+    parts.add_row(*(str(n) for n in report.partitions.values()), _steps(report.subject_steps))
+    err.print(parts)
+
+    if report.modalities:
+        mods = Table(title="Modalities")
+        for col in ("modality", "folder", "width", "files", "steps (min / median / max)", "NaN rows", "gaps"):
+            mods.add_column(col, justify="left" if col in ("modality", "folder") else "right")
+        for m in report.modalities:
+            width = str(m.width) if m.width in (None, m.declared_width) else f"{m.width} (declared {m.declared_width})"
+            mods.add_row(m.name, m.folder, width, str(m.files), _steps(m.steps), f"{m.nan_share:.1%}", str(m.gaps))
+        err.print(mods)
+        if report.dominant_step is not None:
+            err.print(f"Dominant timestamp step: {report.dominant_step} ms")
+
+    if report.targets:
+        tgt = Table(title="Labels")
+        for col in ("target", "files", "scored", "hidden", "steps (min / median / max)", "min", "max", "mean"):
+            tgt.add_column(col, justify="left" if col == "target" else "right")
+        for t in report.targets:
+            tgt.add_row(t.name, str(t.files), str(t.scored), str(t.hidden), _steps(t.steps),
+                        f"{t.min:.3f}", f"{t.max:.3f}", f"{t.mean:.3f}")
+        err.print(tgt)
+
+    if report.problems:
+        probs = Table(title="Problems", show_lines=False)
+        probs.add_column("severity")
+        probs.add_column("file", overflow="fold")
+        probs.add_column("problem", overflow="fold")
+        for p in sorted(report.problems, key=lambda p: p.severity != "error"):
+            style = "bold red" if p.severity == "error" else "yellow"
+            probs.add_row(f"[{style}]{p.severity}[/]", p.where, p.message)
+        err.print(probs)
+
+
+def _steps(s: Steps) -> str:
+    return f"{s.min} / {s.median:g} / {s.max}"

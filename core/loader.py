@@ -1,0 +1,290 @@
+"""Read a MuSe-layout folder into a :class:`~musefuse.core.dataset.Dataset` (see docs/data.md).
+
+Features come back raw (float32, missing frames as NaN rows); :func:`standardise` z-scores them with
+train statistics. Each CSV goes through :mod:`musefuse.core.cache`, so it is parsed once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from musefuse.core.cache import Cache, default_cache_dir, file_key
+from musefuse.core.dataset import Dataset, LoadReport, Standardiser, Subject
+from musefuse.core.errors import ConfigError, DataError
+from musefuse.core.interfaces import FeatureTable, Modality
+from musefuse.core.museio import PARTITION_FILE, READER_VERSION, WidthMismatch, read_partitions
+
+FEATURES_DIR = "feature_segments"
+LABELS_DIR = "label_segments"
+REQUIRED_PARTITIONS = ("train", "devel")  # must hold at least one subject
+
+
+def load_dataset(
+    root: Path,
+    modalities: Sequence[Modality],
+    targets: list[str] | None = None,
+    *,
+    cache_dir: Path | None = None,
+    use_cache: bool = True,
+    require_labels_for: Iterable[str] = ("train", "devel"),
+) -> Dataset:
+    """Read every subject of ``metadata/partition.csv`` with the given modalities and targets.
+
+    ``targets``: folders under ``label_segments/`` (None: all of them). ``cache_dir``: where parsed
+    arrays are kept (None: ``$MUSEFUSE_CACHE_DIR`` or the user cache folder; never the data folder).
+    Partitions in ``require_labels_for`` must have a label file with values for every target.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{root}: data folder not found.")
+    require = set(require_labels_for)
+    cache = Cache(resolve_cache_dir(root, cache_dir) if use_cache else None)
+    read: list[Path] = [root / PARTITION_FILE]
+
+    partitions = read_partitions(root)
+    for part in REQUIRED_PARTITIONS:
+        if part not in partitions.values():
+            raise DataError(f"{root / PARTITION_FILE}: the '{part}' partition is empty; it needs at least one subject.")
+    folders = {m.name: resolve_folder(root, m) for m in modalities}
+    targets = resolve_targets(root, targets)
+
+    report = LoadReport()
+    missing_steps: dict[str, int] = {}
+    widths: dict[str, tuple[Path, int]] = {}  # modality -> first file read and its width
+    subjects: list[Subject] = []
+    for sid, part in partitions.items():
+        tables: dict[str, tuple[Path, FeatureTable]] = {}
+        for m in modalities:
+            path = root / FEATURES_DIR / folders[m.name] / f"{sid}.csv"
+            if not path.is_file():
+                raise DataError(
+                    f"{path}: feature file not found. Subject '{sid}' ({part}) is listed in "
+                    f"{PARTITION_FILE} but has no {folders[m.name]} features."
+                )
+            try:
+                table = cache.features(path, m)
+            except WidthMismatch as exc:  # say whether it is this file or the whole folder
+                _check_width(m, folders[m.name], path, exc.found, widths)
+                raise
+            _check_width(m, folders[m.name], path, table.values.shape[1], widths)
+            tables[m.name] = (path, table)
+            read.append(path)
+        labels: dict[str, tuple[Path, tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
+        for t in targets:
+            path = root / LABELS_DIR / t / f"{sid}.csv"
+            if path.is_file():
+                labels[t] = (path, cache.labels(path))
+                read.append(path)
+                if part in require and not np.isfinite(labels[t][1][1]).any():
+                    raise DataError(f"{path}: holds no label values, but '{part}' subjects must be labelled.")
+            elif part in require:
+                raise DataError(
+                    f"{path}: label file not found. Subject '{sid}' is in the '{part}' partition, "
+                    f"which must be labelled for target '{t}'."
+                )
+        subjects.append(_align(sid, part, tables, labels, targets, report, missing_steps))
+
+    for reason, n in report.dropped.items():
+        report.warnings.append(f"Dropped {n} row(s): {reason}.")
+    for name, n in missing_steps.items():
+        report.warnings.append(f"{name}: {n} timeline step(s) had no feature row and became NaN rows.")
+    return Dataset(
+        root=root,
+        modalities=[m.name for m in modalities],
+        targets=list(targets),
+        subjects=subjects,
+        fingerprint=fingerprint(root, read),
+        folders=folders,
+        report=report,
+    )
+
+
+def resolve_folder(root: Path, modality: Modality) -> str:
+    """The first of ``modality.folders()`` present under ``feature_segments/``."""
+    base = Path(root) / FEATURES_DIR
+    for name in modality.folders():
+        if (base / name).is_dir():
+            return name
+    there = sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
+    raise DataError(
+        f"{base}: no folder for modality '{modality.name}' (looked for {', '.join(modality.folders())}). "
+        f"Folders there: {', '.join(there) or '(none)'}."
+    )
+
+
+def resolve_targets(root: Path, targets: list[str] | None) -> list[str]:
+    """Targets to read: the given ones (each must have a folder), or every folder under label_segments/."""
+    base = Path(root) / LABELS_DIR
+    there = sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
+    if targets is None:
+        return there
+    for t in targets:
+        if t not in there:
+            raise DataError(
+                f"{base / t}: no label folder for target '{t}'. Folders there: {', '.join(there) or '(none)'}."
+            )
+    return list(targets)
+
+
+def fingerprint(root: Path, files: Iterable[Path]) -> str:
+    """sha256 over READER_VERSION and, per file in path order, (path relative to root, size, mtime_ns).
+
+    It changes when any file read is edited, replaced or touched, or the reader changes; it does not
+    read file contents, so it is free to compute (a copy with new mtimes gets a new fingerprint).
+    """
+    root = Path(root)
+    h = hashlib.sha256(f"musefuse-reader {READER_VERSION}\n".encode())
+    for path in sorted({Path(p).relative_to(root).as_posix() for p in files}):
+        size, mtime_ns = file_key(root / path)
+        h.update(f"{path}\0{size}\0{mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def standardise(
+    dataset: Dataset, modalities: Sequence[Modality], stats: dict[str, Standardiser] | None = None
+) -> dict[str, Standardiser]:
+    """Z-score every subject's features in place; returns the statistics used.
+
+    Without ``stats``, they are fitted on the train partition (identity for modalities declared
+    ``standardise=False``). NaN rows stay NaN.
+    """
+    if stats is None:
+        train = dataset.partition("train")
+        stats = {
+            m.name: _fit([s.features[m.name] for s in train]) if m.standardise else Standardiser.identity(m.width)
+            for m in modalities
+        }
+    for m in modalities:
+        st = stats[m.name]
+        for s in dataset.subjects:
+            x = s.features[m.name]
+            if not x.flags.writeable:
+                x = x.copy()
+            np.subtract(x, st.mean, out=x)  # in place: no second copy of a 4096-wide modality
+            np.divide(x, st.std, out=x)
+            s.features[m.name] = x
+    return stats
+
+
+def _fit(sequences: list[np.ndarray]) -> Standardiser:
+    """:meth:`Standardiser.fit`, streaming over sequences (two passes, float64) instead of concatenating."""
+    width = sequences[0].shape[1]
+    n, total = np.zeros(width), np.zeros(width)
+    for x in sequences:
+        ok = np.isfinite(x)
+        n += ok.sum(axis=0)
+        total += np.where(ok, x, 0).sum(axis=0, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = total / n
+    squares = np.zeros(width)
+    for x in sequences:
+        d = x.astype(np.float64) - mean
+        squares += np.where(np.isfinite(d), d * d, 0).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        std = np.sqrt(squares / n)
+    mean = np.where(np.isfinite(mean), mean, 0.0)
+    std = np.where(np.isfinite(std) & (std > 1e-8), std, 1.0)
+    return Standardiser(mean.astype(np.float32), std.astype(np.float32))
+
+
+# -- internals -------------------------------------------------------------------------------------
+
+
+def resolve_cache_dir(root: Path, cache_dir: Path | None) -> Path:
+    """The cache folder to use for ``root``: ``cache_dir`` or the default; never inside ``root``."""
+    directory = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    if directory.resolve().is_relative_to(root.resolve()):
+        raise ConfigError(
+            f"Cache folder {directory} is inside the data folder {root}; choose another one "
+            "(cache_dir / $MUSEFUSE_CACHE_DIR) so the data folder stays read-only."
+        )
+    return directory
+
+
+def _check_width(
+    m: Modality, folder: str, path: Path, width: int, widths: dict[str, tuple[Path, int]]
+) -> None:
+    first = widths.setdefault(m.name, (path, width))
+    if first[1] != width:
+        raise DataError(
+            f"{path}: has {width} feature columns but {first[0]} has {first[1]}; "
+            f"every subject of modality '{m.name}' must have the same width."
+        )
+    if width != m.width:
+        raise DataError(
+            f"{path.parent}: modality '{m.name}' declares {m.width} feature columns, "
+            f"but the files in folder '{folder}' have {width} ({path.name})."
+        )
+
+
+def _align(
+    sid: str,
+    part: str,
+    tables: dict[str, tuple[Path, FeatureTable]],
+    labels: dict[str, tuple[Path, tuple[np.ndarray, np.ndarray, np.ndarray]]],
+    targets: list[str],
+    report: LoadReport,
+    missing_steps: dict[str, int],
+) -> Subject:
+    """Put every array of one subject on its reference timeline (see docs/data.md)."""
+    with_rows = [t for t in targets if t in labels and len(labels[t][1][0])]
+    if with_rows:  # the label timeline: timestamps every target shares
+        timeline = labels[with_rows[0]][1][0]
+        for t in with_rows[1:]:
+            timeline = np.intersect1d(timeline, labels[t][1][0], assume_unique=True)
+        first_ts, _, first_seg = labels[with_rows[0]][1]
+        segment_ids = first_seg[np.searchsorted(first_ts, timeline)]
+    elif tables:  # no labels: the first modality's timeline
+        first = next(iter(tables.values()))[1]
+        timeline, segment_ids = first.timestamps, first.segment_ids
+    else:
+        timeline, segment_ids = np.zeros(0, np.int64), np.zeros(0, np.int64)
+
+    y: dict[str, np.ndarray] = {}
+    for t in targets:
+        if t not in labels or not len(labels[t][1][0]):
+            y[t] = np.full(len(timeline), np.nan, np.float32)  # hidden or absent labels
+            continue
+        ts, values, _ = labels[t][1]
+        keep = np.isin(ts, timeline, assume_unique=True)
+        _count(report, f"{t}: label rows not shared by every target", int((~keep).sum()))
+        y[t] = np.ascontiguousarray(values[keep], dtype=np.float32)
+
+    features: dict[str, np.ndarray] = {}
+    for name, (path, table) in tables.items():
+        ts, x = table.timestamps, table.values
+        if np.array_equal(ts, timeline):  # the common case: no copy
+            features[name] = x
+            continue
+        pos = np.searchsorted(timeline, ts)
+        inside = pos < len(timeline)
+        inside[inside] = timeline[pos[inside]] == ts[inside]
+        if with_rows and len(timeline) and not inside.any():
+            files = ", ".join(str(labels[t][0]) for t in with_rows)
+            raise DataError(
+                f"{path}: shares no timestamp with the label file(s) {files} "
+                f"(features {_span(ts)}, labels {_span(timeline)})."
+            )
+        _count(report, f"{name}: feature rows outside the label timeline", int((~inside).sum()))
+        out = np.full((len(timeline), x.shape[1]), np.nan, np.float32)
+        out[pos[inside]] = x[inside]
+        missing = len(timeline) - int(inside.sum())
+        if missing:
+            missing_steps[name] = missing_steps.get(name, 0) + missing
+        features[name] = out
+    return Subject(id=sid, partition=part, timestamps=np.asarray(timeline, np.int64),
+                   segment_ids=np.asarray(segment_ids, np.int64), features=features, labels=y)
+
+
+def _span(ts: np.ndarray) -> str:
+    return f"{ts[0]}–{ts[-1]} ms" if len(ts) else "no rows"
+
+
+def _count(report: LoadReport, reason: str, n: int) -> None:
+    if n:
+        report.dropped[reason] = report.dropped.get(reason, 0) + n
+

@@ -1,0 +1,245 @@
+"""Low-level readers for the MuSe CSV layout (see docs/data.md).
+
+Each reader parses one file, finds its columns by name, and turns every malformed input into a
+:class:`~musefuse.core.errors.DataError` naming the file and, where it applies, the row and column.
+Rows are reported as "data row N (CSV line N+1)": data row 1 is the first row after the header.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from musefuse.core.errors import DataError
+from musefuse.core.interfaces import FeatureTable
+
+# Bump when a reader's output for the same bytes changes: it invalidates every cache entry and
+# changes every dataset fingerprint.
+READER_VERSION = "1"
+
+PARTITION_FILE = Path("metadata") / "partition.csv"
+PARTITION_VALUES = ("train", "devel", "test")
+
+# Columns of a feature file that are not features (matched case-insensitively).
+NON_FEATURE_COLUMNS = frozenset({"timestamp", "segment_id", "subject_id", "id"})
+
+
+class WidthMismatch(DataError):
+    """A feature file's number of feature columns differs from the width asked for."""
+
+    def __init__(self, path: Path, found: int, expected: int) -> None:
+        super().__init__(f"{path}: has {found} feature columns, but {expected} were expected.")
+        self.path, self.found, self.expected = path, found, expected
+
+
+def _where(row: int) -> str:
+    """'data row 3 (CSV line 4)' for 0-based data row index 2."""
+    return f"data row {row + 1} (CSV line {row + 2})"
+
+
+def _header(path: Path) -> list[str] | None:
+    """Column names of a CSV file, or None when the file is empty (not even a header).
+
+    Read with the csv module: asking pandas for ``nrows=0`` builds one empty Series per column,
+    which costs as much as parsing a 4096-wide DeepSpectrum file.
+    """
+    if not path.is_file():
+        raise DataError(f"{path}: file not found.")
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            row = next(csv.reader(fh), None)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"{path}: cannot read the CSV header ({_first_line(exc)}).") from None
+    if not row or not any(c.strip() for c in row):
+        return None
+    seen: set[str] = set()
+    for c in row:
+        if c in seen:
+            raise DataError(f"{path}: the header names column '{c}' twice.")
+        seen.add(c)
+    return row
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _find(columns: list[str], name: str) -> str | None:
+    """The column called ``name`` (case and surrounding blanks ignored), or None."""
+    for c in columns:
+        if c.strip().lower() == name:
+            return c
+    return None
+
+
+def _require(path: Path, columns: list[str], names: tuple[str, ...]) -> list[str]:
+    found = [_find(columns, n) for n in names]
+    missing = [n for n, c in zip(names, found, strict=True) if c is None]
+    if missing:
+        shown = ", ".join(columns[:8]) + (", …" if len(columns) > 8 else "")
+        raise DataError(
+            f"{path}: missing column(s) {', '.join(repr(m) for m in missing)}. "
+            f"Expected {', '.join(names)} (by name, any order); the header has: {shown or '(nothing)'}."
+        )
+    return [c for c in found if c is not None]
+
+
+def _read_numeric(path: Path, numeric: list[str], dtype: type | dict[str, type], usecols: bool = False) -> pd.DataFrame:
+    """Parse the file with the fast C parser; on a non-numeric cell among ``numeric``, find and name it."""
+    try:
+        # No usecols by default: with it, pandas silently drops the extra cells of a ragged row.
+        return pd.read_csv(path, engine="c", dtype=dtype, low_memory=False, usecols=numeric if usecols else None)
+    except ValueError as exc:
+        if isinstance(exc, pd.errors.ParserError):
+            raise DataError(f"{path}: cannot parse the CSV ({_first_line(exc)}).") from None
+        _raise_non_numeric(path, numeric, exc)
+        raise  # unreachable: _raise_non_numeric always raises
+
+
+def _raise_non_numeric(path: Path, columns: list[str], exc: Exception) -> None:
+    """Slow path, taken only on failure: re-read as text and name the first non-numeric cell."""
+    try:
+        text = pd.read_csv(path, engine="c", dtype=str, usecols=columns, low_memory=False)
+    except (ValueError, pd.errors.ParserError) as again:
+        raise DataError(f"{path}: cannot parse the CSV ({_first_line(again)}).") from None
+    best: tuple[int, int, str, str] | None = None  # (row, column position, column, cell)
+    for pos, col in enumerate(columns):
+        raw = text[col]
+        bad = raw.notna() & pd.to_numeric(raw, errors="coerce").isna()
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            if best is None or (row, pos) < best[:2]:
+                best = (row, pos, col, str(raw.iloc[row]))
+    if best is None:
+        raise DataError(f"{path}: cannot parse the CSV ({_first_line(exc)}).") from None
+    row, _, col, cell = best
+    raise DataError(f"{path}: {_where(row)}, column '{col}': {cell[:40]!r} is not a number.") from None
+
+
+def _integer_column(path: Path, values: np.ndarray, col: str) -> np.ndarray:
+    """float64 column -> int64, refusing empty and fractional cells."""
+    bad = ~np.isfinite(values)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise DataError(f"{path}: {_where(row)}, column '{col}': empty or not a finite number.")
+    frac = values != np.round(values)
+    if frac.any():
+        row = int(np.flatnonzero(frac)[0])
+        raise DataError(f"{path}: {_where(row)}, column '{col}': {values[row]!r} is not a whole number.")
+    return values.astype(np.int64)
+
+
+def _check_increasing(path: Path, ts: np.ndarray, col: str) -> None:
+    step = np.diff(ts)
+    bad = step <= 0
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0]) + 1  # the row that repeats or goes back
+        what = "repeats" if step[i - 1] == 0 else "is smaller than"
+        raise DataError(
+            f"{path}: {_where(i)}, column '{col}': timestamp {ts[i]} {what} the previous row's "
+            f"({ts[i - 1]}); timestamps must be strictly increasing."
+        )
+
+
+def read_feature_csv(path: Path, width: int | None = None) -> FeatureTable:
+    """One subject's features: ``timestamp,segment_id,<feature columns…>`` in any column order.
+
+    Feature columns are every column except timestamp, segment_id, subject_id and Id. Cells may be
+    empty or NaN (a row of NaN is a missing frame). ``width``, when given, is checked.
+    """
+    path = Path(path)
+    columns = _header(path)
+    if columns is None:
+        raise DataError(f"{path}: the file is empty; expected a header 'timestamp,segment_id,<features…>'.")
+    ts_col, seg_col = _require(path, columns, ("timestamp", "segment_id"))
+    feats = [c for c in columns if c.strip().lower() not in NON_FEATURE_COLUMNS]
+    if width is not None and len(feats) != width:
+        raise WidthMismatch(path, len(feats), width)
+    if len(feats) + 2 == len(columns):
+        # The usual file: one float32 dtype for every column parses a 4096-wide file about 1.5x
+        # faster than a per-column dtype mapping. float32 holds whole numbers exactly below 2**24
+        # (4.6 hours in ms); beyond that, the two id columns are parsed again as float64.
+        df = _read_numeric(path, columns, np.float32)
+        ids = df[[ts_col, seg_col]].to_numpy(np.float64)
+        if len(ids) and np.nanmax(np.abs(ids)) >= 2**24:
+            ids = _read_numeric(path, [ts_col, seg_col], np.float64, usecols=True)[[ts_col, seg_col]].to_numpy()
+    else:  # extra id columns (subject_id, Id) may hold text: parse only what we use as numbers
+        dtypes: dict[str, type] = {ts_col: np.float64, seg_col: np.float64}
+        dtypes.update(dict.fromkeys(feats, np.float32))
+        df = _read_numeric(path, list(dtypes), dtypes)
+        ids = df[[ts_col, seg_col]].to_numpy(np.float64)
+    ts = _integer_column(path, ids[:, 0], ts_col)
+    seg = _integer_column(path, ids[:, 1], seg_col)
+    _check_increasing(path, ts, ts_col)
+    values = np.ascontiguousarray(df[feats].to_numpy(dtype=np.float32))
+    return FeatureTable(timestamps=ts, segment_ids=seg, values=values)
+
+
+def read_label_csv(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One subject's labels for one target: ``timestamp,value,segment_id`` in any column order.
+
+    Returns (timestamps int64 (T,), values float32 (T,), segment_ids int64 (T,)). An empty file, a
+    header without rows, or empty value cells are hidden labels: NaN values, not an error.
+    """
+    path = Path(path)
+    columns = _header(path)
+    if columns is None:  # an empty file: hidden labels
+        return np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros(0, np.int64)
+    ts_col, val_col, seg_col = _require(path, columns, ("timestamp", "value", "segment_id"))
+    df = _read_numeric(path, [ts_col, val_col, seg_col], {ts_col: np.float64, val_col: np.float32, seg_col: np.float64})
+    ts = _integer_column(path, df[ts_col].to_numpy(), ts_col)
+    seg = _integer_column(path, df[seg_col].to_numpy(), seg_col)
+    _check_increasing(path, ts, ts_col)
+    return ts, df[val_col].to_numpy(dtype=np.float32), seg
+
+
+def read_partitions(root: Path) -> dict[str, str]:
+    """``metadata/partition.csv`` as {subject Id: partition}, in file order. Ids are strings (file stems)."""
+    path = Path(root) / PARTITION_FILE
+    if not path.is_file():
+        raise DataError(
+            f"{path}: partition file not found. A MuSe-layout folder has metadata/partition.csv "
+            "with columns Id,Partition (Partition is train, devel or test)."
+        )
+    columns = _header(path)
+    if columns is None:
+        raise DataError(f"{path}: the file is empty; expected a header 'Id,Partition'.")
+    id_col, part_col = _require(path, columns, ("id", "partition"))
+    try:
+        df = pd.read_csv(path, engine="c", dtype=str, keep_default_na=False)
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise DataError(f"{path}: cannot parse the CSV ({_first_line(exc)}).") from None
+    out: dict[str, str] = {}
+    for row, (sid, part) in enumerate(zip(df[id_col], df[part_col], strict=True)):
+        sid, part = sid.strip(), part.strip().lower()
+        if not sid or sid in {".", ".."} or "/" in sid or "\\" in sid:
+            raise DataError(f"{path}: {_where(row)}, column '{id_col}': {sid!r} is not a valid subject Id.")
+        if part not in PARTITION_VALUES:
+            raise DataError(
+                f"{path}: {_where(row)}, column '{part_col}': unknown partition {part!r} for subject "
+                f"'{sid}'. Known: {', '.join(PARTITION_VALUES)}."
+            )
+        if sid in out:
+            raise DataError(f"{path}: {_where(row)}, column '{id_col}': subject '{sid}' is listed twice.")
+        out[sid] = part
+    return out
+
+
+def write_feature_csv(path: Path, table: FeatureTable, columns: list[str] | None = None) -> None:
+    """Write one subject's features in the MuSe layout (``timestamp,segment_id,<columns…>``)."""
+    columns = columns or [f"f{i}" for i in range(table.values.shape[1])]
+    df = pd.DataFrame(table.values, columns=columns)
+    df.insert(0, "segment_id", table.segment_ids)
+    df.insert(0, "timestamp", table.timestamps)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(path, index=False, float_format="%.6g")
+
+
+def write_label_csv(path: Path, timestamps: np.ndarray, values: np.ndarray, segment_ids: np.ndarray) -> None:
+    """Write one subject's labels for one target in the MuSe layout (``timestamp,value,segment_id``)."""
+    df = pd.DataFrame({"timestamp": timestamps, "value": values, "segment_id": segment_ids})
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(path, index=False, float_format="%.6g")
