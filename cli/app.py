@@ -33,6 +33,7 @@ def _register_commands() -> None:
         plugins_cmd,
         predict_cmd,
         run_cmd,
+        synth_cmd,
         validate_cmd,  # noqa: F401
     )
 

@@ -1,0 +1,283 @@
+"""The synthetic dataset: MuSe layout, determinism, safe writing, and that its ground truth holds."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from musefuse.core.errors import ConfigError, DataError
+from musefuse.core.synth import (
+    MODALITY_SPECS,
+    PARAMS,
+    _csv_bytes,
+    assign_partitions,
+    default_dataset,
+    split_sizes,
+    write_synthetic,
+)
+
+WIDTHS = {"egemaps": 88, "deepspectrum": 4096, "vggface": 512, "fau": 17, "bert": 768}
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory) -> Path:
+    return write_synthetic(tmp_path_factory.mktemp("synth") / "small", small=True, seed=0)
+
+
+@pytest.fixture(scope="module")
+def medium(tmp_path_factory) -> Path:
+    """Full-length subjects, two modalities: enough frames for statistics, still a few seconds."""
+    return write_synthetic(
+        tmp_path_factory.mktemp("synth") / "medium", subjects=12, seed=1, modalities=["egemaps", "vggface"]
+    )
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+# ---------------------------------------------------------------------------------------- split
+
+
+def test_split_matches_ulm_tsst_and_scales():
+    assert split_sizes(69) == (41, 14, 14)
+    assert split_sizes(9) == (5, 2, 2)
+    assert split_sizes(3) == (1, 1, 1)
+    parts = assign_partitions(69, seed=0)
+    assert sorted(parts) == sorted(str(i) for i in range(1, 70))
+    assert [list(parts.values()).count(p) for p in ("train", "devel", "test")] == [41, 14, 14]
+    with pytest.raises(ConfigError, match="at least 3"):
+        split_sizes(2)
+
+
+# --------------------------------------------------------------------------------------- layout
+
+
+def test_layout_and_headers_follow_the_muse_format(small):
+    part = pd.read_csv(small / "metadata" / "partition.csv", dtype=str)
+    assert list(part.columns) == ["Id", "Partition"]
+    assert part["Partition"].value_counts().to_dict() == {"train": 5, "devel": 2, "test": 2}
+    for sid in part["Id"]:
+        for name, width in WIDTHS.items():
+            f = pd.read_csv(small / "feature_segments" / name / f"{sid}.csv")
+            assert list(f.columns) == ["timestamp", "segment_id", *(f"{name}_{j}" for j in range(width))]
+            assert (np.diff(f["timestamp"]) == 500).all() and f["timestamp"].iloc[0] == 0
+            assert (f["segment_id"] == 1).all()
+            assert PARAMS.steps_small[0] <= len(f) <= PARAMS.steps_small[1]
+        for target in ("arousal", "valence"):
+            y = pd.read_csv(small / "label_segments" / target / f"{sid}.csv")
+            assert list(y.columns) == ["timestamp", "value", "segment_id"]
+            assert y["timestamp"].tolist() == f["timestamp"].tolist()
+            assert y["value"].between(-1, 1).all()
+        truth = pd.read_csv(small / "truth" / f"{sid}.csv", keep_default_na=False)
+        assert list(truth.columns[:5]) == [
+            "timestamp", "latent_arousal", "latent_valence", "other_arousal", "other_valence"
+        ]
+        for name in WIDTHS:
+            assert set(truth[f"{name}_corrupt"]) <= {0, 1}
+    assert (small / "truth" / "manifest.json").is_file()
+    assert (small / "truth" / "subjects.csv").is_file()
+
+
+def test_features_are_not_standardised_and_fau_are_intensities(small):
+    ege = pd.read_csv(small / "feature_segments" / "egemaps" / "1.csv").iloc[:, 2:]
+    spread = ege.abs().mean()
+    assert spread.max() / spread.min() > 100  # columns of very different magnitudes
+    fau = pd.read_csv(small / "feature_segments" / "fau" / "1.csv").iloc[:, 2:].to_numpy()
+    fau = fau[~np.isnan(fau).any(axis=1)]
+    assert fau.min() >= 0 and fau.max() <= 5
+
+
+def test_truth_masks_missing_rows_and_corrupted_share(small):
+    corrupt, missing_vgg = [], 0
+    for sid in pd.read_csv(small / "metadata" / "partition.csv", dtype=str)["Id"]:
+        truth = pd.read_csv(small / "truth" / f"{sid}.csv", keep_default_na=False)
+        vgg = pd.read_csv(small / "feature_segments" / "vggface" / f"{sid}.csv").iloc[:, 2:].to_numpy()
+        nan_rows = np.isnan(vgg).any(axis=1)
+        assert (np.isnan(vgg).all(axis=1) == nan_rows).all()  # a missing frame is a whole row
+        assert ((truth["vggface_corrupt_kind"] == "missing") == nan_rows).all()
+        assert (truth.loc[nan_rows, "vggface_corrupt"] == 0).all()
+        missing_vgg += int(nan_rows.sum())
+        corrupt.append(truth[[f"{m}_corrupt" for m in WIDTHS]].to_numpy())
+    assert missing_vgg > 0
+    share = np.concatenate(corrupt).mean(axis=0)
+    assert ((share > 0.05) & (share < 0.3)).all(), share  # documented: 10-20 % of frames
+
+
+def test_frozen_intervals_repeat_the_last_clean_frame(medium):
+    seen = 0
+    for sid in pd.read_csv(medium / "metadata" / "partition.csv", dtype=str)["Id"]:
+        truth = pd.read_csv(medium / "truth" / f"{sid}.csv", keep_default_na=False)
+        x = pd.read_csv(medium / "feature_segments" / "vggface" / f"{sid}.csv").iloc[:, 2:].to_numpy()
+        frozen = np.flatnonzero(truth["vggface_corrupt_kind"] == "frozen")
+        for t in frozen:
+            start = t
+            while truth["vggface_corrupt_kind"].iloc[start - 1] in ("frozen", "missing"):
+                start -= 1
+            if not np.isnan(x[t]).any():
+                assert np.array_equal(x[t], x[start - 1]) or np.isnan(x[start - 1]).all()
+                seen += 1
+    assert seen > 0
+
+
+# ---------------------------------------------------------------------------------- determinism
+
+
+def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path):
+    a = write_synthetic(tmp_path / "a", small=True, seed=3, modalities=["egemaps", "fau"])
+    b = write_synthetic(tmp_path / "b", small=True, seed=3, modalities=["egemaps", "fau"])
+    c = write_synthetic(tmp_path / "c", small=True, seed=4, modalities=["egemaps", "fau"])
+    assert _files(a) == _files(b)
+    fa, fc = _files(a), _files(c)
+    assert fa["feature_segments/egemaps/1.csv"] != fc["feature_segments/egemaps/1.csv"]
+
+
+def test_a_subset_of_modalities_gives_the_same_values(tmp_path, small):
+    sub = write_synthetic(tmp_path / "sub", small=True, seed=0, modalities=["fau"])
+    for sid in ("1", "5"):
+        for rel in (f"feature_segments/fau/{sid}.csv", f"label_segments/arousal/{sid}.csv"):
+            assert (sub / rel).read_bytes() == (small / rel).read_bytes()
+
+
+# ------------------------------------------------------------------------------- safe writing
+
+
+def test_refuses_non_empty_folder_and_overwrite_replaces(tmp_path):
+    out = tmp_path / "data"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(DataError, match=str(out)):
+        write_synthetic(out, small=True, modalities=["fau"])
+    with pytest.raises(DataError, match="not .*synthetic"):  # overwrite never deletes foreign data
+        write_synthetic(out, small=True, modalities=["fau"], overwrite=True)
+    assert (out / "notes.txt").read_text() == "mine"
+
+    other = write_synthetic(tmp_path / "synth", small=True, modalities=["fau"], seed=1)
+    with pytest.raises(DataError, match="--overwrite"):
+        write_synthetic(other, small=True, modalities=["egemaps"])
+    write_synthetic(other, small=True, modalities=["egemaps"], overwrite=True)
+    assert sorted(p.name for p in (other / "feature_segments").iterdir()) == ["egemaps"]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary leftovers
+
+
+def test_unknown_modality_names_the_nearest():
+    with pytest.raises(ConfigError, match="Did you mean 'vggface'") as exc:
+        write_synthetic(Path("never-written"), small=True, modalities=["vgface"])
+    assert "deepspectrum" in str(exc.value)
+    assert not Path("never-written").exists()
+
+
+def test_default_dataset_is_cached_and_regenerated_when_incomplete(tmp_path, monkeypatch):
+    monkeypatch.setenv("MUSEFUSE_CACHE_DIR", str(tmp_path / "cache"))
+    first = default_dataset(small=True)
+    assert first.is_relative_to(tmp_path / "cache" / "synth")
+    manifest = first / "truth" / "manifest.json"
+    stamp = manifest.stat().st_mtime_ns
+    assert default_dataset(small=True) == first and manifest.stat().st_mtime_ns == stamp
+    manifest.unlink()  # as if interrupted before the end
+    again = default_dataset(small=True)
+    assert again == first and manifest.is_file()
+
+
+# ------------------------------------------------------------------------------------ statistics
+
+
+def _stack(root: Path, name: str):
+    ids = pd.read_csv(root / "metadata" / "partition.csv", dtype=str)
+    xs, truths, parts = [], [], []
+    for sid, part in zip(ids["Id"], ids["Partition"], strict=True):
+        xs.append(pd.read_csv(root / "feature_segments" / name / f"{sid}.csv").iloc[:, 2:].to_numpy())
+        truths.append(pd.read_csv(root / "truth" / f"{sid}.csv", keep_default_na=False))
+        parts += [part] * len(xs[-1])
+    return np.concatenate(xs), pd.concat(truths, ignore_index=True), np.array(parts)
+
+
+def _ridge(x: np.ndarray, y: np.ndarray, fit: np.ndarray) -> np.ndarray:
+    mu, sd = x[fit].mean(0), x[fit].std(0) + 1e-8
+    z = np.c_[(x - mu) / sd, np.ones(len(x))]
+    w = np.linalg.solve(z[fit].T @ z[fit] + 30.0 * np.eye(z.shape[1]), z[fit].T @ y[fit])
+    return z @ w
+
+
+def _r2(pred: np.ndarray, y: np.ndarray) -> float:
+    return float(1 - np.mean((pred - y) ** 2) / np.var(y))
+
+
+def test_egemaps_tracks_arousal_vggface_tracks_valence(medium):
+    for name, strong, weak in (("egemaps", "arousal", "valence"), ("vggface", "valence", "arousal")):
+        x, truth, part = _stack(medium, name)
+        ok = ~np.isnan(x).any(axis=1)
+        clean = ok & (truth[f"{name}_corrupt"].to_numpy() == 0)
+        fit, held = clean & (part == "train"), clean & (part != "train")
+        x = np.where(ok[:, None], x, 0.0)
+        r2 = {}
+        for target in (strong, weak):
+            y = truth[f"latent_{target}"].to_numpy()
+            r2[target] = _r2(_ridge(x, y, fit)[held], y[held])
+        assert r2[strong] > 0.3 and r2[strong] > r2[weak] + 0.2, (name, r2)
+
+
+def test_on_manifold_corruption_follows_the_other_trajectory(medium):
+    x, truth, part = _stack(medium, "egemaps")
+    ok = ~np.isnan(x).any(axis=1)
+    kind = truth["egemaps_corrupt_kind"].to_numpy()
+    fit = ok & (kind == "none") & (part == "train")
+    pred = _ridge(np.where(ok[:, None], x, 0.0), truth["latent_arousal"].to_numpy(), fit)
+    inside = ok & (kind == "other_speaker")
+    assert inside.sum() > 50
+    with_true = np.corrcoef(pred[inside], truth["latent_arousal"][inside])[0, 1]
+    with_other = np.corrcoef(pred[inside], truth["other_arousal"][inside])[0, 1]
+    assert with_other > 0.5 and with_other > with_true + 0.3, (with_true, with_other)
+
+
+def test_labels_are_delayed_latent_on_the_ulm_tsst_scale(medium):
+    subjects = pd.read_csv(medium / "truth" / "subjects.csv", dtype={"Id": str})
+    values = []
+    for sid, lag in zip(subjects["Id"], subjects["label_lag_steps"], strict=True):
+        y = pd.read_csv(medium / "label_segments" / "arousal" / f"{sid}.csv")["value"].to_numpy()
+        a = pd.read_csv(medium / "truth" / f"{sid}.csv")["latent_arousal"].to_numpy()
+        values.append(y)
+        fits = [np.corrcoef(y[k:], a[: len(a) - k])[0, 1] for k in range(0, 12)]
+        assert abs(int(np.argmax(fits)) - lag) <= 2  # smoothing shifts the peak by a step or so
+    values = np.concatenate(values)
+    assert 0.1 < values.std() < 0.4 and values.min() >= -1 and values.max() <= 1
+
+
+# ------------------------------------------------------------------------------------------ CSV
+
+
+def test_fast_csv_round_trips():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((50, 7)) * 10.0 ** rng.integers(-3, 3, 7)
+    x[3] = np.nan
+    ts = np.arange(50) * 500
+    data = _csv_bytes(["timestamp", *(f"f{j}" for j in range(7))], [(ts, 0), (x, 5)])
+    back = pd.read_csv(io.BytesIO(data))
+    assert back["timestamp"].dtype == np.int64 and (back["timestamp"] == ts).all()
+    np.testing.assert_allclose(back.iloc[:, 1:].to_numpy(), np.round(x, 5), atol=1e-9)
+
+
+# ------------------------------------------------------------------------------------------ CLI
+
+
+def test_cli_writes_summary_and_reports_errors(tmp_path):
+    from musefuse.cli.app import app
+
+    runner = CliRunner()
+    out = tmp_path / "d"
+    res = runner.invoke(app, ["synth", "--out", str(out), "--small", "--modalities", "egemaps,fau"])
+    assert res.exit_code == 0, res.output
+    assert "train 5, devel 2, test 2" in res.output and (out / "truth" / "manifest.json").is_file()
+    res = runner.invoke(app, ["synth", "--out", str(out), "--small"])
+    assert res.exit_code == 2 and "--overwrite" in res.output
+    res = runner.invoke(app, ["synth", "--out", str(tmp_path / "e"), "--small", "--modalities", "fua"])
+    assert res.exit_code == 2 and "Did you mean 'fau'" in res.output
+
+
+def test_every_modality_is_declared_with_its_real_width():
+    assert {m: s.width for m, s in MODALITY_SPECS.items()} == WIDTHS
