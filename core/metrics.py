@@ -1,0 +1,207 @@
+"""Concordance correlation coefficient (CCC) and friends: one formula for the loss and the metric.
+
+    CCC(x, y) = 2·cov(x, y) / (var(x) + var(y) + (mean(x) − mean(y))²)
+
+with the **population** (biased, 1/N) estimators of variance and covariance, as in the MuSe
+challenge scripts. (``numpy.cov`` defaults to 1/(N−1); some libraries use that. With 1/(N−1)
+the example ``ccc([1, 2, 3], [2, 3, 4])`` below would give 2/3 instead of 4/7.)
+
+Degenerate inputs never give NaN:
+
+- both sides constant and equal (the denominator is 0): CCC = 1.0 — exact agreement;
+- one side constant, the denominator > 0: cov = 0, so CCC = 0.0 falls out of the formula.
+
+The numpy metric is exact (float64, constant sides detected exactly). The torch loss adds ``EPS`` to
+numerator and denominator, which keeps gradients finite and gives the same two degenerate values;
+elsewhere it differs from 1 − the metric by at most about ``EPS / denominator`` (1e-5 once the
+denominator is 1e-3, far below any label-like data's) plus float32 rounding.
+
+>>> ccc(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 3.0]))
+1.0
+>>> round(ccc(np.array([1.0, 2.0, 3.0]), np.array([2.0, 3.0, 4.0])), 6)  # 4/7
+0.571429
+>>> ccc(np.array([5.0, 5.0]), np.array([5.0, 5.0])), ccc(np.array([5.0, 5.0]), np.array([1.0, 2.0]))
+(1.0, 0.0)
+>>> ccc(np.array([1.0, 2.0, 3.0]), np.array([1.0, np.nan, 3.0]))  # NaN gold frames are unscored
+1.0
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+EPS = 1e-8  # torch loss only: keeps d(loss)/d(pred) finite when a batch's variances vanish
+
+
+def _ccc_from_moments(mean_x: Any, mean_y: Any, var_x: Any, var_y: Any, cov: Any, eps: float = 0.0) -> Any:
+    """The CCC formula on moments; works on python floats and on torch tensors alike."""
+    den = var_x + var_y + (mean_x - mean_y) ** 2 + eps
+    if eps == 0.0 and den == 0:
+        return 1.0  # both constant and equal: exact agreement
+    return (2 * cov + eps) / den
+
+
+# ---------------------------------------------------------------------------------------------
+# Streaming form (numpy, float64): sufficient statistics, merged with Chan et al.'s update
+
+
+@dataclass
+class Moments:
+    """Running sufficient statistics of (pred, gold) pairs: n, means, co-moments, squared error."""
+
+    n: int = 0
+    mean_x: float = 0.0  # pred
+    mean_y: float = 0.0  # gold
+    m2_x: float = 0.0  # Σ (x − mean_x)²
+    m2_y: float = 0.0
+    c_xy: float = 0.0  # Σ (x − mean_x)(y − mean_y)
+    sse: float = 0.0  # Σ (x − y)²
+
+    def update(self, pred: np.ndarray, gold: np.ndarray) -> Moments:
+        """Add the frames where ``gold`` is finite; returns self so calls chain."""
+        x = np.asarray(pred, dtype=np.float64).reshape(-1)
+        y = np.asarray(gold, dtype=np.float64).reshape(-1)
+        if x.shape != y.shape:
+            raise ValueError(f"pred and gold differ in size: {x.size} vs {y.size} values.")
+        keep = np.isfinite(y)
+        x, y = x[keep], y[keep]
+        if x.size == 0:
+            return self
+        if not np.isfinite(x).all():
+            raise ValueError("pred has NaN or inf at a labelled frame.")
+        mx, m2x = _centred(x)
+        my, m2y = _centred(y)
+        cxy = 0.0 if m2x == 0.0 or m2y == 0.0 else float(((x - mx) * (y - my)).sum())  # exact 0 if constant
+        return self.merge(Moments(x.size, mx, my, m2x, m2y, cxy, float(((x - y) ** 2).sum())))
+
+    def merge(self, other: Moments) -> Moments:
+        """Fold ``other`` into self (Chan et al. 1979); exact for constant sides."""
+        if other.n == 0:
+            return self
+        if self.n == 0:
+            self.__dict__.update(other.__dict__)
+            return self
+        n = self.n + other.n
+        dx, dy = other.mean_x - self.mean_x, other.mean_y - self.mean_y
+        w = self.n * other.n / n
+        self.m2_x += other.m2_x + dx * dx * w
+        self.m2_y += other.m2_y + dy * dy * w
+        self.c_xy += other.c_xy + dx * dy * w
+        self.mean_x += dx * other.n / n
+        self.mean_y += dy * other.n / n
+        self.sse += other.sse
+        self.n = n
+        return self
+
+    def ccc(self) -> float:
+        """CCC of everything seen (population estimators); raises if nothing was seen."""
+        self._require()
+        if self.m2_x == 0 and self.m2_y == 0:  # both constant: agreement is all or nothing
+            return 1.0 if self.mean_x == self.mean_y else 0.0
+        return float(
+            _ccc_from_moments(self.mean_x, self.mean_y, self.m2_x / self.n, self.m2_y / self.n, self.c_xy / self.n)
+        )
+
+    def pearson(self) -> float:
+        """Pearson's r of everything seen; 0.0 when either side is constant."""
+        self._require()
+        if self.m2_x == 0 or self.m2_y == 0:
+            return 0.0
+        return float(np.clip(self.c_xy / np.sqrt(self.m2_x * self.m2_y), -1.0, 1.0))
+
+    def rmse(self) -> float:
+        """Root mean squared error of everything seen."""
+        self._require()
+        return float(np.sqrt(self.sse / self.n))
+
+    def _require(self) -> None:
+        if self.n == 0:
+            raise ValueError("No labelled frame: the score is undefined.")
+
+
+def _centred(x: np.ndarray) -> tuple[float, float]:
+    """(mean, Σ (x − mean)²), exactly (x[0], 0.0) for a constant array."""
+    if x.min() == x.max():
+        return float(x[0]), 0.0
+    m = x.mean()
+    return float(m), float(((x - m) ** 2).sum())
+
+
+# ---------------------------------------------------------------------------------------------
+# One-shot numpy metrics
+
+
+def ccc(pred: np.ndarray, gold: np.ndarray) -> float:
+    """CCC of ``pred`` against ``gold`` over the frames where gold is finite (see the module doc)."""
+    return Moments().update(pred, gold).ccc()
+
+
+def pearson(pred: np.ndarray, gold: np.ndarray) -> float:
+    """Pearson's r over the frames where gold is finite; 0.0 when either side is constant."""
+    return Moments().update(pred, gold).pearson()
+
+
+def rmse(pred: np.ndarray, gold: np.ndarray) -> float:
+    """Root mean squared error over the frames where gold is finite."""
+    return Moments().update(pred, gold).rmse()
+
+
+def partition_scores(preds: list[np.ndarray], golds: list[np.ndarray]) -> dict[str, Any]:
+    """Scores of one partition: MuSe-convention CCC over the concatenation of all sequences, and more.
+
+    Returns ``ccc`` (concatenation), ``ccc_per_subject_mean`` (mean over sequences with a label),
+    ``pearson``, ``rmse``, ``n_frames`` (labelled frames) and ``n_sequences`` (with a label).
+    Scores are None when no gold frame exists (an unscored partition, e.g. test).
+    """
+    if len(preds) != len(golds):
+        raise ValueError(f"{len(preds)} predictions but {len(golds)} gold sequences.")
+    total, per_subject = Moments(), []
+    for p, g in zip(preds, golds, strict=True):
+        m = Moments().update(p, g)
+        if m.n:
+            per_subject.append(m.ccc())
+        total.merge(m)
+    scored = total.n > 0
+    return {
+        "ccc": total.ccc() if scored else None,
+        "ccc_per_subject_mean": float(np.mean(per_subject)) if per_subject else None,
+        "pearson": total.pearson() if scored else None,
+        "rmse": total.rmse() if scored else None,
+        "n_frames": total.n,
+        "n_sequences": len(per_subject),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Torch loss
+
+
+def ccc_loss(pred: torch.Tensor, gold: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """1 − CCC over all valid frames of the batch, concatenated; differentiable.
+
+    ``pred``, ``gold``: (B, T) or (B, T, F); ``mask``: (B, T) or gold's shape, True = real frame.
+    Frames that are masked out or have NaN gold never count. With F > 1 outputs, the loss is
+    1 − the mean of the per-output CCCs. An output with no valid frame contributes loss 0.
+    """
+    if pred.shape != gold.shape:
+        raise ValueError(f"pred {tuple(pred.shape)} and gold {tuple(gold.shape)} differ in shape.")
+    if pred.dim() == 2:
+        pred, gold = pred.unsqueeze(-1), gold.unsqueeze(-1)  # (B, T, 1)
+        mask = None if mask is None else mask.reshape(gold.shape)
+    valid = torch.isfinite(gold)  # (B, T, F)
+    if mask is not None:
+        valid = valid & (mask if mask.dim() == 3 else mask.unsqueeze(-1)).bool()
+    dtype = torch.promote_types(pred.dtype, torch.float32)  # moments in at least float32, even under AMP
+    w = valid.to(dtype)
+    x = pred.to(dtype).reshape(-1, pred.shape[-1])  # (N, F)
+    y = torch.where(valid, gold, 0.0).to(dtype).reshape(x.shape)  # NaN · 0 would still be NaN
+    w = w.reshape(x.shape)
+    n = w.sum(0).clamp(min=1.0)  # (F,)
+    mx, my = (w * x).sum(0) / n, (w * y).sum(0) / n
+    dx, dy = w * (x - mx), w * (y - my)  # padding contributes exactly 0
+    vx, vy, cov = (dx * dx).sum(0) / n, (dy * dy).sum(0) / n, (dx * dy).sum(0) / n
+    return 1.0 - _ccc_from_moments(mx, my, vx, vy, cov, eps=EPS).mean()
