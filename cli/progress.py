@@ -17,6 +17,7 @@ class RichReporter:
             console=err, disable=not enabled, transient=False,
         )
         self.task = None
+        self.metric = "devel CCC"
 
     def __enter__(self) -> RichReporter:
         self.progress.start()
@@ -32,13 +33,14 @@ class RichReporter:
             self.progress.update(self.task, total=max(done, 1), completed=max(done, 1))
             self.task = None
 
-    def start(self, label: str, max_epochs: int) -> None:
+    def start(self, label: str, max_epochs: int, metric: str = "devel CCC") -> None:
         self._close()
+        self.metric = metric
         self.task = self.progress.add_task(label, total=max_epochs, score="")
 
     def epoch(self, epoch: int, score: float) -> None:
         if self.task is not None:
-            self.progress.update(self.task, completed=epoch, score=f"devel {score:.3f}")
+            self.progress.update(self.task, completed=epoch, score=f"{self.metric} {score:.3f}")
 
     def finish(self, message: str) -> None:
         self._close()

@@ -42,8 +42,11 @@ def data_root(cfg: RunConfig, echo=lambda _m: None) -> Path:
         return Path(cfg.data)
     from musefuse.core.synth import default_dataset
 
+    from musefuse.core.synth import MODALITIES
+
     echo("No --data given: using the embedded synthetic Ulm-TSST-like dataset (generated once, then cached).")
-    return default_dataset()
+    # Generate only the built-in feature sets this run needs; a third-party modality has no synthetic twin.
+    return default_dataset(modalities=[m for m in cfg.modalities if m in MODALITIES] or None)
 
 
 def _environment(cfg: RunConfig, device: Any, dataset: Dataset) -> dict[str, Any]:

@@ -670,11 +670,13 @@ See docs/synthetic-data.md in musefuse for the model.
 """
 
 
-def default_dataset(small: bool = False) -> Path:
-    """The shared synthetic dataset (seed 0, all modalities), generated on first use and reused.
+def default_dataset(small: bool = False, modalities: list[str] | None = None) -> Path:
+    """The shared synthetic dataset (seed 0), generated on first use and reused.
 
     Lives under ``$MUSEFUSE_CACHE_DIR/synth/`` (else the user cache folder), keyed by generator
-    version and seed; one missing its manifest (an interrupted run) is generated again.
+    version, seed and the modalities written (all five by default; naming fewer skips, e.g., the
+    1 GB of DeepSpectrum CSV — values are the same either way, as each modality has its own random
+    stream). One missing its manifest (an interrupted run) is generated again.
     """
     env = os.environ.get("MUSEFUSE_CACHE_DIR", "").strip()
     if env:
@@ -684,9 +686,11 @@ def default_dataset(small: bool = False) -> Path:
 
         root = Path(platformdirs.user_cache_dir("musefuse"))
     seed = 0
-    path = root / "synth" / f"v{GENERATOR_VERSION}-seed{seed}{'-small' if small else ''}"
+    mods = _check_modalities(modalities)
+    tag = "" if set(mods) == set(MODALITIES) else "-" + "+".join(sorted(mods))
+    path = root / "synth" / f"v{GENERATOR_VERSION}-seed{seed}{'-small' if small else ''}{tag}"
     if (path / "truth" / "manifest.json").is_file() and _is_synthetic(path):
         return path
     if path.exists() and not _is_synthetic(path):
         shutil.rmtree(path)  # a half-written folder of ours: start again
-    return write_synthetic(path, small=small, seed=seed, overwrite=True)
+    return write_synthetic(path, small=small, seed=seed, modalities=mods, overwrite=True)

@@ -184,3 +184,23 @@ def test_third_party_modality_runs_end_to_end(third_party, monkeypatch, small_da
     fusion = [r for r in json.loads(result.stdout) if r["stage"] == "fusion"]
     assert fusion and fusion[0]["modalities"] == ["hrv", "fau"]
     assert (tmp_path / "r" / "predictions" / "unimodal-hrv" / "arousal").is_dir()
+
+
+def test_run_on_hand_made_muse_2022_layout(small_data, tmp_path):
+    """MuSe 2022 folder names (vggface2, faus), integer Ids, NaN rows: read through the aliases."""
+    import shutil
+
+    data = tmp_path / "muse2022"
+    shutil.copytree(small_data, data, ignore=shutil.ignore_patterns("truth", "egemaps"))
+    feats = data / "feature_segments"
+    (feats / "vggface").rename(feats / "vggface2")
+    (feats / "fau").rename(feats / "faus")
+    one = sorted((feats / "faus").glob("*.csv"))[0]
+    frame = pd.read_csv(one)
+    frame.iloc[3:6, 2:] = np.nan  # no face found
+    frame.to_csv(one, index=False)
+    result = cli("run", "--modalities", "vggface,fau", "--data", data, "--out", tmp_path / "r", "--json", *TINY)
+    assert result.exit_code == 0, result.output
+    env = json.loads((tmp_path / "r" / "environment.json").read_text())
+    assert env["dataset"]["folders"] == {"vggface": "vggface2", "fau": "faus"}
+    assert all(r["ccc"] is not None for r in json.loads(result.stdout) if r["partition"] != "test")

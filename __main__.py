@@ -1,0 +1,5 @@
+"""`python -m musefuse` runs the CLI."""
+
+from musefuse.cli.app import main
+
+main()

@@ -1,0 +1,42 @@
+"""Run configuration: presets, overrides, validation messages."""
+
+from __future__ import annotations
+
+import pytest
+
+from musefuse.core.config import PRESETS, RunConfig, build_config
+from musefuse.core.errors import ConfigError
+from musefuse.core.interfaces import ModelSettings
+
+
+def test_cpu_preset_changes_only_the_budget_and_keeps_explicit_values():
+    cfg = RunConfig(epochs=7).with_preset(cuda=False)
+    assert cfg.preset == "cpu" and cfg.epochs == 7 and cfg.patience == PRESETS["cpu"]["patience"]
+    assert cfg.rnn is None and cfg.layers is None  # the architecture is each modality's: 4 x 64 BiGRU
+
+
+def test_auto_preset_is_the_paper_on_cuda():
+    cfg = RunConfig().with_preset(cuda=True)
+    assert (cfg.preset, cfg.epochs, cfg.patience) == ("paper", 100, 15)
+
+
+def test_overrides_apply_over_modality_defaults():
+    base = ModelSettings(rnn="bigru", layers=4, hidden=64, lr=0.005, dropout=0.2)
+    got = RunConfig(rnn="lstm", lr=0.0005).settings_for(base)
+    assert (got.rnn, got.layers, got.lr, got.dropout) == ("lstm", 4, 0.0005, 0.2)
+
+
+@pytest.mark.parametrize(
+    ("flags", "needle"),
+    [({"rnn": "rnn"}, "'lstm', 'bilstm', 'gru' or 'bigru'"), ({"modalities": []}, "'modalities'"),
+     ({"targets": ["arousal", "arousal"]}, "'targets'"), ({"folds": 1}, "'folds'"), ({"unknown": 1}, "'unknown'")],
+)
+def test_invalid_values_name_field_and_allowed_values(flags, needle):
+    with pytest.raises(ConfigError) as info:
+        build_config(None, **flags)
+    assert needle in str(info.value)
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(ConfigError, match="Cannot read config file"):
+        build_config(tmp_path / "nope.yaml")
