@@ -150,6 +150,15 @@ def fit_context(
     )
 
 
+def log_fit(log: Callable[[str], None], label: str, result: Any, idx: Sequence[int],
+            metric: str = "devel CCC") -> None:
+    """One log line per trained model: best epoch, score, time, throughput (frames per second)."""
+    if result is None:
+        return
+    log(f"{label}: best epoch {result.best_epoch}/{result.epochs_run}, {metric} {result.best_score:.4f}, "
+        f"{result.seconds:.1f}s, {result.frames_per_second:.0f} frames/s")
+
+
 def train(
     cfg: RunConfig,
     dataset: Dataset,
@@ -186,6 +195,7 @@ def train(
         est.fit([x[i] for i in fit_idx], [x[i] for i in devel_idx],
                 fit_context(cfg, device, settings, model_seed(cfg.seed, tag, "estimator", m.name), reporter,
                             bottleneck=cfg.ae_bottleneck, noise=cfg.ae_noise, smoothing=cfg.re_smoothing))
+        log_fit(log, f"{tag}difficulty {m.name}", getattr(est, "fit_result", None), fit_idx, "devel recon. loss")
         d = est.difficulty(x)
         xin = fitted.regressor_inputs(x, d)
         regs = {}
@@ -195,10 +205,8 @@ def train(
                               model_seed(cfg.seed, tag, "regressor", m.name, t), reporter)
             reg, result = Regressor.fit([xin[i] for i in fit_idx], [labels[t][i] for i in fit_idx],
                                         [xin[i] for i in devel_idx], [labels[t][i] for i in devel_idx], ctx, shift)
-            reporter.finish(f"{tag}unimodal {m.name} → {t}: best devel CCC {result.best_score:.3f} "
-                            f"at epoch {result.best_epoch}/{result.epochs_run}")
-            log(f"{tag}unimodal {m.name} {t}: best epoch {result.best_epoch}, devel CCC {result.best_score:.4f}, "
-                f"{result.seconds:.1f}s, {result.steps_per_second:.1f} steps/s")
+            reporter.finish("")
+            log_fit(log, f"{tag}unimodal {m.name} {t}", result, fit_idx)
             regs[t] = reg
         return est, regs, d
 
@@ -242,5 +250,6 @@ def train(
         fitted.fusers[t] = fuser
         out.fusion[t] = fuser.predict(*fitted.fusion_inputs(out, t))
         if fuser_cls.learned:
-            reporter.finish(f"fusion ({fuser_cls.name}) → {t}")
+            reporter.finish("")
+        log_fit(log, f"fusion {fuser_cls.name} {t}", getattr(fuser, "fit_result", None), train_idx)
     return fitted, out

@@ -15,7 +15,7 @@ import yaml
 
 from musefuse.core import runfolder
 from musefuse.core.config import RunConfig
-from musefuse.core.dataset import Dataset, Standardiser
+from musefuse.core.dataset import Dataset
 from musefuse.core.errors import ConfigError, DataError, RunFolderError
 from musefuse.core.loader import load_dataset, standardise
 from musefuse.core.pipeline import Fitted, Outputs, Reporter, train
@@ -40,9 +40,7 @@ def data_root(cfg: RunConfig, echo=lambda _m: None) -> Path:
     """The configured data folder, or the embedded synthetic dataset (generated on first use)."""
     if cfg.data is not None:
         return Path(cfg.data)
-    from musefuse.core.synth import default_dataset
-
-    from musefuse.core.synth import MODALITIES
+    from musefuse.core.synth import MODALITIES, default_dataset
 
     echo("No --data given: using the embedded synthetic Ulm-TSST-like dataset (generated once, then cached).")
     # Generate only the built-in feature sets this run needs; a third-party modality has no synthetic twin.
@@ -95,9 +93,10 @@ def execute_run(cfg: RunConfig, reporter: Reporter | None = None, echo=lambda _m
     import torch
 
     host = get_host()
-    # Fail on names before any data is read or generated.
+    # Unknown plugin names fail here, before any data is read or generated.
     modalities = [host.modality(n) for n in cfg.modalities]
-    host.estimator(cfg.estimator), host.fuser(cfg.fuser)
+    host.estimator(cfg.estimator)
+    host.fuser(cfg.fuser)
     device = resolve_device(cfg.device)
     cfg = cfg.with_preset(cuda=device.type == "cuda")
     if cfg.threads:
@@ -165,5 +164,3 @@ def predict(run: Path, data: Path, out: Path, stage: str = "fusion", device: str
             _write_signals(target / m, outputs, {t: preds})
     return target
 
-
-__all__ = ["execute_run", "predict", "resolve_device", "Standardiser"]

@@ -45,6 +45,7 @@ class FitResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
     steps_per_second: float = 0.0  # optimizer steps per second of training (evaluation excluded)
+    frames_per_second: float = 0.0  # training time steps (frames) per second (evaluation excluded)
 
 
 def pad(xs: Sequence[np.ndarray], value: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -248,6 +249,7 @@ def fit_sequence_model(
         history=history,
         seconds=time.perf_counter() - start,
         steps_per_second=steps / train_seconds if train_seconds > 0 else 0.0,
+        frames_per_second=int(lengths.sum()) * len(history) / train_seconds if train_seconds > 0 else 0.0,
     )
 
 

@@ -43,7 +43,7 @@ class AutoEncoderRE(DifficultyEstimator):
         self.smoothing = int(ctx.options.get("smoothing", 1))
         torch.manual_seed(ctx.seed)
         self.model = SequenceModel(width, width, ctx.settings, bottleneck=ctx.options.get("bottleneck"))
-        fit_sequence_model(
+        self.fit_result = fit_sequence_model(
             self.model, train, train, devel, devel, ctx,
             objective="mse", select="loss", input_noise=float(ctx.options.get("noise", 0.0)),
         )

@@ -37,7 +37,7 @@ class BiRNNFuser(Fuser):
         self.device = ctx.device
         torch.manual_seed(ctx.seed)
         self.model = SequenceModel(x[0].shape[1], 1, ctx.settings)
-        fit_sequence_model(self.model, x, labels, dx, devel[2], ctx)
+        self.fit_result = fit_sequence_model(self.model, x, labels, dx, devel[2], ctx)
 
     def predict(self, predictions, difficulties) -> list[np.ndarray]:
         assert self.model is not None, "fit() or load() first"
