@@ -32,6 +32,7 @@ def _register_commands() -> None:
     from musefuse.cli import (  # noqa: F401
         plugins_cmd,
         predict_cmd,
+        robustness_cmd,
         run_cmd,
         synth_cmd,
         validate_cmd,  # noqa: F401

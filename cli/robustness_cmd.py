@@ -1,0 +1,71 @@
+"""`musefuse robustness`: CCC of fusion with and without RE (and baselines) under injected corruptions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from musefuse.cli.app import app
+from musefuse.cli.common import err, reports_errors, split_csv
+from musefuse.cli.progress import RichReporter
+from musefuse.core.config import build_config
+from musefuse.core.errors import ConfigError
+from musefuse.core.robustness import DEFAULT_LEVELS, evaluate_robustness, markdown, parse_corrupt, parse_levels
+
+
+@app.command()
+@reports_errors
+def robustness(
+    corrupt: str = typer.Option(..., help="MODALITY:CORRUPTION[,...], e.g. vggface:occlusion,egemaps:gaussian; "
+                                          "'a:x+b:y' corrupts both together."),
+    out: Path = typer.Option(..., help="Folder for robustness.csv/.md/.png, difficulty.csv, summary.json, log.txt."),
+    run: Path = typer.Option(None, help="A finished run folder: its pipeline is seed 0's pipeline with RE."),
+    modalities: str = typer.Option(None, help="Train first instead of --run: comma-separated modalities."),
+    levels: str = typer.Option(",".join(f"{v:g}" for v in DEFAULT_LEVELS), help="Corruption levels in [0, 1]; "
+                               "0 is always added."),
+    seeds: int = typer.Option(1, help="K independently trained pipelines (seeds seed..seed+K-1); corruptions are "
+                              "seeded from them."),
+    partitions: str = typer.Option("devel,test", help="Partitions to corrupt and score."),
+    augment: bool = typer.Option(False, "--augment", help="Also train pipelines on train data augmented with the "
+                                 "corruptions at random levels."),
+    data: Path = typer.Option(None, help="MuSe-layout data folder (default: the run's, or the embedded synthetic "
+                              "dataset)."),
+    targets: str = typer.Option(None, help="Comma-separated targets of the pipelines trained here (default: "
+                                "arousal,valence)."),
+    config: Path = typer.Option(None, help="YAML run config for the pipelines trained here."),
+    layers: int = typer.Option(None, help="Recurrent layers of the models trained here (default 4)."),
+    hidden: int = typer.Option(None, help="Hidden units of the models trained here (default 64)."),
+    epochs: int = typer.Option(None, help="Maximum epochs per model trained here (preset default)."),
+    preset: str = typer.Option(None, help="Training budget: auto | cpu | paper."),
+    seed: int = typer.Option(None, help="First seed (default: the run's seed, or 0)."),
+    device: str = typer.Option(None, help="auto (default) | cpu | cuda."),
+    threads: int = typer.Option(None, help="torch CPU threads."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Reuse a non-empty --out."),
+) -> None:
+    """Does the difficulty signal make fusion robust to corrupted modalities? Corrupt, score, plot."""
+    from musefuse.core.runner import load_run_config
+
+    experiments = parse_corrupt(corrupt)
+    level_list = parse_levels(levels)
+    if (run is None) == (modalities is None):
+        raise ConfigError("Give exactly one of --run (a finished run) or --modalities (train first).")
+    training = {"layers": layers, "hidden": hidden, "epochs": epochs, "preset": preset,
+                "targets": split_csv(targets)}
+    if run is not None:
+        if config is not None or any(v is not None for v in training.values()):
+            raise ConfigError("With --run the pipelines follow the run's config; --config/--targets/--layers/"
+                              "--hidden/--epochs/--preset apply only with --modalities.")
+        base = load_run_config(run)
+        update = {k: v for k, v in {"data": data, "seed": seed, "device": device, "threads": threads}.items()
+                  if v is not None}
+        base = base.model_copy(update=update)
+    else:
+        base = build_config(config, modalities=split_csv(modalities), data=data, seed=seed, device=device,
+                            threads=threads, **training)
+    with RichReporter() as reporter:
+        results = evaluate_robustness(base, experiments, level_list, out, run=run, seeds=seeds,
+                                      partitions=split_csv(partitions) or ["devel", "test"], augment=augment,
+                                      overwrite=overwrite, reporter=reporter, echo=reporter.log)
+    print(markdown(results), end="")
+    err.print(f"Robustness results: {results.out}")
