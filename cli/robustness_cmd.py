@@ -20,7 +20,9 @@ def robustness(
     corrupt: str = typer.Option(..., help="MODALITY:CORRUPTION[,...], e.g. vggface:occlusion,egemaps:gaussian; "
                                           "'a:x+b:y' corrupts both together."),
     out: Path = typer.Option(..., help="Folder for robustness.csv/.md/.png, difficulty.csv, summary.json, log.txt."),
-    run: Path = typer.Option(None, help="A finished run folder: its pipeline is seed 0's pipeline with RE."),
+    run: list[Path] = typer.Option(None, help="A finished run with RE; repeat for more seeds (run k is seed k)."),
+    baseline_run: list[Path] = typer.Option(None, "--baseline-run", help="A finished run without RE "
+                                            "(--estimator none); repeat per seed. Untrained seeds are trained."),
     modalities: str = typer.Option(None, help="Train first instead of --run: comma-separated modalities."),
     levels: str = typer.Option(",".join(f"{v:g}" for v in DEFAULT_LEVELS), help="Corruption levels in [0, 1]; "
                                "0 is always added."),
@@ -48,15 +50,15 @@ def robustness(
 
     experiments = parse_corrupt(corrupt)
     level_list = parse_levels(levels)
-    if (run is None) == (modalities is None):
-        raise ConfigError("Give exactly one of --run (a finished run) or --modalities (train first).")
+    if bool(run) == (modalities is not None):
+        raise ConfigError("Give exactly one of --run (finished runs) or --modalities (train first).")
     training = {"layers": layers, "hidden": hidden, "epochs": epochs, "preset": preset,
                 "targets": split_csv(targets)}
-    if run is not None:
+    if run:
         if config is not None or any(v is not None for v in training.values()):
             raise ConfigError("With --run the pipelines follow the run's config; --config/--targets/--layers/"
                               "--hidden/--epochs/--preset apply only with --modalities.")
-        base = load_run_config(run)
+        base = load_run_config(run[0])
         update = {k: v for k, v in {"data": data, "seed": seed, "device": device, "threads": threads}.items()
                   if v is not None}
         base = base.model_copy(update=update)
@@ -64,7 +66,8 @@ def robustness(
         base = build_config(config, modalities=split_csv(modalities), data=data, seed=seed, device=device,
                             threads=threads, **training)
     with RichReporter() as reporter:
-        results = evaluate_robustness(base, experiments, level_list, out, run=run, seeds=seeds,
+        results = evaluate_robustness(base, experiments, level_list, out, runs=run or (),
+                                      baseline_runs=baseline_run or (), seeds=seeds,
                                       partitions=split_csv(partitions) or ["devel", "test"], augment=augment,
                                       overwrite=overwrite, reporter=reporter, echo=reporter.log)
     print(markdown(results), end="")

@@ -312,7 +312,8 @@ def evaluate_robustness(
     levels: Sequence[float],
     out: Path,
     *,
-    run: Path | None = None,
+    runs: Sequence[Path] = (),
+    baseline_runs: Sequence[Path] = (),
     seeds: int = 1,
     partitions: Sequence[str] = ("devel", "test"),
     augment: bool = False,
@@ -320,10 +321,12 @@ def evaluate_robustness(
     reporter: Reporter | None = None,
     echo: Callable[[str], None] = lambda _m: None,
 ) -> Results:
-    """Train (or load ``run`` for seed 0) K pipelines with and without RE, corrupt, score, write --out.
+    """Train (or load) K pipelines with and without RE, corrupt, score, write --out.
 
-    ``base`` is the training config (a run's own config when ``run`` is given); seed k trains with
-    ``base.seed + k`` and seeds its corruptions with it.
+    ``base`` is the training config (the first run's own config when ``runs`` are given); seed k
+    trains with ``base.seed + k`` and seeds its corruptions with it. ``runs[k]`` / ``baseline_runs[k]``
+    (finished run folders with and without RE) replace seed k's training; with runs given, their
+    own seeds are used and K is at least their number.
     """
     import torch
 
@@ -348,10 +351,20 @@ def evaluate_robustness(
     out = runfolder.prepare(out, overwrite)
     log = runfolder.RunLog(out / "log.txt", echo)
     try:
-        loaded = Fitted.load(Path(run), base, host, device) if run is not None else None
+        from musefuse.core.runner import load_run_config
+
+        def load(path: Path) -> tuple[int, Fitted]:
+            cfg = load_run_config(path)
+            return cfg.seed, Fitted.load(Path(path), cfg.model_copy(update={"device": base.device}), host, device)
+
+        loaded = [load(r) for r in runs]
+        loaded_nore = [load(r) for r in baseline_runs]
+        if any(f.gives_signal for _, f in loaded_nore):
+            raise ConfigError("'baseline-run': a baseline run must be trained without RE (estimator: none).")
+        seeds = max(seeds, len(loaded), len(loaded_nore))
         root = data_root(base, log)
         dataset = load_dataset(root, modalities, base.targets)
-        stats = standardise(dataset, modalities, stats=loaded.stats if loaded else None)
+        stats = standardise(dataset, modalities, stats=loaded[0][1].stats if loaded else None)
         truth = read_truth_masks(root, dataset.subjects, base.modalities)
         log(f"musefuse robustness → {out} | data {root} ({len(dataset.subjects)} subjects"
             f"{', with truth masks' if truth else ', no truth masks: no oracle'}) | device {device} | "
@@ -359,10 +372,12 @@ def evaluate_robustness(
         evaluated = [s for s in dataset.subjects if s.partition in partitions]
         rows: list[dict[str, Any]] = []
         quality: list[dict[str, Any]] = []
-        seed_list = [base.seed + k for k in range(seeds)]
+        seed_list = [loaded[k][0] if k < len(loaded) else base.seed + k for k in range(seeds)]
         for k, seed in enumerate(seed_list):
             cfg = base.model_copy(update={"seed": seed})
-            pipes = _pipelines(cfg, dataset, stats, host, device, reporter, log, loaded if k == 0 else None,
+            pipes = _pipelines(cfg, dataset, stats, host, device, reporter, log,
+                               loaded[k][1] if k < len(loaded) else None,
+                               loaded_nore[k][1] if k < len(loaded_nore) else None,
                                truth, experiments if augment else None)
             clean_preds, clean_difficulty = predictions(pipes, evaluated, truth, {})
             clean_rows = score(clean_preds, evaluated, partitions)
@@ -385,7 +400,7 @@ def evaluate_robustness(
                                                  clean_difficulty, truth)
                     log(_progress_line(label(exp), level, seed, new, partitions))
         results = Results(rows, quality, levels, seed_list, out)
-        write_results(results, base, run)
+        write_results(results, base, [*runs, *baseline_runs])
         log(f"written: {out / 'robustness.md'}, robustness.csv, difficulty.csv, robustness.png")
     finally:
         log.close()
@@ -400,7 +415,8 @@ def _outputs(subjects: list[Subject], difficulty: dict[str, list[np.ndarray]]) -
 
 def _pipelines(cfg: RunConfig, dataset: Dataset, stats: dict, host: PluginHost, device: Any,
                reporter: Reporter | None, log: Callable[[str], None], loaded: Fitted | None,
-               truth: TruthMasks | None, augment: list[Experiment] | None) -> Pipelines:
+               loaded_nore: Fitted | None, truth: TruthMasks | None,
+               augment: list[Experiment] | None) -> Pipelines:
     def fit(c: RunConfig, data: Dataset, what: str) -> Fitted:
         log(f"seed {c.seed}: training the pipeline {what}")
         return train(c, data, stats, host, device, reporter, log)[0]
@@ -409,7 +425,9 @@ def _pipelines(cfg: RunConfig, dataset: Dataset, stats: dict, host: PluginHost, 
     if loaded is not None:
         log(f"seed {cfg.seed}: the pipeline with RE is the run's own")
     nore_cfg = cfg.model_copy(update={"estimator": "none"})
-    nore = fit(nore_cfg, dataset, "without RE (estimator: none)")
+    nore = loaded_nore if loaded_nore is not None else fit(nore_cfg, dataset, "without RE (estimator: none)")
+    if loaded_nore is not None:
+        log(f"seed {cfg.seed}: the pipeline without RE is a finished baseline run")
     oracle = None
     if truth is not None:
         log(f"seed {cfg.seed}: training the oracle fuser (true corruption masks instead of RE)")
@@ -550,7 +568,7 @@ def _difficulty_markdown(results: Results) -> list[str]:
     return lines
 
 
-def write_results(results: Results, cfg: RunConfig, run: Path | None) -> None:
+def write_results(results: Results, cfg: RunConfig, runs: Sequence[Path] = ()) -> None:
     """robustness.csv, difficulty.csv, robustness.md, summary.json and robustness.png into ``results.out``."""
     from musefuse.core.robustness_plot import plot_curves
 
@@ -563,6 +581,7 @@ def write_results(results: Results, cfg: RunConfig, run: Path | None) -> None:
     runfolder.write_text(out / "robustness.md", markdown(results))
     plot_curves(results.rows, results.levels, out / "robustness.png", results.target)
     runfolder.write_json(out / "summary.json", {
-        "run": run, "config": cfg.model_dump(mode="json"), "levels": results.levels, "seeds": results.seeds,
+        "runs": [str(r) for r in runs], "config": cfg.model_dump(mode="json"), "levels": results.levels,
+        "seeds": results.seeds,
         "summary": results.summary(),
     })

@@ -192,3 +192,24 @@ def test_augmented_pipelines_and_a_single_target(data, tmp_path):
     dropped = rows.query("model == 'fusion-re' and level == 0.5 and experiment == 'fau:dropout'")
     assert dropped["ccc"].notna().all()  # missing frames are filled, every labelled frame still scored
     assert set(rows["target"]) == {"valence"} and "valence CCC" in result.stdout
+
+
+def test_finished_baseline_runs_are_reused_not_retrained(run, data, tmp_path):
+    cfg = RunConfig(modalities=["egemaps", "fau"], data=data, out=tmp_path / "nore", estimator="none", **TINY_CFG)
+    nore = execute_run(cfg)[0]
+    result = cli("robustness", "--run", run, "--baseline-run", nore, "--corrupt", "fau:gaussian", "--levels", "1",
+                 "--out", tmp_path / "o", "--device", "cpu", "--threads", "1")
+    assert result.exit_code == 0, result.output
+    assert "without RE is a finished baseline run" in (tmp_path / "o" / "log.txt").read_text()
+    rows = pd.read_csv(tmp_path / "o" / "robustness.csv")
+    records = json.loads((nore / "results.json").read_text())
+    theirs = next(r["ccc"] for r in records
+                  if (r["stage"], r["target"], r["partition"]) == ("fusion", "valence", "test"))
+    mine = rows.query("model == 'fusion-nore' and level == 0 and target == 'valence' and partition == 'test'")
+    assert mine["ccc"].iloc[0] == pytest.approx(theirs, abs=1e-6)
+
+
+def test_a_baseline_run_with_re_is_refused(run, tmp_path):
+    result = cli("robustness", "--run", run, "--baseline-run", run, "--corrupt", "fau:gaussian",
+                 "--out", tmp_path / "o", "--device", "cpu")
+    assert result.exit_code == 2 and "trained without RE" in result.output
