@@ -2,20 +2,24 @@
 # Noise robustness on the embedded synthetic dataset: the command behind the README's
 # "Noise robustness" numbers. Does the RE make fusion robust to corrupted modalities?
 #
-#   bash benchmarks/robustness.sh                       # 3 seeds, the cpu preset (4x64 BiGRU), ~1 h on 2 cores
-#   SEEDS=2 EXTRA="--layers 1 --hidden 16 --epochs 5" bash benchmarks/robustness.sh   # a quick look
+#   bash benchmarks/robustness.sh
 #
+# Step 1 trains (or reuses) the quality benchmark's pipelines: per seed one with RE and one without
+# (--estimator none), egemaps+vggface+fau, cpu preset (4x64 BiGRU). Step 2 evaluates them under
+# each corruption and level, and trains only the oracle fusers.
 # Writes benchmarks/results/robustness/{robustness.md,robustness.csv,robustness.png,difficulty.csv,summary.json}.
 set -euo pipefail
-SEEDS="${SEEDS:-3}"
+PY="${PYTHON:-python}"
+SEEDS="${SEEDS:-0,1,2}"
+Q="${QUALITY:-benchmarks/results/quality}"
 OUT="${OUT:-benchmarks/results/robustness}"
 CORRUPT="${CORRUPT:-vggface:occlusion,vggface:gaussian,vggface:splice,egemaps:occlusion,egemaps:gaussian,egemaps:splice}"
-# shellcheck disable=SC2086  # EXTRA is a list of flags
-exec "${PYTHON:-python}" -m musefuse.cli robustness \
-  --modalities egemaps,vggface,fau \
+
+"$PY" benchmarks/quality.py --seeds "$SEEDS" --variants re,nore --out "$Q" >/dev/null
+runs=()
+for s in ${SEEDS//,/ }; do runs+=(--run "$Q/re-seed$s" --baseline-run "$Q/nore-seed$s"); done
+exec "$PY" -m musefuse.cli robustness "${runs[@]}" \
   --corrupt "$CORRUPT" \
   --levels 0,0.25,0.5,0.75,1 \
-  --seeds "$SEEDS" \
   --threads 1 \
-  --out "$OUT" --overwrite \
-  ${EXTRA:-}
+  --out "$OUT" --overwrite
