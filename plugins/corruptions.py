@@ -106,6 +106,12 @@ class Dropout(Corruption):
         return x, mask
 
 
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """(start, stop) of each stretch of True in a (T,) mask."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
+
+
 class Occlusion(Corruption):
     """Contiguous stretches (5–20 s) covering a share ℓ of frames, replaced by off-manifold values.
 
@@ -122,9 +128,7 @@ class Occlusion(Corruption):
             return _identity(features)
         x = features.astype(np.float32, copy=True)
         mask = stretches(rng, len(x), level)
-        starts = np.flatnonzero(mask & ~np.concatenate([[False], mask[:-1]]))
-        for start in starts:
-            stop = start + int(np.argmin(np.append(mask[start:], False)))
+        for start, stop in _runs(mask):
             value = rng.choice([-3.0, 3.0], size=x.shape[1])
             x[start:stop] = value + rng.normal(0.0, 0.05, (stop - start, x.shape[1]))
         return x, mask
@@ -194,9 +198,8 @@ class Splice(Corruption):
         x = features.astype(np.float32, copy=True)
         mask = stretches(rng, len(x), level)
         sources = [p for p in pool if len(p)] or [features]
-        starts = np.flatnonzero(mask & ~np.concatenate([[False], mask[:-1]]))
-        for start in starts:
-            size = int(np.argmin(np.append(mask[start:], False)))
+        for start, stop in _runs(mask):
+            size = stop - start
             src = sources[int(rng.integers(len(sources)))]
             donor = _donor(rng, src, size, avoid=start if src is features else None)
             x[start:start + size] = donor

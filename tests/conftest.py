@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 import musefuse.core.plugins as plugin_host
 
@@ -21,7 +22,11 @@ def _isolated(monkeypatch, tmp_path_factory):
     monkeypatch.setenv("MUSEFUSE_LOAD_PLUGINS", "")
     monkeypatch.setenv("MUSEFUSE_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
     plugin_host._HOST = None
+    # Tiny test models: extra intra-op threads only add synchronisation (and spin on a busy machine).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     yield
+    torch.set_num_threads(threads)
     plugin_host._HOST = None
 
 

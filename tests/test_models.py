@@ -11,15 +11,6 @@ from musefuse.core.models import SequenceModel, count_parameters, model_from_met
 RNNS = ["lstm", "bilstm", "gru", "bigru"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models: extra intra-op threads only add synchronisation (and spin badly on a busy machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def tiny(rnn: str, layers: int = 2, **kw) -> SequenceModel:
     torch.manual_seed(0)
     return SequenceModel(5, 3, ModelSettings(rnn=rnn, layers=layers, hidden=8, dropout=0.1), **kw).eval()

@@ -12,15 +12,6 @@ from musefuse.core.training import fit_sequence_model, pad, predict_sequences, s
 SETTINGS = ModelSettings(rnn="bigru", layers=1, hidden=8, lr=0.01, dropout=0.0)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models: extra intra-op threads only add synchronisation (and spin badly on a busy machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def toy(n: int, seed: int, lengths=(30, 60)) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Sequences whose label is tanh of a smoothed feature: trivially learnable."""
     rng = np.random.default_rng(seed)
