@@ -82,3 +82,13 @@ def test_validate_collects_width_and_gap_problems(tmp_path):
     warnings = [p for p in report.warnings if p.where.endswith("2.csv")]
     assert warnings and "2500 ms" in warnings[0].message
     assert report.dominant_step == 500
+
+
+def test_validate_is_clean_on_synth_output(tmp_path):
+    from musefuse.core.synth import write_synthetic
+
+    data = write_synthetic(tmp_path / "s", small=True, seed=2)
+    result = CliRunner().invoke(app, ["validate", "--data", str(data)])
+    assert result.exit_code == 0, result.output
+    for folder in ("egemaps", "deepspectrum", "vggface", "fau", "bert"):
+        assert folder in result.output
