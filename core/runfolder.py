@@ -27,6 +27,8 @@ import numpy as np
 from musefuse.core.errors import RunFolderError
 
 RESULTS = "results.json"
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 @contextmanager
@@ -35,6 +37,7 @@ def atomic_open(path: Path, mode: str = "w") -> IO:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; a run folder is meant to be shared and read
     try:
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": ""})) as fh:
             yield fh

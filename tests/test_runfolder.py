@@ -47,3 +47,14 @@ def test_prepare_refuses_non_empty_folder_and_overwrite_drops_old_results(tmp_pa
         runfolder.prepare(run, overwrite=False)
     runfolder.prepare(run, overwrite=True)
     assert not (run / "results.json").exists()
+
+
+def test_written_files_get_ordinary_permissions(tmp_path):
+    import os
+    import stat
+
+    runfolder.write_text(tmp_path / "a.txt", "x")
+    mode = stat.S_IMODE((tmp_path / "a.txt").stat().st_mode)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert mode == 0o666 & ~umask
