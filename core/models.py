@@ -85,3 +85,10 @@ def model_from_meta(meta: dict[str, Any]) -> SequenceModel:
         ModelSettings.model_validate(meta["settings"]),
         bottleneck=meta.get("bottleneck"),
     )
+
+
+def model_from_checkpoint(tensors: dict[str, torch.Tensor], meta: dict[str, Any], device: Any) -> SequenceModel:
+    """A model rebuilt from :func:`model_meta` and its saved tensors, on ``device``, in eval mode."""
+    model = model_from_meta(meta)
+    model.load_state_dict(tensors)
+    return model.to(device).eval()

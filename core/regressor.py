@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from musefuse.core.interfaces import FitContext, Tensors
-from musefuse.core.models import SequenceModel, model_from_meta, model_meta
+from musefuse.core.models import SequenceModel, model_from_checkpoint, model_meta
 from musefuse.core.training import FitResult, fit_sequence_model, predict_sequences
 
 
@@ -66,6 +66,4 @@ class Regressor:
 
     @classmethod
     def load(cls, tensors: Tensors, meta: dict[str, Any], device: Any) -> Regressor:
-        model = model_from_meta(meta["model"])
-        model.load_state_dict(tensors)
-        return cls(model.to(device).eval(), int(meta["shift"]), device)
+        return cls(model_from_checkpoint(tensors, meta["model"], device), int(meta["shift"]), device)

@@ -10,7 +10,7 @@ import torch
 
 from musefuse.core import DifficultyEstimator, hookimpl
 from musefuse.core.interfaces import FitContext, Tensors
-from musefuse.core.models import SequenceModel, model_from_meta, model_meta
+from musefuse.core.models import SequenceModel, model_from_checkpoint, model_meta
 from musefuse.core.training import fit_sequence_model, predict_sequences
 
 
@@ -74,9 +74,7 @@ class AutoEncoderRE(DifficultyEstimator):
     @classmethod
     def load(cls, tensors: Tensors, meta: dict[str, Any], device: Any) -> AutoEncoderRE:
         est = cls()
-        est.model = model_from_meta(meta["model"])
-        est.model.load_state_dict(tensors)
-        est.model.to(device).eval()
+        est.model = model_from_checkpoint(tensors, meta["model"], device)
         est.device, est.smoothing, est.mean, est.std = device, meta["smoothing"], meta["mean"], meta["std"]
         return est
 

@@ -10,7 +10,7 @@ import torch
 
 from musefuse.core import Fuser, hookimpl
 from musefuse.core.interfaces import FitContext, Tensors
-from musefuse.core.models import SequenceModel, model_from_meta, model_meta
+from musefuse.core.models import SequenceModel, model_from_checkpoint, model_meta
 from musefuse.core.training import fit_sequence_model, predict_sequences
 
 
@@ -50,9 +50,7 @@ class BiRNNFuser(Fuser):
     @classmethod
     def load(cls, tensors: Tensors, meta: dict[str, Any], device: Any) -> BiRNNFuser:
         fuser = cls()
-        fuser.model = model_from_meta(meta["model"])
-        fuser.model.load_state_dict(tensors)
-        fuser.model.to(device).eval()
+        fuser.model = model_from_checkpoint(tensors, meta["model"], device)
         fuser.device = device
         return fuser
 
