@@ -97,6 +97,8 @@ def execute_run(cfg: RunConfig, reporter: Reporter | None = None, echo=lambda _m
     modalities = [host.modality(n) for n in cfg.modalities]
     host.estimator(cfg.estimator)
     host.fuser(cfg.fuser)
+    if cfg.data is not None and not Path(cfg.data).is_dir():
+        raise DataError(f"--data {cfg.data}: data folder not found.")
     device = resolve_device(cfg.device)
     cfg = cfg.with_preset(cuda=device.type == "cuda")
     if cfg.threads:

@@ -204,3 +204,9 @@ def test_run_on_hand_made_muse_2022_layout(small_data, tmp_path):
     env = json.loads((tmp_path / "r" / "environment.json").read_text())
     assert env["dataset"]["folders"] == {"vggface": "vggface2", "fau": "faus"}
     assert all(r["ccc"] is not None for r in json.loads(result.stdout) if r["partition"] != "test")
+
+
+def test_missing_data_folder_is_named_and_no_run_folder_is_left(tmp_path):
+    result = cli("run", "--modalities", "fau", "--data", tmp_path / "nope", "--out", tmp_path / "r")
+    assert result.exit_code == 2 and "nope: data folder not found" in result.output
+    assert not (tmp_path / "r").exists()
