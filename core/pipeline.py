@@ -150,8 +150,7 @@ def fit_context(
     )
 
 
-def log_fit(log: Callable[[str], None], label: str, result: Any, idx: Sequence[int],
-            metric: str = "devel CCC") -> None:
+def log_fit(log: Callable[[str], None], label: str, result: Any, metric: str = "devel CCC") -> None:
     """One log line per trained model: best epoch, score, time, throughput (frames per second)."""
     if result is None:
         return
@@ -185,8 +184,9 @@ def train(
     labels = {t: [s.labels[t] for s in subjects] for t in cfg.targets}
     fitted = Fitted(cfg, modalities, stats, {}, {}, {}, est_cls.gives_signal)
 
-    def fit_unimodal(m: Modality, fit_idx: list[int], tag: str) -> tuple[DifficultyEstimator, dict, list]:
-        """Estimator and regressors of one modality fitted on ``fit_idx``; difficulties of all subjects."""
+    def fit_unimodal(m: Modality, fit_idx: list[int], tag: str) -> tuple[DifficultyEstimator, dict, list, list]:
+        """Estimator and regressors of one modality fitted on ``fit_idx``; difficulties and regressor
+        inputs of all subjects."""
         x = fitted.features(subjects, m.name)
         est = est_cls()
         settings = cfg.settings_for(m.settings_for(cfg.targets[0]))
@@ -195,7 +195,7 @@ def train(
         est.fit([x[i] for i in fit_idx], [x[i] for i in devel_idx],
                 fit_context(cfg, device, settings, model_seed(cfg.seed, tag, "estimator", m.name), reporter,
                             bottleneck=cfg.ae_bottleneck, noise=cfg.ae_noise, smoothing=cfg.re_smoothing))
-        log_fit(log, f"{tag}difficulty {m.name}", getattr(est, "fit_result", None), fit_idx, "devel recon. loss")
+        log_fit(log, f"{tag}difficulty {m.name}", getattr(est, "fit_result", None), "devel recon. loss")
         d = est.difficulty(x)
         xin = fitted.regressor_inputs(x, d)
         regs = {}
@@ -206,17 +206,16 @@ def train(
             reg, result = Regressor.fit([xin[i] for i in fit_idx], [labels[t][i] for i in fit_idx],
                                         [xin[i] for i in devel_idx], [labels[t][i] for i in devel_idx], ctx, shift)
             reporter.finish("")
-            log_fit(log, f"{tag}unimodal {m.name} {t}", result, fit_idx)
+            log_fit(log, f"{tag}unimodal {m.name} {t}", result)
             regs[t] = reg
-        return est, regs, d
+        return est, regs, d, xin
 
     # Stages 1-2 on all train subjects: the models used for devel, test and new data.
     out = Outputs(subjects)
     for m in modalities:
-        est, regs, d = fit_unimodal(m, train_idx, "")
+        est, regs, d, xin = fit_unimodal(m, train_idx, "")
         fitted.estimators[m.name] = est
         out.difficulty[m.name] = d
-        xin = fitted.regressor_inputs(fitted.features(subjects, m.name), d)
         for t, reg in regs.items():
             fitted.regressors[(m.name, t)] = reg
             out.unimodal[(m.name, t)] = reg.predict(xin)
@@ -230,14 +229,12 @@ def train(
         for k, held in enumerate(np.array_split(order, cfg.folds)):
             keep = [i for i in train_idx if i not in set(held)]
             for m in modalities:
-                est, regs, d = fit_unimodal(m, keep, f"fold {k + 1}/{cfg.folds} ")
-                x = fitted.features([subjects[i] for i in held], m.name)
-                xin = fitted.regressor_inputs(x, [d[i] for i in held])
+                _, regs, d, xin = fit_unimodal(m, keep, f"fold {k + 1}/{cfg.folds} ")
                 for i in held:
                     fuse_src.difficulty[m.name][i] = d[i]
                 for t, reg in regs.items():
-                    for j, p in zip(held, reg.predict(xin), strict=True):
-                        fuse_src.unimodal[(m.name, t)][j] = p
+                    for i, p in zip(held, reg.predict([xin[i] for i in held]), strict=True):
+                        fuse_src.unimodal[(m.name, t)][i] = p
 
     # Stage 3: one fuser per target.
     for t in cfg.targets:
@@ -251,5 +248,5 @@ def train(
         out.fusion[t] = fuser.predict(*fitted.fusion_inputs(out, t))
         if fuser_cls.learned:
             reporter.finish("")
-        log_fit(log, f"fusion {fuser_cls.name} {t}", getattr(fuser, "fit_result", None), train_idx)
+        log_fit(log, f"fusion {fuser_cls.name} {t}", getattr(fuser, "fit_result", None))
     return fitted, out
