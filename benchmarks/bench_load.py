@@ -5,7 +5,7 @@ Each load runs in a fresh subprocess, so its peak RSS (ru_maxrss) is its own. Pr
     python benchmarks/bench_load.py                      # writes a synthetic full-size dataset first
     python benchmarks/bench_load.py --data /path/to/MuSe  # an existing MuSe-layout folder
 
-The synthetic data comes from musefuse.core.synth (69 subjects, 540-660 steps, widths 88, 4096,
+The synthetic data comes from musefuse.lab.synth (69 subjects, 540-660 steps, widths 88, 4096,
 512, 17, 768); if that module is unavailable, random float32 data of the same shape is written.
 """
 
@@ -37,7 +37,7 @@ def _child(data: Path) -> None:
     """Load once and print {'seconds', 'rss_mib', 'base_mib', 'array_mib'} as JSON on stdout."""
     import resource
 
-    from musefuse.core.loader import load_dataset
+    from musefuse.core.data.loader import load_dataset
 
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     start = time.perf_counter()
@@ -58,8 +58,8 @@ def _run_child(data: Path, env: dict[str, str]) -> dict:
 
 def _write_random(root: Path, subjects: int = 69, seed: int = 0) -> None:
     """Fallback: random float32 data in the MuSe layout, 540-660 steps per subject."""
+    from musefuse.core.data.museio import write_feature_csv, write_label_csv
     from musefuse.core.interfaces import FeatureTable
-    from musefuse.core.museio import write_feature_csv, write_label_csv
 
     rng = np.random.default_rng(seed)
     parts = ["train"] * 41 + ["devel"] * 14 + ["test"] * 14
@@ -92,13 +92,13 @@ def main() -> None:
             data = Path(tmp) / "data"
             start = time.perf_counter()
             try:
-                from musefuse.core.synth import write_synthetic
+                from musefuse.lab.synth import write_synthetic
             except ImportError:
                 _write_random(data)
                 source = "random float32 (benchmarks/bench_load.py)"
             else:
                 write_synthetic(data, seed=0)
-                source = "musefuse.core.synth.write_synthetic(seed=0)"
+                source = "musefuse.lab.synth.write_synthetic(seed=0)"
             print(f"wrote {source} in {time.perf_counter() - start:.0f} s", file=sys.stderr)
         csv_bytes = sum(p.stat().st_size for p in Path(data).rglob("*.csv"))
         env = {**os.environ, "MUSEFUSE_CACHE_DIR": str(Path(tmp) / "cache")}

@@ -15,12 +15,12 @@ import argparse
 import torch
 
 from musefuse.core.config import RunConfig
-from musefuse.core.dataset import fill_missing
-from musefuse.core.difficulty_quality import difficulty_auc, read_truth_masks
-from musefuse.core.loader import load_dataset, standardise
-from musefuse.core.pipeline import Outputs, fit_context, model_seed
+from musefuse.core.data.dataset import fill_missing
+from musefuse.core.data.loader import load_dataset, standardise
+from musefuse.core.graph.pipeline import Outputs, fit_context, model_seed
 from musefuse.core.plugins import get_host
-from musefuse.core.runner import data_root
+from musefuse.core.runs.runner import data_root
+from musefuse.lab.difficulty_quality import difficulty_auc, read_truth_masks
 from musefuse.plugins.estimators import AutoEncoderRE
 
 VARIANTS = {"none": (None, 0.0), "bottleneck 8": (8, 0.0), "noise 0.1": (None, 0.1), "both (default)": (8, 0.1)}

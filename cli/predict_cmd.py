@@ -8,7 +8,7 @@ import typer
 
 from musefuse.cli.app import app
 from musefuse.cli.common import err, reports_errors
-from musefuse.core.runner import predict as predict_run
+from musefuse.core.runs.runner import predict as predict_run
 
 
 @app.command()

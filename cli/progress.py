@@ -8,7 +8,7 @@ from musefuse.cli.common import err
 
 
 class RichReporter:
-    """Implements musefuse.core.pipeline.Reporter with a rich Progress; use as a context manager."""
+    """Implements musefuse.core.graph.pipeline.Reporter with a rich Progress; use as a context manager."""
 
     def __init__(self, enabled: bool = True) -> None:
         self.progress = Progress(

@@ -11,7 +11,7 @@ from musefuse.cli.common import err, reports_errors, split_csv
 from musefuse.cli.progress import RichReporter
 from musefuse.core.config import build_config
 from musefuse.core.errors import ConfigError
-from musefuse.core.robustness import DEFAULT_LEVELS, evaluate_robustness, markdown, parse_corrupt, parse_levels
+from musefuse.lab.robustness import DEFAULT_LEVELS, evaluate_robustness, markdown, parse_corrupt, parse_levels
 
 
 @app.command()
@@ -46,7 +46,7 @@ def robustness(
     overwrite: bool = typer.Option(False, "--overwrite", help="Reuse a non-empty --out."),
 ) -> None:
     """Does the difficulty signal make fusion robust to corrupted modalities? Corrupt, score, plot."""
-    from musefuse.core.runner import load_run_config
+    from musefuse.core.runs.runner import load_run_config
 
     experiments = parse_corrupt(corrupt)
     level_list = parse_levels(levels)

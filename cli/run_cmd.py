@@ -13,7 +13,7 @@ from musefuse.cli.app import app
 from musefuse.cli.common import err, reports_errors, split_csv
 from musefuse.cli.progress import RichReporter
 from musefuse.core.config import build_config
-from musefuse.core.runner import execute_run
+from musefuse.core.runs.runner import execute_run
 
 
 def results_table(records: list[dict], title: str) -> Table:

@@ -10,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from musefuse.cli.app import app
 from musefuse.cli.common import err, reports_errors, split_csv
-from musefuse.core.synth import MODALITIES, write_synthetic
+from musefuse.lab.synth import MODALITIES, write_synthetic
 
 
 def _size(path: Path) -> str:

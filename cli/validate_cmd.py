@@ -9,10 +9,10 @@ from rich.table import Table
 
 from musefuse.cli.app import app
 from musefuse.cli.common import err, reports_errors, split_csv
+from musefuse.core.data.loader import FEATURES_DIR
+from musefuse.core.data.validate import Steps, ValidationReport, validate
 from musefuse.core.interfaces import Modality
-from musefuse.core.loader import FEATURES_DIR
 from musefuse.core.plugins import get_host
-from musefuse.core.validate import Steps, ValidationReport, validate
 
 
 @app.command("validate")

@@ -8,7 +8,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from musefuse.core.dataset import MissingPolicy
+from musefuse.core.data.dataset import MissingPolicy
 from musefuse.core.errors import ConfigError
 from musefuse.core.interfaces import ModelSettings, RnnType
 

@@ -59,7 +59,7 @@ class Modality(BaseModel):
 
     def read(self, path: Path) -> FeatureTable:
         """Read one subject's feature file (MuSe CSV: timestamp, segment_id, feature columns)."""
-        from musefuse.core.museio import read_feature_csv
+        from musefuse.core.data.museio import read_feature_csv
 
         return read_feature_csv(path, width=self.width)
 

@@ -10,8 +10,8 @@ import torch
 
 from musefuse.core import Fuser, hookimpl
 from musefuse.core.interfaces import FitContext, Tensors
-from musefuse.core.models import SequenceModel, model_from_checkpoint, model_meta
-from musefuse.core.training import fit_sequence_model, predict_sequences
+from musefuse.core.learning.models import SequenceModel, model_from_checkpoint, model_meta
+from musefuse.core.learning.training import fit_sequence_model, predict_sequences
 
 
 def _inputs(predictions: Sequence[np.ndarray], difficulties: Sequence[np.ndarray] | None) -> list[np.ndarray]:

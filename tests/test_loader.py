@@ -8,14 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import musefuse.core.cache as cache_mod
-import musefuse.core.museio as museio
-from musefuse.core.dataset import Standardiser
+import musefuse.core.data.cache as cache_mod
+import musefuse.core.data.museio as museio
+from musefuse.core.data.dataset import Standardiser
+from musefuse.core.data.loader import load_dataset, standardise
+from musefuse.core.data.museio import write_feature_csv, write_label_csv
 from musefuse.core.errors import ConfigError, DataError
 from musefuse.core.interfaces import FeatureTable, Modality
-from musefuse.core.loader import load_dataset, standardise
-from musefuse.core.museio import write_feature_csv, write_label_csv
-from musefuse.core.windows import windows
+from musefuse.core.learning.training import windows
 
 PARTS = {"1": "train", "2": "train", "3": "devel", "4": "test"}
 
@@ -323,7 +323,7 @@ def test_windows(length, expected):
 
 def test_windows_cover_everything():
     for length in range(1, 700, 37):
-        w = windows(length)
+        w = windows(length, 200, 100)
         assert w[-1][1] == length and w[0][0] == 0
         assert all(e - s == min(200, length) for s, e in w)
         assert all(b[0] <= a[1] for a, b in zip(w, w[1:], strict=False))  # no hole between windows

@@ -9,8 +9,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-import musefuse.core.metrics as metrics
-from musefuse.core.metrics import Moments, ccc, ccc_loss, partition_scores, pearson, rmse
+import musefuse.core.learning.metrics as metrics
+from musefuse.core.learning.metrics import Moments, ccc, ccc_loss, partition_scores, pearson, rmse
 
 finite = st.floats(-100, 100, allow_nan=False, width=64)
 series = arrays(np.float64, st.integers(2, 50), elements=finite)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from musefuse.core.interfaces import ModelSettings
-from musefuse.core.models import SequenceModel, count_parameters, model_from_meta, model_meta
+from musefuse.core.learning.models import SequenceModel, count_parameters, model_from_meta, model_meta
 
 RNNS = ["lstm", "bilstm", "gru", "bigru"]
 

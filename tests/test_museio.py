@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from musefuse.core.data.museio import WidthMismatch, read_feature_csv, read_label_csv, read_partitions
 from musefuse.core.errors import DataError
 from musefuse.core.interfaces import Modality
-from musefuse.core.museio import WidthMismatch, read_feature_csv, read_label_csv, read_partitions
 
 
 def write(tmp_path, name, text):

@@ -12,14 +12,14 @@ from typer.testing import CliRunner
 
 from musefuse.cli.app import app
 from musefuse.core.config import RunConfig
-from musefuse.core.difficulty_quality import difficulty_auc, read_truth_masks, roc_auc
+from musefuse.core.data.loader import load_dataset, standardise
 from musefuse.core.errors import ConfigError
-from musefuse.core.loader import load_dataset, standardise
-from musefuse.core.pipeline import Fitted
+from musefuse.core.graph.pipeline import Fitted
 from musefuse.core.plugins import PluginHost
-from musefuse.core.robustness import Spec, corrupt_subjects, curve_summary, parse_corrupt, parse_levels
-from musefuse.core.runner import execute_run, load_run_config
-from musefuse.core.synth import write_synthetic
+from musefuse.core.runs.runner import execute_run, load_run_config
+from musefuse.lab.difficulty_quality import difficulty_auc, read_truth_masks, roc_auc
+from musefuse.lab.robustness import Spec, corrupt_subjects, curve_summary, parse_corrupt, parse_levels
+from musefuse.lab.synth import write_synthetic
 
 TINY = ["--layers", "1", "--hidden", "8", "--epochs", "2", "--threads", "1", "--device", "cpu"]
 TINY_CFG = {"layers": 1, "hidden": 8, "epochs": 2, "threads": 1, "device": "cpu"}

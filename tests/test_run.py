@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from musefuse.cli.app import app
-from musefuse.core.synth import write_synthetic
+from musefuse.lab.synth import write_synthetic
 
 MODS = "egemaps,vggface,fau"
 # A tiny model keeps the end-to-end tests at seconds; the architecture is the run's own business.

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from musefuse.core import runfolder
 from musefuse.core.errors import RunFolderError
+from musefuse.core.runs import runfolder
 
 
 def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from musefuse.core.errors import ConfigError, DataError
-from musefuse.core.synth import (
+from musefuse.lab.synth import (
     MODALITY_SPECS,
     PARAMS,
     _csv_bytes,

@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from musefuse.core.interfaces import FitContext, ModelSettings
-from musefuse.core.metrics import ccc
-from musefuse.core.models import SequenceModel
-from musefuse.core.training import fit_sequence_model, pad, predict_sequences, sequence_loss, windows
+from musefuse.core.learning.metrics import ccc
+from musefuse.core.learning.models import SequenceModel
+from musefuse.core.learning.training import fit_sequence_model, pad, predict_sequences, sequence_loss, windows
 
 SETTINGS = ModelSettings(rnn="bigru", layers=1, hidden=8, lr=0.01, dropout=0.0)
 

@@ -8,9 +8,9 @@ from test_loader import make_dataset  # the MuSe-layout builder shared by the da
 from typer.testing import CliRunner
 
 from musefuse.cli.app import app
+from musefuse.core.data.museio import write_feature_csv
+from musefuse.core.data.validate import validate
 from musefuse.core.interfaces import FeatureTable, Modality
-from musefuse.core.museio import write_feature_csv
-from musefuse.core.validate import validate
 
 
 @pytest.fixture
@@ -85,7 +85,7 @@ def test_validate_collects_width_and_gap_problems(tmp_path):
 
 
 def test_validate_is_clean_on_synth_output(tmp_path):
-    from musefuse.core.synth import write_synthetic
+    from musefuse.lab.synth import write_synthetic
 
     data = write_synthetic(tmp_path / "s", small=True, seed=2)
     result = CliRunner().invoke(app, ["validate", "--data", str(data)])

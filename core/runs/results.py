@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from musefuse.core.dataset import PARTITIONS
-from musefuse.core.metrics import partition_scores
-from musefuse.core.pipeline import Fitted, Outputs
+from musefuse.core.data.dataset import PARTITIONS
+from musefuse.core.learning.metrics import partition_scores
+from musefuse.core.graph.pipeline import Fitted, Outputs
 
 
 def score_records(fitted: Fitted, out: Outputs, seed: int) -> list[dict[str, Any]]:

@@ -15,12 +15,12 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from musefuse.core import runfolder
 from musefuse.core.config import RunConfig
-from musefuse.core.dataset import Dataset, Standardiser, Subject, fill_missing
+from musefuse.core.data.dataset import Dataset, Standardiser, Subject, fill_missing
 from musefuse.core.interfaces import DifficultyEstimator, FitContext, Fuser, Modality
+from musefuse.core.learning.regressor import Regressor
 from musefuse.core.plugins import PluginHost
-from musefuse.core.regressor import Regressor
+from musefuse.core.runs import runfolder
 
 STEP_SECONDS = 0.5  # MuSe-Stress: one label every 500 ms
 

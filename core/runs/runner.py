@@ -13,14 +13,14 @@ from typing import Any
 
 import yaml
 
-from musefuse.core import runfolder
+from musefuse.core.runs import runfolder
 from musefuse.core.config import RunConfig
-from musefuse.core.dataset import Dataset
+from musefuse.core.data.dataset import Dataset
 from musefuse.core.errors import ConfigError, DataError, RunFolderError
-from musefuse.core.loader import load_dataset, standardise
-from musefuse.core.pipeline import Fitted, Outputs, Reporter, train
+from musefuse.core.data.loader import load_dataset, standardise
+from musefuse.core.graph.pipeline import Fitted, Outputs, Reporter, train
 from musefuse.core.plugins import PluginHost, get_host
-from musefuse.core.results import score_records
+from musefuse.core.runs.results import score_records
 
 
 def resolve_device(name: str) -> Any:
@@ -40,7 +40,7 @@ def data_root(cfg: RunConfig, echo=lambda _m: None) -> Path:
     """The configured data folder, or the embedded synthetic dataset (generated on first use)."""
     if cfg.data is not None:
         return Path(cfg.data)
-    from musefuse.core.synth import MODALITIES, default_dataset
+    from musefuse.lab.synth import MODALITIES, default_dataset
 
     echo("No --data given: using the embedded synthetic Ulm-TSST-like dataset (generated once, then cached).")
     # Generate only the built-in feature sets this run needs; a third-party modality has no synthetic twin.

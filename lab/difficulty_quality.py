@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from musefuse.core.dataset import Dataset, Subject
+from musefuse.core.data.dataset import Dataset, Subject
 from musefuse.core.errors import DataError
 
 TRUTH_DIR = "truth"
@@ -95,16 +95,16 @@ def difficulty_auc(
 ) -> dict[str, dict[str, Any]]:
     """Per modality: how well the difficulty separates truth-corrupted frames from clean ones.
 
-    ``source`` is a :class:`~musefuse.core.pipeline.Fitted` (its estimators are applied to
+    ``source`` is a :class:`~musefuse.core.graph.pipeline.Fitted` (its estimators are applied to
     ``subjects``, which must be standardised with its statistics) or an
-    :class:`~musefuse.core.pipeline.Outputs` (its own subjects and difficulties; ``subjects`` is
+    :class:`~musefuse.core.graph.pipeline.Outputs` (its own subjects and difficulties; ``subjects`` is
     ignored). ``truth`` is :func:`read_truth_masks`'s result or a data folder holding ``truth/``.
     Frames of the given ``partitions`` are pooled (None: every subject).
 
     Returns ``{modality: {auc, mean_inside, mean_outside, n_corrupt, n_clean}}``; ``auc`` is None
     where a side is empty. For a pipeline without a difficulty signal every AUC is 0.5.
     """
-    from musefuse.core.pipeline import Fitted, Outputs
+    from musefuse.core.graph.pipeline import Fitted, Outputs
 
     if isinstance(source, Outputs):
         subs, difficulty = list(source.subjects), source.difficulty

@@ -14,10 +14,8 @@ from typing import Literal
 
 import numpy as np
 
-from musefuse.core.cache import Cache
-from musefuse.core.errors import DataError, MusefuseError
-from musefuse.core.interfaces import FeatureTable, Modality
-from musefuse.core.loader import (
+from musefuse.core.data.cache import Cache
+from musefuse.core.data.loader import (
     FEATURES_DIR,
     LABELS_DIR,
     REQUIRED_PARTITIONS,
@@ -26,7 +24,9 @@ from musefuse.core.loader import (
     resolve_folder,
     resolve_targets,
 )
-from musefuse.core.museio import PARTITION_FILE, WidthMismatch, read_feature_csv, read_partitions
+from musefuse.core.data.museio import PARTITION_FILE, WidthMismatch, read_feature_csv, read_partitions
+from musefuse.core.errors import DataError, MusefuseError
+from musefuse.core.interfaces import FeatureTable, Modality
 
 EXPECTED_STEP_MS = 500  # MuSe-Stress: 2 Hz
 

@@ -1,7 +1,7 @@
-"""Read a MuSe-layout folder into a :class:`~musefuse.core.dataset.Dataset` (see docs/data.md).
+"""Read a MuSe-layout folder into a :class:`~musefuse.core.data.dataset.Dataset` (see docs/data.md).
 
 Features come back raw (float32, missing frames as NaN rows); :func:`standardise` z-scores them with
-train statistics. Each CSV goes through :mod:`musefuse.core.cache`, so it is parsed once.
+train statistics. Each CSV goes through :mod:`musefuse.core.data.cache`, so it is parsed once.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-from musefuse.core.cache import Cache, default_cache_dir, file_key
-from musefuse.core.dataset import Dataset, LoadReport, Standardiser, Subject
+from musefuse.core.data.cache import Cache, default_cache_dir, file_key
+from musefuse.core.data.dataset import Dataset, LoadReport, Standardiser, Subject
+from musefuse.core.data.museio import PARTITION_FILE, READER_VERSION, WidthMismatch, read_partitions
 from musefuse.core.errors import ConfigError, DataError
 from musefuse.core.interfaces import FeatureTable, Modality
-from musefuse.core.museio import PARTITION_FILE, READER_VERSION, WidthMismatch, read_partitions
 
 FEATURES_DIR = "feature_segments"
 LABELS_DIR = "label_segments"

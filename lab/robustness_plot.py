@@ -23,8 +23,8 @@ def plot_curves(rows: list[dict[str, Any]], levels: Sequence[float], path: Path,
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from musefuse.core import runfolder
-    from musefuse.core.robustness import MODEL_LABELS
+    from musefuse.core.runs import runfolder
+    from musefuse.lab.robustness import MODEL_LABELS
 
     rows = [r for r in rows if r["target"] == target]
     experiments = list(dict.fromkeys(r["experiment"] for r in rows))

@@ -10,7 +10,7 @@ docs/synthetic-data.md gives the formulas and the parameters.
 
 Example::
 
-    from musefuse.core.synth import write_synthetic
+    from musefuse.lab.synth import write_synthetic
     write_synthetic(Path("synth"), small=True, seed=0)
 """
 

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 
 from musefuse.core.interfaces import FitContext, Tensors
-from musefuse.core.models import SequenceModel, model_from_checkpoint, model_meta
-from musefuse.core.training import FitResult, fit_sequence_model, predict_sequences
+from musefuse.core.learning.models import SequenceModel, model_from_checkpoint, model_meta
+from musefuse.core.learning.training import FitResult, fit_sequence_model, predict_sequences
 
 
 def shift_labels(y: np.ndarray, steps: int) -> np.ndarray:

@@ -25,9 +25,9 @@ import numpy as np
 import torch
 
 from musefuse.core.interfaces import FitContext
-from musefuse.core.metrics import ccc as ccc_metric
-from musefuse.core.metrics import ccc_loss
-from musefuse.core.models import SequenceModel
+from musefuse.core.learning.metrics import ccc as ccc_metric
+from musefuse.core.learning.metrics import ccc_loss
+from musefuse.core.learning.models import SequenceModel
 
 Objective = Literal["ccc", "mse", "l1"]
 GRAD_CLIP = 1.0  # 1 − CCC divides by batch variances: a near-flat batch gives huge gradients
@@ -60,13 +60,26 @@ def pad(xs: Sequence[np.ndarray], value: float = 0.0) -> tuple[torch.Tensor, tor
 
 
 def windows(length: int, window: int, hop: int) -> list[tuple[int, int]]:
-    """(start, end) windows covering ``range(length)``; the last ends at ``length``."""
+    """(start, end) frame ranges covering ``range(length)``: every ``hop`` frames, the last ending at ``length``.
+
+    A sequence no longer than ``window`` gives one window, the whole sequence. MuSe 2021 baseline
+    practice is 100 s windows with a 50 s hop: 200 frames, hop 100 at 2 Hz (the ``paper`` preset).
+
+    >>> windows(450, 200, 100)
+    [(0, 200), (100, 300), (200, 400), (250, 450)]
+    >>> windows(150, 200, 100)
+    [(0, 150)]
+    """
+    if window < 1 or hop < 1:
+        raise ValueError(f"Training windows need window >= 1 and hop >= 1 (got window={window}, hop={hop}).")
+    if length <= 0:
+        return []
     if length <= window:
         return [(0, length)]
-    starts = list(range(0, length - window + 1, hop))
-    if starts[-1] + window < length:
-        starts.append(length - window)
-    return [(s, s + window) for s in starts]
+    out = [(s, s + window) for s in range(0, length - window, hop)]
+    if out[-1][1] != length:
+        out.append((length - window, length))
+    return out
 
 
 def sequence_loss(objective: Objective, pred: torch.Tensor, gold: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -2,7 +2,7 @@
 
 One entry per source file: an uncompressed ``.npz`` of its arrays plus a JSON key, named after a
 hash of the file's absolute path and of what reads it. The key holds the file's size and mtime_ns,
-:data:`~musefuse.core.museio.READER_VERSION` and the reader (modality class and declared width);
+:data:`~musefuse.core.data.museio.READER_VERSION` and the reader (modality class and declared width);
 when any of them differs the entry is rebuilt and overwritten. Entries are written atomically
 (temporary file + ``os.replace``), read with ``allow_pickle=False``, and a corrupt entry is
 ignored and rebuilt.
@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from musefuse.core.data.museio import READER_VERSION, read_label_csv
 from musefuse.core.interfaces import FeatureTable, Modality
-from musefuse.core.museio import READER_VERSION, read_label_csv
 
 ENV_VAR = "MUSEFUSE_CACHE_DIR"
 

@@ -28,15 +28,15 @@ from typing import Any
 
 import numpy as np
 
-from musefuse.core import runfolder
 from musefuse.core.config import RunConfig
-from musefuse.core.dataset import Dataset, Subject
-from musefuse.core.difficulty_quality import TruthMasks, difficulty_auc, read_truth_masks, separation
+from musefuse.core.data.dataset import Dataset, Subject
 from musefuse.core.errors import ConfigError
+from musefuse.core.graph.pipeline import Fitted, Reporter, fit_context, model_seed, train
 from musefuse.core.interfaces import Corruption
-from musefuse.core.metrics import partition_scores
-from musefuse.core.pipeline import Fitted, Reporter, fit_context, model_seed, train
+from musefuse.core.learning.metrics import partition_scores
 from musefuse.core.plugins import PluginHost, get_host
+from musefuse.core.runs import runfolder
+from musefuse.lab.difficulty_quality import TruthMasks, difficulty_auc, read_truth_masks, separation
 
 DEFAULT_LEVELS = (0.0, 0.25, 0.5, 0.75, 1.0)
 MIN_BASE_CCC = 0.1  # below this level-0 CCC, "relative robustness" (a ratio) is not reported
@@ -189,7 +189,7 @@ def fit_oracle(fitted: Fitted, subjects: list[Subject], truth: TruthMasks, host:
     Trained like the run's fuser (train subjects, devel for early stopping) with in-sample unimodal
     predictions; only its difficulty input differs: the true corruption mask instead of the RE.
     """
-    from musefuse.core.pipeline import _Silent
+    from musefuse.core.graph.pipeline import _Silent
 
     cfg, names = fitted.config, [m.name for m in fitted.modalities]
     out = fitted.apply(subjects, stage="unimodal")
@@ -330,8 +330,8 @@ def evaluate_robustness(
     """
     import torch
 
-    from musefuse.core.loader import load_dataset, standardise
-    from musefuse.core.runner import data_root, resolve_device
+    from musefuse.core.data.loader import load_dataset, standardise
+    from musefuse.core.runs.runner import data_root, resolve_device
 
     host = get_host()
     levels = parse_levels(list(levels))
@@ -351,7 +351,7 @@ def evaluate_robustness(
     out = runfolder.prepare(out, overwrite)
     log = runfolder.RunLog(out / "log.txt", echo)
     try:
-        from musefuse.core.runner import load_run_config
+        from musefuse.core.runs.runner import load_run_config
 
         def load(path: Path) -> tuple[int, Fitted]:
             cfg = load_run_config(path)
@@ -408,7 +408,7 @@ def evaluate_robustness(
 
 
 def _outputs(subjects: list[Subject], difficulty: dict[str, list[np.ndarray]]) -> Any:
-    from musefuse.core.pipeline import Outputs
+    from musefuse.core.graph.pipeline import Outputs
 
     return Outputs(subjects, difficulty)
 
@@ -570,7 +570,7 @@ def _difficulty_markdown(results: Results) -> list[str]:
 
 def write_results(results: Results, cfg: RunConfig, runs: Sequence[Path] = ()) -> None:
     """robustness.csv, difficulty.csv, robustness.md, summary.json and robustness.png into ``results.out``."""
-    from musefuse.core.robustness_plot import plot_curves
+    from musefuse.lab.robustness_plot import plot_curves
 
     out = results.out
     runfolder.write_text(out / "robustness.csv", _csv(results.rows, ["experiment", "level", "seed", "model",

@@ -1,0 +1,1 @@
+"""Model fits as tasks: keys, the artifact store, executors and the pipeline DAG."""

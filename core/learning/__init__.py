@@ -1,0 +1,1 @@
+"""The sequence-model family, its training loop, CCC metrics and the unimodal regressor."""
