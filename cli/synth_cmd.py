@@ -10,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from musefuse.cli.app import app
 from musefuse.cli.common import err, reports_errors, split_csv
-from musefuse.lab.synth import MODALITIES, write_synthetic
+from musefuse.lab.synth import MODALITIES, VARIANTS, variant_knobs, write_synthetic
 
 
 def _size(path: Path) -> str:
@@ -33,12 +33,28 @@ def synth(
         None, "--modalities", help=f"Comma-separated subset of: {', '.join(MODALITIES)} [default: all]."
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a previous synthetic dataset in --out."),
+    variant: str = typer.Option(
+        "default", "--variant", help=f"Named identity knobs: {', '.join(VARIANTS)} (see docs/synthetic-data.md)."
+    ),
+    identity: float = typer.Option(
+        None, "--identity", help="How strongly features carry subject identity, >= 0 [default: the variant's; 0]."
+    ),
+    corruption_spread: float = typer.Option(
+        None, "--corruption-spread",
+        help="Between-subject spread of the share of corrupted frames, >= 0 [default: the variant's; 0].",
+    ),
 ) -> None:
     """Write a synthetic MuSe-Stress dataset (MuSe 2021 layout) plus its ground truth under truth/.
 
     Example: musefuse synth --out data/synth --small
+    Example: musefuse synth --out data/idheavy --variant identity-heavy
     """
     mods = split_csv(modalities)
+    knobs = variant_knobs(variant)
+    if identity is not None:
+        knobs["identity"] = identity
+    if corruption_spread is not None:
+        knobs["corruption_spread"] = corruption_spread
     start = time.perf_counter()
     with Progress(
         TextColumn("writing"),
@@ -55,7 +71,8 @@ def synth(
             bar.update(task, completed=done, total=total)
 
         path = write_synthetic(
-            out, subjects=subjects, small=small, seed=seed, modalities=mods, overwrite=overwrite, progress=progress
+            out, subjects=subjects, small=small, seed=seed, modalities=mods, overwrite=overwrite, progress=progress,
+            **knobs,
         )
     elapsed = time.perf_counter() - start
     import json
@@ -65,7 +82,8 @@ def synth(
     err.print(
         f"Wrote {manifest['subjects']} subjects (train {parts['train']}, devel {parts['devel']}, "
         f"test {parts['test']}) to {path}\n"
-        f"modalities: {', '.join(manifest['modalities'])}; seed {seed}; {_size(path)} in {elapsed:.1f} s\n"
+        f"modalities: {', '.join(manifest['modalities'])}; seed {seed}; identity {knobs['identity']:g}, "
+        f"corruption spread {knobs['corruption_spread']:g}; {_size(path)} in {elapsed:.1f} s\n"
         f"ground truth (not read by musefuse): {path / 'truth'}",
         highlight=False,
         markup=False,

@@ -3,7 +3,9 @@
 Every subject has a latent arousal/valence trajectory (Ornstein-Uhlenbeck processes plus TSST
 stress events). Labels are that latent delayed by a per-subject annotation lag, smoothed, with
 rater noise. Each feature set maps the *undelayed* latent through its own nonlinear map, buried
-in nuisance processes, subject identity effects and noise. Some intervals of each modality are
+in nuisance processes, subject identity effects and noise. The ``identity`` knob adds a per-subject
+pattern in feature space (strongest in VGGFace, a face-recognition embedding), so models can
+memorise train subjects as they do on real data. Some intervals of each modality are
 corrupted: off the feature manifold (noise, clipping, occlusion) or on it but misleading (another
 speaker, a frozen frame). What was done where is written to ``truth/``, which readers ignore.
 docs/synthetic-data.md gives the formulas and the parameters.
@@ -21,15 +23,17 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from musefuse.core.errors import ConfigError, DataError, unknown
+from musefuse.core.registry import builtin_entries
 
 # Bump whenever the bytes written for the same arguments change (cache folders are keyed on it).
-GENERATOR_VERSION = "1"
+# 2: the manifest records the identity knobs; every CSV is byte-identical to version 1 at their defaults.
+GENERATOR_VERSION = "2"
 GENERATOR = "musefuse.synth"
 
 STEP_MS = 500  # MuSe-Stress: one row every 500 ms
@@ -40,9 +44,11 @@ CHANNELS = ("audio", "video", "text")
 
 @dataclass(frozen=True)
 class ModalitySpec:
-    """How one feature set is made from the latent (see docs/synthetic-data.md, 'Features')."""
+    """How one feature set is made from the latent (see docs/synthetic-data.md, 'Features').
 
-    width: int
+    The width is not here: it is the registry's (registry.yaml), so the two cannot disagree.
+    """
+
     channel: str  # audio | video | text: modalities of one channel share corruptions and gaps
     output: str  # affine | relu | intensity | embedding: the last, column-wise transform
     hidden: int  # rank of the nonlinear map (hidden units between latent and features)
@@ -53,21 +59,46 @@ class ModalitySpec:
     identity: float  # std of the per-subject shift of the hidden units' operating point
     noise: float  # std of i.i.d. per-value noise, before the output transform
     decimals: int  # digits after the point in the CSV
+    # How much of the `identity` knob this feature set carries (a priori, not tuned): a face-
+    # recognition embedding is mostly *who* it is; a voice or a face's resting action units carry
+    # some identity; what is said carries little.
+    subject_pattern: float
 
 
 MODALITY_SPECS: dict[str, ModalitySpec] = {
     # eGeMAPS: mostly arousal; a little valence; moderate noise.
-    "egemaps": ModalitySpec(88, "audio", "affine", 12, 1.0, 0.45, 0.3, 1.4, 0.4, 0.5, 6),
+    "egemaps": ModalitySpec("audio", "affine", 12, 1.0, 0.45, 0.3, 1.4, 0.4, 0.5, 6, 0.25),
     # DeepSpectrum: weak emotion signal spread over 4096 ReLU units, much nuisance.
-    "deepspectrum": ModalitySpec(4096, "audio", "relu", 24, 0.2, 0.15, 0.1, 1.6, 0.5, 0.8, 5),
+    "deepspectrum": ModalitySpec("audio", "relu", 24, 0.2, 0.15, 0.1, 1.6, 0.5, 0.8, 5, 0.25),
     # VGGFace: mostly valence, some arousal; low-rank ReLU embedding.
-    "vggface": ModalitySpec(512, "video", "relu", 12, 0.35, 1.0, 0.2, 1.4, 0.5, 0.5, 5),
+    "vggface": ModalitySpec("video", "relu", 12, 0.35, 1.0, 0.2, 1.4, 0.5, 0.5, 5, 1.0),
     # FAU: 17 action-unit intensities in [0, 5]; mixed arousal and valence, noisy.
-    "fau": ModalitySpec(17, "video", "intensity", 8, 0.55, 0.6, 0.2, 1.0, 0.4, 0.5, 4),
+    "fau": ModalitySpec("video", "intensity", 8, 0.55, 0.6, 0.2, 1.0, 0.4, 0.5, 4, 0.4),
     # BERT: one embedding per utterance (piecewise constant), mostly valence, weak.
-    "bert": ModalitySpec(768, "text", "embedding", 16, 0.15, 0.35, 0.0, 1.2, 0.4, 0.3, 6),
+    "bert": ModalitySpec("text", "embedding", 16, 0.15, 0.35, 0.0, 1.2, 0.4, 0.3, 6, 0.1),
 }
+# The order is part of the seeding (a modality's random streams are keyed by its index): append only.
 MODALITIES = tuple(MODALITY_SPECS)
+
+
+def _registry_widths() -> dict[str, int]:
+    """Each synthetic feature set's width, as registry.yaml declares the modality."""
+    declared = {e.name: e.width for e in builtin_entries("modality")}
+    missing = [m for m in MODALITIES if m not in declared]
+    if missing:
+        raise ConfigError(f"registry.yaml declares no modality {', '.join(missing)}, which musefuse synth writes.")
+    return {m: int(declared[m]) for m in MODALITIES}  # type: ignore[arg-type]
+
+
+WIDTHS: dict[str, int] = _registry_widths()
+
+# Named settings of the identity knobs (docs/synthetic-data.md, 'Subject identity').
+VARIANTS: dict[str, dict[str, float]] = {
+    "default": {"identity": 0.0, "corruption_spread": 0.0},
+    # Features that carry subject identity as real ones do (VGGFace most), and subjects that differ
+    # in how noisy their recordings are: models can memorise the train subjects.
+    "identity-heavy": {"identity": 1.0, "corruption_spread": 0.5},
+}
 
 # Corruption kinds by channel: off the feature manifold, then on it (misleading but plausible).
 OFF_MANIFOLD = {"audio": ("noise", "clipped"), "video": ("occlusion", "noise"), "text": ("garbled",)}
@@ -109,6 +140,10 @@ class SynthParams:
     identity_feature_std: float = 0.3
     # Corruption, per channel and subject.
     corrupt_share: tuple[float, float] = (0.10, 0.20)  # share of frames, uniform per subject/channel
+    # Between-subject spread of that share: x LogNormal(-s^2/2, s) per subject (mean 1; 0 = none),
+    # shared by the subject's channels, capped at corrupt_share_max.
+    corruption_spread: float = 0.0
+    corrupt_share_max: float = 0.5
     corrupt_seconds: tuple[float, float] = (5.0, 30.0)  # length of one corrupted interval
     on_manifold_share: float = 0.5  # probability an interval is on-manifold (misleading)
     # Missing (all-NaN) rows: share of frames, and burst length in steps.
@@ -117,6 +152,11 @@ class SynthParams:
     missing_audio_share: tuple[float, float] = (0.002, 0.01)
     missing_audio_burst: tuple[int, int] = (1, 4)
     utterance_seconds: tuple[float, float] = (5.0, 15.0)  # BERT: one embedding per utterance
+    # Subject identity knob: each subject adds identity x subject_pattern x (its own offset c_i
+    # ~ N(0, 1) per column + tanh(u) @ its own readout E_i ~ N(0, identity_readout^2 / H)) to the
+    # features before the output transform. 0 = no such pattern (the data of version 1).
+    identity: float = 0.0
+    identity_readout: float = 0.5
     modalities: dict[str, ModalitySpec] = field(default_factory=lambda: dict(MODALITY_SPECS))
 
 
@@ -128,7 +168,7 @@ PARAMS = SynthParams()
 # of the modalities (or of the work, in another order) gives the same values for each part.
 # --------------------------------------------------------------------------------------------
 
-_STREAMS = {"split": 0, "subject": 1, "channel": 2, "world": 3, "features": 4}
+_STREAMS = {"split": 0, "subject": 1, "channel": 2, "world": 3, "features": 4, "identity": 5, "noisiness": 6}
 
 
 def _rng(seed: int, stream: str, *key: int) -> np.random.Generator:
@@ -231,8 +271,10 @@ class ChannelPlan:
     missing: np.ndarray  # (T,) bool: an all-NaN row (no face, silence); takes precedence over kind
 
 
-def _intervals(rng: np.random.Generator, steps: int, channel: str, p: SynthParams) -> list[tuple[int, int, str]]:
-    target = int(round(rng.uniform(*p.corrupt_share) * steps))
+def _intervals(
+    rng: np.random.Generator, steps: int, channel: str, p: SynthParams, noisiness: float = 1.0
+) -> list[tuple[int, int, str]]:
+    target = int(round(min(rng.uniform(*p.corrupt_share) * noisiness, p.corrupt_share_max) * steps))
     lo, hi = (int(round(s / DT)) for s in p.corrupt_seconds)
     lengths: list[int] = []
     remaining = target
@@ -268,11 +310,22 @@ def _missing(rng: np.random.Generator, steps: int, share: tuple[float, float], b
     return miss
 
 
+def subject_noisiness(seed: int, subject: int, p: SynthParams) -> float:
+    """How much noisier than typical this subject's recordings are: the factor on its corrupted share.
+
+    LogNormal with mean 1 and log-sd ``p.corruption_spread``; exactly 1.0 when the spread is 0.
+    """
+    s = p.corruption_spread
+    z = float(_rng(seed, "noisiness", subject).standard_normal())
+    return float(np.exp(s * z - s * s / 2.0)) if s > 0 else 1.0
+
+
 def _channel_plans(seed: int, subject: int, steps: int, p: SynthParams) -> dict[str, ChannelPlan]:
     plans = {}
+    noisiness = subject_noisiness(seed, subject, p)
     for c, channel in enumerate(CHANNELS):
         rng = _rng(seed, "channel", subject, c)
-        intervals = _intervals(rng, steps, channel, p)
+        intervals = _intervals(rng, steps, channel, p, noisiness)
         if channel == "video":
             missing = _missing(rng, steps, p.missing_video_share, p.missing_video_burst)
         elif channel == "audio":
@@ -303,7 +356,7 @@ class _World:
 def _world(seed: int, name: str, p: SynthParams) -> _World:
     spec = p.modalities[name]
     rng = _rng(seed, "world", MODALITIES.index(name))
-    h, d = spec.hidden, spec.width
+    h, d = spec.hidden, WIDTHS[name]
     w = rng.standard_normal((3, h)) * np.array([[spec.gain_arousal], [spec.gain_valence], [spec.gain_product]])
     bias = rng.normal(0.0, 0.5, h)
     readout = rng.standard_normal((h, d)) / np.sqrt(h)
@@ -360,7 +413,7 @@ def _features(
     spec = p.modalities[name]
     world = _world(seed, name, p)
     rng = _rng(seed, "features", subject, MODALITIES.index(name))
-    steps, h, d = len(lat.arousal), spec.hidden, spec.width
+    steps, h, d = len(lat.arousal), spec.hidden, WIDTHS[name]
 
     def hidden_input(traj: Latent, who: np.ndarray, nuisance: np.ndarray | float) -> np.ndarray:
         return gain * (_standardise(traj, p) @ world.w) + world.bias + who + nuisance  # (T, H)
@@ -394,6 +447,12 @@ def _features(
         u_other = hidden_input(other, who_other, _ou(rng, steps, taus, spec.nuisance, h))
         noise = rng.standard_normal((steps, d), dtype=np.float32) * np.float32(spec.noise)
     r = np.tanh(u) @ world.readout + face @ world.identity + noise
+    strength = p.identity * spec.subject_pattern
+    pattern = pattern_other = None
+    if strength > 0:  # skipped at 0, so the data stay those of version 1 to the byte
+        pattern = _subject_pattern(_rng(seed, "identity", subject, MODALITIES.index(name), 0), h, d, strength, p)
+        pattern_other = _subject_pattern(_rng(seed, "identity", subject, MODALITIES.index(name), 1), h, d, strength, p)
+        r += pattern[0] + np.tanh(u) @ pattern[1]
 
     corrupt = np.zeros(steps, bool)
     kinds = np.full(steps, "none", dtype=object)
@@ -407,6 +466,8 @@ def _features(
         elif kind in ("other_speaker", "other_content"):  # on-manifold: someone else's state
             r[start:stop] = np.tanh(u_other[start:stop]) @ world.readout + face_other @ world.identity
             r[start:stop] += noise[start:stop]
+            if pattern_other is not None:  # the other person looks / sounds like themselves
+                r[start:stop] += pattern_other[0] + np.tanh(u_other[start:stop]) @ pattern_other[1]
         corrupt[start:stop] = True
         kinds[start:stop] = kind
     x = _output(spec, world, r)
@@ -418,6 +479,19 @@ def _features(
         corrupt[plan.missing] = False
         kinds[plan.missing] = "missing"
     return x, corrupt, kinds
+
+
+def _subject_pattern(
+    rng: np.random.Generator, h: int, d: int, strength: float, p: SynthParams
+) -> tuple[np.ndarray, np.ndarray]:
+    """A person's own look in feature space: an offset (D,) and a readout perturbation (H, D).
+
+    Full rank and drawn per subject, so a model that saw 41 subjects has seen 41 directions, and a
+    new subject's pattern is mostly a direction it has not seen.
+    """
+    offset = rng.standard_normal(d) * strength
+    readout = rng.standard_normal((h, d)) * (strength * p.identity_readout / np.sqrt(h))
+    return offset, readout
 
 
 # --------------------------------------------------------------------------------------------
@@ -487,6 +561,21 @@ def _csv_bytes(header: list[str], blocks: list[tuple[np.ndarray, int]]) -> bytes
 # --------------------------------------------------------------------------------------------
 
 
+def params_for(identity: float = 0.0, corruption_spread: float = 0.0) -> SynthParams:
+    """The generator's parameters with these identity knobs (refused if negative)."""
+    for name, value in (("identity", identity), ("corruption spread", corruption_spread)):
+        if not (np.isfinite(value) and value >= 0):
+            raise ConfigError(f"The {name} knob must be a number >= 0, got {value}.")
+    return replace(PARAMS, identity=float(identity), corruption_spread=float(corruption_spread))
+
+
+def variant_knobs(variant: str) -> dict[str, float]:
+    """``identity`` and ``corruption_spread`` of a named variant (see ``VARIANTS``)."""
+    if variant not in VARIANTS:
+        raise ConfigError(unknown("synthetic variant", variant, list(VARIANTS)))
+    return dict(VARIANTS[variant])
+
+
 def _check_modalities(modalities: list[str] | None) -> list[str]:
     if modalities is None:
         return list(MODALITIES)
@@ -519,18 +608,23 @@ def write_synthetic(
     modalities: list[str] | None = None,
     overwrite: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    identity: float = 0.0,
+    corruption_spread: float = 0.0,
 ) -> Path:
     """Write a synthetic MuSe-Stress dataset to ``out`` and return ``out``.
 
     ``subjects`` defaults to 69 (Ulm-TSST; 9 with ``small``), split 41/14/14 or in that proportion.
     ``small`` keeps the real widths but ~80 steps per subject: the whole pipeline runs in seconds.
+    ``identity`` (>= 0) is how strongly features carry who the subject is (a per-subject pattern,
+    strongest in VGGFace); ``corruption_spread`` (>= 0) how much subjects differ in their share of
+    corrupted frames. Both 0: the data of generator version 1. ``VARIANTS`` names settings of them.
     The same arguments give byte-identical files. A non-empty ``out`` is refused unless
     ``overwrite``; even then only a previous synthetic dataset (or an empty folder) is replaced.
     The dataset is built in a temporary sibling folder and renamed into place when complete.
     ``progress(done, total)`` is called after each file of features (subjects x modalities).
     """
     out = Path(out)
-    p = PARAMS
+    p = params_for(identity, corruption_spread)
     n = subjects if subjects is not None else (9 if small else 69)
     mods = _check_modalities(modalities)
     parts = assign_partitions(n, seed)
@@ -600,7 +694,7 @@ def _generate(
         for m in mods:
             spec = p.modalities[m]
             x, corrupt, kinds = _features(seed, k, m, lat, other, plans[spec.channel], p)
-            header = ["timestamp", "segment_id", *(f"{m}_{j}" for j in range(spec.width))]
+            header = ["timestamp", "segment_id", *(f"{m}_{j}" for j in range(WIDTHS[m]))]
             _write(
                 root / "feature_segments" / m / f"{sid}.csv",
                 _csv_bytes(header, [(ts, 0), (seg, 0), (x, spec.decimals)]),
@@ -622,7 +716,7 @@ def _generate(
         "small": small,
         "modalities": mods,
         "partitions": {part: sum(v == part for v in parts.values()) for part in ("train", "devel", "test")},
-        "widths": {m: p.modalities[m].width for m in mods},
+        "widths": {m: WIDTHS[m] for m in mods},
         "step_ms": STEP_MS,
         "params": asdict(p),
     }
@@ -670,13 +764,24 @@ See docs/synthetic-data.md in musefuse for the model.
 """
 
 
-def default_dataset(small: bool = False, modalities: list[str] | None = None) -> Path:
+def default_dataset(
+    small: bool = False,
+    modalities: list[str] | None = None,
+    *,
+    variant: str = "default",
+    identity: float | None = None,
+    corruption_spread: float | None = None,
+) -> Path:
     """The shared synthetic dataset (seed 0), generated on first use and reused.
 
     Lives under ``$MUSEFUSE_CACHE_DIR/synth/`` (else the user cache folder), keyed by generator
-    version, seed and the modalities written (all five by default; naming fewer skips, e.g., the
-    1 GB of DeepSpectrum CSV — values are the same either way, as each modality has its own random
-    stream). One missing its manifest (an interrupted run) is generated again.
+    version, seed, the identity knobs and the modalities written (all five by default; naming fewer
+    skips, e.g., the 1 GB of DeepSpectrum CSV — values are the same either way, as each modality has
+    its own random stream). One missing its manifest (an interrupted run) is generated again.
+    ``variant`` names the knobs (``VARIANTS``: ``default``, ``identity-heavy``); ``identity`` and
+    ``corruption_spread``, when given, override the variant's.
+
+    Example: ``default_dataset(variant="identity-heavy", modalities=["egemaps", "vggface", "fau"])``
     """
     env = os.environ.get("MUSEFUSE_CACHE_DIR", "").strip()
     if env:
@@ -687,10 +792,18 @@ def default_dataset(small: bool = False, modalities: list[str] | None = None) ->
         root = Path(platformdirs.user_cache_dir("musefuse"))
     seed = 0
     mods = _check_modalities(modalities)
+    knobs = variant_knobs(variant)
+    if identity is not None:
+        knobs["identity"] = identity
+    if corruption_spread is not None:
+        knobs["corruption_spread"] = corruption_spread
+    params_for(**knobs)  # refuse bad values before naming a folder after them
     tag = "" if set(mods) == set(MODALITIES) else "-" + "+".join(sorted(mods))
-    path = root / "synth" / f"v{GENERATOR_VERSION}-seed{seed}{'-small' if small else ''}{tag}"
+    knob_tag = "" if not any(knobs.values()) else f"-id{knobs['identity']:g}-cs{knobs['corruption_spread']:g}"
+    name = f"v{GENERATOR_VERSION}-seed{seed}{'-small' if small else ''}{knob_tag}{tag}"
+    path = root / "synth" / name
     if (path / "truth" / "manifest.json").is_file() and _is_synthetic(path):
         return path
     if path.exists() and not _is_synthetic(path):
         shutil.rmtree(path)  # a half-written folder of ours: start again
-    return write_synthetic(path, small=small, seed=seed, modalities=mods, overwrite=True)
+    return write_synthetic(path, small=small, seed=seed, modalities=mods, overwrite=True, **knobs)

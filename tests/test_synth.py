@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 from pathlib import Path
 
@@ -11,15 +12,19 @@ import pytest
 from typer.testing import CliRunner
 
 from musefuse.core.errors import ConfigError, DataError
+from musefuse.core.registry import builtin_entries
 from musefuse.lab.synth import (
     MODALITY_SPECS,
     PARAMS,
     _csv_bytes,
     assign_partitions,
     default_dataset,
+    params_for,
     split_sizes,
+    subject_noisiness,
     write_synthetic,
 )
+from musefuse.lab.synth import WIDTHS as SYNTH_WIDTHS
 
 WIDTHS = {"egemaps": 88, "deepspectrum": 4096, "vggface": 512, "fau": 17, "bert": 768}
 
@@ -280,4 +285,101 @@ def test_cli_writes_summary_and_reports_errors(tmp_path):
 
 
 def test_every_modality_is_declared_with_its_real_width():
-    assert {m: s.width for m, s in MODALITY_SPECS.items()} == WIDTHS
+    assert SYNTH_WIDTHS == WIDTHS and set(MODALITY_SPECS) == set(WIDTHS)
+    registry = {e.name: e.width for e in builtin_entries("modality")}
+    assert {m: registry[m] for m in SYNTH_WIDTHS} == SYNTH_WIDTHS  # one source of truth: registry.yaml
+
+
+# ------------------------------------------------------------------------------ identity knobs
+
+# sha256 over (path, bytes) of every file but the manifest, written by generator version 1 (before the
+# identity knobs existed) with subjects=6, small=True, seed=2, modalities egemaps, vggface, fau, bert.
+VERSION_1_DIGEST = "39e694e8c3b43bc7b9a156d7e387bf4d7d407e6a0b7cc759c34f6669c12b3ed2"
+
+
+def _digest(root: Path) -> str:
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and path.name != "manifest.json":
+            h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
+def test_knobs_at_zero_give_the_bytes_of_version_1(tmp_path):
+    mods = ["egemaps", "vggface", "fau", "bert"]
+    root = write_synthetic(tmp_path / "d", subjects=6, small=True, seed=2, modalities=mods,
+                           identity=0.0, corruption_spread=0.0)
+    assert _digest(root) == VERSION_1_DIGEST
+
+
+def _between_subject_share(root: Path, name: str) -> float:
+    """Share of the (standardised) clean-frame feature variance that is between subject means."""
+    ids = pd.read_csv(root / "metadata" / "partition.csv", dtype=str)["Id"]
+    xs = []
+    for sid in ids:
+        x = pd.read_csv(root / "feature_segments" / name / f"{sid}.csv").iloc[:, 2:].to_numpy()
+        corrupt = pd.read_csv(root / "truth" / f"{sid}.csv", keep_default_na=False)[f"{name}_corrupt"].to_numpy()
+        xs.append(x[~np.isnan(x).any(axis=1) & (corrupt == 0)])
+    allx = np.concatenate(xs)
+    mu, sd = allx.mean(0), allx.std(0) + 1e-8
+    means = np.stack([((x - mu) / sd).mean(0) for x in xs])
+    return float(means.var(0).sum() / ((allx - mu) / sd).var(0).sum())
+
+
+def test_identity_knob_makes_subjects_recognisable_most_in_vggface(tmp_path):
+    mods = ["egemaps", "vggface", "fau"]
+    plain = write_synthetic(tmp_path / "plain", subjects=12, small=True, seed=0, modalities=mods)
+    heavy = write_synthetic(tmp_path / "heavy", subjects=12, small=True, seed=0, modalities=mods, identity=1.0)
+    gain = {m: _between_subject_share(heavy, m) - _between_subject_share(plain, m) for m in mods}
+    assert all(g > 0 for g in gain.values()), gain
+    assert gain["vggface"] > 0.2 and gain["vggface"] > gain["fau"] > gain["egemaps"], gain
+    # Labels and the latent do not depend on the knob, only the features do.
+    for rel in ("label_segments/arousal/3.csv", "truth/subjects.csv", "metadata/partition.csv"):
+        assert (plain / rel).read_bytes() == (heavy / rel).read_bytes()
+    face = "feature_segments/vggface/3.csv"
+    assert (plain / face).read_bytes() != (heavy / face).read_bytes()
+
+
+def test_corruption_spread_makes_some_subjects_much_noisier(tmp_path):
+    assert subject_noisiness(0, 5, params_for(corruption_spread=0.0)) == 1.0
+    factors = np.array([subject_noisiness(0, k, params_for(corruption_spread=0.5)) for k in range(400)])
+    assert abs(factors.mean() - 1.0) < 0.08 and factors.max() / factors.min() > 5  # mean 1, wide spread
+
+    def shares(root: Path) -> np.ndarray:
+        ids = pd.read_csv(root / "metadata" / "partition.csv", dtype=str)["Id"]
+        return np.array([pd.read_csv(root / "truth" / f"{sid}.csv", keep_default_na=False)["fau_corrupt"].mean()
+                         for sid in ids])
+
+    kw = {"subjects": 16, "seed": 0, "modalities": ["fau"]}
+    flat = shares(write_synthetic(tmp_path / "flat", **kw))
+    spread = shares(write_synthetic(tmp_path / "spread", corruption_spread=0.8, **kw))
+    assert spread.std() > 2 * flat.std(), (flat, spread)
+    assert spread.max() <= PARAMS.corrupt_share_max + 0.01
+
+
+def test_knobs_are_validated_and_keyed_in_the_cache(tmp_path, monkeypatch):
+    with pytest.raises(ConfigError, match="identity knob"):
+        params_for(identity=-0.1)
+    with pytest.raises(ConfigError, match="Did you mean 'identity-heavy'"):
+        default_dataset(small=True, variant="identity_heavy")
+    monkeypatch.setenv("MUSEFUSE_CACHE_DIR", str(tmp_path / "cache"))
+    plain = default_dataset(small=True, modalities=["fau"])
+    heavy = default_dataset(small=True, modalities=["fau"], variant="identity-heavy")
+    same = default_dataset(small=True, modalities=["fau"], identity=1.0, corruption_spread=0.5)
+    assert heavy == same != plain and "-id1-cs0.5" in heavy.name
+    import json
+
+    params = json.loads((heavy / "truth" / "manifest.json").read_text())["params"]
+    assert params["identity"] == 1.0 and params["corruption_spread"] == 0.5
+
+
+def test_cli_variant_and_knobs(tmp_path):
+    from musefuse.cli.app import app
+
+    runner = CliRunner()
+    res = runner.invoke(app, ["synth", "--out", str(tmp_path / "a"), "--small", "--modalities", "fau",
+                              "--variant", "identity-heavy", "--identity", "2"])
+    assert res.exit_code == 0, res.output
+    assert "identity 2, corruption spread 0.5" in res.output
+    res = runner.invoke(app, ["synth", "--out", str(tmp_path / "b"), "--small", "--variant", "heavy"])
+    assert res.exit_code == 2 and "identity-heavy" in res.output
