@@ -63,8 +63,29 @@ class Modality(BaseModel):
 
         return read_feature_csv(path, width=self.width)
 
+    # -- extraction from raw media (optional; `musefuse extract`, docs/extract.md) ----------------
+    # A modality that can compute its features subclasses Modality, overrides `extract`, and may
+    # declare its extraction settings as extra pydantic fields (`musefuse extract --set KEY=VALUE`).
+    media: str = ""  # what `extract` reads, in words ("audio", "ECG"); shown by the CLI
+    media_suffixes: list[str] = []  # file endings `extract` accepts (".wav"); empty: every file
+
+    @property
+    def can_extract(self) -> bool:
+        """True when this modality overrides :meth:`extract`."""
+        return type(self).extract is not Modality.extract
+
+    def feature_names(self) -> list[str]:
+        """Column names `musefuse extract` writes (default ``<name>_0`` … ``<name>_<width-1>``)."""
+        return [f"{self.name}_{j}" for j in range(self.width)]
+
     def extract(self, media: Path) -> FeatureTable:
-        """Compute features from raw media. Optional: most feature sets ship pre-extracted."""
+        """Compute one recording's features from raw media. Optional: most feature sets ship pre-extracted.
+
+        Return one row per time step: ``timestamps`` in ms on the 500 ms grid of the labels, starting
+        at the recording's start; ``values`` (T, width), NaN rows where nothing could be computed.
+        Runs in a worker process, so the modality must pickle. Raise for a file that cannot be
+        used: the caller reports it by name and goes on with the others.
+        """
         raise NotImplementedError(f"Modality '{self.name}' cannot extract features from raw media.")
 
 
