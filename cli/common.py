@@ -8,6 +8,7 @@ from typing import TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from musefuse.core.errors import MusefuseError
 
@@ -25,7 +26,7 @@ def reports_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except MusefuseError as exc:
-            err.print(f"[bold red]Error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+            err.print(f"[bold red]Error:[/] {escape(str(exc))}", highlight=False, markup=True, soft_wrap=True)
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]

@@ -6,9 +6,11 @@ from pathlib import Path
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from musefuse.cli.app import app
 from musefuse.cli.common import err, reports_errors, split_csv
+from musefuse.core.config import RunConfig
 from musefuse.core.data.loader import FEATURES_DIR
 from musefuse.core.data.validate import Steps, ValidationReport, validate
 from musefuse.core.interfaces import Modality
@@ -20,26 +22,48 @@ from musefuse.core.plugins import get_host
 def validate_command(
     data: Path = typer.Option(..., "--data", help="The MuSe-layout folder (metadata/, feature_segments/, …)."),
     modalities: str = typer.Option(
-        None, "--modalities", help="Comma-separated modality names (default: every one whose folder exists)."
+        None, "--modalities", help="Comma-separated modalities, as for run (default: run's, egemaps,vggface,fau)."
     ),
-    targets: str = typer.Option(None, "--targets", help="Comma-separated targets (default: all label folders)."),
+    targets: str = typer.Option(
+        None, "--targets", help="Comma-separated targets, as for run (default: arousal,valence)."
+    ),
+    all_modalities: bool = typer.Option(
+        False, "--all", help="Check every installed modality whose folder exists and every label folder."
+    ),
     no_cache: bool = typer.Option(False, "--no-cache", help="Parse every CSV; do not read or fill the cache."),
 ) -> None:
-    """Check a data folder: partitions, widths, timestamps, labels. Exits 2 when a run would fail."""
+    """Check a data folder for the run you will do: partitions, widths, timestamps, labels.
+
+    Give the same --modalities and --targets as to `musefuse run`; exits 2 exactly when that run
+    would stop on the data.
+    """
     host = get_host()
     known = host.modalities()
+    defaults = RunConfig.model_fields
     if modalities is not None:
         chosen = [host.modality(name) for name in split_csv(modalities) or []]
-    else:
+    elif all_modalities:
         chosen = _present(data, known.values())
+    else:
+        chosen = [host.modality(name) for name in defaults["modalities"].default]
+    wanted = split_csv(targets)
+    if wanted is None and not all_modalities:
+        wanted = list(defaults["targets"].default)
     report = validate(
         data,
         chosen,
-        split_csv(targets),
+        wanted,
         known_folders={f for m in known.values() for f in m.folders()},
         use_cache=not no_cache,
     )
+    for m in _present(data, known.values()):
+        if m not in chosen:
+            report.warn(Path(data) / FEATURES_DIR, f"modality '{m.name}' not checked: name it in --modalities "
+                        "(or pass --all) to check it for a run that uses it.")
     render(report)
+    names = ",".join(m.name for m in chosen)
+    err.print(f"Checked for: musefuse run --modalities {names}"
+              + (f" --targets {','.join(wanted)}" if wanted else " (every label folder as a target)"))
     if report.errors:
         err.print(f"[bold red]{len(report.errors)} error(s)[/], {len(report.warnings)} warning(s): "
                   "a run would stop on this data.")
@@ -89,7 +113,7 @@ def render(report: ValidationReport) -> None:
         probs.add_column("problem", overflow="fold")
         for p in sorted(report.problems, key=lambda p: p.severity != "error"):
             style = "bold red" if p.severity == "error" else "yellow"
-            probs.add_row(f"[{style}]{p.severity}[/]", p.where, p.message)
+            probs.add_row(Text(p.severity, style=style), Text(p.where), Text(p.message))
         err.print(probs)
 
 

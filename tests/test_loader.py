@@ -179,9 +179,11 @@ def test_widths_differ_between_subjects(data):
         load_dataset(data, MODS)
 
 
-def test_width_differs_from_declared(data):
-    with pytest.raises(DataError, match=r"feature_segments/aaa: modality 'aaa' declares 5 .* have 3"):
-        load_dataset(data, [Modality(name="aaa", width=5)])
+def test_width_differs_from_declared_is_a_warning_when_every_file_agrees(data):
+    """Issue 11, item 12: a declared width is the usual one (DeepSpectrum's depends on its CNN)."""
+    ds = load_dataset(data, [Modality(name="aaa", width=5)])
+    assert ds.subjects[0].features["aaa"].shape[1] == 3
+    assert any("declares 5 feature columns, but every file in folder 'aaa' has 3" in w for w in ds.report.warnings)
 
 
 def test_empty_partition(data):
@@ -209,7 +211,7 @@ def test_unknown_target(data):
 @pytest.fixture
 def count_reads(monkeypatch):
     calls: list[str] = []
-    real_f, real_l = museio.read_feature_csv, cache_mod.read_label_csv
+    real_f, real_l = cache_mod.read_feature_csv, cache_mod.read_label_csv
 
     def feature(path, width=None):
         calls.append(Path(path).name)
@@ -219,7 +221,7 @@ def count_reads(monkeypatch):
         calls.append(Path(path).name)
         return real_l(path)
 
-    monkeypatch.setattr(museio, "read_feature_csv", feature)
+    monkeypatch.setattr(cache_mod, "read_feature_csv", feature)
     monkeypatch.setattr(cache_mod, "read_label_csv", label)
     return calls
 

@@ -29,7 +29,7 @@ def data(tmp_path):
 
 
 def test_clean_folder_exits_0(run, data):
-    result = run("--data", str(data))
+    result = run("--data", str(data), "--modalities", "egemaps,fau")
     assert result.exit_code == 0, result.output
     assert "OK" in result.output and "faus" in result.output and "egemaps" in result.output
 
@@ -49,7 +49,7 @@ def test_every_problem_is_listed_and_exit_is_2(run, data):
     lines[3] = lines[3].replace(",", ",abc", 1)  # a non-numeric cell on data row 3
     f.write_text("\n".join(lines) + "\n")
     (data / "label_segments" / "valence" / "3.csv").unlink()  # a devel subject without labels
-    result = run("--data", str(data))
+    result = run("--data", str(data), "--all")
     assert result.exit_code == 2, result.output
     assert "egemaps/2.csv" in result.output and "data row 3" in result.output
     assert "valence/3.csv" in result.output and "label file not found" in result.output
@@ -88,7 +88,7 @@ def test_validate_is_clean_on_synth_output(tmp_path):
     from musefuse.lab.synth import write_synthetic
 
     data = write_synthetic(tmp_path / "s", small=True, seed=2)
-    result = CliRunner().invoke(app, ["validate", "--data", str(data)])
+    result = CliRunner().invoke(app, ["validate", "--data", str(data), "--all"])
     assert result.exit_code == 0, result.output
     for folder in ("egemaps", "deepspectrum", "vggface", "fau", "bert"):
         assert folder in result.output

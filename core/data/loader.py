@@ -14,7 +14,7 @@ import numpy as np
 
 from musefuse.core.data.cache import Cache, default_cache_dir, file_key
 from musefuse.core.data.dataset import Dataset, LoadReport, Standardiser, Subject
-from musefuse.core.data.museio import PARTITION_FILE, READER_VERSION, WidthMismatch, read_partitions
+from musefuse.core.data.museio import PARTITION_FILE, READER_VERSION, read_partitions
 from musefuse.core.errors import ConfigError, DataError
 from musefuse.core.interfaces import FeatureTable, Modality
 
@@ -31,28 +31,39 @@ def load_dataset(
     cache_dir: Path | None = None,
     use_cache: bool = True,
     require_labels_for: Iterable[str] = ("train", "devel"),
+    for_training: bool = True,
 ) -> Dataset:
     """Read every subject of ``metadata/partition.csv`` with the given modalities and targets.
 
     ``targets``: folders under ``label_segments/`` (None: all of them). ``cache_dir``: where parsed
     arrays are kept (None: ``$MUSEFUSE_CACHE_DIR`` or the user cache folder; never the data folder).
     Partitions in ``require_labels_for`` must have a label file with values for every target.
+    ``for_training=False`` (new data for ``predict``): no partition needs subjects, any partition
+    name is accepted, and without a partition file every subject with a feature file is read
+    (partition ``test``).
     """
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"{root}: data folder not found.")
     require = set(require_labels_for)
     cache = Cache(resolve_cache_dir(root, cache_dir) if use_cache else None)
-    read: list[Path] = [root / PARTITION_FILE]
-
-    partitions = read_partitions(root)
-    for part in REQUIRED_PARTITIONS:
+    folders = {m.name: resolve_folder(root, m) for m in modalities}
+    read: list[Path] = []
+    if for_training or (root / PARTITION_FILE).is_file():
+        partitions = read_partitions(root, strict=for_training)
+        read.append(root / PARTITION_FILE)
+    else:
+        partitions = dict.fromkeys(_subjects_on_disk(root, folders), "test")
+        if not partitions:
+            raise DataError(f"{root / FEATURES_DIR}: no feature files ({', '.join(folders.values())}), "
+                            f"and no {PARTITION_FILE} listing subjects.")
+    for part in REQUIRED_PARTITIONS if for_training else ():
         if part not in partitions.values():
             raise DataError(f"{root / PARTITION_FILE}: the '{part}' partition is empty; it needs at least one subject.")
-    folders = {m.name: resolve_folder(root, m) for m in modalities}
     targets = resolve_targets(root, targets)
 
     report = LoadReport()
+    out_of_range: dict[Path, tuple[int, float, float]] = {}  # label file -> (cells, min, max)
     missing_steps: dict[str, int] = {}
     widths: dict[str, tuple[Path, int]] = {}  # modality -> first file read and its width
     subjects: list[Subject] = []
@@ -65,12 +76,8 @@ def load_dataset(
                     f"{path}: feature file not found. Subject '{sid}' ({part}) is listed in "
                     f"{PARTITION_FILE} but has no {folders[m.name]} features."
                 )
-            try:
-                table = cache.features(path, m)
-            except WidthMismatch as exc:  # say whether it is this file or the whole folder
-                _check_width(m, folders[m.name], path, exc.found, widths)
-                raise
-            _check_width(m, folders[m.name], path, table.values.shape[1], widths)
+            table = cache.features(path, m)
+            _check_width(m, path, table.values.shape[1], widths)
             tables[m.name] = (path, table)
             read.append(path)
         labels: dict[str, tuple[Path, tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
@@ -81,6 +88,7 @@ def load_dataset(
                 read.append(path)
                 if part in require and not np.isfinite(labels[t][1][1]).any():
                     raise DataError(f"{path}: holds no label values, but '{part}' subjects must be labelled.")
+                _check_range(path, labels[t][1][1], out_of_range)
             elif part in require:
                 raise DataError(
                     f"{path}: label file not found. Subject '{sid}' is in the '{part}' partition, "
@@ -88,6 +96,17 @@ def load_dataset(
                 )
         subjects.append(_align(sid, part, tables, labels, targets, report, missing_steps))
 
+    for name, (path, width) in widths.items():
+        declared = next(m.width for m in modalities if m.name == name)
+        if width != declared:
+            report.warnings.append(
+                f"{path.parent}: modality '{name}' declares {declared} feature columns, but every file in "
+                f"folder '{folders[name]}' has {width}; using {width} (extractors differ, e.g. DeepSpectrum's CNN).")
+    for path, (n, lo, hi) in list(out_of_range.items())[:5]:
+        report.warnings.append(f"{path}: {n} label value(s) outside [-1, 1] (min {lo:g}, max {hi:g}); "
+                               "MuSe labels are in [-1, 1].")
+    if len(out_of_range) > 5:
+        report.warnings.append(f"{len(out_of_range) - 5} more label file(s) hold values outside [-1, 1].")
     for reason, n in report.dropped.items():
         report.warnings.append(f"Dropped {n} row(s): {reason}.")
     for name, n in missing_steps.items():
@@ -155,7 +174,8 @@ def standardise(
     if stats is None:
         train = dataset.partition("train")
         stats = {
-            m.name: _fit([s.features[m.name] for s in train]) if m.standardise else Standardiser.identity(m.width)
+            m.name: _fit([s.features[m.name] for s in train]) if m.standardise
+            else Standardiser.identity(dataset.subjects[0].features[m.name].shape[1])  # the files' width
             for m in modalities
         }
     for m in modalities:
@@ -205,20 +225,31 @@ def resolve_cache_dir(root: Path, cache_dir: Path | None) -> Path:
     return directory
 
 
-def _check_width(
-    m: Modality, folder: str, path: Path, width: int, widths: dict[str, tuple[Path, int]]
-) -> None:
+def _check_width(m: Modality, path: Path, width: int, widths: dict[str, tuple[Path, int]]) -> None:
+    """Every file of a modality has the same width. A width other than the declared one, shared by
+    every file, is only a warning (added at the end of loading): extractors differ."""
     first = widths.setdefault(m.name, (path, width))
     if first[1] != width:
         raise DataError(
             f"{path}: has {width} feature columns but {first[0]} has {first[1]}; "
-            f"every subject of modality '{m.name}' must have the same width."
+            f"every subject of modality '{m.name}' must have the same width"
+            + (f" (declared: {m.width})." if m.width in (width, first[1]) else ".")
         )
-    if width != m.width:
-        raise DataError(
-            f"{path.parent}: modality '{m.name}' declares {m.width} feature columns, "
-            f"but the files in folder '{folder}' have {width} ({path.name})."
-        )
+
+
+def _check_range(path: Path, values: np.ndarray, out_of_range: dict[Path, tuple[int, float, float]]) -> None:
+    with np.errstate(invalid="ignore"):
+        outside = np.abs(values) > 1
+    if outside.any():
+        out_of_range[path] = (int(outside.sum()), float(np.nanmin(values)), float(np.nanmax(values)))
+
+
+def _subjects_on_disk(root: Path, folders: dict[str, str]) -> list[str]:
+    """Without a partition file: every subject with a feature file of any of the modalities, sorted."""
+    ids: set[str] = set()
+    for folder in folders.values():
+        ids |= {p.stem for p in (Path(root) / FEATURES_DIR / folder).glob("*.csv")}
+    return sorted(ids, key=lambda i: (len(i), i) if i.isdigit() else (float("inf"), i))
 
 
 def _align(
@@ -238,9 +269,8 @@ def _align(
             timeline = np.intersect1d(timeline, labels[t][1][0], assume_unique=True)
         first_ts, _, first_seg = labels[with_rows[0]][1]
         segment_ids = first_seg[np.searchsorted(first_ts, timeline)]
-    elif tables:  # no labels: the first modality's timeline
-        first = next(iter(tables.values()))[1]
-        timeline, segment_ids = first.timestamps, first.segment_ids
+    elif tables:  # no labels: every step any modality has, whatever order the modalities are given in
+        timeline, segment_ids = _feature_timeline([tables[name][1] for name in sorted(tables)])
     else:
         timeline, segment_ids = np.zeros(0, np.int64), np.zeros(0, np.int64)
 
@@ -278,6 +308,23 @@ def _align(
         features[name] = out
     return Subject(id=sid, partition=part, timestamps=np.asarray(timeline, np.int64),
                    segment_ids=np.asarray(segment_ids, np.int64), features=features, labels=y)
+
+
+def _feature_timeline(tables: list[FeatureTable]) -> tuple[np.ndarray, np.ndarray]:
+    """The union of the feature files' timestamps, with the segment id of the first file (in the
+    given order) that has each step. A modality without a row at a step has a missing frame there."""
+    timeline = tables[0].timestamps
+    for t in tables[1:]:
+        if not np.array_equal(t.timestamps, timeline):
+            timeline = np.union1d(timeline, t.timestamps)
+    segment_ids = np.zeros(len(timeline), np.int64)
+    filled = np.zeros(len(timeline), bool)
+    for t in tables:
+        pos = np.searchsorted(timeline, t.timestamps)
+        new = ~filled[pos]
+        segment_ids[pos[new]] = t.segment_ids[new]
+        filled[pos] = True
+    return timeline.astype(np.int64), segment_ids
 
 
 def _span(ts: np.ndarray) -> str:

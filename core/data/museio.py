@@ -8,6 +8,7 @@ Rows are reported as "data row N (CSV line N+1)": data row 1 is the first row af
 from __future__ import annotations
 
 import csv
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ from musefuse.core.interfaces import FeatureTable
 
 # Bump when a reader's output for the same bytes changes: it invalidates every cache entry and
 # changes every dataset fingerprint.
-READER_VERSION = "1"
+READER_VERSION = "2"  # 2: non-finite values and short rows are refused
 
 PARTITION_FILE = Path("metadata") / "partition.csv"
 PARTITION_VALUES = ("train", "devel", "test")
@@ -91,7 +92,9 @@ def _read_numeric(path: Path, numeric: list[str], dtype: type | dict[str, type],
     """Parse the file with the fast C parser; on a non-numeric cell among ``numeric``, find and name it."""
     try:
         # No usecols by default: with it, pandas silently drops the extra cells of a ragged row.
-        return pd.read_csv(path, engine="c", dtype=dtype, low_memory=False, usecols=numeric if usecols else None)
+        with warnings.catch_warnings():  # '1e39' overflows float32 to inf: refused below, by name
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return pd.read_csv(path, engine="c", dtype=dtype, low_memory=False, usecols=numeric if usecols else None)
     except ValueError as exc:
         if isinstance(exc, pd.errors.ParserError):
             raise DataError(f"{path}: cannot parse the CSV ({_first_line(exc)}).") from None
@@ -130,6 +133,45 @@ def _integer_column(path: Path, values: np.ndarray, col: str) -> np.ndarray:
         row = int(np.flatnonzero(frac)[0])
         raise DataError(f"{path}: {_where(row)}, column '{col}': {values[row]!r} is not a whole number.")
     return values.astype(np.int64)
+
+
+def check_finite(path: Path, values: np.ndarray, columns: list[str] | None = None) -> None:
+    """Refuse ``inf`` (or a value beyond float32's range, which parses as inf); NaN is a missing value.
+
+    ``values`` is (T,) or (T, D); the error names the first bad cell's row and column.
+    """
+    bad = np.isinf(values)
+    if not bad.any():
+        return
+    cells = np.argwhere(bad.reshape(len(values), -1))
+    row, col = int(cells[0][0]), int(cells[0][1])
+    name = columns[col] if columns is not None else f"feature column {col + 1}"
+    raise DataError(
+        f"{path}: {_where(row)}, column '{name}': the value is not finite (inf, or beyond float32's range "
+        f"of ±3.4e38); {len(cells)} such cell(s) in the file. Use an empty cell or NaN for a missing value."
+    )
+
+
+def _check_short_rows(path: Path, n_columns: int, last_column: pd.Series) -> None:
+    """Refuse a row with fewer cells than the header (pandas would silently fill it with NaN).
+
+    Only a row whose last cell came back empty can be short, so the file is re-read only then.
+    """
+    if not last_column.isna().to_numpy().any():
+        return
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        fh.readline()  # the header
+        row = 0
+        for line in fh:
+            if not line.strip():
+                continue  # pandas skips blank lines too
+            cells = len(next(csv.reader([line]))) if '"' in line else line.count(",") + 1
+            if cells < n_columns:
+                raise DataError(
+                    f"{path}: {_where(row)}: {cells} cell(s), but the header has {n_columns} columns. Every row "
+                    "needs one cell per column; leave a cell empty ('1,,3') for a missing value."
+                )
+            row += 1
 
 
 def _check_increasing(path: Path, ts: np.ndarray, col: str) -> None:
@@ -171,10 +213,12 @@ def read_feature_csv(path: Path, width: int | None = None) -> FeatureTable:
         dtypes.update(dict.fromkeys(feats, np.float32))
         df = _read_numeric(path, list(dtypes), dtypes)
         ids = df[[ts_col, seg_col]].to_numpy(np.float64)
+    _check_short_rows(path, len(columns), df.iloc[:, -1])
     ts = _integer_column(path, ids[:, 0], ts_col)
     seg = _integer_column(path, ids[:, 1], seg_col)
     _check_increasing(path, ts, ts_col)
     values = np.ascontiguousarray(df[feats].to_numpy(dtype=np.float32))
+    check_finite(path, values, feats)
     return FeatureTable(timestamps=ts, segment_ids=seg, values=values)
 
 
@@ -190,14 +234,20 @@ def read_label_csv(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros(0, np.int64)
     ts_col, val_col, seg_col = _require(path, columns, ("timestamp", "value", "segment_id"))
     df = _read_numeric(path, [ts_col, val_col, seg_col], {ts_col: np.float64, val_col: np.float32, seg_col: np.float64})
+    _check_short_rows(path, len(columns), df.iloc[:, -1])
     ts = _integer_column(path, df[ts_col].to_numpy(), ts_col)
     seg = _integer_column(path, df[seg_col].to_numpy(), seg_col)
     _check_increasing(path, ts, ts_col)
-    return ts, df[val_col].to_numpy(dtype=np.float32), seg
+    values = df[val_col].to_numpy(dtype=np.float32)
+    check_finite(path, values, [val_col])
+    return ts, values, seg
 
 
-def read_partitions(root: Path) -> dict[str, str]:
-    """``metadata/partition.csv`` as {subject Id: partition}, in file order. Ids are strings (file stems)."""
+def read_partitions(root: Path, strict: bool = True) -> dict[str, str]:
+    """``metadata/partition.csv`` as {subject Id: partition}, in file order. Ids are strings (file stems).
+
+    ``strict=False`` (new data to predict on) accepts any partition name, or an empty one.
+    """
     path = Path(root) / PARTITION_FILE
     if not path.is_file():
         raise DataError(
@@ -217,7 +267,7 @@ def read_partitions(root: Path) -> dict[str, str]:
         sid, part = sid.strip(), part.strip().lower()
         if not sid or sid in {".", ".."} or "/" in sid or "\\" in sid:
             raise DataError(f"{path}: {_where(row)}, column '{id_col}': {sid!r} is not a valid subject Id.")
-        if part not in PARTITION_VALUES:
+        if strict and part not in PARTITION_VALUES:
             raise DataError(
                 f"{path}: {_where(row)}, column '{part_col}': unknown partition {part!r} for subject "
                 f"'{sid}'. Known: {', '.join(PARTITION_VALUES)}."

@@ -186,6 +186,10 @@ def validate(
     except DataError as exc:
         report.record(exc, root / LABELS_DIR)
         target_names = []
+    if targets is not None:  # folders a run with these targets does not read
+        for p in sorted((root / LABELS_DIR).glob("*")):
+            if p.is_dir() and p.name not in targets:
+                report.warn(p, f"not checked: a run reads this target only when --targets names '{p.name}'.")
     label_ts = _check_labels(root, target_names, partitions, require, cache, report)
     _check_shared(root, modalities, feature_ts, label_ts, report)
 
@@ -279,9 +283,9 @@ def _check_features(
                 for p in paths:
                     report.error(p, f"has {w} feature columns, but {len(widths[majority])} other file(s) of "
                                  f"'{summary.folder}' have {majority} (e.g. {widths[majority][0].name}).")
-        if majority != m.width:
-            report.error(base, f"modality '{m.name}' declares {m.width} feature columns, but the files in "
-                         f"folder '{summary.folder}' have {majority}.")
+        if majority != m.width and len(widths) == 1:  # extractors differ: the files' width is used
+            report.warn(base, f"modality '{m.name}' declares {m.width} feature columns, but every file in "
+                        f"folder '{summary.folder}' has {majority}; a run uses {majority}.")
     if summary.nan_rows and worst is not None:
         report.warn(base, f"{summary.nan_share:.1%} of rows ({summary.nan_rows} of {summary.rows}) are entirely "
                     f"NaN (missing frames); most in {worst[1].name} ({worst[0]:.0%}).")
@@ -340,6 +344,10 @@ def _check_labels(
             summary.files += 1
             rows.append(len(ts))
             finite = y[np.isfinite(y)]
+            outside = int((np.abs(finite) > 1).sum())
+            if outside:
+                report.warn(path, f"{outside} label value(s) outside [-1, 1] (min {finite.min():g}, max "
+                            f"{finite.max():g}); MuSe labels are in [-1, 1].")
             if len(finite):
                 summary.scored += 1
                 values.append(finite)

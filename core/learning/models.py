@@ -13,6 +13,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from musefuse.core.errors import RunFolderError
 from musefuse.core.interfaces import ModelSettings
 
 _CELLS = {"gru": nn.GRU, "bigru": nn.GRU, "lstm": nn.LSTM, "bilstm": nn.LSTM}
@@ -78,17 +79,41 @@ def model_meta(model: SequenceModel) -> dict[str, Any]:
 
 
 def model_from_meta(meta: dict[str, Any]) -> SequenceModel:
-    """A freshly initialised model from :func:`model_meta`'s output (load the tensors after)."""
-    return SequenceModel(
-        int(meta["input_dim"]),
-        int(meta["output_dim"]),
-        ModelSettings.model_validate(meta["settings"]),
-        bottleneck=meta.get("bottleneck"),
-    )
+    """A freshly initialised model from :func:`model_meta`'s output (load the tensors after).
+
+    Metadata that is not what :func:`model_meta` writes is a :class:`RunFolderError` saying what is wrong.
+    """
+    if not isinstance(meta, dict):
+        raise RunFolderError(f"model metadata must be a JSON object, not {type(meta).__name__}.")
+    missing = [k for k in ("input_dim", "output_dim", "settings") if k not in meta]
+    if missing:
+        raise RunFolderError(f"model metadata lacks {', '.join(repr(k) for k in missing)}.")
+    try:
+        dims = [int(meta["input_dim"]), int(meta["output_dim"])]
+        bottleneck = None if meta.get("bottleneck") is None else int(meta["bottleneck"])
+        settings = ModelSettings.model_validate(meta["settings"])
+    except (TypeError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
+        raise RunFolderError(f"model metadata is invalid ({str(exc).splitlines()[0]}).") from None
+    if min(dims) < 1 or (bottleneck is not None and bottleneck < 1):
+        raise RunFolderError(f"model metadata has a width below 1 (input {dims[0]}, output {dims[1]}).")
+    return SequenceModel(dims[0], dims[1], settings, bottleneck=bottleneck)
 
 
 def model_from_checkpoint(tensors: dict[str, torch.Tensor], meta: dict[str, Any], device: Any) -> SequenceModel:
-    """A model rebuilt from :func:`model_meta` and its saved tensors, on ``device``, in eval mode."""
+    """A model rebuilt from :func:`model_meta` and its saved tensors, on ``device``, in eval mode.
+
+    Tensors that do not fit the metadata (missing, extra, another shape) are a :class:`RunFolderError`.
+    """
     model = model_from_meta(meta)
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    extra = sorted(set(tensors) - set(expected))
+    wrong = [f"{k} {tuple(tensors[k].shape)} (expected {tuple(v.shape)})" for k, v in expected.items()
+             if k in tensors and tuple(tensors[k].shape) != tuple(v.shape)]
+    if missing or extra or wrong:
+        parts = [f"missing {', '.join(missing[:3])}"] if missing else []
+        parts += [f"unexpected {', '.join(extra[:3])}"] if extra else []
+        parts += [f"shape of {', '.join(wrong[:2])}"] if wrong else []
+        raise RunFolderError(f"the tensors do not match the model metadata: {'; '.join(parts)}.")
     model.load_state_dict(tensors)
     return model.to(device).eval()

@@ -8,14 +8,21 @@ Layout::
     RUN/checkpoints/<name>.safetensors + .json   tensors + metadata, never pickle
     RUN/difficulty/<modality>/<Id>.csv           timestamp,segment_id,value
     RUN/predictions/<stage>/<target>/<Id>.csv    timestamp,segment_id,value (MuSe submission layout)
-    RUN/log.txt
+    RUN/log.txt                first file of a run (it marks the folder as a run folder); ends with
+                               the error when a run fails
     RUN/results.json           written last: its presence means the run finished
+
+:func:`prepare` is the one way into a run folder: it creates it, reuses a folder that holds an
+unfinished run, clears a finished one only with ``overwrite``, never deletes what a run did not
+write, and checks that the folder can be written before any training starts.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
+import sys
 import tempfile
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -24,9 +31,14 @@ from typing import IO, Any
 
 import numpy as np
 
-from musefuse.core.errors import RunFolderError
+from musefuse.core.errors import MusefuseError, RunFolderError
 
 RESULTS = "results.json"
+LOG = "log.txt"
+# Everything a run writes at the top of its folder: what prepare() may delete, and nothing else.
+RUN_ENTRIES = frozenset({"config.yaml", "environment.json", RESULTS, LOG, "standardisation", "checkpoints",
+                         "difficulty", "predictions"})
+MIN_FREE_BYTES = 64 * 2**20  # a run folder of the demo is ~10 MiB; refuse to start with less than this free
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -87,38 +99,224 @@ def save_tensors(path: Path, tensors: dict[str, Any], meta: dict[str, Any] | Non
 
 
 def load_tensors(path: Path, device: Any = "cpu") -> tuple[dict[str, Any], dict[str, Any]]:
-    """Inverse of :func:`save_tensors`."""
+    """Inverse of :func:`save_tensors`; a missing, unreadable or non-finite checkpoint names its file."""
+    import torch
     from safetensors.torch import load_file
 
     path = Path(path)
     st, js = path.with_suffix(".safetensors"), path.with_suffix(".json")
     if not st.exists() or not js.exists():
         raise RunFolderError(f"Checkpoint {st} (and its .json) is missing: is this a finished run folder?")
-    return load_file(str(st), device=str(device)), json.loads(js.read_text(encoding="utf-8"))
+    try:
+        tensors = load_file(str(st), device=str(device))
+    except Exception as exc:  # safetensors raises its own error type for truncated or random bytes
+        raise RunFolderError(f"{st}: not a readable safetensors checkpoint ({_first_line(exc)}); the run folder "
+                             "is damaged: train the run again.") from None
+    try:
+        meta = json.loads(js.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RunFolderError(f"{js}: not readable checkpoint metadata ({_first_line(exc)}); the run folder is "
+                             "damaged: train the run again.") from None
+    if not isinstance(meta, dict):
+        raise RunFolderError(f"{js}: checkpoint metadata must be a JSON object, not {type(meta).__name__}.")
+    for name, t in tensors.items():
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise RunFolderError(f"{st}: tensor '{name}' holds NaN or inf; the run folder is damaged (or its "
+                                 "training diverged): train the run again.")
+    return tensors, meta
 
 
-def prepare(out: Path, overwrite: bool) -> Path:
-    """Create the run folder; refuse an existing non-empty one unless ``overwrite``."""
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def os_error(exc: OSError, what: str) -> RunFolderError:
+    """An OSError (read-only, disk full, a file where a folder should be) as one readable line."""
+    where = exc.filename or what
+    return RunFolderError(f"{what}: {exc.strerror or _first_line(exc)} ({where}).")
+
+
+def prepare(out: Path, overwrite: bool, option: str = "--out") -> Path:
+    """Make ``out`` an empty folder a run can write, before any data is read or model trained.
+
+    - absent: created (with its parents);
+    - empty: used;
+    - holds an unfinished run (``log.txt`` but no ``results.json``, e.g. one that stopped on a
+      data error): reused without ``overwrite``, its files removed;
+    - holds a finished run (``results.json``): refused unless ``overwrite``; then ``results.json``
+      is removed first (a crash never leaves old results beside new files), then every other
+      entry in :data:`RUN_ENTRIES`, so the folder ends up holding exactly the new run;
+    - holds anything a run does not write: refused, naming it (nothing is deleted that musefuse
+      did not write), with or without ``overwrite``;
+    - a run still writing to it (its ``log.txt`` is locked): refused.
+
+    Then a file is written and removed to prove the folder is writable, and less than
+    :data:`MIN_FREE_BYTES` of free space is refused. Every failure is a :class:`RunFolderError`
+    naming ``option`` and the folder; an OSError never escapes.
+    """
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise RunFolderError(f"--out {out} exists and is not a folder.")
-    if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise RunFolderError(f"Run folder {out} exists and is not empty; choose another --out or pass --overwrite.")
-        # Remove the old results first, so a crash half-way never leaves the old results beside new files.
-        (out / RESULTS).unlink(missing_ok=True)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        if out.exists() and not out.is_dir():
+            raise RunFolderError(f"{option} {out} exists and is not a folder.")
+        if out.is_dir():
+            entries = sorted(p.name for p in out.iterdir())
+            if entries:
+                _clear(out, entries, overwrite, option)
+        out.mkdir(parents=True, exist_ok=True)
+        check_writable(out, option)
+    except MusefuseError:
+        raise
+    except OSError as exc:
+        raise os_error(exc, f"{option} {out}") from None
     return out
 
 
+def _clear(out: Path, entries: list[str], overwrite: bool, option: str) -> None:
+    temporary = [e for e in entries if e.startswith(".") and e.endswith(".tmp")]  # left by a killed write
+    foreign = [e for e in entries if e not in RUN_ENTRIES and e not in temporary]
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (", …" if len(foreign) > 5 else "")
+        raise RunFolderError(
+            f"{option} {out} holds files that are not a musefuse run's ({shown}); musefuse deletes only what it "
+            f"wrote, so choose another {option} (or an empty folder)."
+        )
+    if LOG in entries and _locked(out / LOG):
+        raise RunFolderError(f"{option} {out}: another musefuse run is writing to this folder right now.")
+    finished = RESULTS in entries
+    if finished and not overwrite:
+        raise RunFolderError(f"Run folder {out} holds a finished run; choose another {option} or pass --overwrite "
+                             "to replace it.")
+    if finished:
+        (out / RESULTS).unlink()  # first: from here on the folder is an unfinished run
+    for name in entries:
+        path = out / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def check_writable(folder: Path, option: str = "--out") -> None:
+    """Write and remove a probe file in ``folder``; refuse a folder with less than MIN_FREE_BYTES free."""
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-test-", suffix=".tmp")
+        try:
+            os.write(fd, b"musefuse")
+        finally:
+            os.close(fd)
+            os.unlink(probe)
+        free = shutil.disk_usage(folder).free
+    except OSError as exc:
+        raise RunFolderError(f"{option} {folder} cannot be written: {exc.strerror or _first_line(exc)}.") from None
+    if free < MIN_FREE_BYTES:
+        raise RunFolderError(f"{option} {folder}: only {free / 2**20:.0f} MiB free on its disk; a run needs at "
+                             f"least {MIN_FREE_BYTES // 2**20} MiB.")
+
+
+def prepare_predictions(out: Path, overwrite: bool, protected: dict[str, Path], dry_run: bool = False) -> Path:
+    """The --out folder of ``musefuse predict``: never a run folder nor inside/around a protected one.
+
+    ``protected`` maps an option to a folder that must not be written (the run, the data). A
+    non-empty ``out`` is refused unless ``overwrite``; then only CSV files and folders of CSV files
+    (earlier predictions) are removed, anything else is refused. ``dry_run``: every check, nothing
+    created or removed (call it before the work, and again without it just before writing).
+    """
+    out = Path(out)
+    for option, folder in protected.items():
+        a, b = out.resolve(), Path(folder).resolve()
+        if a == b or a.is_relative_to(b) or b.is_relative_to(a):
+            raise RunFolderError(f"--out {out} overlaps {option} {folder}; predictions go to a folder of their own.")
+    if (out / RESULTS).exists() or (out / LOG).exists():
+        raise RunFolderError(f"--out {out} is a run folder; predictions go to a folder of their own.")
+    try:
+        if out.exists() and not out.is_dir():
+            raise RunFolderError(f"--out {out} exists and is not a folder.")
+        if out.is_dir() and any(out.iterdir()):
+            if not overwrite:
+                raise RunFolderError(f"--out {out} exists and is not empty; choose another --out or pass --overwrite.")
+            other = [p for p in out.rglob("*") if p.is_file() and p.suffix != ".csv" and not p.name.endswith(".tmp")]
+            if other:
+                raise RunFolderError(f"--out {out} holds files that are not predictions ({other[0]}); musefuse "
+                                     "deletes only what it wrote, so choose another --out.")
+            for p in [] if dry_run else out.iterdir():
+                shutil.rmtree(p) if p.is_dir() else p.unlink()
+        if dry_run:
+            parent = next((p for p in [out, *out.parents] if p.exists()), Path("."))
+            if not parent.is_dir():
+                raise RunFolderError(f"--out {out}: {parent} is a file, not a folder.")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise RunFolderError(f"--out {out} cannot be written: {parent} is not writable.")
+            return out
+        out.mkdir(parents=True, exist_ok=True)
+        check_writable(out)
+    except MusefuseError:
+        raise
+    except OSError as exc:
+        raise os_error(exc, f"--out {out}") from None
+    return out
+
+
+def _locked(path: Path) -> bool:
+    """True when another open file holds the run's lock on ``path`` (see RunLog)."""
+    if sys.platform == "win32":
+        return False
+    import fcntl
+
+    try:
+        with path.open("a") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return True
+            fcntl.flock(fh, fcntl.LOCK_UN)
+    except OSError:
+        return False
+    return False
+
+
 class RunLog:
-    """Append-only log of a run (log.txt), mirrored to an optional callback."""
+    """Append-only log of a run (log.txt), mirrored to an optional callback.
+
+    While open it holds an exclusive lock on log.txt (released when closed, or when the process
+    dies), so :func:`prepare` never clears a folder a live run is writing. :meth:`failed` records
+    the error that ended a run.
+    """
 
     def __init__(self, path: Path, echo: Callable[[str], None] | None = None) -> None:
         self.path = Path(path)
         self.echo = echo
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fh = self.path.open("a", encoding="utf-8")
+        if sys.platform != "win32":
+            import fcntl
+
+            try:
+                fcntl.flock(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                self._fh.close()
+                raise RunFolderError(f"{self.path.parent}: another musefuse run is writing to this folder.") from None
+
+    def failed(self, exc: BaseException) -> None:
+        """Record why the run stopped (the message the user sees, or the exception type for a bug)."""
+        if isinstance(exc, KeyboardInterrupt):
+            message = "interrupted (Ctrl-C)"
+        elif isinstance(exc, MusefuseError):
+            message = str(exc)
+        else:
+            message = f"{type(exc).__name__}: {_first_line(exc)}"
+        try:
+            self(f"run failed: {message}")
+        except (OSError, ValueError):
+            pass  # the disk may be what failed; the error still reaches the user
+
+    def __enter__(self) -> RunLog:
+        return self
+
+    def __exit__(self, kind, exc, tb) -> None:
+        if exc is not None:
+            self.failed(exc)
+        self.close()
 
     def __call__(self, message: str) -> None:
         from datetime import datetime

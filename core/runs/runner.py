@@ -16,7 +16,7 @@ import yaml
 from musefuse.core.runs import runfolder
 from musefuse.core.config import RunConfig
 from musefuse.core.data.dataset import Dataset
-from musefuse.core.errors import ConfigError, DataError, RunFolderError
+from musefuse.core.errors import ConfigError, DataError, MusefuseError, RunFolderError
 from musefuse.core.data.loader import load_dataset, standardise
 from musefuse.core.graph.pipeline import Fitted, Outputs, Reporter, train
 from musefuse.core.plugins import PluginHost, get_host
@@ -127,42 +127,154 @@ def execute_run(cfg: RunConfig, reporter: Reporter | None = None, echo=lambda _m
         records = score_records(fitted, outputs, cfg.seed)
         log(f"finished in {time.perf_counter() - started:.0f}s")
         runfolder.write_json(run / runfolder.RESULTS, records)  # last: its presence means 'finished'
+    except BaseException as exc:
+        log.failed(exc)  # log.txt ends with why the run stopped; the folder can be reused as it is
+        raise
     finally:
         log.close()
     return run, records
 
 
 def load_run_config(run: Path) -> RunConfig:
+    """The configuration a finished run was trained with; a damaged config.yaml is a RunFolderError."""
     run = runfolder.require_finished(run)
+    path = run / "config.yaml"
     try:
-        return RunConfig.model_validate(yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8")))
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise RunFolderError(f"{path} cannot be read ({str(exc).strip().splitlines()[0]}).") from None
+    if not isinstance(raw, dict):
+        raise RunFolderError(f"{path} is not a musefuse config (a mapping of field: value).")
+    try:
+        return RunConfig.model_validate(raw)
     except Exception as exc:
-        raise RunFolderError(f"{run / 'config.yaml'} cannot be read as a musefuse config: {exc}") from None
+        raise RunFolderError(f"{path} cannot be read as a musefuse config: {exc}") from None
 
 
-def predict(run: Path, data: Path, out: Path, stage: str = "fusion", device: str = "auto",
-            overwrite: bool = False, host: PluginHost | None = None) -> Path:
+def load_fitted(run: Path, cfg: RunConfig, host: PluginHost, device: Any) -> Fitted:
+    """A finished run's fitted pipeline, with every checkpoint checked first.
+
+    A damaged run folder (truncated or random safetensors, unreadable or incomplete JSON, tensors
+    that do not fit their metadata or each other, NaN weights, a missing plugin) is a
+    :class:`RunFolderError` naming the file, never a traceback or a silent NaN prediction.
+    """
+    run = Path(run)
+    _check_checkpoints(run, cfg, host)
+    try:
+        return Fitted.load(run, cfg, host, device)
+    except MusefuseError:
+        raise
+    except Exception as exc:  # whatever the checks above did not foresee
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise RunFolderError(f"{run}: the run's checkpoints cannot be rebuilt ({type(exc).__name__}: {detail}); "
+                             "train the run again.") from None
+
+
+def _check_checkpoints(run: Path, cfg: RunConfig, host: PluginHost) -> None:
+    """Read every checkpoint of ``run`` and check it against the config and the other checkpoints."""
+    from musefuse.core.learning.models import model_from_checkpoint
+
+    gives = host.estimator(cfg.estimator).gives_signal
+
+    def part(path: Path, kind: Any = None) -> tuple[dict, dict, Any]:
+        tensors, meta = runfolder.load_tensors(path)  # names the file when it is unreadable
+        try:
+            if kind is not None:
+                if not isinstance(meta.get("plugin"), str):
+                    raise RunFolderError("the metadata lacks the plugin's name ('plugin').")
+                kind(meta["plugin"])
+            model = model_from_checkpoint(tensors, meta["model"], "cpu") if "model" in meta else None
+        except MusefuseError as exc:
+            raise RunFolderError(f"{path}.json / .safetensors: {exc}") from None
+        return tensors, meta, model
+
+    def expect(path: Path, model: Any, width: int, what: str) -> None:
+        if model is not None and model.input_dim != width:
+            raise RunFolderError(f"{path}.safetensors: the model takes {model.input_dim} inputs, but {what} "
+                                 f"gives {width}; the run folder mixes files of different runs: train it again.")
+
+    for name in cfg.modalities:
+        path = run / "standardisation" / name
+        tensors, _, _ = part(path)
+        mean, std = tensors.get("mean"), tensors.get("std")
+        if mean is None or std is None or mean.ndim != 1 or mean.shape != std.shape or not bool((std > 0).all()):
+            raise RunFolderError(f"{path}.safetensors: expected 1-D 'mean' and positive 'std' of one width.")
+        width = int(mean.shape[0]) + (1 if cfg.missing == "mask" else 0)  # the 'mask' policy adds a column
+        path = run / "checkpoints" / f"estimator-{name}"
+        _, _, model = part(path, host.estimator)
+        expect(path, model, width, f"modality '{name}' (standardisation/{name}.safetensors)")
+        for t in cfg.targets:
+            path = run / "checkpoints" / f"regressor-{name}-{t}"
+            _, meta, model = part(path)
+            if model is None or not isinstance(meta.get("shift"), int):
+                raise RunFolderError(f"{path}.json: the metadata lacks 'model' or 'shift'.")
+            expect(path, model, width + (1 if gives and cfg.re_unimodal else 0), f"modality '{name}'")
+    for t in cfg.targets:
+        path = run / "checkpoints" / f"fuser-{t}"
+        _, _, model = part(path, host.fuser)
+        n = len(cfg.modalities)
+        expect(path, model, n * (2 if gives and cfg.re_fusion else 1), f"the run's {n} modalities")
+
+
+def predict(run: Path, data: Path | None, out: Path, stage: str = "fusion", device: str = "auto",
+            overwrite: bool = False, host: PluginHost | None = None, echo=lambda _m: None) -> Path:
     """Apply a finished run to a MuSe-layout folder; writes OUT/<target>/<Id>.csv (submission layout).
 
-    Only the run's modalities' feature files and a partition file are needed; labels are optional.
-    With ``stage='unimodal'``, writes OUT/<modality>/<target>/<Id>.csv instead.
+    New data needs only the run's modalities' feature files: a partition file is optional (any
+    partition names; without one every subject with a feature file is predicted) and labels are
+    not read. ``data=None`` predicts on the run's own data. With ``stage='unimodal'``, writes
+    OUT/<modality>/<target>/<Id>.csv instead. ``echo`` receives one line per step (progress).
     """
+    import numpy as np
+
     if stage not in ("fusion", "unimodal"):
         raise ConfigError(f"'stage' must be fusion or unimodal; got '{stage}'.")
+    run = Path(run)
     cfg = load_run_config(run)
+    if data is None:
+        if cfg.data is None:
+            raise ConfigError(f"--data: {run / 'config.yaml'} records no data folder; pass --data.")
+        data = Path(cfg.data)
+        echo(f"No --data given: predicting on the run's own data, {data}")
+    data = Path(data)
+    if not data.is_dir():
+        raise DataError(f"--data {data}: data folder not found.")
+    protected = {"--run": run, "--data": data}
+    runfolder.prepare_predictions(Path(out), overwrite, protected, dry_run=True)  # refuse before any work
     host = host or get_host()
     dev = resolve_device(device)
-    fitted = Fitted.load(Path(run), cfg, host, dev)
-    if not Path(data).is_dir():
-        raise DataError(f"{data}: data folder not found.")
-    dataset = load_dataset(Path(data), fitted.modalities, targets=[], require_labels_for=())
+    echo(f"Loading the run {run} ({', '.join(cfg.modalities)} → {', '.join(cfg.targets)})")
+    fitted = load_fitted(run, cfg, host, dev)
+    echo(f"Reading {data}")
+    dataset = load_dataset(data, fitted.modalities, targets=[], require_labels_for=(), for_training=False)
+    for m in fitted.modalities:
+        trained = int(fitted.stats[m.name].mean.shape[0])
+        width = dataset.subjects[0].features[m.name].shape[1]
+        if width != trained:
+            raise DataError(f"{data / 'feature_segments' / dataset.folders[m.name]}: {width} feature columns, but "
+                            f"the run was trained on {trained} for modality '{m.name}'.")
+    for message in dataset.report.warnings[:10]:
+        echo(f"data warning: {message}")
     standardise(dataset, fitted.modalities, stats=fitted.stats)
-    outputs = fitted.apply(dataset.subjects, stage=stage)
-    target = runfolder.prepare(Path(out), overwrite)
-    if stage == "fusion":
-        _write_signals(target, outputs, outputs.fusion)
-    else:
-        for (m, t), preds in outputs.unimodal.items():
-            _write_signals(target / m, outputs, {t: preds})
+    subjects = [s for s in dataset.subjects if len(s.timestamps)]
+    for s in dataset.subjects:
+        if not len(s.timestamps):
+            echo(f"data warning: subject '{s.id}' has no feature rows in any modality; its files will be empty.")
+    steps = sum(len(s.timestamps) for s in subjects)
+    echo(f"Predicting {len(subjects)} subject(s), {steps} steps ({stage})")
+    outputs = fitted.apply(subjects, stage=stage) if subjects else None
+    series = {} if outputs is None else (
+        {("", t): v for t, v in outputs.fusion.items()} if stage == "fusion" else outputs.unimodal)
+    for (m, t), values in series.items():
+        for s, v in zip(subjects, values, strict=True):
+            if not np.isfinite(v).all():
+                raise RunFolderError(f"{run}: the {m or 'fusion'} prediction of '{t}' for subject '{s.id}' is NaN or "
+                                     "inf although the data are finite; the run's models are damaged.")
+    target = runfolder.prepare_predictions(Path(out), overwrite, protected)
+    empty = Outputs([s for s in dataset.subjects if not len(s.timestamps)])
+    for (m, t), values in series.items():
+        base = target / m if m else target
+        _write_signals(base, outputs, {t: values})
+        _write_signals(base, empty, {t: [np.zeros(0, np.float32)] * len(empty.subjects)})
+    echo(f"Wrote {len(series) * len(dataset.subjects)} file(s) under {target}")
     return target
-
