@@ -26,12 +26,6 @@ from musefuse.plugins.estimators import AutoEncoderRE
 VARIANTS = {"none": (None, 0.0), "bottleneck 8": (8, 0.0), "noise 0.1": (None, 0.1), "both (default)": (8, 0.1)}
 
 
-class _Quiet:
-    def start(self, *a, **k): ...
-    def epoch(self, *a): ...
-    def finish(self, *a): ...
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--modalities", default="egemaps,vggface,fau")
@@ -54,7 +48,7 @@ def main() -> None:
             est = AutoEncoderRE()
             settings = cfg.settings_for(m.settings_for(cfg.targets[0]))
             ctx = fit_context(cfg, torch.device("cpu"), settings, model_seed(cfg.seed, "", "estimator", m.name),
-                              _Quiet(), bottleneck=bottleneck, noise=noise, smoothing=1)
+                              bottleneck=bottleneck, noise=noise, smoothing=1)
             x = {p: [fill_missing(s.features[m.name]) for s in group]
                  for p, group in (("train", train), ("devel", devel), ("eval", subjects))}
             est.fit(x["train"], x["devel"], ctx)

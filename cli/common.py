@@ -37,3 +37,23 @@ def split_csv(value: str | None) -> list[str] | None:
     if value is None:
         return None
     return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def parse_options(items: list[str] | None, flag: str) -> dict | None:
+    """['bottleneck=8', 'noise=0.1'] -> {'bottleneck': 8, 'noise': 0.1} (values read as YAML scalars)."""
+    if not items:
+        return None
+    import yaml
+
+    from musefuse.core.errors import ConfigError
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{flag} {item!r}: expected KEY=VALUE, e.g. {flag} bottleneck=8.")
+        try:
+            out[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            out[key.strip()] = value
+    return out

@@ -1,49 +1,63 @@
-"""Rich progress on stderr for long jobs: one line per model (stage, model, epoch, devel score)."""
+"""Progress on stderr for runs of concurrent tasks.
+
+On a terminal: one live bar per running model (epochs, best devel score so far, time). Elsewhere
+(a log file, CI, a cluster job) no bars: the run's log prints one plain line per finished model
+with its time and best score (musefuse.core.graph.pipeline.describe_fit), so a log is never
+silent for longer than one model takes. Bar and log show the same number: the selected epoch's.
+"""
 
 from __future__ import annotations
+
+import math
+from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from musefuse.cli.common import err
+from musefuse.core.graph.tasks import Task
 
 
 class RichReporter:
-    """Implements musefuse.core.graph.pipeline.Reporter with a rich Progress; use as a context manager."""
+    """Implements musefuse.core.graph.executors.Reporter; use as a context manager."""
 
-    def __init__(self, enabled: bool = True) -> None:
+    def __init__(self, enabled: bool | None = None) -> None:
+        enabled = err.is_terminal if enabled is None else enabled
         self.progress = Progress(
             SpinnerColumn(), TextColumn("{task.description}", style="bold"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[score]}"), TimeElapsedColumn(),
             console=err, disable=not enabled, transient=False,
         )
-        self.task = None
-        self.metric = "devel CCC"
+        self.bars: dict[str, Any] = {}  # task key -> rich task id
+        self.best: dict[str, float] = {}
+        self.finished_keys: set[str] = set()
 
     def __enter__(self) -> RichReporter:
         self.progress.start()
         return self
 
     def __exit__(self, *exc) -> None:
-        self._close()
         self.progress.stop()
 
-    def _close(self) -> None:
-        if self.task is not None:
-            done = self.progress.tasks[self.task].completed  # early stopping ends a bar before its total
-            self.progress.update(self.task, total=max(done, 1), completed=max(done, 1))
-            self.task = None
+    def started(self, task: Task) -> None:
+        if task.key not in self.bars and task.key not in self.finished_keys:
+            self.bars[task.key] = self.progress.add_task(task.label, total=task.max_epochs, score="")
 
-    def start(self, label: str, max_epochs: int, metric: str = "devel CCC") -> None:
-        self._close()
-        self.metric = metric
-        self.task = self.progress.add_task(label, total=max_epochs, score="")
+    def epoch(self, task: Task, epoch: int, score: float) -> None:
+        if task.key in self.finished_keys:  # a late event from a worker
+            return
+        self.started(task)
+        lower_better = task.kind == "estimator"
+        best = self.best.get(task.key)
+        if math.isfinite(score) and (best is None or (score < best if lower_better else score > best)):
+            self.best[task.key] = best = score
+        shown = "" if best is None else f"{task.metric} {best:.4f}"
+        self.progress.update(self.bars[task.key], completed=epoch, score=shown)
 
-    def epoch(self, epoch: int, score: float) -> None:
-        if self.task is not None:
-            self.progress.update(self.task, completed=epoch, score=f"{self.metric} {score:.3f}")
-
-    def finish(self, message: str) -> None:
-        self._close()
+    def finished(self, task: Task, info: dict[str, Any], reused: bool) -> None:
+        self.finished_keys.add(task.key)
+        bar = self.bars.pop(task.key, None)
+        if bar is not None:
+            self.progress.remove_task(bar)  # the log line printed for it says the rest
 
     def log(self, message: str) -> None:
         self.progress.console.print(message, highlight=False, markup=False)

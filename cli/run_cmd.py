@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from musefuse.cli.app import app
-from musefuse.cli.common import err, reports_errors, split_csv
+from musefuse.cli.common import err, parse_options, reports_errors, split_csv
 from musefuse.cli.progress import RichReporter
 from musefuse.core.config import build_config
 from musefuse.core.runs.runner import execute_run
@@ -58,10 +58,10 @@ def run(
     re_unimodal: bool = typer.Option(None, "--re-unimodal/--no-re-unimodal", help="Difficulty as regressor input."),
     re_fusion: bool = typer.Option(None, "--re-fusion/--no-re-fusion", help="Difficulty as fuser input."),
     fusion_train: str = typer.Option(None, help="Fuser's train inputs: in-sample | out-of-fold."),
-    folds: int = typer.Option(None, help="Folds for out-of-fold fusion inputs (default 3)."),
-    ae_bottleneck: int = typer.Option(None, help="Auto-encoder bottleneck width (default 8)."),
-    ae_noise: float = typer.Option(None, help="Auto-encoder input-noise std while training (default 0.1)."),
-    re_smoothing: int = typer.Option(None, help="Moving-average window over the RE, frames (default 1: none)."),
+    difficulty_train: str = typer.Option(None, help="Train subjects' difficulty: in-sample | out-of-fold."),
+    folds: int = typer.Option(None, help="Folds over train subjects for out-of-fold inputs (default 3)."),
+    estimator_option: list[str] = typer.Option(
+        None, "--estimator-option", help="KEY=VALUE option of the estimator plugin (repeatable), e.g. bottleneck=8."),
     label_shift: float = typer.Option(None, help="Annotation delay compensation, seconds (default 0)."),
     missing: str = typer.Option(None, help="Missing feature rows: zero (default) | ffill | mask."),
     preset: str = typer.Option(None, help="Training budget: auto (paper on CUDA, else cpu) | cpu | paper."),
@@ -72,15 +72,19 @@ def run(
     batch_size: int = typer.Option(None, help="Windows per batch (default 32)."),
     seed: int = typer.Option(None, help="Random seed (default 0)."),
     device: str = typer.Option(None, help="auto (default) | cpu | cuda."),
-    threads: int = typer.Option(None, help="torch CPU threads."),
+    threads: int = typer.Option(None, help="torch CPU threads per worker (default: the cores shared out)."),
+    workers: int = typer.Option(None, help="Concurrent trainings (default: from the hardware, printed)."),
+    executor: str = typer.Option(None, help="local (default: worker processes) | inprocess."),
+    store: Path = typer.Option(None, help="Artifact store shared between runs (default: in the user cache)."),
     config: Path = typer.Option(None, help="YAML file setting any of these fields; flags override it."),
     out: Path = typer.Option(None, help="The run folder (default: runs/<timestamp>)."),
     overwrite: bool = typer.Option(None, "--overwrite", help="Reuse a non-empty --out."),
     as_json: bool = typer.Option(False, "--json", help="Print only the results as JSON on stdout."),
 ) -> None:
     """Train and evaluate auto-encoders, unimodal regressors and late fusion; write a run folder."""
-    flags = {k: v for k, v in locals().items() if k not in ("config", "as_json")}
+    flags = {k: v for k, v in locals().items() if k not in ("config", "as_json", "estimator_option")}
     flags["modalities"], flags["targets"] = split_csv(modalities), split_csv(targets)
+    flags["estimator_options"] = parse_options(estimator_option, "--estimator-option")
     cfg = build_config(config, **flags)
     with RichReporter() as reporter:
         run_dir, records = execute_run(cfg, reporter, echo=reporter.log)

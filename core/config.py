@@ -44,10 +44,9 @@ class RunConfig(BaseModel):
     re_unimodal: bool = True  # difficulty appended to the regressors' input
     re_fusion: bool = True  # difficulty appended to the fuser's input
     fusion_train: Literal["in-sample", "out-of-fold"] = "in-sample"
-    folds: int = Field(3, ge=2)  # for out-of-fold fusion inputs
-    ae_bottleneck: int | None = Field(8, ge=1)  # keeps a 128-wide BiGRU state from copying the input
-    ae_noise: float = Field(0.1, ge=0)  # denoising auto-encoder: input noise std during training
-    re_smoothing: int = Field(1, ge=1)  # moving-average window over the RE, frames (1 = none)
+    folds: int = Field(3, ge=2)  # for out-of-fold fusion inputs and difficulty
+    difficulty_train: Literal["in-sample", "out-of-fold"] = "in-sample"  # where train subjects' difficulty comes from
+    estimator_options: dict[str, Any] = {}  # the estimator plugin's own typed options (its `Options` model)
     label_shift: float = Field(0.0, ge=0)  # seconds; predict the label this much later (rater lag)
     missing: MissingPolicy = "zero"
     # Training budget
@@ -60,7 +59,10 @@ class RunConfig(BaseModel):
     # Execution
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    threads: int | None = Field(None, ge=1)  # torch CPU threads; None: torch's default
+    threads: int | None = Field(None, ge=1)  # torch CPU threads per worker; None: the preset's, else torch's
+    workers: int | None = Field(None, ge=1)  # concurrent trainings; None: chosen from the hardware
+    executor: Literal["local", "inprocess"] = "local"  # inprocess: one model at a time, in this process
+    store: Path | None = None  # the artifact store; None: the user cache (see musefuse.core.graph.store)
     out: Path | None = None  # the run folder; None: runs/<timestamp>
     overwrite: bool = False
 
@@ -77,6 +79,13 @@ class RunConfig(BaseModel):
         """A modality's default settings with this run's explicit overrides applied."""
         overrides = {k: getattr(self, k) for k in ("rnn", "layers", "hidden", "lr", "dropout")}
         return modality_defaults.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+
+    def options_for(self, estimator: type) -> dict[str, Any]:
+        """The estimator plugin's options: ``estimator_options`` validated by its ``Options`` model."""
+        try:
+            return estimator.Options(**self.estimator_options).model_dump()
+        except ValidationError as exc:
+            raise ConfigError(_describe(exc, f"'estimator_options' of estimator '{estimator.name}'")) from None
 
     def fusion_settings(self) -> ModelSettings:
         """The fuser's settings: the paper's 4-layer BiRNN, with this run's overrides."""

@@ -111,8 +111,14 @@ class FitContext:
     window: int = 200  # training window length, frames
     hop: int = 100  # training window hop, frames
     batch_size: int = 32
-    options: dict[str, Any] = field(default_factory=dict)  # plugin-specific options from the config
+    options: dict[str, Any] = field(default_factory=dict)  # the plugin's Options, validated, as a dict
     progress: Callable[[int, float], None] | None = None  # called as progress(epoch, devel_score)
+
+
+class PluginOptions(BaseModel):
+    """A plugin's own typed options (``estimator_options`` in the run config). Subclass to declare some."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class _Checkpointable(ABC):  # noqa: B024 — defaults suit plugins that learn nothing
@@ -137,6 +143,7 @@ class DifficultyEstimator(_Checkpointable):
     name: ClassVar[str]
     description: ClassVar[str] = ""
     gives_signal: ClassVar[bool] = True  # False for `none`: the pipeline then appends nothing
+    Options: ClassVar[type[PluginOptions]] = PluginOptions  # its typed options; FitContext.options holds them
 
     @abstractmethod
     def fit(self, train: Sequence[np.ndarray], devel: Sequence[np.ndarray], ctx: FitContext) -> None:

@@ -19,6 +19,7 @@ subject do not depend on the level, so curves are paired comparisons.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import statistics
 from collections.abc import Callable, Sequence
@@ -189,8 +190,6 @@ def fit_oracle(fitted: Fitted, subjects: list[Subject], truth: TruthMasks, host:
     Trained like the run's fuser (train subjects, devel for early stopping) with in-sample unimodal
     predictions; only its difficulty input differs: the true corruption mask instead of the RE.
     """
-    from musefuse.core.graph.pipeline import _Silent
-
     cfg, names = fitted.config, [m.name for m in fitted.modalities]
     out = fitted.apply(subjects, stage="unimodal")
     masks = oracle_masks(subjects, names, truth)
@@ -204,8 +203,7 @@ def fit_oracle(fitted: Fitted, subjects: list[Subject], truth: TruthMasks, host:
         preds = [np.stack([out.unimodal[(m, t)][i] for m in names], axis=1) for i in range(len(subjects))]
         labels = [s.labels[t] for s in subjects]
         fuser = host.fuser("birnn")()
-        ctx = fit_context(cfg, device, cfg.fusion_settings(), model_seed(cfg.seed, "oracle-fuser", t),
-                          reporter or _Silent())
+        ctx = fit_context(cfg, device, cfg.fusion_settings(), model_seed(cfg.seed, "oracle-fuser", t))
         fuser.fit(pick(preds, "train"), pick(masks, "train"), pick(labels, "train"),
                   (pick(preds, "devel"), pick(masks, "devel"), pick(labels, "devel")), ctx)
         fusers[t] = fuser
@@ -222,7 +220,9 @@ def augmented_dataset(dataset: Dataset, experiments: list[Experiment], seed: int
         level = float(rng.uniform(0.0, 1.0))
         (c,), _ = corrupt_subjects([s], exp, level, model_seed(seed, "augment", str(k)), host, train_subjects)
         copies.append(replace(c, id=f"{s.id}~aug"))
-    return replace(dataset, subjects=[*dataset.subjects, *copies])
+    # Other content, other fingerprint: the artifact store must never take these models for clean-data ones.
+    tag = hashlib.sha256(f"{dataset.fingerprint}/augment/{seed}/{[str(e) for e in experiments]}".encode())
+    return replace(dataset, subjects=[*dataset.subjects, *copies], fingerprint=tag.hexdigest())
 
 
 # -- scores ------------------------------------------------------------------------------------

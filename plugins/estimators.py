@@ -8,8 +8,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from pydantic import Field
+
 from musefuse.core import DifficultyEstimator, hookimpl
-from musefuse.core.interfaces import FitContext, Tensors
+from musefuse.core.interfaces import FitContext, PluginOptions, Tensors
 from musefuse.core.learning.models import SequenceModel, model_from_checkpoint, model_meta
 from musefuse.core.learning.training import fit_sequence_model, predict_sequences
 
@@ -19,14 +21,18 @@ class AutoEncoderRE(DifficultyEstimator):
 
     The auto-encoder is the regressor's architecture (N recurrent layers, then feed-forward) with
     output width = input width. Difficulty at step t = mean over feature dimensions of the squared
-    reconstruction error, optionally smoothed (``re_smoothing`` frames), then log1p-compressed and
+    reconstruction error, optionally smoothed (``smoothing`` frames), then log1p-compressed and
     z-scored with train statistics so every modality's RE is on one scale for the fuser.
 
-    Options (FitContext.options): ``bottleneck`` (int or None) — a narrow linear layer between the
-    recurrent stack and the output; ``noise`` — input-noise std while training (a denoising AE).
-    Both keep a 128-wide bidirectional state from learning to copy a 17-wide input, which would make
-    the RE uninformative everywhere.
+    Options (``estimator_options`` in the run config, its ``Options``): ``bottleneck``
+    and ``noise`` keep a 128-wide bidirectional state from learning to copy a 17-wide input, which
+    would make the RE uninformative everywhere.
     """
+
+    class Options(PluginOptions):
+        bottleneck: int | None = Field(8, ge=1)  # narrow linear layer between the recurrent stack and the output
+        noise: float = Field(0.1, ge=0)  # input-noise std while training (a denoising auto-encoder)
+        smoothing: int = Field(1, ge=1)  # moving-average window over the RE, frames (1 = none)
 
     name = "ae-re"
     description = "Auto-encoder reconstruction error per time step (the paper's difficulty indicator)"
@@ -39,13 +45,13 @@ class AutoEncoderRE(DifficultyEstimator):
 
     def fit(self, train: Sequence[np.ndarray], devel: Sequence[np.ndarray], ctx: FitContext) -> None:
         width = train[0].shape[1]
+        opts = self.Options(**ctx.options)
         self.device = ctx.device
-        self.smoothing = int(ctx.options.get("smoothing", 1))
+        self.smoothing = opts.smoothing
         torch.manual_seed(ctx.seed)
-        self.model = SequenceModel(width, width, ctx.settings, bottleneck=ctx.options.get("bottleneck"))
+        self.model = SequenceModel(width, width, ctx.settings, bottleneck=opts.bottleneck)
         self.fit_result = fit_sequence_model(
-            self.model, train, train, devel, devel, ctx,
-            objective="mse", select="loss", input_noise=float(ctx.options.get("noise", 0.0)),
+            self.model, train, train, devel, devel, ctx, objective="mse", select="loss", input_noise=opts.noise,
         )
         raw = np.concatenate(self._raw(train))
         self.mean, self.std = float(raw.mean()), float(raw.std()) or 1.0

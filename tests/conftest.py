@@ -17,10 +17,29 @@ TESTS = Path(__file__).parent
 FIXTURE_DISTS = TESTS / "plugins"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _session_isolated(tmp_path_factory):
+    """Session fixtures (shared runs) also keep out of the user's cache and artifact store."""
+    saved = {k: os.environ.get(k) for k in ("MUSEFUSE_LOAD_PLUGINS", "MUSEFUSE_CACHE_DIR", "MUSEFUSE_STORE")}
+    os.environ["MUSEFUSE_LOAD_PLUGINS"] = ""
+    os.environ["MUSEFUSE_CACHE_DIR"] = str(tmp_path_factory.mktemp("session-cache"))
+    os.environ.pop("MUSEFUSE_STORE", None)
+    yield
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch, tmp_path_factory):
     monkeypatch.setenv("MUSEFUSE_LOAD_PLUGINS", "")
-    monkeypatch.setenv("MUSEFUSE_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.setenv("MUSEFUSE_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))  # data cache and store
+    monkeypatch.delenv("MUSEFUSE_STORE", raising=False)
+    # Runs inside the test process default to one worker, i.e. in-process (a worker pool's start-up
+    # would dominate tiny test runs); tests of the concurrent executor ask for workers explicitly.
+    monkeypatch.setattr("musefuse.core.graph.executors.cpu_cores", lambda: 1)
     plugin_host._HOST = None
     # Tiny test models: extra intra-op threads only add synchronisation (and spin on a busy machine).
     threads = torch.get_num_threads()

@@ -1,48 +1,32 @@
 """The paper's pipeline: difficulty estimator -> unimodal regressors -> late fusion, per run.
 
-``train`` fits every stage on a dataset and returns a :class:`Fitted` pipeline; ``Fitted.apply``
-runs the fitted stages on any dataset with the same modalities (the run's own data, or new data for
-``musefuse predict``), so a run's test predictions and ``predict``'s are one code path.
+``train`` plans a run's tasks (:mod:`.plan`), runs what the artifact store lacks with an executor
+(:mod:`.executors`) and collects a :class:`Fitted` pipeline and its :class:`Outputs` from the store.
+``Fitted.apply`` runs the fitted stages on any dataset with the same modalities (the run's own data,
+or new data for ``musefuse predict``), so a run's test predictions and ``predict``'s are one code path.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from musefuse.core.config import RunConfig
 from musefuse.core.data.dataset import Dataset, Standardiser, Subject, fill_missing
+from musefuse.core.graph.executors import Executor, InProcessExecutor, Reporter, SilentReporter, run_plan
+from musefuse.core.graph.plan import RunPlan, model_seed, plan_run
+from musefuse.core.graph.store import ArtifactStore, default_store
+from musefuse.core.graph.tasks import Task, TaskEnv
 from musefuse.core.interfaces import DifficultyEstimator, FitContext, Fuser, Modality
 from musefuse.core.learning.regressor import Regressor
 from musefuse.core.plugins import PluginHost
 from musefuse.core.runs import runfolder
 
-STEP_SECONDS = 0.5  # MuSe-Stress: one label every 500 ms
-
-
-class Reporter(Protocol):
-    """Where training progress goes (a rich progress bar in the CLI; nothing in tests)."""
-
-    def start(self, label: str, max_epochs: int, metric: str = "devel CCC") -> None: ...
-    def epoch(self, epoch: int, score: float) -> None: ...
-    def finish(self, message: str) -> None: ...
-
-
-class _Silent:
-    def start(self, label: str, max_epochs: int, metric: str = "devel CCC") -> None: ...
-    def epoch(self, epoch: int, score: float) -> None: ...
-    def finish(self, message: str) -> None: ...
-
-
-def model_seed(seed: int, *parts: str) -> int:
-    """A distinct, reproducible seed per model (same run seed -> same seeds everywhere)."""
-    digest = hashlib.sha256("/".join([str(seed), *parts]).encode()).digest()
-    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+__all__ = ["Fitted", "Outputs", "train", "collect", "fit_context", "model_seed", "Reporter"]
 
 
 @dataclass
@@ -118,21 +102,33 @@ class Fitted:
 
     @classmethod
     def load(cls, run: Path, config: RunConfig, host: PluginHost, device: Any) -> Fitted:
-        modalities = [host.modality(n) for n in config.modalities]
-        stats, estimators, regressors, fusers = {}, {}, {}, {}
-        for m in modalities:
-            tensors, _ = runfolder.load_tensors(run / "standardisation" / m.name)
-            stats[m.name] = Standardiser(tensors["mean"].numpy(), tensors["std"].numpy())
-            tensors, meta = runfolder.load_tensors(run / "checkpoints" / f"estimator-{m.name}", device)
-            estimators[m.name] = host.estimator(meta["plugin"]).load(tensors, meta, device)
-            for t in config.targets:
-                tensors, meta = runfolder.load_tensors(run / "checkpoints" / f"regressor-{m.name}-{t}", device)
-                regressors[(m.name, t)] = Regressor.load(tensors, meta, device)
-        for t in config.targets:
-            tensors, meta = runfolder.load_tensors(run / "checkpoints" / f"fuser-{t}", device)
-            fusers[t] = host.fuser(meta["plugin"]).load(tensors, meta, device)
-        gives = host.estimator(config.estimator).gives_signal
-        return cls(config, modalities, stats, estimators, regressors, fusers, gives)
+        """The fitted pipeline saved in a run folder (see :meth:`save`)."""
+        stats = {}
+        for name in config.modalities:
+            tensors, _ = runfolder.load_tensors(run / "standardisation" / name)
+            stats[name] = Standardiser(tensors["mean"].numpy(), tensors["std"].numpy())
+        ck = run / "checkpoints"
+        return cls.from_checkpoints(
+            config, host, device, stats,
+            {m: ck / f"estimator-{m}" for m in config.modalities},
+            {(m, t): ck / f"regressor-{m}-{t}" for m in config.modalities for t in config.targets},
+            {t: ck / f"fuser-{t}" for t in config.targets})
+
+    @classmethod
+    def from_checkpoints(cls, config: RunConfig, host: PluginHost, device: Any, stats: dict[str, Standardiser],
+                         estimators: dict[str, Path], regressors: dict[tuple[str, str], Path],
+                         fusers: dict[str, Path]) -> Fitted:
+        """Rebuild every stage from its checkpoint (path stems of safetensors + JSON pairs)."""
+        def plugin(kind: Callable[[str], Any], path: Path) -> Any:
+            tensors, meta = runfolder.load_tensors(path, device)
+            return kind(meta["plugin"]).load(tensors, meta, device)
+
+        return cls(
+            config, [host.modality(n) for n in config.modalities], stats,
+            {m: plugin(host.estimator, p) for m, p in estimators.items()},
+            {k: Regressor.load(*runfolder.load_tensors(p, device), device) for k, p in regressors.items()},
+            {t: plugin(host.fuser, p) for t, p in fusers.items()},
+            host.estimator(config.estimator).gives_signal)
 
 
 def _stats_tensors(st: Standardiser) -> dict[str, Any]:
@@ -141,21 +137,31 @@ def _stats_tensors(st: Standardiser) -> dict[str, Any]:
     return {"mean": torch.from_numpy(st.mean), "std": torch.from_numpy(st.std)}
 
 
-def fit_context(
-    cfg: RunConfig, device: Any, settings: Any, seed: int, reporter: Reporter, **options: Any
-) -> FitContext:
+def fit_context(cfg: RunConfig, device: Any, settings: Any, seed: int, **options: Any) -> FitContext:
+    """A FitContext with this run's training budget (for models fitted outside the task graph)."""
     return FitContext(
         device=device, seed=seed, settings=settings, loss=cfg.loss, max_epochs=cfg.epochs, patience=cfg.patience,
-        window=cfg.window, hop=cfg.hop, batch_size=cfg.batch_size, options=options, progress=reporter.epoch,
+        window=cfg.window, hop=cfg.hop, batch_size=cfg.batch_size, options=options,
     )
 
 
-def log_fit(log: Callable[[str], None], label: str, result: Any, metric: str = "devel CCC") -> None:
-    """One log line per trained model: best epoch, score, time, throughput (frames per second)."""
-    if result is None:
-        return
-    log(f"{label}: best epoch {result.best_epoch}/{result.epochs_run}, {metric} {result.best_score:.4f}, "
-        f"{result.seconds:.1f}s, {result.frames_per_second:.0f} frames/s")
+def collect(plan: RunPlan, store: ArtifactStore, cfg: RunConfig, dataset: Dataset, stats: dict[str, Standardiser],
+            host: PluginHost, device: Any) -> tuple[Fitted, Outputs]:
+    """The fitted pipeline and its outputs on every subject, read back from the store."""
+    fitted = Fitted.from_checkpoints(
+        cfg, host, device, stats,
+        {m: store.checkpoint(t.key) for m, t in plan.estimators.items()},
+        {k: store.checkpoint(t.key) for k, t in plan.regressors.items()},
+        {t: store.checkpoint(task.key) for t, task in plan.fusers.items()})
+    env = TaskEnv(dataset, host, device, store)
+    out = Outputs(dataset.subjects)
+    for m in plan.estimators:
+        out.difficulty[m] = env.signal(plan.difficulty[m])
+    for k, task in plan.regressors.items():
+        out.unimodal[k] = env.signal([[task.key, None]])
+    for t, task in plan.fusers.items():
+        out.fusion[t] = env.signal([[task.key, None]])
+    return fitted, out
 
 
 def train(
@@ -166,87 +172,46 @@ def train(
     device: Any,
     reporter: Reporter | None = None,
     log: Callable[[str], None] = lambda _m: None,
+    store: ArtifactStore | None = None,
+    executor: Executor | None = None,
 ) -> tuple[Fitted, Outputs]:
-    """Fit every stage; returns the fitted pipeline and its outputs on all subjects of ``dataset``.
+    """Fit every stage (reusing what the store has); returns the fitted pipeline and its outputs.
 
     The fuser learns from the train subjects' unimodal predictions and difficulties: in-sample ones
     (models that saw those subjects, as the paper appears to do) or out-of-fold ones (``cfg.folds``
     folds over train subjects: each train subject's predictions and RE come from models that did
-    not see it), per ``cfg.fusion_train``.
+    not see it), per ``cfg.fusion_train``; ``cfg.difficulty_train`` does the same for the difficulty.
+    Without an executor, tasks run in this process on ``dataset`` as given (which may live only in
+    memory, e.g. corrupted copies).
     """
-    reporter = reporter or _Silent()
-    modalities = [host.modality(n) for n in cfg.modalities]
-    est_cls, fuser_cls = host.estimator(cfg.estimator), host.fuser(cfg.fuser)
-    shift = round(cfg.label_shift / STEP_SECONDS)
-    subjects = dataset.subjects
-    train_idx = [i for i, s in enumerate(subjects) if s.partition == "train"]
-    devel_idx = [i for i, s in enumerate(subjects) if s.partition == "devel"]
-    labels = {t: [s.labels[t] for s in subjects] for t in cfg.targets}
-    fitted = Fitted(cfg, modalities, stats, {}, {}, {}, est_cls.gives_signal)
+    store = store or ArtifactStore(cfg.store or default_store())
+    plan = plan_run(cfg, dataset, host, getattr(device, "type", str(device)))
+    executor = executor or InProcessExecutor(TaskEnv(dataset, host, device, store))
+    run_plan(plan.tasks, store, executor, TaskLog(reporter or SilentReporter(), log))
+    return collect(plan, store, cfg, dataset, stats, host, device)
 
-    def fit_unimodal(m: Modality, fit_idx: list[int], tag: str) -> tuple[DifficultyEstimator, dict, list, list]:
-        """Estimator and regressors of one modality fitted on ``fit_idx``; difficulties and regressor
-        inputs of all subjects."""
-        x = fitted.features(subjects, m.name)
-        est = est_cls()
-        settings = cfg.settings_for(m.settings_for(cfg.targets[0]))
-        if est_cls.gives_signal:
-            reporter.start(f"{tag}difficulty {m.name}", cfg.epochs, "devel recon. loss")
-        est.fit([x[i] for i in fit_idx], [x[i] for i in devel_idx],
-                fit_context(cfg, device, settings, model_seed(cfg.seed, tag, "estimator", m.name), reporter,
-                            bottleneck=cfg.ae_bottleneck, noise=cfg.ae_noise, smoothing=cfg.re_smoothing))
-        log_fit(log, f"{tag}difficulty {m.name}", getattr(est, "fit_result", None), "devel recon. loss")
-        d = est.difficulty(x)
-        xin = fitted.regressor_inputs(x, d)
-        regs = {}
-        for t in cfg.targets:
-            reporter.start(f"{tag}unimodal {m.name} → {t}", cfg.epochs)
-            ctx = fit_context(cfg, device, cfg.settings_for(m.settings_for(t)),
-                              model_seed(cfg.seed, tag, "regressor", m.name, t), reporter)
-            reg, result = Regressor.fit([xin[i] for i in fit_idx], [labels[t][i] for i in fit_idx],
-                                        [xin[i] for i in devel_idx], [labels[t][i] for i in devel_idx], ctx, shift)
-            reporter.finish("")
-            log_fit(log, f"{tag}unimodal {m.name} {t}", result)
-            regs[t] = reg
-        return est, regs, d, xin
 
-    # Stages 1-2 on all train subjects: the models used for devel, test and new data.
-    out = Outputs(subjects)
-    for m in modalities:
-        est, regs, d, xin = fit_unimodal(m, train_idx, "")
-        fitted.estimators[m.name] = est
-        out.difficulty[m.name] = d
-        for t, reg in regs.items():
-            fitted.regressors[(m.name, t)] = reg
-            out.unimodal[(m.name, t)] = reg.predict(xin)
+class TaskLog:
+    """Forwards task events to a reporter and writes one plain line per finished task to the log."""
 
-    # What the fuser learns from on train: in-sample outputs, or out-of-fold ones.
-    fuse_src = out
-    if cfg.fusion_train == "out-of-fold" and fuser_cls.learned:
-        fuse_src = Outputs(subjects, {k: list(v) for k, v in out.difficulty.items()},
-                           {k: list(v) for k, v in out.unimodal.items()})
-        order = np.random.default_rng(cfg.seed).permutation(train_idx)
-        for k, held in enumerate(np.array_split(order, cfg.folds)):
-            keep = [i for i in train_idx if i not in set(held)]
-            for m in modalities:
-                _, regs, d, xin = fit_unimodal(m, keep, f"fold {k + 1}/{cfg.folds} ")
-                for i in held:
-                    fuse_src.difficulty[m.name][i] = d[i]
-                for t, reg in regs.items():
-                    for i, p in zip(held, reg.predict([xin[i] for i in held]), strict=True):
-                        fuse_src.unimodal[(m.name, t)][i] = p
+    def __init__(self, reporter: Reporter, log: Callable[[str], None]) -> None:
+        self.reporter, self.log = reporter, log
 
-    # Stage 3: one fuser per target.
-    for t in cfg.targets:
-        fuser = fuser_cls()
-        ctx = fit_context(cfg, device, cfg.fusion_settings(), model_seed(cfg.seed, "fuser", t), reporter)
-        if fuser_cls.learned:
-            reporter.start(f"fusion ({fuser_cls.name}) → {t}", cfg.epochs)
-        fuser.fit(*fitted.fusion_inputs(fuse_src, t, train_idx), [labels[t][i] for i in train_idx],
-                  (*fitted.fusion_inputs(out, t, devel_idx), [labels[t][i] for i in devel_idx]), ctx)
-        fitted.fusers[t] = fuser
-        out.fusion[t] = fuser.predict(*fitted.fusion_inputs(out, t))
-        if fuser_cls.learned:
-            reporter.finish("")
-        log_fit(log, f"fusion {fuser_cls.name} {t}", getattr(fuser, "fit_result", None))
-    return fitted, out
+    def started(self, task: Task) -> None:
+        self.reporter.started(task)
+
+    def epoch(self, task: Task, epoch: int, score: float) -> None:
+        self.reporter.epoch(task, epoch, score)
+
+    def finished(self, task: Task, info: dict[str, Any], reused: bool) -> None:
+        self.reporter.finished(task, info, reused)
+        self.log(describe_fit(task, info, reused))
+
+
+def describe_fit(task: Task, info: dict[str, Any], reused: bool) -> str:
+    """'trained unimodal fau → arousal: best epoch 7/12, devel CCC 0.7312, 21.4s, 12000 frames/s'."""
+    verb = "reused " if reused else "trained"
+    if "best_epoch" not in info:
+        return f"{verb} {task.label} ({info['seconds']:.1f}s)"
+    return (f"{verb} {task.label}: best epoch {info['best_epoch']}/{info['epochs_run']}, {info['metric']} "
+            f"{info['best_score']:.4f}, {info['seconds']:.1f}s, {info['frames_per_second']:.0f} frames/s")

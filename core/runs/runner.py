@@ -18,7 +18,18 @@ from musefuse.core.config import RunConfig
 from musefuse.core.data.dataset import Dataset
 from musefuse.core.errors import ConfigError, DataError, MusefuseError, RunFolderError
 from musefuse.core.data.loader import load_dataset, standardise
-from musefuse.core.graph.pipeline import Fitted, Outputs, Reporter, train
+from musefuse.core.graph.executors import (
+    Executor,
+    InProcessExecutor,
+    LocalExecutor,
+    Reporter,
+    WorkerSpec,
+    apply_threads,
+    parallelism,
+)
+from musefuse.core.graph.pipeline import Fitted, Outputs, train
+from musefuse.core.graph.store import ArtifactStore, default_store
+from musefuse.core.graph.tasks import TaskEnv
 from musefuse.core.plugins import PluginHost, get_host
 from musefuse.core.runs.results import score_records
 
@@ -101,8 +112,9 @@ def execute_run(cfg: RunConfig, reporter: Reporter | None = None, echo=lambda _m
         raise DataError(f"--data {cfg.data}: data folder not found.")
     device = resolve_device(cfg.device)
     cfg = cfg.with_preset(cuda=device.type == "cuda")
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    par = parallelism(device.type, cfg.workers, cfg.threads)
+    apply_threads(par.threads)
+    store = ArtifactStore(cfg.store or default_store())
     out_dir = cfg.out or Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S")
     run = runfolder.prepare(out_dir, cfg.overwrite)
     log = runfolder.RunLog(run / "log.txt", echo)
@@ -110,6 +122,7 @@ def execute_run(cfg: RunConfig, reporter: Reporter | None = None, echo=lambda _m
         log(f"musefuse run → {run} | device {device} | preset '{cfg.preset}' "
             f"(≤{cfg.epochs} epochs, patience {cfg.patience}) | {cfg.rnn or 'bigru'} "
             f"{cfg.layers or 4}×{cfg.hidden or 64}")
+        log(f"executor {cfg.executor}: {par.describe()} | artifact store {store.root}")
         started = time.perf_counter()
         root = data_root(cfg, log)
         dataset = load_dataset(root, modalities, cfg.targets)
@@ -121,7 +134,13 @@ def execute_run(cfg: RunConfig, reporter: Reporter | None = None, echo=lambda _m
         log(f"data: {len(dataset.subjects)} subjects from {root} (fingerprint {dataset.fingerprint[:12]})")
         runfolder.write_json(run / "environment.json", _environment(cfg, device, dataset))
 
-        fitted, outputs = train(cfg, dataset, stats, host, device, reporter, log)
+        if cfg.executor == "local" and par.workers > 1:
+            executor: Executor = LocalExecutor(WorkerSpec(
+                root, tuple(cfg.modalities), tuple(cfg.targets), dataset.fingerprint, str(device), par.threads,
+                store.root), par.workers)
+        else:  # one worker process would only add its start-up time
+            executor = InProcessExecutor(TaskEnv(dataset, host, device, store), par.threads)
+        fitted, outputs = train(cfg, dataset, stats, host, device, reporter, log, store, executor)
         fitted.save(run)
         write_predictions(run, fitted, outputs)
         records = score_records(fitted, outputs, cfg.seed)

@@ -1,0 +1,134 @@
+"""A run as a DAG of tasks: estimator(m[, fold]) → regressor(m, t[, fold]) → fuser(t).
+
+Fold tasks appear only where out-of-fold signals are asked for: ``fusion_train: out-of-fold``
+(the fuser learns from train subjects' predictions by regressors that never saw them) and
+``difficulty_train: out-of-fold`` (every train subject's difficulty comes from an estimator that
+never saw it). Both use the same K folds, so the fold estimators are shared.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from musefuse.core.config import RunConfig
+from musefuse.core.data.dataset import Dataset
+from musefuse.core.graph.tasks import Ref, Task
+from musefuse.core.plugins import PluginHost
+
+STEP_SECONDS = 0.5  # MuSe-Stress: one label every 500 ms
+
+
+def model_seed(seed: int, *parts: str) -> int:
+    """A distinct, reproducible seed per model (same run seed -> same seeds everywhere)."""
+    digest = hashlib.sha256("/".join([str(seed), *parts]).encode()).digest()
+    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+
+
+@dataclass
+class RunPlan:
+    """The tasks of one run (dependencies first) and which of them make the run's outputs."""
+
+    tasks: list[Task] = field(default_factory=list)
+    estimators: dict[str, Task] = field(default_factory=dict)  # modality -> all-train estimator
+    difficulty: dict[str, list[Ref]] = field(default_factory=dict)  # modality -> the run's difficulty signal
+    regressors: dict[tuple[str, str], Task] = field(default_factory=dict)  # (modality, target) -> all-train
+    fusers: dict[str, Task] = field(default_factory=dict)  # target -> fuser
+
+    def add(self, task: Task) -> Task:
+        if all(t.key != task.key for t in self.tasks):
+            self.tasks.append(task)
+        return task
+
+
+def folds(cfg: RunConfig, dataset: Dataset) -> list[list[str]]:
+    """Held-out subject Ids of each of ``cfg.folds`` folds over the train partition (seeded)."""
+    train_idx = [i for i, s in enumerate(dataset.subjects) if s.partition == "train"]
+    if cfg.folds > len(train_idx):
+        from musefuse.core.errors import ConfigError
+
+        raise ConfigError(f"'folds': {cfg.folds} folds need at least {cfg.folds} train subjects "
+                          f"(the data have {len(train_idx)}).")
+    order = np.random.default_rng(cfg.seed).permutation(train_idx)
+    return [[dataset.subjects[i].id for i in held] for held in np.array_split(order, cfg.folds)]
+
+
+def plan_run(cfg: RunConfig, dataset: Dataset, host: PluginHost, device_type: str) -> RunPlan:
+    """Every task of the run described by ``cfg`` on ``dataset``, dependencies first."""
+    est_cls, fuser_cls = host.estimator(cfg.estimator), host.fuser(cfg.fuser)
+    modalities = [host.modality(n) for n in cfg.modalities]
+    ids = {p: [s.id for s in dataset.subjects if s.partition == p] for p in ("train", "devel")}
+    common = {"data": dataset.fingerprint, "device": device_type, "missing": cfg.missing, "devel_ids": ids["devel"],
+              "fit": {k: getattr(cfg, k) for k in ("loss", "epochs", "patience", "window", "hop", "batch_size")}}
+    uses_signal = est_cls.gives_signal and (cfg.re_unimodal or cfg.re_fusion)
+    oof_fusion = cfg.fusion_train == "out-of-fold" and fuser_cls.learned
+    oof_difficulty = cfg.difficulty_train == "out-of-fold" and uses_signal
+    held = folds(cfg, dataset) if (oof_fusion or oof_difficulty) else []
+    plan = RunPlan()
+
+    def estimator(m, tag: str, fit_ids: list[str]) -> Task:
+        return plan.add(Task("estimator", f"{tag}difficulty {m.name}", {
+            **common, "plugin": cfg.estimator, "modality": m.name, "fit_ids": fit_ids,
+            "settings": cfg.settings_for(m.settings_for(cfg.targets[0])).model_dump(),
+            "seed": model_seed(cfg.seed, tag, "estimator", m.name), "options": cfg.options_for(est_cls)}))
+
+    def regressor(m, t: str, tag: str, fit_ids: list[str], difficulty: list[Ref]) -> Task:
+        appended = est_cls.gives_signal and cfg.re_unimodal
+        return plan.add(Task("regressor", f"{tag}unimodal {m.name} → {t}", {
+            **common, "modality": m.name, "target": t, "fit_ids": fit_ids,
+            "settings": cfg.settings_for(m.settings_for(t)).model_dump(),
+            "seed": model_seed(cfg.seed, tag, "regressor", m.name, t),
+            "shift": round(cfg.label_shift / STEP_SECONDS),
+            "difficulty": {"refs": difficulty} if appended else None}))
+
+    # Stages 1-2 on all train subjects (the models for devel, test and new data), plus fold models.
+    fold_est: dict[str, list[Task]] = {}
+    for m in modalities:
+        plan.estimators[m.name] = estimator(m, "", ids["train"])
+        fold_est[m.name] = [estimator(m, _tag(k, len(held)), _keep(ids["train"], h)) for k, h in enumerate(held)]
+        oof = [[plan.estimators[m.name].key, None]] + [[e.key, h] for e, h in zip(fold_est[m.name], held, strict=True)]
+        plan.difficulty[m.name] = oof if oof_difficulty else [[plan.estimators[m.name].key, None]]
+    fold_reg: dict[tuple[str, str], list[Task]] = {}
+    for m in modalities:
+        for t in cfg.targets:
+            plan.regressors[(m.name, t)] = regressor(m, t, "", ids["train"], plan.difficulty[m.name])
+            if oof_fusion:
+                fold_reg[(m.name, t)] = [
+                    regressor(m, t, _tag(k, len(held)), _keep(ids["train"], h),
+                              plan.difficulty[m.name] if oof_difficulty else [[fold_est[m.name][k].key, None]])
+                    for k, h in enumerate(held)]
+
+    # Stage 3: one fuser per target, fed all-train outputs (and, on train, out-of-fold ones if asked).
+    names = [m.name for m in modalities]
+    with_difficulty = est_cls.gives_signal and cfg.re_fusion
+
+    def fusion_inputs(preds: dict[str, list[Ref]], difficulty: dict[str, list[Ref]]) -> dict[str, Any]:
+        return {"modalities": names, "predictions": {m: {"refs": preds[m]} for m in names},
+                "difficulty": {m: {"refs": difficulty[m]} for m in names} if with_difficulty else None}
+
+    for t in cfg.targets:
+        all_train = {m: [[plan.regressors[(m, t)].key, None]] for m in names}
+        inputs = fusion_inputs(all_train, plan.difficulty)
+        fit_inputs = inputs
+        if oof_fusion:
+            fit_inputs = fusion_inputs(
+                {m: all_train[m] + [[r.key, h] for r, h in zip(fold_reg[(m, t)], held, strict=True)] for m in names},
+                {m: [[plan.estimators[m].key, None]] + [[e.key, h] for e, h in zip(fold_est[m], held, strict=True)]
+                 for m in names})
+        plan.fusers[t] = plan.add(Task("fuser", f"fusion ({cfg.fuser}) → {t}", {
+            **common, "plugin": cfg.fuser, "target": t, "fit_ids": ids["train"],
+            "settings": cfg.fusion_settings().model_dump(), "seed": model_seed(cfg.seed, "fuser", t),
+            "inputs": inputs, "fit_inputs": fit_inputs}))
+    return plan
+
+
+def _tag(k: int, n: int) -> str:
+    return f"fold {k + 1}/{n} "
+
+
+def _keep(train: list[str], held: list[str]) -> list[str]:
+    out = set(held)
+    return [i for i in train if i not in out]

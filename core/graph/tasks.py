@@ -1,0 +1,189 @@
+"""Every model fit is a task: explicit inputs, a content-hash key, outputs in the artifact store.
+
+A task's ``spec`` holds everything its outputs depend on — the resolved model settings, the
+training budget, the seed, the data (dataset fingerprint and the subject Ids it is fitted on) and
+the *refs* of the upstream signals it reads. A ref is ``[task key, subject Ids or None]``: "take
+these subjects' signal from that task" (None: every subject). A list of refs is read in order,
+later refs overriding earlier ones, which is how out-of-fold signals are assembled:
+``[[all_train_key, None], [fold1_key, fold1_ids], ...]``. The key is the sha256 of the spec, so a
+changed setting, changed data or a changed upstream model gives a new key and never a stale reuse.
+
+Running a task needs a :class:`TaskEnv` (the standardised dataset, the plugin host, the device and
+the store); executors build one per process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from musefuse.core.data.dataset import Dataset, fill_missing
+from musefuse.core.graph.store import ArtifactStore
+from musefuse.core.interfaces import FitContext, ModelSettings
+from musefuse.core.learning.regressor import Regressor
+from musefuse.core.plugins import PluginHost
+
+# Bump when a code change alters what any task computes from the same spec: old artifacts then
+# stop matching instead of being reused.
+NUMERICS_VERSION = 1
+
+Kind = Literal["estimator", "regressor", "fuser"]
+Ref = list  # [task key, list of subject Ids | None]
+
+
+@dataclass(frozen=True)
+class Task:
+    """One model fit. ``deps`` are the keys of the tasks whose signals it reads."""
+
+    kind: Kind
+    label: str  # for people: "difficulty vggface", "fold 2/3 unimodal fau → arousal"
+    spec: dict[str, Any]
+    key: str = field(init=False)
+    deps: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        blob = json.dumps({"kind": self.kind, "numerics": NUMERICS_VERSION, "spec": self.spec}, sort_keys=True)
+        object.__setattr__(self, "key", hashlib.sha256(blob.encode()).hexdigest())
+        object.__setattr__(self, "deps", tuple(dict.fromkeys(_ref_keys(self.spec))))
+
+    @property
+    def max_epochs(self) -> int:
+        return int(self.spec["fit"]["epochs"])
+
+    @property
+    def metric(self) -> str:
+        return "devel recon. loss" if self.kind == "estimator" else "devel CCC"
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": self.kind, "label": self.label, "key": self.key, "numerics": NUMERICS_VERSION,
+                "spec": self.spec}
+
+
+def _ref_keys(obj: Any) -> list[str]:
+    """Every task key mentioned in a spec's refs (values under keys named 'refs')."""
+    out: list[str] = []
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if k == "refs":
+                out += [r[0] for r in v]
+            else:
+                out += _ref_keys(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            out += _ref_keys(v)
+    return out
+
+
+@dataclass
+class TaskEnv:
+    """What running a task needs, built once per process."""
+
+    dataset: Dataset  # standardised
+    host: PluginHost
+    device: Any  # torch.device
+    store: ArtifactStore
+    _features: dict[tuple[str, str], list[np.ndarray]] = field(default_factory=dict)
+
+    def index(self, ids: Sequence[str]) -> list[int]:
+        pos = {s.id: i for i, s in enumerate(self.dataset.subjects)}
+        return [pos[i] for i in ids]
+
+    def features(self, modality: str, missing: str) -> list[np.ndarray]:
+        """Gap-filled model input of every subject (computed once per process)."""
+        if (modality, missing) not in self._features:
+            self._features[(modality, missing)] = [fill_missing(s.features[modality], missing)  # type: ignore[arg-type]
+                                                   for s in self.dataset.subjects]
+        return self._features[(modality, missing)]
+
+    def signal(self, refs: Sequence[Ref]) -> list[np.ndarray]:
+        """One (T,) array per subject, assembled from upstream tasks' signals (later refs override)."""
+        merged: dict[str, np.ndarray] = {}
+        for key, ids in refs:
+            sig = self.store.signals(key)
+            merged.update(sig if ids is None else {i: sig[i] for i in ids})
+        return [merged[s.id] for s in self.dataset.subjects]
+
+    def labels(self, target: str) -> list[np.ndarray]:
+        return [s.labels[target] for s in self.dataset.subjects]
+
+
+Progress = Callable[[int, float], None]
+
+
+def run_task(task: Task, env: TaskEnv, progress: Progress | None = None) -> dict[str, Any]:
+    """Fit the task's model, write its artifact into the store; returns its fit summary."""
+    import time
+
+    started = time.perf_counter()
+    spec = task.spec
+    if env.dataset.fingerprint != spec["data"]:
+        raise RuntimeError(f"{task.label}: the data changed since the run was planned (fingerprint mismatch).")
+    fit, devel = env.index(spec["fit_ids"]), env.index(spec["devel_ids"])
+    ctx = FitContext(device=env.device, seed=spec["seed"], settings=ModelSettings(**spec["settings"]),
+                     loss=spec["fit"]["loss"], max_epochs=spec["fit"]["epochs"], patience=spec["fit"]["patience"],
+                     window=spec["fit"]["window"], hop=spec["fit"]["hop"], batch_size=spec["fit"]["batch_size"],
+                     options=dict(spec.get("options", {})), progress=progress)
+    tensors, meta, outputs, result = _RUNNERS[task.kind](spec, env, fit, devel, ctx)
+    info = _fit_summary(task, result, time.perf_counter() - started)
+    signals = {s.id: o for s, o in zip(env.dataset.subjects, outputs, strict=True)}
+    env.store.put(task.key, task.describe(), tensors, meta, signals, info)
+    return info
+
+
+def _fit_estimator(spec, env: TaskEnv, fit, devel, ctx):
+    x = env.features(spec["modality"], spec["missing"])
+    est = env.host.estimator(spec["plugin"])()
+    est.fit([x[i] for i in fit], [x[i] for i in devel], ctx)
+    tensors, meta = est.state()
+    return tensors, {"plugin": est.name, **meta}, est.difficulty(x), getattr(est, "fit_result", None)
+
+
+def _fit_regressor(spec, env: TaskEnv, fit, devel, ctx):
+    x = env.features(spec["modality"], spec["missing"])
+    if spec["difficulty"] is not None:
+        d = env.signal(spec["difficulty"]["refs"])
+        x = [np.concatenate([xi, di[:, None]], axis=1) for xi, di in zip(x, d, strict=True)]
+    y = env.labels(spec["target"])
+    reg, result = Regressor.fit([x[i] for i in fit], [y[i] for i in fit], [x[i] for i in devel],
+                                [y[i] for i in devel], ctx, spec["shift"])
+    return *reg.state(), reg.predict(x), result
+
+
+def fusion_matrix(env: TaskEnv, inputs: dict[str, Any]) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
+    """Per subject, (T, M) predictions and (T, M) difficulties (None when the fuser gets none)."""
+    preds = [env.signal(inputs["predictions"][m]["refs"]) for m in inputs["modalities"]]
+    p = [np.stack(cols, axis=1) for cols in zip(*preds, strict=True)]
+    if inputs["difficulty"] is None:
+        return p, None
+    diffs = [env.signal(inputs["difficulty"][m]["refs"]) for m in inputs["modalities"]]
+    return p, [np.stack(cols, axis=1) for cols in zip(*diffs, strict=True)]
+
+
+def _fit_fuser(spec, env: TaskEnv, fit, devel, ctx):
+    fuser = env.host.fuser(spec["plugin"])()
+    y = env.labels(spec["target"])
+    fp, fd = fusion_matrix(env, spec["fit_inputs"])  # train subjects: in-sample or out-of-fold signals
+    ap, ad = fusion_matrix(env, spec["inputs"])  # everyone else (and the run's outputs)
+
+    def pick(xs, idx):
+        return None if xs is None else [xs[i] for i in idx]
+
+    fuser.fit(pick(fp, fit), pick(fd, fit), pick(y, fit), (pick(ap, devel), pick(ad, devel), pick(y, devel)), ctx)
+    tensors, meta = fuser.state()
+    return tensors, {"plugin": fuser.name, **meta}, fuser.predict(ap, ad), getattr(fuser, "fit_result", None)
+
+
+_RUNNERS = {"estimator": _fit_estimator, "regressor": _fit_regressor, "fuser": _fit_fuser}
+
+
+def _fit_summary(task: Task, result: Any, seconds: float) -> dict[str, Any]:
+    info: dict[str, Any] = {"label": task.label, "metric": task.metric, "seconds": round(seconds, 3)}
+    if result is not None:
+        info.update(best_epoch=result.best_epoch, epochs_run=result.epochs_run, best_score=result.best_score,
+                    frames_per_second=result.frames_per_second, history=result.history)
+    return info
