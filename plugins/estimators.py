@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 import torch
-
 from pydantic import Field
 
 from musefuse.core import DifficultyEstimator, hookimpl

@@ -1,0 +1,1 @@
+"""The run folder and the run/predict entry points that fill it."""
