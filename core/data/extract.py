@@ -275,7 +275,7 @@ def _copy_labels(out: Path, found: dict[str, dict[str, Path]], s: ExtractSummary
 
 def _cross_check(out: Path, modality: Modality, s: ExtractSummary) -> None:
     """What `musefuse run` would refuse about the folder as written."""
-    parts = read_partitions(out, strict=False)
+    parts = read_partitions(out)  # validated before extraction, or written here
     have = {p.stem for p in (out / FEATURES_DIR / modality.name).glob("*.csv")}
     missing = [sid for sid in parts if sid not in have]
     if missing:
