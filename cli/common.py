@@ -19,7 +19,7 @@ F = TypeVar("F", bound=Callable)
 
 
 def reports_errors(func: F) -> F:
-    """Turn a named musefuse error into one readable paragraph on stderr and exit code 2."""
+    """Turn a named musefuse error, or an OSError, into one readable paragraph on stderr and exit code 2."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
@@ -27,6 +27,11 @@ def reports_errors(func: F) -> F:
             return func(*args, **kwargs)
         except MusefuseError as exc:
             err.print(f"[bold red]Error:[/] {escape(str(exc))}", highlight=False, markup=True, soft_wrap=True)
+            raise typer.Exit(2) from None
+        except OSError as exc:  # the machine, not musefuse: disk full, read-only, a file where a folder goes
+            where = f" ({exc.filename})" if exc.filename else ""
+            message = f"{exc.strerror or exc}{where}."
+            err.print(f"[bold red]Error:[/] {escape(message)}", highlight=False, markup=True, soft_wrap=True)
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]

@@ -7,13 +7,16 @@ plugin does wrong (fails to import, raises, returns junk, claims a taken name, m
 becomes a warning naming its distribution; the rest keeps working.
 
 Environment:
-  MUSEFUSE_LOAD_PLUGINS=dist1,dist2   load only these third-party distributions ('' = none)
+  MUSEFUSE_LOAD_PLUGINS=dist1,dist2   load only these third-party distributions ('' = none); names
+                                      are compared as packaging normalises them (musefuse_hrv ==
+                                      musefuse-hrv == MuseFuse.HRV)
 """
 
 from __future__ import annotations
 
 import importlib
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -54,8 +57,20 @@ class PluginInfo:
     def as_json(self) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in ("name", "kind", "source", "version", "description")}
         if self.kind == "modality":
-            out.update(aliases=self.obj.aliases, width=self.obj.width, standardise=self.obj.standardise)
+            # Other folder names only, for built-ins and third parties alike (registry.yaml lists the name too).
+            aliases = [a for a in self.obj.folders() if a != self.obj.name]
+            out.update(aliases=aliases, width=self.obj.width, standardise=self.obj.standardise)
         return out
+
+
+def canonical(name: str) -> str:
+    """A distribution name as packaging normalises it (PEP 503): 'MuseFuse_HRV' -> 'musefuse-hrv'."""
+    return re.sub(r"[-_.]+", "-", name).lower().strip()
+
+
+# What a plugin may raise without taking musefuse down: any error, and SystemExit (sys.exit() at
+# import or in a hook). KeyboardInterrupt still stops the program.
+_PLUGIN_FAILURES = (Exception, SystemExit)
 
 
 def _validate(kind: str, expected: type, obj: Any) -> tuple[str, str]:
@@ -101,20 +116,25 @@ class PluginHost:
 
     def _register_entry_points(self) -> None:
         allowed = os.environ.get(LOAD_ENV)
-        wanted = None if allowed is None else {d.strip() for d in allowed.split(",") if d.strip()}
+        wanted = None if allowed is None else {canonical(d) for d in allowed.split(",") if d.strip()}
+        seen: set[str] = set()
         for ep in entry_points(group=ENTRY_POINT_GROUP):
             dist = ep.dist.name if ep.dist else ep.value
             version = ep.dist.version if ep.dist else "?"
-            if wanted is not None and dist not in wanted:
+            seen.add(canonical(dist))
+            if wanted is not None and canonical(dist) not in wanted:
                 continue
             try:
                 plugin = ep.load()
                 self.pm.register(plugin, name=f"{dist}:{ep.name}")
-            except Exception as exc:  # a broken plugin must never break the host
+            except _PLUGIN_FAILURES as exc:  # a broken plugin must never break the host
                 self.warn(f"plugin '{ep.name}' from distribution '{dist}' failed to load and was skipped: "
                           f"{type(exc).__name__}: {exc}")
                 continue
             self._sources[f"{dist}:{ep.name}"] = (dist, version)
+        for name in sorted((wanted or set()) - seen):
+            self.warn(f"{LOAD_ENV} names '{name}', but no installed distribution provides musefuse plugins "
+                      f"under that name.{nearest(name, sorted(seen))}")
 
     def _check_unknown_hooks(self) -> None:
         # pluggy registers any `@hookimpl` function; one whose name matches no spec would be a
@@ -143,7 +163,7 @@ class PluginHost:
 
             try:
                 impl.function(register=register)
-            except Exception as exc:
+            except _PLUGIN_FAILURES as exc:
                 self.warn(f"{hook_name} of '{source}' raised {type(exc).__name__}: {exc}; its {kind}s"
                           " registered before the error are kept, the rest skipped")
 

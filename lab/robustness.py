@@ -40,6 +40,9 @@ from musefuse.core.runs import runfolder
 from musefuse.lab.difficulty_quality import TruthMasks, difficulty_auc, read_truth_masks, separation
 
 DEFAULT_LEVELS = (0.0, 0.25, 0.5, 0.75, 1.0)
+# What `musefuse robustness` writes into --out: what prepare() may clear there, and nothing else.
+OUTPUT_ENTRIES = frozenset({"log.txt", "robustness.csv", "difficulty.csv", "robustness.md", "robustness.png",
+                            "summary.json"})
 MIN_BASE_CCC = 0.1  # below this level-0 CCC, "relative robustness" (a ratio) is not reported
 MODEL_LABELS = {
     "fusion-re": "fusion + RE", "fusion-nore": "fusion, no RE", "fusion-oracle": "fusion + true mask (oracle)",
@@ -348,14 +351,15 @@ def evaluate_robustness(
     base = base.with_preset(cuda=device.type == "cuda")
     if base.threads:
         torch.set_num_threads(base.threads)
-    out = runfolder.prepare(out, overwrite)
+    out = runfolder.prepare(out, overwrite, entries=OUTPUT_ENTRIES)
     log = runfolder.RunLog(out / "log.txt", echo)
     try:
-        from musefuse.core.runs.runner import load_run_config
+        from musefuse.core.runs.runner import load_fitted, load_run_config
 
         def load(path: Path) -> tuple[int, Fitted]:
             cfg = load_run_config(path)
-            return cfg.seed, Fitted.load(Path(path), cfg.model_copy(update={"device": base.device}), host, device)
+            # load_fitted checks every checkpoint: a damaged run folder is an error naming the file
+            return cfg.seed, load_fitted(Path(path), cfg.model_copy(update={"device": base.device}), host, device)
 
         loaded = [load(r) for r in runs]
         loaded_nore = [load(r) for r in baseline_runs]

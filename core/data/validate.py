@@ -15,6 +15,7 @@ from typing import Literal
 import numpy as np
 
 from musefuse.core.data.cache import Cache
+from musefuse.core.data.dataset import Dataset
 from musefuse.core.data.loader import (
     FEATURES_DIR,
     LABELS_DIR,
@@ -25,7 +26,7 @@ from musefuse.core.data.loader import (
     resolve_targets,
 )
 from musefuse.core.data.museio import PARTITION_FILE, WidthMismatch, read_feature_csv, read_partitions
-from musefuse.core.errors import DataError, MusefuseError
+from musefuse.core.errors import ConfigError, DataError, MusefuseError
 from musefuse.core.interfaces import FeatureTable, Modality
 
 EXPECTED_STEP_MS = 500  # MuSe-Stress: 2 Hz
@@ -381,3 +382,43 @@ def _check_shared(
                          f"({', '.join(str(f) for f in files)}).")
         elif not np.isin(ts, shared).any():
             report.error(path, f"shares no timestamp with the label file(s) {', '.join(str(f) for f in files)}.")
+
+
+def check_settings(
+    dataset: Dataset,
+    *,
+    label_shift: float = 0.0,
+    step_seconds: float = 0.5,
+    window: int | None = None,
+    folds: int | None = None,
+    out_of_fold: bool = False,
+) -> list[str]:
+    """Run settings that cannot work on this dataset: a ConfigError naming the option; returns warnings.
+
+    - ``--label-shift`` at least as long as every train subject: no label would be left to train on;
+    - ``--folds`` (out-of-fold) above the number of train subjects: some folds would be empty;
+    - ``--window`` longer than every subject: a warning (each subject becomes one window).
+    """
+    warnings: list[str] = []
+    train = dataset.partition("train")
+    lengths = [len(s.timestamps) for s in train]
+    shift = round(label_shift / step_seconds)
+    if shift and lengths and shift >= max(lengths):
+        raise ConfigError(
+            f"'label_shift': {label_shift:g} s is {shift} steps, but the longest train subject has {max(lengths)} "
+            f"steps ({max(lengths) * step_seconds:g} s): no label would be left to train on."
+        )
+    if shift and lengths and shift >= min(lengths):
+        short = sum(n <= shift for n in lengths)
+        warnings.append(f"--label-shift {label_shift:g} s leaves no label for {short} of {len(lengths)} train "
+                        "subject(s), which are shorter.")
+    if out_of_fold and folds is not None and folds > len(train):
+        raise ConfigError(
+            f"'folds': {folds} folds need at least {folds} train subjects, but the data have {len(train)}; "
+            f"use --folds {max(2, len(train))} or fewer."
+        )
+    everyone = [len(s.timestamps) for s in dataset.subjects]
+    if window is not None and everyone and window > max(everyone):
+        warnings.append(f"--window {window} is longer than every subject (the longest has {max(everyone)} "
+                        "steps): each subject is trained on as one window.")
+    return warnings

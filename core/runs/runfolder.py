@@ -137,7 +137,7 @@ def os_error(exc: OSError, what: str) -> RunFolderError:
     return RunFolderError(f"{what}: {exc.strerror or _first_line(exc)} ({where}).")
 
 
-def prepare(out: Path, overwrite: bool, option: str = "--out") -> Path:
+def prepare(out: Path, overwrite: bool, option: str = "--out", entries: frozenset[str] = RUN_ENTRIES) -> Path:
     """Make ``out`` an empty folder a run can write, before any data is read or model trained.
 
     - absent: created (with its parents);
@@ -153,16 +153,18 @@ def prepare(out: Path, overwrite: bool, option: str = "--out") -> Path:
 
     Then a file is written and removed to prove the folder is writable, and less than
     :data:`MIN_FREE_BYTES` of free space is refused. Every failure is a :class:`RunFolderError`
-    naming ``option`` and the folder; an OSError never escapes.
+    naming ``option`` and the folder; an OSError never escapes. ``entries``: the top-level names
+    this kind of folder holds (another command's output folder passes its own; it must include
+    ``log.txt`` and ``results.json`` if it writes them).
     """
     out = Path(out)
     try:
         if out.exists() and not out.is_dir():
             raise RunFolderError(f"{option} {out} exists and is not a folder.")
         if out.is_dir():
-            entries = sorted(p.name for p in out.iterdir())
-            if entries:
-                _clear(out, entries, overwrite, option)
+            there = sorted(p.name for p in out.iterdir())
+            if there:
+                _clear(out, there, overwrite, option, entries)
         out.mkdir(parents=True, exist_ok=True)
         check_writable(out, option)
     except MusefuseError:
@@ -172,9 +174,9 @@ def prepare(out: Path, overwrite: bool, option: str = "--out") -> Path:
     return out
 
 
-def _clear(out: Path, entries: list[str], overwrite: bool, option: str) -> None:
+def _clear(out: Path, entries: list[str], overwrite: bool, option: str, known: frozenset[str]) -> None:
     temporary = [e for e in entries if e.startswith(".") and e.endswith(".tmp")]  # left by a killed write
-    foreign = [e for e in entries if e not in RUN_ENTRIES and e not in temporary]
+    foreign = [e for e in entries if e not in known and e not in temporary]
     if foreign:
         shown = ", ".join(foreign[:5]) + (", …" if len(foreign) > 5 else "")
         raise RunFolderError(
@@ -183,11 +185,11 @@ def _clear(out: Path, entries: list[str], overwrite: bool, option: str) -> None:
         )
     if LOG in entries and _locked(out / LOG):
         raise RunFolderError(f"{option} {out}: another musefuse run is writing to this folder right now.")
-    finished = RESULTS in entries
+    finished = RESULTS in entries or (RESULTS not in known and len(entries) > len(temporary) + (LOG in entries))
     if finished and not overwrite:
-        raise RunFolderError(f"Run folder {out} holds a finished run; choose another {option} or pass --overwrite "
-                             "to replace it.")
-    if finished:
+        raise RunFolderError(f"{option} {out} holds the results of an earlier run; choose another {option} or pass "
+                             "--overwrite to replace them.")
+    if RESULTS in entries:
         (out / RESULTS).unlink()  # first: from here on the folder is an unfinished run
     for name in entries:
         path = out / name
