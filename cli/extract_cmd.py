@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from musefuse.cli.app import app
@@ -57,9 +58,9 @@ def extract_command(
     with Progress(*columns, console=err, transient=False) as bar:
         task = bar.add_task(f"extract {chosen.name}", total=None)
 
-        def progress(sid: str, error: str | None, rows: int) -> None:
+        def progress(name: str, error: str | None, rows: int) -> None:
             if error is not None:
-                bar.console.print(f"[yellow]skipped[/] {sid}: {error}", highlight=False)
+                bar.console.print(f"[yellow]skipped[/] {escape(name)}: {escape(error)}", highlight=False, soft_wrap=True)
             bar.advance(task)
 
         bar.update(task, total=_count(chosen, raw))
@@ -119,16 +120,17 @@ def _report(s: ExtractSummary, seconds: float) -> None:
     rows = sum(s.written.values())
     colour = "green" if not s.failed else "yellow"
     err.print(f"[bold {colour}]{len(s.written)} of {total}[/] files extracted in {seconds:.1f} s "
-              f"({rows} rows) → {s.out / 'feature_segments' / s.modality}", highlight=False)
+              f"({rows} rows) → {s.out / 'feature_segments' / s.modality}", highlight=False, soft_wrap=True)
     if s.failed:
-        err.print(f"[bold red]{len(s.failed)} skipped:[/]", highlight=False)
+        err.print(f"[bold red]{len(s.failed)} skipped:[/]", highlight=False, soft_wrap=True)
         for name, reason in s.failed.items():
-            err.print(f"  {name}: {reason}", highlight=False, markup=False)
+            err.print(f"  {name}: {reason}", highlight=False, markup=False, soft_wrap=True)
     if s.ignored:
-        err.print(f"{len(s.ignored)} other file(s) ignored (not {s.modality} media): "
-                  f"{', '.join(s.ignored[:5])}{' …' if len(s.ignored) > 5 else ''}", highlight=False, markup=False)
-    err.print(f"Partition: {s.partition}", highlight=False, markup=False)
+        shown = ", ".join(s.ignored[:5]) + (" …" if len(s.ignored) > 5 else "")
+        err.print(f"{len(s.ignored)} other file(s) ignored (not {s.modality} media): {shown}",
+                  highlight=False, markup=False, soft_wrap=True)
+    err.print(f"Partition: {s.partition}", highlight=False, markup=False, soft_wrap=True)
     for target, n in s.labels.items():
-        err.print(f"Labels: {n} {target} file(s) copied", highlight=False)
+        err.print(f"Labels: {n} {target} file(s) copied", highlight=False, soft_wrap=True)
     for problem in s.problems:
-        err.print(f"[yellow]Not yet a complete dataset:[/] {problem}", highlight=False)
+        err.print(f"[yellow]Not yet a complete dataset:[/] {escape(problem)}", highlight=False, soft_wrap=True)

@@ -31,7 +31,7 @@ from musefuse.core.data.museio import (
 from musefuse.core.errors import ConfigError, DataError
 from musefuse.core.interfaces import FeatureTable, Modality
 
-# progress(Id, error or None, rows written) once per file, in the order files finish
+# progress(file name, error or None, rows written) once per file, in the order files finish
 Progress = Callable[[str, "str | None", int], None]
 
 
@@ -128,7 +128,7 @@ def extract_folder(
         else:
             summary.failed[by_id[sid].name] = error
         if progress is not None:
-            progress(sid, error, rows)
+            progress(by_id[sid].name, error, rows)
 
     _write_partition(out, parts, partition, summary)
     if labels is not None:
