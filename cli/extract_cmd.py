@@ -60,7 +60,8 @@ def extract_command(
 
         def progress(name: str, error: str | None, rows: int) -> None:
             if error is not None:
-                bar.console.print(f"[yellow]skipped[/] {escape(name)}: {escape(error)}", highlight=False, soft_wrap=True)
+                line = f"[yellow]skipped[/] {escape(name)}: {escape(error)}"
+                bar.console.print(line, highlight=False, soft_wrap=True)
             bar.advance(task)
 
         bar.update(task, total=_count(chosen, raw))
