@@ -10,6 +10,7 @@ cannot be used is reported by name and skipped. Then it completes the dataset: a
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import shutil
 import tempfile
@@ -145,7 +146,11 @@ def _run(modality: Modality, files: list[Path], dest: Path, names: list[str], jo
         for path in files:
             yield _extract_one(modality, path, dest, names)
         return
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
+    # Not fork: this process may run threads (the progress bar, torch), which fork does not copy
+    # safely. Workers import the modality's class by name, so it must live in an importable module.
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
         futures: dict[Future, Path] = {pool.submit(_extract_one, modality, p, dest, names): p for p in files}
         try:
             for future in as_completed(futures):
