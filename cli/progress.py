@@ -60,4 +60,4 @@ class RichReporter:
             self.progress.remove_task(bar)  # the log line printed for it says the rest
 
     def log(self, message: str) -> None:
-        self.progress.console.print(message, highlight=False, markup=False)
+        self.progress.console.print(message, highlight=False, markup=False, soft_wrap=True)  # a log line stays one line

@@ -196,6 +196,7 @@ class TaskLog:
 
     def __init__(self, reporter: Reporter, log: Callable[[str], None]) -> None:
         self.reporter, self.log = reporter, log
+        self.entries: list[dict[str, Any]] = []  # one per task, in order of finishing (tasks.json)
 
     def started(self, task: Task) -> None:
         self.reporter.started(task)
@@ -206,6 +207,8 @@ class TaskLog:
     def finished(self, task: Task, info: dict[str, Any], reused: bool) -> None:
         self.reporter.finished(task, info, reused)
         self.log(describe_fit(task, info, reused))
+        self.entries.append({"label": task.label, "kind": task.kind, "key": task.key, "reused": reused,
+                             **{k: v for k, v in info.items() if k not in ("label", "history")}})
 
 
 def describe_fit(task: Task, info: dict[str, Any], reused: bool) -> str:

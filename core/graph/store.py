@@ -93,6 +93,8 @@ class ArtifactStore:
                 fh.write(blob)
             runfolder.write_json(tmp / "fit.json", fit)
             runfolder.write_json(tmp / "task.json", task)  # last: marks the artifact complete
+            if final.exists() and not self.has(key):  # incomplete (e.g. a half-copied store): replace it
+                shutil.rmtree(final, ignore_errors=True)
             try:
                 os.rename(tmp, final)
             except OSError:

@@ -23,14 +23,18 @@ from musefuse.core.graph.executors import (
     InProcessExecutor,
     LocalExecutor,
     Reporter,
+    SilentReporter,
     WorkerSpec,
     apply_threads,
     parallelism,
+    run_plan,
 )
-from musefuse.core.graph.pipeline import Fitted, Outputs, train
+from musefuse.core.graph.pipeline import Fitted, Outputs, TaskLog, collect
+from musefuse.core.graph.plan import plan_run
 from musefuse.core.graph.store import ArtifactStore, default_store
 from musefuse.core.graph.tasks import TaskEnv
 from musefuse.core.plugins import PluginHost, get_host
+from musefuse.core.runs.drift import difficulty_drift, drift_table, drift_warnings
 from musefuse.core.runs.results import score_records
 
 
@@ -140,9 +144,19 @@ def execute_run(cfg: RunConfig, reporter: Reporter | None = None, echo=lambda _m
                 store.root), par.workers)
         else:  # one worker process would only add its start-up time
             executor = InProcessExecutor(TaskEnv(dataset, host, device, store), par.threads)
-        fitted, outputs = train(cfg, dataset, stats, host, device, reporter, log, store, executor)
+        plan = plan_run(cfg, dataset, host, device.type)
+        tasks = TaskLog(reporter or SilentReporter(), log)
+        run_plan(plan.tasks, store, executor, tasks)
+        runfolder.write_json(run / "tasks.json", tasks.entries)
+        fitted, outputs = collect(plan, store, cfg, dataset, stats, host, device)
         fitted.save(run)
         write_predictions(run, fitted, outputs)
+        if fitted.gives_signal:
+            drift = difficulty_drift(outputs.difficulty, [s.partition for s in dataset.subjects])
+            runfolder.write_json(run / "difficulty_drift.json", {m: d.as_json() for m, d in drift.items()})
+            log("difficulty per partition, in train sd units (mean ± sd):\n" + drift_table(drift))
+            for warning in drift_warnings(drift):
+                log(f"warning: {warning}")
         records = score_records(fitted, outputs, cfg.seed)
         log(f"finished in {time.perf_counter() - started:.0f}s")
         runfolder.write_json(run / runfolder.RESULTS, records)  # last: its presence means 'finished'

@@ -1,0 +1,233 @@
+"""The task graph: keys, the artifact store, executors, reuse, out-of-fold plans, kill-and-resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from musefuse.core.config import RunConfig
+from musefuse.core.data.loader import load_dataset, standardise
+from musefuse.core.graph.executors import LocalExecutor, WorkerSpec, parallelism
+from musefuse.core.graph.pipeline import train
+from musefuse.core.graph.plan import plan_run
+from musefuse.core.graph.store import ArtifactStore
+from musefuse.core.graph.tasks import Task
+from musefuse.core.plugins import get_host
+from musefuse.lab.synth import write_synthetic
+
+MODS = ["egemaps", "fau"]
+TINY = {"layers": 1, "hidden": 8, "epochs": 2, "threads": 1, "device": "cpu", "preset": "cpu"}
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    return write_synthetic(tmp_path_factory.mktemp("graph") / "small", small=True, seed=2, modalities=MODS)
+
+
+def loaded(root: Path, cfg: RunConfig):
+    host = get_host()
+    mods = [host.modality(m) for m in cfg.modalities]
+    ds = load_dataset(root, mods, cfg.targets)
+    return ds, standardise(ds, mods), host
+
+
+def config(data: Path, **changes) -> RunConfig:
+    return RunConfig(modalities=MODS, data=data, **{**TINY, **changes}).with_preset(cuda=False)
+
+
+class Recorder:
+    """Which tasks were trained and which reused, in order."""
+
+    def __init__(self) -> None:
+        self.trained: list[str] = []
+        self.reused: list[str] = []
+
+    def started(self, task): ...
+    def epoch(self, task, epoch, score): ...
+
+    def finished(self, task, info, reused):
+        (self.reused if reused else self.trained).append(task.label)
+
+
+def fit(data: Path, store: Path, executor=None, **changes):
+    cfg = config(data, **changes)
+    ds, stats, host = loaded(data, cfg)
+    rec = Recorder()
+    fitted, out = train(cfg, ds, stats, host, __import__("torch").device("cpu"), rec,
+                        store=ArtifactStore(store), executor=executor)
+    return out, rec
+
+
+# -- keys --------------------------------------------------------------------------------------
+
+
+def test_key_is_a_content_hash_of_the_spec():
+    a = Task("regressor", "x", {"seed": 1, "settings": {"lr": 0.001}})
+    assert a.key == Task("regressor", "another label", {"settings": {"lr": 0.001}, "seed": 1}).key
+    assert a.key != Task("regressor", "x", {"seed": 1, "settings": {"lr": 0.005}}).key
+    assert a.key != Task("fuser", "x", {"seed": 1, "settings": {"lr": 0.001}}).key
+
+
+def test_plan_keys_change_with_settings_data_and_upstream(data, tmp_path):
+    cfg = config(data)
+    ds, _, host = loaded(data, cfg)
+    base = plan_run(cfg, ds, host, "cpu")
+    again = plan_run(cfg, ds, host, "cpu")
+    assert [t.key for t in base.tasks] == [t.key for t in again.tasks]
+    # A regressor setting changes regressors and (through their outputs) fusers, not estimators.
+    lr = plan_run(config(data, lr=0.0005), ds, host, "cpu")
+    assert lr.estimators["fau"].key != base.estimators["fau"].key  # estimators use the same settings
+    noise = plan_run(config(data, estimator_options={"noise": 0.2}), ds, host, "cpu")
+    assert noise.estimators["fau"].key != base.estimators["fau"].key
+    assert noise.regressors[("fau", "arousal")].key != base.regressors[("fau", "arousal")].key  # upstream changed
+    # Without RE in the regressors, they do not depend on the estimator at all.
+    no_re = plan_run(config(data, re_unimodal=False), ds, host, "cpu")
+    assert not no_re.regressors[("fau", "arousal")].deps
+    # Other data (one file edited) -> other keys everywhere.
+    other = tmp_path / "copy"
+    import shutil
+
+    shutil.copytree(data, other)
+    f = next((other / "feature_segments" / "fau").glob("*.csv"))
+    f.write_text(f.read_text().replace("0.", "0.1", 1))
+    ds2, _, _ = loaded(other, cfg)
+    moved = plan_run(cfg.model_copy(update={"data": other}), ds2, host, "cpu")
+    assert not {t.key for t in moved.tasks} & {t.key for t in base.tasks}
+
+
+def test_oof_difficulty_never_comes_from_an_estimator_that_saw_the_subject(data):
+    cfg = config(data, difficulty_train="out-of-fold", folds=3)
+    ds, _, host = loaded(data, cfg)
+    plan = plan_run(cfg, ds, host, "cpu")
+    by_key = {t.key: t for t in plan.tasks}
+    train_ids = {s.id for s in ds.subjects if s.partition == "train"}
+    for m, refs in plan.difficulty.items():
+        source = {}
+        for key, ids in refs:  # later refs override earlier ones
+            for sid in ids if ids is not None else [s.id for s in ds.subjects]:
+                source[sid] = key
+        for sid in train_ids:
+            assert sid not in by_key[source[sid]].spec["fit_ids"], (m, sid)
+        for s in ds.subjects:  # devel/test subjects: the all-train estimator
+            if s.partition != "train":
+                assert source[s.id] == plan.estimators[m].key
+        # and the regressors consume exactly that signal
+        assert plan.regressors[(m, "arousal")].spec["difficulty"]["refs"] == refs
+
+
+def test_fold_estimators_are_shared_by_oof_difficulty_and_oof_fusion(data):
+    cfg = config(data, difficulty_train="out-of-fold", fusion_train="out-of-fold", folds=2)
+    ds, _, host = loaded(data, cfg)
+    plan = plan_run(cfg, ds, host, "cpu")
+    kinds = [t.kind for t in plan.tasks]
+    # per modality: 1 + 2 folds estimators; per (modality, target): 1 + 2 folds regressors; 2 fusers
+    assert kinds.count("estimator") == 2 * 3 and kinds.count("regressor") == 4 * 3 and kinds.count("fuser") == 2
+
+
+# -- the store ---------------------------------------------------------------------------------
+
+
+def test_half_written_artifact_is_never_taken_for_a_finished_one(tmp_path):
+    store = ArtifactStore(tmp_path)
+    key = "ab" + "0" * 62
+    (store.path(key)).mkdir(parents=True)
+    (store.path(key) / "model.safetensors").write_bytes(b"partial")
+    assert not store.has(key)
+    store.put(key, {"k": 1}, {}, {"plugin": "x"}, {"s1": np.zeros(3, np.float32)}, {"seconds": 0})
+    assert store.has(key) and store.signals(key)["s1"].shape == (3,)  # replaced by a complete one
+
+
+def test_store_write_is_atomic_and_readable(tmp_path):
+    store = ArtifactStore(tmp_path)
+    key = "cd" + "1" * 62
+    store.put(key, {"k": 1}, {}, {"plugin": "x"}, {"s1": np.arange(4, dtype=np.float32)}, {"seconds": 1.5})
+    assert store.has(key) and store.fit_info(key)["seconds"] == 1.5
+    np.testing.assert_array_equal(store.signals(key)["s1"], np.arange(4, dtype=np.float32))
+    assert not list(store.path(key).parent.glob(".tmp-*"))
+
+
+# -- reuse -------------------------------------------------------------------------------------
+
+
+def test_second_run_reuses_everything_and_a_fuser_change_trains_only_fusers(data, tmp_path):
+    out1, first = fit(data, tmp_path / "store")
+    assert len(first.trained) == 2 + 4 + 2 and not first.reused
+    out2, second = fit(data, tmp_path / "store")
+    assert not second.trained and len(second.reused) == 8
+    for t in ("arousal", "valence"):
+        for a, b in zip(out1.fusion[t], out2.fusion[t], strict=True):
+            np.testing.assert_array_equal(a, b)
+    _, fuser_only = fit(data, tmp_path / "store", re_fusion=False)
+    assert sorted(fuser_only.trained) == ["fusion (birnn) → arousal", "fusion (birnn) → valence"]
+    _, mean = fit(data, tmp_path / "store", fuser="mean")
+    assert all(label.startswith("fusion") for label in mean.trained)
+
+
+def test_changed_setting_never_reuses_a_stale_artifact(data, tmp_path):
+    fit(data, tmp_path / "store")
+    _, rec = fit(data, tmp_path / "store", seed=1)
+    assert len(rec.trained) == 8 and not rec.reused
+
+
+@pytest.mark.slow
+def test_results_identical_across_executors(data, tmp_path):
+    inproc, _ = fit(data, tmp_path / "a", fusion_train="out-of-fold", folds=2)
+    cfg = config(data)
+    ds, _, _ = loaded(data, cfg)
+    spec = WorkerSpec(data, tuple(MODS), ("arousal", "valence"), ds.fingerprint, "cpu", 1, tmp_path / "b")
+    local, rec = fit(data, tmp_path / "b", executor=LocalExecutor(spec, workers=2), fusion_train="out-of-fold",
+                     folds=2)
+    assert len(rec.trained) == 2 * 3 + 4 * 3 + 2
+    for key in inproc.unimodal:
+        for a, b in zip(inproc.unimodal[key], local.unimodal[key], strict=True):
+            np.testing.assert_array_equal(a, b)
+    for t in inproc.fusion:
+        for a, b in zip(inproc.fusion[t], local.fusion[t], strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_parallelism_uses_the_cores(monkeypatch):
+    monkeypatch.setattr("musefuse.core.graph.executors.cpu_cores", lambda: 8)
+    assert parallelism("cpu", None, 1).workers == 8
+    assert parallelism("cpu", None, 2).workers == 4
+    assert parallelism("cpu", 2, None).threads == 4
+    assert parallelism("cuda").workers > 1
+
+
+# -- kill and resume ---------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_sigkill_mid_run_then_rerun_resumes(data, tmp_path):
+    """SIGKILL the whole run (main process and workers) after its first finished model; rerun."""
+    store, out = tmp_path / "store", tmp_path / "run"
+    cmd = [sys.executable, "-m", "musefuse.cli", "run", "--modalities", ",".join(MODS), "--data", str(data),
+           "--out", str(out), "--store", str(store), "--layers", "1", "--hidden", "8", "--epochs", "3",
+           "--device", "cpu", "--workers", "2", "--threads", "1"]
+    env = {**os.environ, "MUSEFUSE_LOAD_PLUGINS": ""}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                            start_new_session=True)
+    deadline = time.time() + 120
+    for line in proc.stdout:  # type: ignore[union-attr]
+        if line.startswith("trained ") or time.time() > deadline:
+            break
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (out / "results.json").exists()
+    finished = len([p for p in store.glob("*/*") if (p / "task.json").exists()])
+    assert 1 <= finished < 8
+
+    again = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert again.returncode == 0, again.stderr
+    said = again.stderr
+    assert said.count("reused ") >= finished  # finished models are read from the store ...
+    assert said.count("trained ") + said.count("reused ") == 8  # ... and nothing is trained twice
+    assert json.loads((out / "results.json").read_text())
