@@ -126,10 +126,9 @@ def main() -> None:
     for pair in args.knobs.split(","):
         identity, spread = (float(v) for v in pair.split(":"))
         rows += measure(identity, spread, args)
-    text = table(rows)
-    print(text)
-    if args.out is not None:
-        args.out.write_text(text + "\n")
+        if args.out is not None:  # after every setting, so a run cut short keeps what it measured
+            args.out.write_text(table(rows) + "\n")
+    print(table(rows))
 
 
 if __name__ == "__main__":
