@@ -5,7 +5,7 @@
     python benchmarks/bench_graph.py --device cuda --sweep    # one GPU: paper preset, and the 6-pipeline sweep
 
 Every variant runs `musefuse run --modalities egemaps,vggface,fau` in a fresh process on the same
-embedded data (generated once, before timing starts) with its own empty artifact store:
+embedded data (generated and cached once, before timing starts) with its own empty artifact store:
 
 - ``sequential``: ``--executor inprocess``, one model at a time (what main did before the task graph);
 - ``concurrent``: the default executor and worker count for this hardware;
@@ -55,21 +55,21 @@ def old_code(rev: str, tmp: Path) -> dict[str, str]:
     return {"PYTHONPATH": str(site)}
 
 
-def sweep(args, env: dict[str, str], store: Path) -> tuple[float, int]:
-    """3 seeds × (RE, no RE) as one DAG: shared upstream tasks are trained once, all run concurrently."""
+def sweep(config: Path, env: dict[str, str], store: Path) -> tuple[float, int]:
+    """3 seeds × (RE, no RE) of the run whose resolved ``config`` is given, as one DAG on one executor."""
     code = f"""
-import torch
+import yaml
 from musefuse.core.config import RunConfig
 from musefuse.core.data.loader import load_dataset, standardise
 from musefuse.core.graph.executors import LocalExecutor, SilentReporter, WorkerSpec, parallelism, run_plan
 from musefuse.core.graph.plan import plan_run
 from musefuse.core.graph.store import ArtifactStore
 from musefuse.core.plugins import get_host
-from musefuse.core.runs.runner import data_root, resolve_device
-device = resolve_device({args.device!r})
+from musefuse.core.runs.runner import resolve_device
+base = RunConfig.model_validate(yaml.safe_load(open({str(config)!r})))
+device = resolve_device(base.device)
 host = get_host()
-base = RunConfig(modalities={args.modalities.split(",")!r}, device={args.device!r}).with_preset(device.type == "cuda")
-root = data_root(base)
+root = base.data
 mods = [host.modality(m) for m in base.modalities]
 ds = load_dataset(root, mods, base.targets)
 standardise(ds, mods)
@@ -111,12 +111,17 @@ def main() -> None:
         print(f"{name}: {seconds:.1f}s", flush=True)
         return seconds, out
 
-    # Data generated and cached once, before anything is timed (identical for every variant).
-    subprocess.run([sys.executable, "-c", "from musefuse.lab.synth import default_dataset; "
-                    f"default_dataset(modalities={args.modalities.split(',')!r})"], env=env, check=True)
+    # Data generated once and every reader's cache filled, before anything is timed.
+    root = subprocess.run([sys.executable, "-c", "from musefuse.lab.synth import default_dataset; "
+                           f"print(default_dataset(modalities={args.modalities.split(',')!r}))"],
+                          env=env, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+    base += ["--data", root]
     rows = []
     if args.old:
-        rows.append((f"old {args.old}", *run(f"old {args.old}", extra_env=old_code(args.old, tmp))))
+        old_env = {**env, **old_code(args.old, tmp)}
+        subprocess.run([sys.executable, "-m", "musefuse.cli", "validate", "--data", root], env=old_env,
+                       check=False, capture_output=True)
+        rows.append((f"old {args.old}", *run(f"old {args.old}", extra_env=old_env)))
     rows.append(("sequential (--executor inprocess)",
                  *run("sequential", "--executor", "inprocess", store=str(tmp / "store-seq"))))
     rows.append(("concurrent (default)", *run("concurrent", store=str(tmp / "store-con"))))
@@ -135,7 +140,7 @@ def main() -> None:
     print(f"\nidentical fusion test CCC across executors{' and the old revision' if args.old else ''}: "
           f"{'yes' if len(same) == 1 else 'NO'}")
     if args.sweep:
-        seconds, n = sweep(args, env, tmp / "store-sweep")
+        seconds, n = sweep(tmp / "run-concurrent" / "config.yaml", env, tmp / "store-sweep")
         print(f"sweep, 3 seeds x with/without RE as one graph: {n} tasks, {seconds:.1f}s")
     if args.old:
         subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tmp / f"old-{args.old}")],

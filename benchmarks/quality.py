@@ -1,14 +1,18 @@
 """Quality of the pipeline on the embedded synthetic dataset, mean ± std over seeds.
 
-Each (variant, seed) is an independent `musefuse run` (a separately trained pipeline, never the same
-model with inputs zeroed); runs already finished under --out are reused, so the script resumes.
+Each (variant, seed) is its own `musefuse run` (a separately trained pipeline, never the same model
+with inputs zeroed). All runs share one artifact store under --out, so a model that two variants
+have in common (e.g. the all-train auto-encoders of `re` and `oofd`) is trained once, and an
+interrupted benchmark resumes where it stopped.
 
-    python benchmarks/quality.py --seeds 0,1,2 --variants re,nore --jobs 2
-    python benchmarks/quality.py --seeds 0,1,2 --variants re,oof --jobs 2   # fusion inputs: in-sample vs OOF
+    python benchmarks/quality.py --seeds 0,1,2 --variants re,nore
+    python benchmarks/quality.py --seeds 0,1,2 --variants re,oof              # fusion inputs: in-sample vs OOF
+    python benchmarks/quality.py --variants re,oofd,nore --out benchmarks/results/idheavy -- --data DATA
 
-Variants: re = the default (AE-RE into regressors and fuser, in-sample fusion inputs);
-nore = --estimator none (no difficulty anywhere); oof = re with out-of-fold fusion inputs.
-Writes OUT/quality.md (tables for the README) and prints it.
+Variants: re = AE-RE into regressors and fuser, in-sample everywhere; nore = --estimator none (no
+difficulty anywhere); oof = re with out-of-fold fusion inputs; oofd = re with out-of-fold
+difficulty (each train subject's RE from an auto-encoder that never saw it); oofd-oof = both.
+Writes OUT/quality-<variants>.md (tables for the README, with the difficulty drift) and prints it.
 """
 
 from __future__ import annotations
@@ -25,8 +29,11 @@ VARIANTS = {
     "re": [],
     "nore": ["--estimator", "none"],
     "oof": ["--fusion-train", "out-of-fold"],
+    "oofd": ["--difficulty-train", "out-of-fold"],
+    "oofd-oof": ["--difficulty-train", "out-of-fold", "--fusion-train", "out-of-fold"],
 }
-LABELS = {"re": "with RE", "nore": "without RE", "oof": "with RE, out-of-fold fusion inputs"}
+LABELS = {"re": "with RE", "nore": "without RE", "oof": "with RE, out-of-fold fusion inputs",
+          "oofd": "with out-of-fold RE", "oofd-oof": "out-of-fold RE and fusion inputs"}
 
 
 def run_one(out: Path, variant: str, seed: int, modalities: str, extra: list[str]) -> Path:
@@ -34,7 +41,7 @@ def run_one(out: Path, variant: str, seed: int, modalities: str, extra: list[str
     if (run / "results.json").exists():
         return run
     cmd = [sys.executable, "-m", "musefuse.cli", "run", "--modalities", modalities, "--seed", str(seed),
-           "--threads", "1", "--out", str(run), "--overwrite", "--json", *VARIANTS[variant], *extra]
+           "--store", str(out / "store"), "--out", str(run), "--overwrite", "--json", *VARIANTS[variant], *extra]
     with open(out / f"{variant}-seed{seed}.log", "w") as log:
         subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=log, check=True)
     return run
@@ -85,7 +92,28 @@ def report(out: Path, variants: list[str], seeds: list[int], modalities: list[st
                 cells += [ms(pick(recs[v], "fusion", t, part)), ms(best)]
             lines.append(f"| {t} | " + " | ".join(cells) + " |")
         lines.append("")
+    lines += ["**Difficulty drift** — mean RE on devel / test in train sd units (0 = no drift), mean over seeds",
+              "", "| modality | " + " | ".join(LABELS[v] for v in variants if v != "nore") + " |",
+              "|---|" + "---|" * len([v for v in variants if v != "nore"])]
+    for m in modalities:
+        cells = []
+        for v in (v for v in variants if v != "nore"):
+            d = drift(out, v, seeds, m)
+            cells.append(f"{ms(d['devel'])} / {ms(d['test'])}")
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def drift(out: Path, variant: str, seeds: list[int], modality: str) -> dict[str, list[float]]:
+    found: dict[str, list[float]] = {"devel": [], "test": []}
+    for s in seeds:
+        path = out / f"{variant}-seed{s}" / "difficulty_drift.json"
+        if path.exists():
+            parts = json.loads(path.read_text()).get(modality, {}).get("partitions", {})
+            for p in found:
+                if p in parts:
+                    found[p].append(parts[p]["mean"])
+    return found
 
 
 def main() -> None:
@@ -93,7 +121,7 @@ def main() -> None:
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--variants", default="re,nore")
     ap.add_argument("--modalities", default="egemaps,vggface,fau")
-    ap.add_argument("--jobs", type=int, default=2, help="runs in parallel (each uses one torch thread)")
+    ap.add_argument("--jobs", type=int, default=1, help="runs in parallel (each run already uses every core)")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/quality"))
     ap.add_argument("--report-only", action="store_true")
     ap.add_argument("extra", nargs="*", help="extra flags for musefuse run (after --)")

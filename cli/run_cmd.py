@@ -17,34 +17,36 @@ from musefuse.core.runs.runner import execute_run
 
 
 def results_table(records: list[dict], title: str) -> Table:
-    """Devel and test CCC per stage, modalities and target, plus the combined score (paper, Table 9)."""
-    targets = list(dict.fromkeys(r["target"] for r in records))
+    """Devel and test CCC per stage, modalities and target, plus the combined score (paper, Table 9).
+
+    One row per (stage, modalities, target), so the table reads in an 80-column log.
+    """
     table = Table(title=title)
-    table.add_column("stage")
-    table.add_column("modalities")
-    table.add_column("RE")
-    for t in targets:
-        table.add_column(f"{t}\ndevel / test", justify="right")
+    for name in ("stage", "modalities", "RE", "target"):
+        table.add_column(name)
+    table.add_column("devel", justify="right")
+    table.add_column("test", justify="right")
 
     def fmt(v):
         return "—" if v is None else f"{v:.4f}"
 
-    rows = dict.fromkeys((r["stage"], tuple(r["modalities"]), r["re"], r.get("fuser")) for r in records)
-    for stage, mods, re, fuser in rows:
-        cells = []
-        for t in targets:
-            by_part = {r["partition"]: r["ccc"] for r in records
-                       if (r["stage"], tuple(r["modalities"]), r["target"]) == (stage, mods, t)}
-            cells.append(f"{fmt(by_part.get('devel'))} / {fmt(by_part.get('test'))}")
+    rows = dict.fromkeys((r["stage"], tuple(r["modalities"]), r["re"], r.get("fuser"), r["target"]) for r in records)
+    previous = None
+    for stage, mods, re, fuser, target in rows:
+        by_part = {r["partition"]: r["ccc"] for r in records
+                   if (r["stage"], tuple(r["modalities"]), r["target"]) == (stage, mods, target)}
         label = stage if fuser is None else f"{stage} ({fuser})"
-        table.add_row(label, "+".join(mods), "yes" if re else "no", *cells)
+        first = (stage, mods) != previous
+        table.add_row(label if first else "", "+".join(mods) if first else "", ("yes" if re else "no") if first else "",
+                      target, fmt(by_part.get("devel")), fmt(by_part.get("test")), end_section=False)
+        previous = (stage, mods)
     return table
 
 
 @app.command()
 @reports_errors
 def run(
-    modalities: str = typer.Option(None, help="Comma-separated modalities, e.g. egemaps,vggface,fau."),
+    modalities: str = typer.Option(None, help="Comma-separated modalities (default: egemaps,vggface,fau)."),
     data: Path = typer.Option(None, help="MuSe-layout data folder (default: the embedded synthetic dataset)."),
     targets: str = typer.Option(None, help="Comma-separated targets (default: arousal,valence)."),
     rnn: str = typer.Option(None, help="lstm | bilstm | gru | bigru (default: each modality's, bigru)."),
@@ -67,8 +69,8 @@ def run(
     preset: str = typer.Option(None, help="Training budget: auto (paper on CUDA, else cpu) | cpu | paper."),
     epochs: int = typer.Option(None, help="Maximum epochs per model (preset default)."),
     patience: int = typer.Option(None, help="Early-stopping patience on devel CCC (preset default)."),
-    window: int = typer.Option(None, help="Training window, frames (default 200)."),
-    hop: int = typer.Option(None, help="Training window hop, frames (default 100)."),
+    window: int = typer.Option(None, help="Training window, frames (preset default: cpu 100, paper 200)."),
+    hop: int = typer.Option(None, help="Training window hop, frames (preset default: 100)."),
     batch_size: int = typer.Option(None, help="Windows per batch (default 32)."),
     seed: int = typer.Option(None, help="Random seed (default 0)."),
     device: str = typer.Option(None, help="auto (default) | cpu | cuda."),

@@ -208,6 +208,7 @@ class TaskLog:
         self.reporter.finished(task, info, reused)
         self.log(describe_fit(task, info, reused))
         self.entries.append({"label": task.label, "kind": task.kind, "key": task.key, "reused": reused,
+                             "settings": task.spec["settings"],  # the values used (config.yaml's nulls resolved)
                              **{k: v for k, v in info.items() if k not in ("label", "history")}})
 
 

@@ -18,6 +18,7 @@ from musefuse.core.config import RunConfig
 from musefuse.core.data.dataset import Dataset
 from musefuse.core.errors import ConfigError, DataError, MusefuseError, RunFolderError
 from musefuse.core.data.loader import load_dataset, standardise
+from musefuse.core.data.validate import check_settings
 from musefuse.core.graph.executors import (
     Executor,
     InProcessExecutor,
@@ -105,8 +106,7 @@ def write_predictions(run: Path, fitted: Fitted, out: Outputs) -> None:
 
 def execute_run(cfg: RunConfig, reporter: Reporter | None = None, echo=lambda _m: None) -> tuple[Path, list[dict]]:
     """Train and evaluate the whole pipeline; returns the run folder and the result records."""
-    import torch
-
+    default_modalities = "modalities" not in cfg.model_fields_set
     host = get_host()
     # Unknown plugin names fail here, before any data is read or generated.
     modalities = [host.modality(n) for n in cfg.modalities]
@@ -124,16 +124,23 @@ def execute_run(cfg: RunConfig, reporter: Reporter | None = None, echo=lambda _m
     log = runfolder.RunLog(run / "log.txt", echo)
     try:
         log(f"musefuse run → {run} | device {device} | preset '{cfg.preset}' "
-            f"(≤{cfg.epochs} epochs, patience {cfg.patience}) | {cfg.rnn or 'bigru'} "
+            f"(at most {cfg.epochs} epoch{'s' * (cfg.epochs != 1)}, patience {cfg.patience}) | {cfg.rnn or 'bigru'} "
             f"{cfg.layers or 4}×{cfg.hidden or 64}")
+        if default_modalities:
+            log(f"modalities: {','.join(cfg.modalities)} (the default; choose with --modalities)")
         log(f"executor {cfg.executor}: {par.describe()} | artifact store {store.root}")
         started = time.perf_counter()
         root = data_root(cfg, log)
         dataset = load_dataset(root, modalities, cfg.targets)
         cfg = cfg.model_copy(update={"data": root.resolve(), "out": run.resolve()})
-        runfolder.write_text(run / "config.yaml", yaml.safe_dump(json.loads(cfg.model_dump_json()), sort_keys=False))
+        runfolder.write_text(run / "config.yaml", "# Model fields left null take each modality's registry default; the values\n"
+                             "# every model was trained with are listed per model in tasks.json.\n"
+                             + yaml.safe_dump(json.loads(cfg.model_dump_json()), sort_keys=False))
         for msg in dataset.report.warnings[:20]:
             log(f"data warning: {msg}")
+        for msg in check_settings(dataset, label_shift=cfg.label_shift, window=cfg.window, folds=cfg.folds,
+                                  out_of_fold="out-of-fold" in (cfg.fusion_train, cfg.difficulty_train)):
+            log(f"warning: {msg}")
         stats = standardise(dataset, modalities)
         log(f"data: {len(dataset.subjects)} subjects from {root} (fingerprint {dataset.fingerprint[:12]})")
         runfolder.write_json(run / "environment.json", _environment(cfg, device, dataset))
