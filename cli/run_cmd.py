@@ -61,6 +61,8 @@ def run(
     re_fusion: bool = typer.Option(None, "--re-fusion/--no-re-fusion", help="Difficulty as fuser input."),
     fusion_train: str = typer.Option(None, help="Fuser's train inputs: in-sample | out-of-fold."),
     difficulty_train: str = typer.Option(None, help="Train subjects' difficulty: in-sample | out-of-fold."),
+    difficulty_calibration: str = typer.Option(
+        None, help="Difficulty against its train distribution: none | per-recording | quantile | clip."),
     folds: int = typer.Option(None, help="Folds over train subjects for out-of-fold inputs (default 3)."),
     estimator_option: list[str] = typer.Option(
         None, "--estimator-option", help="KEY=VALUE option of the estimator plugin (repeatable), e.g. bottleneck=8."),

@@ -46,6 +46,8 @@ class RunConfig(BaseModel):
     fusion_train: Literal["in-sample", "out-of-fold"] = "in-sample"
     folds: int = Field(3, ge=2)  # for out-of-fold fusion inputs and difficulty
     difficulty_train: Literal["in-sample", "out-of-fold"] = "in-sample"  # where train subjects' difficulty comes from
+    # Calibration of the difficulty signal against its train distribution (core/learning/calibration.py)
+    difficulty_calibration: Literal["none", "per-recording", "quantile", "clip"] = "none"
     estimator_options: dict[str, Any] = {}  # the estimator plugin's own typed options (its `Options` model)
     label_shift: float = Field(0.0, ge=0)  # seconds; predict the label this much later (rater lag)
     missing: MissingPolicy = "zero"

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from musefuse.core.errors import ConfigError
-from musefuse.plugins.difficulty_calibration import (
+from musefuse.core.learning.calibration import (
     calibrate,
     clip_to_reference,
     per_recording,

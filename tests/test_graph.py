@@ -231,3 +231,33 @@ def test_sigkill_mid_run_then_rerun_resumes(data, tmp_path):
     assert said.count("reused ") >= finished  # finished models are read from the store ...
     assert said.count("trained ") + said.count("reused ") == 8  # ... and nothing is trained twice
     assert json.loads((out / "results.json").read_text())
+
+
+@pytest.mark.parametrize("method", ["quantile", "per-recording", "clip"])
+def test_calibrated_run_predicts_the_same_through_predict(data, tmp_path, method):
+    """The calibration is a stage of its own: saved in the run folder and applied again by predict."""
+    from typer.testing import CliRunner
+
+    from musefuse.cli.app import app
+
+    run = tmp_path / "run"
+    args = ["run", "--modalities", ",".join(MODS), "--data", str(data), "--out", str(run), "--layers", "1",
+            "--hidden", "8", "--epochs", "1", "--device", "cpu", "--difficulty-train", "out-of-fold",
+            "--folds", "2", "--difficulty-calibration", method]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert (run / "checkpoints" / "calibration-fau.safetensors").is_file()
+    tasks = json.loads((run / "tasks.json").read_text())
+    assert sum(t["kind"] == "calibration" for t in tasks) == 2
+    result = CliRunner().invoke(app, ["predict", "--run", str(run), "--data", str(data), "--out", str(tmp_path / "p")])
+    assert result.exit_code == 0, result.output
+    ds, _, _ = loaded(data, config(data))
+    for s in ds.subjects:
+        if s.partition == "train":  # their run difficulty came from fold estimators; predict uses the all-train one
+            continue
+        ours = np.loadtxt(run / "predictions" / "fusion" / "arousal" / f"{s.id}.csv", delimiter=",", skiprows=1)
+        again = np.loadtxt(tmp_path / "p" / "arousal" / f"{s.id}.csv", delimiter=",", skiprows=1)
+        np.testing.assert_allclose(ours[:, 2], again[:, 2], rtol=1e-5, atol=1e-6)  # to CSV precision
+    if method == "quantile":  # on train, the calibrated signal is about N(0, 1)
+        drift = json.loads((run / "difficulty_drift.json").read_text())
+        assert abs(drift["fau"]["train_mean"]) < 0.1 and abs(drift["fau"]["train_std"] - 1) < 0.15

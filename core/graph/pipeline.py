@@ -22,6 +22,7 @@ from musefuse.core.graph.plan import RunPlan, model_seed, plan_run
 from musefuse.core.graph.store import ArtifactStore, default_store
 from musefuse.core.graph.tasks import Task, TaskEnv
 from musefuse.core.interfaces import DifficultyEstimator, FitContext, Fuser, Modality
+from musefuse.core.learning.calibration import apply_calibration
 from musefuse.core.learning.regressor import Regressor
 from musefuse.core.plugins import PluginHost
 from musefuse.core.runs import runfolder
@@ -50,6 +51,7 @@ class Fitted:
     regressors: dict[tuple[str, str], Regressor]
     fusers: dict[str, Fuser]
     gives_signal: bool
+    calibrations: dict[str, tuple[str, np.ndarray]] = field(default_factory=dict)  # modality -> (method, reference)
 
     # -- inputs of each stage ------------------------------------------------------------------
     def features(self, subjects: Sequence[Subject], modality: str) -> list[np.ndarray]:
@@ -78,6 +80,9 @@ class Fitted:
         for m in self.modalities:
             x = self.features(subjects, m.name)
             out.difficulty[m.name] = self.estimators[m.name].difficulty(x)
+            if m.name in self.calibrations:
+                method, reference = self.calibrations[m.name]
+                out.difficulty[m.name] = apply_calibration(method, out.difficulty[m.name], reference)
             xin = self.regressor_inputs(x, out.difficulty[m.name])
             for t in self.config.targets:
                 out.unimodal[(m.name, t)] = self.regressors[(m.name, t)].predict(xin)
@@ -94,6 +99,9 @@ class Fitted:
             tensors, meta = est.state()
             runfolder.save_tensors(run / "checkpoints" / f"estimator-{name}", tensors,
                                    {"plugin": est.name, **meta})
+        for name, (method, reference) in self.calibrations.items():
+            runfolder.save_tensors(run / "checkpoints" / f"calibration-{name}", {"reference": _tensor(reference)},
+                                   {"method": method})
         for (m, t), reg in self.regressors.items():
             runfolder.save_tensors(run / "checkpoints" / f"regressor-{m}-{t}", *reg.state())
         for t, fuser in self.fusers.items():
@@ -112,29 +120,45 @@ class Fitted:
             config, host, device, stats,
             {m: ck / f"estimator-{m}" for m in config.modalities},
             {(m, t): ck / f"regressor-{m}-{t}" for m in config.modalities for t in config.targets},
-            {t: ck / f"fuser-{t}" for t in config.targets})
+            {t: ck / f"fuser-{t}" for t in config.targets},
+            {m: ck / f"calibration-{m}" for m in config.modalities if calibrated(config, host)})
 
     @classmethod
     def from_checkpoints(cls, config: RunConfig, host: PluginHost, device: Any, stats: dict[str, Standardiser],
                          estimators: dict[str, Path], regressors: dict[tuple[str, str], Path],
-                         fusers: dict[str, Path]) -> Fitted:
+                         fusers: dict[str, Path], calibrations: dict[str, Path]) -> Fitted:
         """Rebuild every stage from its checkpoint (path stems of safetensors + JSON pairs)."""
         def plugin(kind: Callable[[str], Any], path: Path) -> Any:
             tensors, meta = runfolder.load_tensors(path, device)
             return kind(meta["plugin"]).load(tensors, meta, device)
+
+        def calibration(path: Path) -> tuple[str, np.ndarray]:
+            tensors, meta = runfolder.load_tensors(path)
+            return str(meta["method"]), tensors["reference"].numpy()
 
         return cls(
             config, [host.modality(n) for n in config.modalities], stats,
             {m: plugin(host.estimator, p) for m, p in estimators.items()},
             {k: Regressor.load(*runfolder.load_tensors(p, device), device) for k, p in regressors.items()},
             {t: plugin(host.fuser, p) for t, p in fusers.items()},
-            host.estimator(config.estimator).gives_signal)
+            host.estimator(config.estimator).gives_signal,
+            {m: calibration(p) for m, p in calibrations.items()})
+
+
+def calibrated(config: RunConfig, host: PluginHost) -> bool:
+    """Whether a run's difficulty signal goes through a calibration (see musefuse.core.graph.plan)."""
+    return (config.difficulty_calibration != "none" and host.estimator(config.estimator).gives_signal
+            and (config.re_unimodal or config.re_fusion))
+
+
+def _tensor(a: np.ndarray) -> Any:
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(a))
 
 
 def _stats_tensors(st: Standardiser) -> dict[str, Any]:
-    import torch
-
-    return {"mean": torch.from_numpy(st.mean), "std": torch.from_numpy(st.std)}
+    return {"mean": _tensor(st.mean), "std": _tensor(st.std)}
 
 
 def fit_context(cfg: RunConfig, device: Any, settings: Any, seed: int, **options: Any) -> FitContext:
@@ -152,7 +176,8 @@ def collect(plan: RunPlan, store: ArtifactStore, cfg: RunConfig, dataset: Datase
         cfg, host, device, stats,
         {m: store.checkpoint(t.key) for m, t in plan.estimators.items()},
         {k: store.checkpoint(t.key) for k, t in plan.regressors.items()},
-        {t: store.checkpoint(task.key) for t, task in plan.fusers.items()})
+        {t: store.checkpoint(task.key) for t, task in plan.fusers.items()},
+        {m: store.checkpoint(task.key) for m, task in plan.calibrations.items()})
     env = TaskEnv(dataset, host, device, store)
     out = Outputs(dataset.subjects)
     for m in plan.estimators:
@@ -208,7 +233,7 @@ class TaskLog:
         self.reporter.finished(task, info, reused)
         self.log(describe_fit(task, info, reused))
         self.entries.append({"label": task.label, "kind": task.kind, "key": task.key, "reused": reused,
-                             "settings": task.spec["settings"],  # the values used (config.yaml's nulls resolved)
+                             "settings": task.spec.get("settings"),  # the values used (config.yaml's nulls resolved)
                              **{k: v for k, v in info.items() if k not in ("label", "history")}})
 
 

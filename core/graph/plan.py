@@ -1,9 +1,11 @@
-"""A run as a DAG of tasks: estimator(m[, fold]) → regressor(m, t[, fold]) → fuser(t).
+"""A run as a DAG of tasks: estimator(m[, fold]) [→ calibration(m)] → regressor(m, t[, fold]) → fuser(t).
 
 Fold tasks appear only where out-of-fold signals are asked for: ``fusion_train: out-of-fold``
 (the fuser learns from train subjects' predictions by regressors that never saw them) and
 ``difficulty_train: out-of-fold`` (every train subject's difficulty comes from an estimator that
-never saw it). Both use the same K folds, so the fold estimators are shared.
+never saw it). Both use the same K folds, so the fold estimators are shared. A calibration task
+(``difficulty_calibration``) maps the run's difficulty signal against its own train distribution;
+regressors and fuser then read the calibrated signal.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class RunPlan:
     tasks: list[Task] = field(default_factory=list)
     estimators: dict[str, Task] = field(default_factory=dict)  # modality -> all-train estimator
     difficulty: dict[str, list[Ref]] = field(default_factory=dict)  # modality -> the run's difficulty signal
+    calibrations: dict[str, Task] = field(default_factory=dict)  # modality -> calibration (when asked for)
     regressors: dict[tuple[str, str], Task] = field(default_factory=dict)  # (modality, target) -> all-train
     fusers: dict[str, Task] = field(default_factory=dict)  # target -> fuser
 
@@ -66,6 +69,9 @@ def plan_run(cfg: RunConfig, dataset: Dataset, host: PluginHost, device_type: st
     uses_signal = est_cls.gives_signal and (cfg.re_unimodal or cfg.re_fusion)
     oof_fusion = cfg.fusion_train == "out-of-fold" and fuser_cls.learned
     oof_difficulty = cfg.difficulty_train == "out-of-fold" and uses_signal
+    method = cfg.difficulty_calibration
+    calibrated = method != "none" and uses_signal
+    shared_signal = oof_difficulty or calibrated  # fold models read the run's signal, not their own estimator's
     held = folds(cfg, dataset) if (oof_fusion or oof_difficulty) else []
     plan = RunPlan()
 
@@ -91,6 +97,11 @@ def plan_run(cfg: RunConfig, dataset: Dataset, host: PluginHost, device_type: st
         fold_est[m.name] = [estimator(m, _tag(k, len(held)), _keep(ids["train"], h)) for k, h in enumerate(held)]
         oof = [[plan.estimators[m.name].key, None]] + [[e.key, h] for e, h in zip(fold_est[m.name], held, strict=True)]
         plan.difficulty[m.name] = oof if oof_difficulty else [[plan.estimators[m.name].key, None]]
+        if calibrated:  # the run's signal becomes the calibrated one, referenced to its train values
+            plan.calibrations[m.name] = plan.add(Task("calibration", f"calibration ({method}) {m.name}", {
+                "data": common["data"], "modality": m.name, "method": method, "fit_ids": ids["train"],
+                "difficulty": {"refs": plan.difficulty[m.name]}}))
+            plan.difficulty[m.name] = [[plan.calibrations[m.name].key, None]]
     fold_reg: dict[tuple[str, str], list[Task]] = {}
     for m in modalities:
         for t in cfg.targets:
@@ -98,7 +109,7 @@ def plan_run(cfg: RunConfig, dataset: Dataset, host: PluginHost, device_type: st
             if oof_fusion:
                 fold_reg[(m.name, t)] = [
                     regressor(m, t, _tag(k, len(held)), _keep(ids["train"], h),
-                              plan.difficulty[m.name] if oof_difficulty else [[fold_est[m.name][k].key, None]])
+                              plan.difficulty[m.name] if shared_signal else [[fold_est[m.name][k].key, None]])
                     for k, h in enumerate(held)]
 
     # Stage 3: one fuser per target, fed all-train outputs (and, on train, out-of-fold ones if asked).
@@ -116,6 +127,7 @@ def plan_run(cfg: RunConfig, dataset: Dataset, host: PluginHost, device_type: st
         if oof_fusion:
             fit_inputs = fusion_inputs(
                 {m: all_train[m] + [[r.key, h] for r, h in zip(fold_reg[(m, t)], held, strict=True)] for m in names},
+                plan.difficulty if shared_signal else
                 {m: [[plan.estimators[m].key, None]] + [[e.key, h] for e, h in zip(fold_est[m], held, strict=True)]
                  for m in names})
         plan.fusers[t] = plan.add(Task("fuser", f"fusion ({cfg.fuser}) → {t}", {

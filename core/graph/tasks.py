@@ -32,7 +32,7 @@ from musefuse.core.plugins import PluginHost
 # stop matching instead of being reused.
 NUMERICS_VERSION = 1
 
-Kind = Literal["estimator", "regressor", "fuser"]
+Kind = Literal["estimator", "calibration", "regressor", "fuser"]
 Ref = list  # [task key, list of subject Ids | None]
 
 
@@ -53,7 +53,7 @@ class Task:
 
     @property
     def max_epochs(self) -> int:
-        return int(self.spec["fit"]["epochs"])
+        return int(self.spec["fit"]["epochs"]) if "fit" in self.spec else 1
 
     @property
     def metric(self) -> str:
@@ -123,11 +123,12 @@ def run_task(task: Task, env: TaskEnv, progress: Progress | None = None) -> dict
     spec = task.spec
     if env.dataset.fingerprint != spec["data"]:
         raise RuntimeError(f"{task.label}: the data changed since the run was planned (fingerprint mismatch).")
-    fit, devel = env.index(spec["fit_ids"]), env.index(spec["devel_ids"])
-    ctx = FitContext(device=env.device, seed=spec["seed"], settings=ModelSettings(**spec["settings"]),
-                     loss=spec["fit"]["loss"], max_epochs=spec["fit"]["epochs"], patience=spec["fit"]["patience"],
-                     window=spec["fit"]["window"], hop=spec["fit"]["hop"], batch_size=spec["fit"]["batch_size"],
-                     options=dict(spec.get("options", {})), progress=progress)
+    fit, devel = env.index(spec["fit_ids"]), env.index(spec.get("devel_ids", []))
+    ctx = None if "fit" not in spec else FitContext(  # a model's training budget; calibrations have none
+        device=env.device, seed=spec["seed"], settings=ModelSettings(**spec["settings"]), loss=spec["fit"]["loss"],
+        max_epochs=spec["fit"]["epochs"], patience=spec["fit"]["patience"], window=spec["fit"]["window"],
+        hop=spec["fit"]["hop"], batch_size=spec["fit"]["batch_size"], options=dict(spec.get("options", {})),
+        progress=progress)
     tensors, meta, outputs, result = _RUNNERS[task.kind](spec, env, fit, devel, ctx)
     info = _fit_summary(task, result, time.perf_counter() - started)
     signals = {s.id: o for s, o in zip(env.dataset.subjects, outputs, strict=True)}
@@ -141,6 +142,17 @@ def _fit_estimator(spec, env: TaskEnv, fit, devel, ctx):
     est.fit([x[i] for i in fit], [x[i] for i in devel], ctx)
     tensors, meta = est.state()
     return tensors, {"plugin": est.name, **meta}, est.difficulty(x), getattr(est, "fit_result", None)
+
+
+def _fit_calibration(spec, env: TaskEnv, fit, devel, ctx):
+    import torch
+
+    from musefuse.core.learning.calibration import apply_calibration, reference_quantiles
+
+    d = env.signal(spec["difficulty"]["refs"])
+    reference = reference_quantiles([d[i] for i in fit])  # the train subjects' signal (out-of-fold if asked)
+    return ({"reference": torch.from_numpy(reference)}, {"method": spec["method"]},
+            apply_calibration(spec["method"], d, reference), None)
 
 
 def _fit_regressor(spec, env: TaskEnv, fit, devel, ctx):
@@ -178,7 +190,8 @@ def _fit_fuser(spec, env: TaskEnv, fit, devel, ctx):
     return tensors, {"plugin": fuser.name, **meta}, fuser.predict(ap, ad), getattr(fuser, "fit_result", None)
 
 
-_RUNNERS = {"estimator": _fit_estimator, "regressor": _fit_regressor, "fuser": _fit_fuser}
+_RUNNERS = {"estimator": _fit_estimator, "calibration": _fit_calibration, "regressor": _fit_regressor,
+            "fuser": _fit_fuser}
 
 
 def _fit_summary(task: Task, result: Any, seconds: float) -> dict[str, Any]:

@@ -18,7 +18,7 @@ signals (the out-of-fold train difficulties) explicitly, so a pipeline stores on
 
 Example::
 
-    from musefuse.plugins.difficulty_calibration import calibrate
+    from musefuse.core.learning.calibration import calibrate
     calibrated = calibrate("quantile", held_out_re, reference=oof_train_re)
 """
 
@@ -157,3 +157,17 @@ def calibrate(name: str, signals: Signals, reference: Signals | None = None) -> 
             raise ValueError(f"the '{name}' calibration needs reference signals (out-of-fold train difficulties)")
         return CALIBRATIONS[name](signals, reference)
     return CALIBRATIONS[name](signals)
+
+
+def apply_calibration(name: str, signals: Signals, reference_q: np.ndarray) -> list[np.ndarray]:
+    """How a pipeline calibrates: against the stored :func:`reference_quantiles` of its train signal.
+
+    ``quantile`` uses the normal-score output, so the calibrated signal keeps the z-scale the
+    models saw before (about N(0, 1) on train).
+    """
+    ref = [np.asarray(reference_q, dtype=np.float32)]
+    if name == "quantile":
+        return quantile_transform(signals, ref, output="normal")
+    if name == "clip":
+        return clip_to_reference(signals, ref)
+    return calibrate(name, signals)
