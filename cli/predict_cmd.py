@@ -22,8 +22,9 @@ def predict(
     stage: str = typer.Option("fusion", help="fusion | unimodal (then OUT/<modality>/<target>/<Id>.csv)."),
     device: str = typer.Option("auto", help="auto | cpu | cuda."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace earlier predictions in a non-empty --out."),
+    threads: int = typer.Option(None, help="torch CPU threads (default: the cores, printed)."),
 ) -> None:
     """Predict with a finished run's standardisation, auto-encoders and models (labels not needed)."""
-    written = predict_run(run, data, out, stage=stage, device=device, overwrite=overwrite,
+    written = predict_run(run, data, out, stage=stage, device=device, overwrite=overwrite, threads=threads,
                           echo=lambda message: err.print(message, highlight=False, markup=False))
     err.print(f"Predictions written to {written}")

@@ -32,6 +32,7 @@ import numpy as np
 from musefuse.core.config import RunConfig
 from musefuse.core.data.dataset import Dataset, Subject
 from musefuse.core.errors import ConfigError
+from musefuse.core.graph.executors import apply_threads, parallelism
 from musefuse.core.graph.pipeline import Fitted, Reporter, fit_context, model_seed, train
 from musefuse.core.interfaces import Corruption
 from musefuse.core.learning.metrics import partition_scores
@@ -331,7 +332,6 @@ def evaluate_robustness(
     (finished run folders with and without RE) replace seed k's training; with runs given, their
     own seeds are used and K is at least their number.
     """
-    import torch
 
     from musefuse.core.data.loader import load_dataset, standardise
     from musefuse.core.runs.runner import data_root, resolve_device
@@ -349,11 +349,12 @@ def evaluate_robustness(
                                   f"modalities ({', '.join(base.modalities)}).")
     device = resolve_device(base.device)
     base = base.with_preset(cuda=device.type == "cuda")
-    if base.threads:
-        torch.set_num_threads(base.threads)
+    par = parallelism(device.type, 1, base.threads)  # models train in this process (corrupted data live in memory)
+    apply_threads(par.threads)
     out = runfolder.prepare(out, overwrite, entries=OUTPUT_ENTRIES)
     log = runfolder.RunLog(out / "log.txt", echo)
     try:
+        log(f"device {device} | {par.threads} torch thread{'s' * (par.threads > 1)}")
         from musefuse.core.runs.runner import load_fitted, load_run_config
 
         def load(path: Path) -> tuple[int, Fitted]:

@@ -257,13 +257,15 @@ def _check_checkpoints(run: Path, cfg: RunConfig, host: PluginHost) -> None:
 
 
 def predict(run: Path, data: Path | None, out: Path, stage: str = "fusion", device: str = "auto",
-            overwrite: bool = False, host: PluginHost | None = None, echo=lambda _m: None) -> Path:
+            overwrite: bool = False, host: PluginHost | None = None, echo=lambda _m: None,
+            threads: int | None = None) -> Path:
     """Apply a finished run to a MuSe-layout folder; writes OUT/<target>/<Id>.csv (submission layout).
 
     New data needs only the run's modalities' feature files: a partition file is optional (any
     partition names; without one every subject with a feature file is predicted) and labels are
     not read. ``data=None`` predicts on the run's own data. With ``stage='unimodal'``, writes
     OUT/<modality>/<target>/<Id>.csv instead. ``echo`` receives one line per step (progress).
+    ``threads``: torch threads (default: as for a run's workers, see executors.parallelism).
     """
     import numpy as np
 
@@ -283,6 +285,11 @@ def predict(run: Path, data: Path | None, out: Path, stage: str = "fusion", devi
     runfolder.prepare_predictions(Path(out), overwrite, protected, dry_run=True)  # refuse before any work
     host = host or get_host()
     dev = resolve_device(device)
+    # One process predicts: every core for it on CPU, but never more threads than cores (the GRU
+    # waits at OpenMP barriers; an oversubscribed machine made predict 35x slower).
+    par = parallelism(dev.type, 1, threads)
+    apply_threads(par.threads)
+    echo(f"device {dev} | {par.threads} torch thread{'s' * (par.threads > 1)}")
     echo(f"Loading the run {run} ({', '.join(cfg.modalities)} → {', '.join(cfg.targets)})")
     fitted = load_fitted(run, cfg, host, dev)
     echo(f"Reading {data}")
