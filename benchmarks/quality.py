@@ -11,7 +11,8 @@ interrupted benchmark resumes where it stopped.
 
 Variants: re = AE-RE into regressors and fuser, in-sample everywhere; nore = --estimator none (no
 difficulty anywhere); oof = re with out-of-fold fusion inputs; oofd = re with out-of-fold
-difficulty (each train subject's RE from an auto-encoder that never saw it); oofd-oof = both.
+difficulty (each train subject's RE from an auto-encoder that never saw it); oofd-oof = both;
+oofd-q = oofd with the RE quantile-calibrated against its train distribution; q = re, calibrated.
 Writes OUT/quality-<variants>.md (tables for the README, with the difficulty drift) and prints it.
 """
 
@@ -31,9 +32,12 @@ VARIANTS = {
     "oof": ["--fusion-train", "out-of-fold"],
     "oofd": ["--difficulty-train", "out-of-fold"],
     "oofd-oof": ["--difficulty-train", "out-of-fold", "--fusion-train", "out-of-fold"],
+    "oofd-q": ["--difficulty-train", "out-of-fold", "--difficulty-calibration", "quantile"],
+    "q": ["--difficulty-calibration", "quantile"],
 }
 LABELS = {"re": "with RE", "nore": "without RE", "oof": "with RE, out-of-fold fusion inputs",
-          "oofd": "with out-of-fold RE", "oofd-oof": "out-of-fold RE and fusion inputs"}
+          "oofd": "with out-of-fold RE", "oofd-oof": "out-of-fold RE and fusion inputs",
+          "oofd-q": "out-of-fold RE, quantile-calibrated", "q": "with RE, quantile-calibrated"}
 
 
 def run_one(out: Path, variant: str, seed: int, modalities: str, extra: list[str]) -> Path:

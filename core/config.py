@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from musefuse.core.data.dataset import MissingPolicy
 from musefuse.core.errors import ConfigError
@@ -20,6 +20,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     # (3.7 vs 3.8 s/epoch measured), while two threads on a busy 2-core machine oversubscribe it badly.
     "cpu": {"epochs": 15, "patience": 5, "window": 100, "hop": 100, "threads": 1},
 }
+
+
+_LEGACY_ESTIMATOR_FIELDS = {"ae_bottleneck": "bottleneck", "ae_noise": "noise", "re_smoothing": "smoothing"}
 
 
 class RunConfig(BaseModel):
@@ -67,6 +70,19 @@ class RunConfig(BaseModel):
     store: Path | None = None  # the artifact store; None: the user cache (see musefuse.core.graph.store)
     out: Path | None = None  # the run folder; None: runs/<timestamp>
     overwrite: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_estimator_fields(cls, values: Any) -> Any:
+        """Run folders written before estimator options were the plugin's own (musefuse ≤ 0.1 main)."""
+        if isinstance(values, dict) and any(k in values for k in _LEGACY_ESTIMATOR_FIELDS):
+            values = dict(values)
+            options = dict(values.get("estimator_options") or {})
+            for old, new in _LEGACY_ESTIMATOR_FIELDS.items():
+                if old in values:
+                    options.setdefault(new, values.pop(old))
+            values["estimator_options"] = options
+        return values
 
     @field_validator("modalities", "targets")
     @classmethod

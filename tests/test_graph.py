@@ -261,3 +261,26 @@ def test_calibrated_run_predicts_the_same_through_predict(data, tmp_path, method
     if method == "quantile":  # on train, the calibrated signal is about N(0, 1)
         drift = json.loads((run / "difficulty_drift.json").read_text())
         assert abs(drift["fau"]["train_mean"]) < 0.1 and abs(drift["fau"]["train_std"] - 1) < 0.15
+
+
+def test_predict_reads_a_run_folder_written_before_the_task_graph(data, tmp_path):
+    """Old run folders keep working: their config.yaml has the AE options as top-level fields."""
+    import yaml
+    from typer.testing import CliRunner
+
+    from musefuse.cli.app import app
+
+    run = tmp_path / "run"
+    args = ["run", "--modalities", ",".join(MODS), "--data", str(data), "--out", str(run), "--layers", "1",
+            "--hidden", "8", "--epochs", "1", "--device", "cpu"]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    for new in ("estimator_options", "difficulty_train", "difficulty_calibration", "workers", "executor", "store"):
+        cfg.pop(new)
+    cfg.update(ae_bottleneck=8, ae_noise=0.1, re_smoothing=1)
+    (run / "config.yaml").write_text(yaml.safe_dump(cfg))
+    (run / "tasks.json").unlink()
+    (run / "difficulty_drift.json").unlink()
+    result = CliRunner().invoke(app, ["predict", "--run", str(run), "--data", str(data), "--out", str(tmp_path / "p")])
+    assert result.exit_code == 0, result.output
+    assert list((tmp_path / "p" / "arousal").glob("*.csv"))
