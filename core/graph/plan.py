@@ -64,7 +64,10 @@ def plan_run(cfg: RunConfig, dataset: Dataset, host: PluginHost, device_type: st
     est_cls, fuser_cls = host.estimator(cfg.estimator), host.fuser(cfg.fuser)
     modalities = [host.modality(n) for n in cfg.modalities]
     ids = {p: [s.id for s in dataset.subjects if s.partition == p] for p in ("train", "devel")}
+    used = [("estimator", cfg.estimator), ("fuser", cfg.fuser)] + [("modality", m) for m in cfg.modalities]
+    origins = {f"{kind} {name}": _origin(host, kind, name) for kind, name in used}
     common = {"data": dataset.fingerprint, "device": device_type, "missing": cfg.missing, "devel_ids": ids["devel"],
+              "plugins": {k: v for k, v in origins.items() if v},  # third-party code versions
               "fit": {k: getattr(cfg, k) for k in ("loss", "epochs", "patience", "window", "hop", "batch_size")}}
     uses_signal = est_cls.gives_signal and (cfg.re_unimodal or cfg.re_fusion)
     oof_fusion = cfg.fusion_train == "out-of-fold" and fuser_cls.learned
@@ -85,7 +88,7 @@ def plan_run(cfg: RunConfig, dataset: Dataset, host: PluginHost, device_type: st
         appended = est_cls.gives_signal and cfg.re_unimodal
         return plan.add(Task("regressor", f"{tag}unimodal {m.name} → {t}", {
             **common, "modality": m.name, "target": t, "fit_ids": fit_ids,
-            "settings": cfg.settings_for(m.settings_for(t)).model_dump(),
+            "settings": cfg.settings_for(m.settings_for(t), m.name, t).model_dump(),
             "seed": model_seed(cfg.seed, tag, "regressor", m.name, t),
             "shift": round(cfg.label_shift / STEP_SECONDS),
             "difficulty": {"refs": difficulty} if appended else None}))
@@ -135,6 +138,12 @@ def plan_run(cfg: RunConfig, dataset: Dataset, host: PluginHost, device_type: st
             "settings": cfg.fusion_settings().model_dump(), "seed": model_seed(cfg.seed, "fuser", t),
             "inputs": inputs, "fit_inputs": fit_inputs}))
     return plan
+
+
+def _origin(host: PluginHost, kind: str, name: str) -> str | None:
+    """'distribution version' of a third-party plugin (built-ins change with NUMERICS_VERSION instead)."""
+    info = next((i for i in host.entries(kind) if i.name == name or (kind == "modality" and i.obj.name == name)), None)
+    return None if info is None or info.source == "musefuse" else f"{info.source} {info.version}"
 
 
 def _tag(k: int, n: int) -> str:
