@@ -112,6 +112,10 @@ def execute_run(cfg: RunConfig, reporter: Reporter | None = None, echo=lambda _m
     modalities = [host.modality(n) for n in cfg.modalities]
     host.estimator(cfg.estimator)
     host.fuser(cfg.fuser)
+    if cfg.executor == "ray":  # a missing extra fails before any data is read
+        from musefuse.core.graph.ray_executor import import_ray
+
+        import_ray()
     if cfg.data is not None and not Path(cfg.data).is_dir():
         raise DataError(f"--data {cfg.data}: data folder not found.")
     device = resolve_device(cfg.device)
@@ -149,6 +153,11 @@ def execute_run(cfg: RunConfig, reporter: Reporter | None = None, echo=lambda _m
             executor: Executor = LocalExecutor(WorkerSpec(
                 root, tuple(cfg.modalities), tuple(cfg.targets), dataset.fingerprint, str(device), par.threads,
                 store.root), par.workers)
+        elif cfg.executor == "ray":  # Ray tasks on a local instance or a cluster (docs/ray.md)
+            from musefuse.core.graph.ray_executor import RayExecutor
+
+            executor = RayExecutor(dataset, store.root, str(device), par.threads, cfg.ray_address,
+                                   cfg.gpus_per_task, log=log)
         else:  # one worker process would only add its start-up time
             executor = InProcessExecutor(TaskEnv(dataset, host, device, store), par.threads)
         plan = plan_run(cfg, dataset, host, device.type)
