@@ -30,6 +30,7 @@ def _root(
 def _register_commands() -> None:
     # Each module adds its command(s) to `app` on import.
     from musefuse.cli import (  # noqa: F401
+        ablate_cmd,
         extract_cmd,
         plugins_cmd,
         predict_cmd,

@@ -41,6 +41,10 @@ class RunConfig(BaseModel):
     lr: float | None = Field(None, gt=0)
     dropout: float | None = Field(None, ge=0, lt=1)
     loss: Literal["ccc", "mse", "l1"] = "ccc"
+    # Per-regressor settings, modality -> target -> {rnn, layers, hidden, lr, dropout} (any subset):
+    # the most specific level, over the fields above and the modality defaults. Auto-encoders and the
+    # fuser keep theirs. `musefuse select` writes the devel-best ones in this form.
+    model_settings: dict[str, dict[str, dict[str, Any]]] = {}
     # Stages
     estimator: str = "ae-re"
     fuser: str = "birnn"
@@ -66,7 +70,9 @@ class RunConfig(BaseModel):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int | None = Field(None, ge=1)  # torch CPU threads per worker; None: the preset's, else torch's
     workers: int | None = Field(None, ge=1)  # concurrent trainings; None: chosen from the hardware
-    executor: Literal["local", "inprocess"] = "local"  # inprocess: one model at a time, in this process
+    executor: Literal["local", "inprocess", "ray"] = "local"  # inprocess: one model at a time, in this process
+    ray_address: str | None = None  # executor ray: the cluster to join; None: $RAY_ADDRESS, else a local instance
+    gpus_per_task: float | None = Field(None, gt=0, le=1)  # executor ray on CUDA: GPU share per training
     store: Path | None = None  # the artifact store; None: the user cache (see musefuse.core.graph.store)
     out: Path | None = None  # the run folder; None: runs/<timestamp>
     overwrite: bool = False
@@ -93,10 +99,26 @@ class RunConfig(BaseModel):
             raise ValueError(f"names repeat: {value}")
         return value
 
-    def settings_for(self, modality_defaults: ModelSettings) -> ModelSettings:
-        """A modality's default settings with this run's explicit overrides applied."""
+    @field_validator("model_settings")
+    @classmethod
+    def _known_settings(cls, value: dict[str, dict[str, dict[str, Any]]]) -> dict[str, dict[str, dict[str, Any]]]:
+        for modality, per_target in value.items():
+            for target, settings in per_target.items():
+                try:
+                    ModelSettings.model_validate(settings)  # names and ranges; unset fields stay unset
+                except ValidationError as exc:
+                    raise ValueError(f"{modality}.{target}: {_describe(exc, 'model settings')}") from None
+        return value
+
+    def settings_for(self, modality_defaults: ModelSettings, modality: str | None = None,
+                     target: str | None = None) -> ModelSettings:
+        """A modality's default settings with this run's explicit overrides applied (then, for one
+        regressor, its ``model_settings`` entry)."""
         overrides = {k: getattr(self, k) for k in ("rnn", "layers", "hidden", "lr", "dropout")}
-        return modality_defaults.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+        overrides = {k: v for k, v in overrides.items() if v is not None}
+        if modality is not None and target is not None:
+            overrides.update(self.model_settings.get(modality, {}).get(target, {}))
+        return ModelSettings.model_validate({**modality_defaults.model_dump(), **overrides})
 
     def options_for(self, estimator: type) -> dict[str, Any]:
         """The estimator plugin's options: ``estimator_options`` validated by its ``Options`` model."""

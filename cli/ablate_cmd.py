@@ -1,0 +1,99 @@
+"""`musefuse ablate rnn|loss|re|fusion`: the paper's Tables 1–8 as one command each."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from musefuse.cli.app import app
+from musefuse.cli.common import err, parse_options, reports_errors, split_csv
+from musefuse.cli.progress import RichReporter
+from musefuse.core.config import RunConfig, build_config
+from musefuse.core.errors import ConfigError
+from musefuse.core.runs import runfolder
+from musefuse.lab.experiments import ExperimentResult, ablations, run_experiment, seeds_option
+
+# Without --modalities an ablation covers the paper's five feature sets (use fewer for a quick look).
+DEFAULT_MODALITIES = ablations.PAPER_MODALITIES
+
+
+def experiment_config(config: Path | None, modalities: str | None, targets: str | None,
+                      estimator_option: list[str] | None, **flags: Any) -> RunConfig:
+    """The base run configuration of an experiment: YAML first, then the flags that were given."""
+    flags["modalities"] = split_csv(modalities)
+    flags["targets"] = split_csv(targets)
+    flags["estimator_options"] = parse_options(estimator_option, "--estimator-option")
+    cfg = build_config(config, **flags)
+    if "modalities" not in cfg.model_fields_set:
+        cfg = build_config(config, **{**flags, "modalities": list(DEFAULT_MODALITIES)})
+    return cfg
+
+
+def write_table(kind: str):
+    def write(folder: Path, result: ExperimentResult) -> None:
+        table = ablations.table(kind, result.records)
+        runfolder.write_text(folder / "table.md", table.markdown() + f"\n{result.counts()}.\n")
+        runfolder.write_text(folder / "table.csv", table.csv())
+    return write
+
+
+@app.command()
+@reports_errors
+def ablate(
+    kind: str = typer.Argument(..., help="rnn (Tables 1–2) | loss (3–4) | re (5–6) | fusion (7–8)."),
+    modalities: str = typer.Option(None, help="Comma-separated modalities (default: the paper's five, "
+                                   f"{','.join(ablations.PAPER_MODALITIES)}). For fusion, the first two are "
+                                   "fused in every row, then each other one is added."),
+    combos: str = typer.Option(None, help="fusion only: explicit combinations, e.g. "
+                               "egemaps+vggface,egemaps+vggface+fau (instead of those from --modalities)."),
+    targets: str = typer.Option(None, help="Comma-separated targets (default: arousal,valence)."),
+    data: Path = typer.Option(None, help="MuSe-layout data folder (default: the embedded synthetic dataset)."),
+    seeds: str = typer.Option("1", help="A count (3: seeds 0, 1, 2) or a list of seeds (0,4,7)."),
+    layers: int = typer.Option(None, help="Recurrent layers (default 4)."),
+    hidden: int = typer.Option(None, help="Hidden units per direction (default 64)."),
+    preset: str = typer.Option(None, help="Training budget: auto (paper on CUDA, else cpu) | cpu | paper."),
+    epochs: int = typer.Option(None, help="Maximum epochs per model (preset default)."),
+    patience: int = typer.Option(None, help="Early-stopping patience on devel CCC (preset default)."),
+    estimator_option: list[str] = typer.Option(None, "--estimator-option", help="KEY=VALUE option of the "
+                                               "estimator plugin (repeatable)."),
+    device: str = typer.Option(None, help="auto (default) | cpu | cuda."),
+    threads: int = typer.Option(None, help="torch CPU threads per worker."),
+    workers: int = typer.Option(None, help="Concurrent trainings (default: from the hardware)."),
+    executor: str = typer.Option(None, help="local (default: worker processes) | inprocess."),
+    store: Path = typer.Option(None, help="Artifact store (default: in the user cache); experiments and runs "
+                               "that share it share models."),
+    config: Path = typer.Option(None, help="YAML run config every trial starts from; flags override it."),
+    out: Path = typer.Option(None, help="The experiment folder (default: experiments/ablate-<kind>-<timestamp>)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a finished experiment in --out."),
+) -> None:
+    """Run one of the paper's ablations over seeds; print its table (devel / test CCC, mean ± std).
+
+    Every variant × seed is a full run configuration; all their models form one task graph, so
+    models that trials (or earlier runs and experiments on the same store and data) share are
+    trained once. Run the same command again to resume an interrupted experiment.
+    """
+    if kind not in ablations.KINDS:
+        raise ConfigError(f"Unknown ablation '{kind}'. Known: {', '.join(ablations.KINDS)}.")
+    if combos is not None and kind != "fusion":
+        raise ConfigError("--combos applies to 'ablate fusion' only.")
+    combo_list = ablations.parse_combos(combos) if combos else None
+    if combo_list and modalities is None:
+        modalities = ",".join(dict.fromkeys(m for c in combo_list for m in c))
+    base = experiment_config(config, modalities, targets, estimator_option, data=data, layers=layers, hidden=hidden,
+                             preset=preset, epochs=epochs, patience=patience, device=device, threads=threads,
+                             workers=workers, executor=executor, store=store)
+    trials = ablations.trials(kind, base, seeds_option(seeds), combo_list)
+    with RichReporter() as reporter:
+        result = run_experiment(f"ablate-{kind}", trials, out, overwrite=overwrite, reporter=reporter,
+                                echo=reporter.log, write=write_table(kind))
+    table = ablations.table(kind, result.records)
+    console = Console()
+    console.print(table.title, style="bold", soft_wrap=True)
+    for t in table.rich():
+        console.print(t)
+    console.print(table.note(), soft_wrap=True)
+    err.print(f"{result.counts()} in {result.seconds:.0f}s")
+    err.print(f"Experiment folder: {result.folder} (table.md, table.csv, results.csv)")
