@@ -36,6 +36,8 @@ def _register_commands() -> None:
         predict_cmd,
         robustness_cmd,
         run_cmd,
+        select_cmd,
+        summarize_cmd,
         synth_cmd,
         validate_cmd,  # noqa: F401
     )

@@ -145,12 +145,14 @@ def run_experiment(
     reporter: Reporter | None = None,
     echo: Callable[[str], None] = lambda _m: None,
     write: Callable[[Path, ExperimentResult], None] | None = None,
+    keep: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None,
 ) -> ExperimentResult:
     """Run every trial's models as one task graph; score each trial; write the experiment folder.
 
     All trials share the data, the device and the execution settings of the first trial's
     config (``workers``, ``threads``, ``executor``, ``store``). ``write(folder, result)`` adds the
-    command's own files (its table) before ``results.json`` marks the folder finished.
+    command's own files (its table) before ``results.json`` marks the folder finished. ``keep``
+    filters the scored records before anything is written (model selection drops test scores there).
     """
     from musefuse.core.data.loader import load_dataset, standardise
     from musefuse.core.runs.runner import data_root, resolve_device
@@ -223,6 +225,8 @@ def run_experiment(
             fitted, outputs = collect(plan, store, cfg, dataset, stats, host, device)
             for r in score_records(fitted, outputs, cfg.seed):
                 records.append({"trial": trial.name, "variant": trial.heading, **r})
+        if keep is not None:
+            records = keep(records)
         kinds: dict[str, dict[str, int]] = {}
         for task in tasks.values():
             entry = kinds.setdefault(task.kind, {"trained": 0, "reused": 0})

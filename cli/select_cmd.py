@@ -1,0 +1,96 @@
+"""`musefuse select`: the devel-best regressor settings per modality × target, over a grid."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from musefuse.cli.ablate_cmd import experiment_config
+from musefuse.cli.app import app
+from musefuse.cli.common import err, reports_errors
+from musefuse.cli.progress import RichReporter
+from musefuse.core.runs import runfolder
+from musefuse.lab.experiments import ExperimentResult, run_experiment, seeds_option
+from musefuse.lab.experiments import selection as sel
+from musefuse.lab.experiments.tables import fmt, mean_std
+
+
+@app.command("select")
+@reports_errors
+def select_cmd(
+    grid: list[str] = typer.Option(None, "--grid", help="AXIS=V1,V2 (repeatable; axes rnn, layers, hidden, lr, "
+                                   "dropout). Axes not given keep the paper's grid: rnn lstm,bilstm,gru,bigru; "
+                                   "lr 0.001,0.005,0.0005; dropout 0.1,0.2,0.5."),
+    grid_file: Path = typer.Option(None, help="YAML mapping axis: [values] (--grid overrides it axis by axis)."),
+    modalities: str = typer.Option(None, help="Comma-separated modalities (default: the paper's five)."),
+    targets: str = typer.Option(None, help="Comma-separated targets (default: arousal,valence)."),
+    data: Path = typer.Option(None, help="MuSe-layout data folder (default: the embedded synthetic dataset)."),
+    seeds: str = typer.Option("1", help="A count (3: seeds 0, 1, 2) or a list (0,4,7); selection uses the mean."),
+    layers: int = typer.Option(None, help="Recurrent layers (default 4), unless the grid spans them."),
+    hidden: int = typer.Option(None, help="Hidden units per direction (default 64), unless the grid spans them."),
+    preset: str = typer.Option(None, help="Training budget: auto (paper on CUDA, else cpu) | cpu | paper."),
+    epochs: int = typer.Option(None, help="Maximum epochs per model (preset default)."),
+    patience: int = typer.Option(None, help="Early-stopping patience on devel CCC (preset default)."),
+    estimator_option: list[str] = typer.Option(None, "--estimator-option", help="KEY=VALUE estimator option."),
+    device: str = typer.Option(None, help="auto (default) | cpu | cuda."),
+    threads: int = typer.Option(None, help="torch CPU threads per worker."),
+    workers: int = typer.Option(None, help="Concurrent trainings (default: from the hardware)."),
+    executor: str = typer.Option(None, help="local (default: worker processes) | inprocess."),
+    store: Path = typer.Option(None, help="Artifact store (default: in the user cache)."),
+    config: Path = typer.Option(None, help="YAML run config every grid point starts from; flags override it."),
+    out: Path = typer.Option(None, help="The experiment folder (default: experiments/select-<timestamp>)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a finished experiment in --out."),
+) -> None:
+    """Train the unimodal regressors at every grid point; keep the devel-best per modality × target.
+
+    Selection sees devel CCC only (mean over seeds); test CCC is reported for the selected point
+    alone. Writes selected.yaml, a run config with the winners: `musefuse run --config
+    EXP/selected.yaml` trains the pipeline with them (reusing the selected regressors from the
+    store), plus grid.csv (every point's devel CCC) and table.md.
+    """
+    the_grid = sel.parse_grid(grid, grid_file)
+    base = experiment_config(config, modalities, targets, estimator_option, data=data, layers=layers, hidden=hidden,
+                             preset=preset, epochs=epochs, patience=patience, device=device, threads=threads,
+                             workers=workers, executor=executor, store=store)
+    seed_list = seeds_option(seeds)
+    trials = sel.trials(base, the_grid, seed_list)
+    by_label = {sel.point_label(p): p for p in sel.points(the_grid)}
+    order = list(by_label)
+    state: dict = {}
+
+    def keep(records: list[dict]) -> list[dict]:
+        state["winners"] = sel.choose([r for r in records if r["partition"] == "devel"], order)
+        return sel.keep_selected(records, order)
+
+    def write(folder: Path, result: ExperimentResult) -> None:
+        winners = state["winners"]
+        chosen = sel.selected_config(base, winners, by_label)
+        runfolder.write_text(folder / "selected.yaml", "# musefuse select: the devel-best regressor settings per "
+                             "modality and target.\n# Use: musefuse run --config selected.yaml [--data ...]\n"
+                             + yaml.safe_dump(chosen, sort_keys=False))
+        runfolder.write_text(folder / "grid.csv", sel.grid_csv(winners, order, by_label))
+        runfolder.write_text(folder / "table.md", sel.selection_markdown(result, winners, order, seed_list)
+                             + f"\n{result.counts()}.\n")
+
+    err.print(f"Grid: {len(order)} points × {len(seed_list)} seed(s) × {len(base.modalities)} modalities × "
+              f"{len(base.targets)} targets")
+    with RichReporter() as reporter:
+        result = run_experiment("select", trials, out, overwrite=overwrite, reporter=reporter, echo=reporter.log,
+                                write=write, keep=keep)
+    test: dict = {}
+    for r in result.records:
+        if r["partition"] == "test" and r["stage"] == "unimodal" and r["ccc"] is not None:
+            test.setdefault((r["modalities"][0], r["target"]), []).append(r["ccc"])
+    table = Table(title="Selected on devel (test: the selected point only)")
+    for name in ("modality", "target", "selected", "devel", "test"):
+        table.add_column(name, justify="right" if name in ("devel", "test") else "left")
+    for (m, t), w in sorted(state["winners"].items()):
+        table.add_row(m, t, w["variant"], fmt(w["devel"], sep="±"), fmt(mean_std(test.get((m, t), [])), sep="±"))
+    Console().print(table)
+    err.print(f"{result.counts()} in {result.seconds:.0f}s")
+    err.print(f"Experiment folder: {result.folder} (selected.yaml, grid.csv, table.md). "
+              f"Train with the winners: musefuse run --config {result.folder / 'selected.yaml'}")

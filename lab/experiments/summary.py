@@ -1,0 +1,127 @@
+"""``musefuse summarize``: any set of finished runs -> mean ± std over seeds, grouped by what differs.
+
+The runs' ``config.yaml`` files are compared field by field; the fields whose values differ
+between runs (other than the seed and where/how a run was executed) define the groups, and every
+group's runs are its seeds. Per group × stage × modalities × target × partition the table gives the
+mean CCC, the sample std (n − 1) and n.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from musefuse.core.errors import ConfigError, RunFolderError
+from musefuse.core.runs import runfolder
+from musefuse.lab.experiments.tables import Stat, fmt, mean_std
+
+# Fields that do not change what a run computes (or are its seed): never a grouping field.
+IGNORED = ("seed", "out", "store", "overwrite", "workers", "threads", "executor")
+
+
+@dataclass
+class Summary:
+    fields: list[str]  # the config fields that differ between the runs (the grouping)
+    groups: dict[str, list[Path]]  # group label -> its runs
+    partitions: list[str]
+    rows: list[dict[str, Any]] = field(default_factory=list)  # group, stage, modalities, target, re, {part: Stat}
+    warnings: list[str] = field(default_factory=list)
+
+    def csv(self) -> str:
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(["group", *self.fields, "stage", "modalities", "target", "re", "partition", "ccc_mean", "ccc_std",
+                    "n_seeds", "seeds"])
+        for r in self.rows:
+            for part in self.partitions:
+                stat = r["stats"].get(part)
+                if stat is None:
+                    continue
+                w.writerow([r["group"], *(r["settings"].get(f, "") for f in self.fields), r["stage"],
+                            "+".join(r["modalities"]), r["target"], r["re"], part, f"{stat[0]:.6f}",
+                            "" if stat[1] is None else f"{stat[1]:.6f}", stat[2],
+                            " ".join(map(str, r["seeds"][part]))])
+        return buf.getvalue()
+
+    def markdown(self) -> str:
+        heads = [*(self.fields or ["runs"]), "stage", "modalities", "target", *self.partitions]
+        lines = [f"CCC, mean ± std over seeds (n). Groups differ in: {', '.join(self.fields) or 'nothing'}.", "",
+                 "| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
+        for r in self.rows:
+            lines.append("| " + " | ".join(self.cells(r)) + " |")
+        return "\n".join(lines) + "\n"
+
+    def cells(self, r: dict[str, Any], sep: str = " ± ") -> list[str]:
+        group = [str(r["settings"].get(f, "")) for f in self.fields] or [r["group"]]
+        stage = r["stage"] + (" + RE" if r["re"] else "")
+        return [*group, stage, "+".join(r["modalities"]), r["target"],
+                *(_cell(r["stats"].get(p), sep) for p in self.partitions)]
+
+
+def _cell(stat: Stat | None, sep: str = " ± ") -> str:
+    return "—" if stat is None else f"{fmt(stat, sep=sep)} ({stat[2]})"
+
+
+def _value(v: Any) -> str:
+    if isinstance(v, list):
+        return ",".join(map(str, v))
+    if isinstance(v, dict):
+        return json.dumps(v, sort_keys=True)
+    return str(v)
+
+
+def read_run(run: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A finished run's config (as written) and its result records."""
+    import yaml
+
+    run = runfolder.require_finished(Path(run))
+    try:
+        cfg = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8"))
+        records = json.loads((run / runfolder.RESULTS).read_text(encoding="utf-8"))
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        raise RunFolderError(f"{run}: config.yaml or {runfolder.RESULTS} cannot be read ({exc}).") from None
+    if not isinstance(cfg, dict) or not isinstance(records, list):
+        raise RunFolderError(f"{run}: config.yaml or {runfolder.RESULTS} is not a musefuse run's.")
+    return cfg, records
+
+
+def summarize(runs: Sequence[Path], partitions: Sequence[str] = ("devel", "test")) -> Summary:
+    """Group ``runs`` by the config fields that differ between them; mean ± std over each group's seeds."""
+    if not runs:
+        raise ConfigError("summarize: name at least one run folder.")
+    loaded = [(Path(r), *read_run(r)) for r in runs]
+    keys = sorted({k for _, cfg, _ in loaded for k in cfg} - set(IGNORED))
+    differ = [k for k in keys if len({_value(cfg.get(k)) for _, cfg, _ in loaded}) > 1]
+    summary = Summary(differ, {}, list(partitions))
+    cells: dict[tuple, dict[str, list[tuple[int, float]]]] = {}
+    settings: dict[str, dict[str, str]] = {}
+    seen: dict[tuple[str, Any], Path] = {}
+    for path, cfg, records in loaded:
+        group = ", ".join(f"{k}={_value(cfg.get(k))}" for k in differ) or "all runs"
+        settings[group] = {k: _value(cfg.get(k)) for k in differ}
+        summary.groups.setdefault(group, []).append(path)
+        seed = cfg.get("seed")
+        if (group, seed) in seen:
+            summary.warnings.append(f"{path} and {seen[(group, seed)]} have the same settings and seed {seed}; "
+                                    "both are counted.")
+        seen[(group, seed)] = path
+        for r in records:
+            if r.get("partition") not in partitions or r.get("ccc") is None:
+                continue
+            key = (group, r["stage"], tuple(r["modalities"]), r["target"], bool(r.get("re")))
+            cells.setdefault(key, {}).setdefault(r["partition"], []).append((seed, r["ccc"]))
+    for (group, stage, mods, target, re), by_part in cells.items():
+        summary.rows.append({
+            "group": group, "settings": settings[group], "stage": stage, "modalities": list(mods), "target": target,
+            "re": re, "stats": {p: mean_std([c for _, c in v]) for p, v in by_part.items()},
+            "seeds": {p: sorted(s for s, _ in v) for p, v in by_part.items()}})
+    order = {"unimodal": 0, "fusion": 1}
+    targets = {"arousal": 0, "valence": 1, "combined": 2}
+    summary.rows.sort(key=lambda r: (order.get(r["stage"], 9), r["modalities"], targets.get(r["target"], 9),
+                                     r["target"], list(summary.groups).index(r["group"])))
+    return summary
