@@ -120,7 +120,7 @@ def paper_table(
     best_over: str = "row",
 ) -> PaperTable:
     """Aggregate ``records`` (their 'variant' is the column) into a :class:`PaperTable`."""
-    kept = [r for r in records if keep(r) and r["ccc"] is not None]
+    kept = [r for r in records if keep(r) and r["ccc"] is not None and r["partition"] in ("devel", "test")]
     targets = list(dict.fromkeys(r["target"] for r in kept))
     table = PaperTable(title, row_name, list(dict.fromkeys(row_of(r) for r in kept)), list(columns), targets,
                        best_over=best_over, seeds=sorted({r["seed"] for r in kept}))

@@ -1,0 +1,204 @@
+"""Experiments: ablations as one task graph with reuse, devel-only model selection, summaries, the report."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from musefuse.cli.app import app
+from musefuse.core.errors import ConfigError
+from musefuse.lab.experiments import seeds_option
+from musefuse.lab.experiments import selection as sel
+from musefuse.lab.experiments.ablations import combinations
+from musefuse.lab.experiments.summary import summarize
+from musefuse.lab.synth import write_synthetic
+
+MODS = "egemaps,fau"
+TINY = ["--layers", "1", "--hidden", "8", "--epochs", "2", "--device", "cpu"]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    return write_synthetic(tmp_path_factory.mktemp("exp") / "small", small=True, seed=1, modalities=["egemaps", "fau"])
+
+
+def cli(*args: str) -> str:
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def models(folder: Path) -> dict:
+    return json.loads((folder / "experiment.json").read_text())["models"]
+
+
+# -- options -----------------------------------------------------------------------------------
+
+
+def test_seeds_option():
+    assert seeds_option("3") == [0, 1, 2]
+    assert seeds_option("0,4,7") == [0, 4, 7]
+    for bad in ("0", "x", "1,1", "-2"):
+        with pytest.raises(ConfigError, match="--seeds"):
+            seeds_option(bad)
+
+
+def test_grid_parsing(tmp_path):
+    assert sel.parse_grid() == sel.PAPER_GRID
+    assert len(sel.points(sel.PAPER_GRID)) == 36  # 4 RNN types x 3 learning rates x 3 dropouts
+    grid = sel.parse_grid(["lr=0.001,0.005", "rnn=gru"])
+    assert grid == {"rnn": ["gru"], "lr": [0.001, 0.005], "dropout": [0.1, 0.2, 0.5]}
+    file = tmp_path / "grid.yaml"
+    file.write_text("dropout: [0.1]\nhidden: 16\n")
+    assert sel.parse_grid(["dropout=0.5"], file) == {**sel.PAPER_GRID, "dropout": [0.5], "hidden": [16]}
+    assert [sel.point_label(p) for p in sel.points({"lr": [0.001, 0.0005], "rnn": ["gru"]})] == \
+        ["lr=0.001 rnn=gru", "lr=0.0005 rnn=gru"]
+    for item, message in [("dropout=1.5", "dropout=1.5"), ("lrr=0.1", "unknown grid axis 'lrr'"),
+                          ("rnn=transformer", "rnn='transformer'"), ("lr=0.1,0.1", "repeats"), ("lr", "AXIS=")]:
+        with pytest.raises(ConfigError, match=message):
+            sel.parse_grid([item])
+    file.write_text("- lr\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        sel.parse_grid(None, file)
+
+
+def test_fusion_combinations_are_the_papers():
+    assert combinations(["egemaps", "vggface", "bert", "deepspectrum", "fau"]) == [
+        ["egemaps", "vggface"], ["egemaps", "vggface", "bert"], ["egemaps", "vggface", "deepspectrum"],
+        ["egemaps", "vggface", "fau"]]
+
+
+def test_choose_refuses_test_records():
+    record = {"stage": "unimodal", "modalities": ["fau"], "target": "arousal", "variant": "lr=0.001", "ccc": 0.5}
+    assert sel.choose([{**record, "partition": "devel"}], ["lr=0.001"])[("fau", "arousal")]["variant"] == "lr=0.001"
+    with pytest.raises(ValueError, match="devel"):
+        sel.choose([{**record, "partition": "test"}], ["lr=0.001"])
+
+
+# -- ablations through the task graph ----------------------------------------------------------
+
+
+def test_ablate_re_then_fusion_trains_no_new_regressor(data, tmp_path):
+    store = tmp_path / "store"
+    common = ["--modalities", MODS, "--data", data, "--store", store, *TINY]
+    out = cli("ablate", "re", "--seeds", "2", "--out", tmp_path / "re", *common)
+    assert "features + RE" in out and "egemaps" in out and "fau" in out
+    first = models(tmp_path / "re")
+    # 2 modalities x 2 targets x (with, without RE) x 2 seeds regressors; one AE per modality and seed
+    assert first["by_kind"] == {"estimator": {"trained": 4, "reused": 0}, "regressor": {"trained": 16, "reused": 0}}
+    table = (tmp_path / "re" / "table.md").read_text()
+    assert "## arousal" in table and "| egemaps |" in table and "**" in table and "over 2 seeds" in table
+    rows = pd.read_csv(tmp_path / "re" / "table.csv")
+    assert set(rows["variant"]) == {"features only", "features + RE"} and set(rows["n_seeds"]) == {2}
+    assert rows.groupby(["target", "modality"])["devel_best"].sum().eq(2).all()  # one cell (devel + test rows)
+    assert len(list((tmp_path / "re" / "configs").glob("*.yaml"))) == 4
+
+    out = cli("ablate", "fusion", "--seeds", "2", "--out", tmp_path / "fusion", *common)
+    assert "regressor 0 trained, 8 reused" in out
+    second = models(tmp_path / "fusion")
+    assert second["by_kind"]["regressor"] == {"trained": 0, "reused": 8}
+    assert second["by_kind"]["estimator"] == {"trained": 0, "reused": 4}
+    assert second["by_kind"]["fuser"]["trained"] == 8  # (with, without RE) x 2 targets x 2 seeds
+    records = json.loads((tmp_path / "fusion" / "results.json").read_text())
+    assert {r["variant"] for r in records if r["stage"] == "fusion"} == {"fusion, no RE", "fusion + RE"}
+
+    # An interrupted experiment resumes: the same command trains nothing that finished.
+    (tmp_path / "re" / "results.json").unlink()
+    cli("ablate", "re", "--seeds", "2", "--out", tmp_path / "re", *common)
+    assert models(tmp_path / "re")["trained"] == 0
+
+
+def test_ablate_errors_are_one_paragraph(data, tmp_path):
+    result = CliRunner().invoke(app, ["ablate", "nope", "--data", str(data)])
+    assert result.exit_code == 2 and "Unknown ablation 'nope'" in result.output and "Traceback" not in result.output
+    result = CliRunner().invoke(app, ["ablate", "rnn", "--combos", "egemaps+fau", "--data", str(data)])
+    assert result.exit_code == 2 and "--combos applies to 'ablate fusion' only" in result.output
+
+
+# -- model selection ---------------------------------------------------------------------------
+
+
+def shuffled_test_labels(src: Path, dst: Path) -> Path:
+    """A copy of ``src`` whose test subjects' label values are permuted in time."""
+    shutil.copytree(src, dst)
+    parts = pd.read_csv(dst / "metadata" / "partition.csv")
+    rng = np.random.default_rng(0)
+    for sid in parts.loc[parts["Partition"] == "test", "Id"]:
+        for target in ("arousal", "valence"):
+            path = dst / "label_segments" / target / f"{sid}.csv"
+            frame = pd.read_csv(path)
+            frame["value"] = rng.permutation(frame["value"].to_numpy())
+            frame.to_csv(path, index=False)
+    return dst
+
+
+def test_selection_never_sees_test_and_a_run_takes_the_winners(data, tmp_path):
+    store = tmp_path / "store"
+    args = ["select", "--grid", "lr=0.001,0.005", "--grid", "dropout=0.1", "--grid", "rnn=gru,bigru",
+            "--modalities", MODS, "--targets", "arousal", "--store", store, *TINY]
+    cli(*args, "--data", data, "--out", tmp_path / "sel")
+    cli(*args, "--data", shuffled_test_labels(data, tmp_path / "shuffled"), "--out", tmp_path / "sel-shuffled")
+    chosen = yaml.safe_load((tmp_path / "sel" / "selected.yaml").read_text())
+    assert chosen == yaml.safe_load((tmp_path / "sel-shuffled" / "selected.yaml").read_text())
+    assert (tmp_path / "sel" / "grid.csv").read_text() == (tmp_path / "sel-shuffled" / "grid.csv").read_text()
+
+    def test_scores(folder):
+        return sorted((tuple(r["modalities"]), r["variant"], r["ccc"]) for r in
+                      json.loads((folder / "results.json").read_text()) if r["partition"] == "test")
+
+    original, shuffled = test_scores(tmp_path / "sel"), test_scores(tmp_path / "sel-shuffled")
+    assert len(original) == 2  # test reported once per modality x target: the selected point only
+    assert [s[:2] for s in original] == [s[:2] for s in shuffled] and original != shuffled  # test really changed
+    grid = pd.read_csv(tmp_path / "sel" / "grid.csv")
+    assert len(grid) == 2 * 4 and grid["selected"].sum() == 2 and "test" not in " ".join(grid.columns)
+
+    # The winners as a run's settings: the selected regressors are the very models in the store.
+    run = tmp_path / "run"
+    cli("run", "--config", tmp_path / "sel" / "selected.yaml", "--data", data, "--store", store, "--device", "cpu",
+        "--out", run)
+    tasks = json.loads((run / "tasks.json").read_text())
+    regressors = {t["label"].split()[1]: t for t in tasks if t["kind"] == "regressor"}
+    assert set(regressors) == {"egemaps", "fau"} and all(t["reused"] for t in regressors.values())
+    for m, t in regressors.items():
+        assert {k: t["settings"][k] for k in ("rnn", "lr", "dropout")} == chosen["model_settings"][m]["arousal"]
+
+
+# -- summaries ---------------------------------------------------------------------------------
+
+
+def fake_run(folder: Path, seed: int, re_fusion: bool, ccc: dict[str, float]) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "config.yaml").write_text(yaml.safe_dump({"modalities": ["fau"], "seed": seed, "re_fusion": re_fusion,
+                                                        "out": str(folder), "workers": 2}))
+    records = [{"stage": "fusion", "modalities": ["fau"], "target": "arousal", "partition": p, "ccc": v,
+                "re": re_fusion, "seed": seed} for p, v in ccc.items()]
+    (folder / "results.json").write_text(json.dumps(records))
+    return folder
+
+
+def test_summarize_groups_runs_by_the_setting_that_differs(tmp_path):
+    runs = [fake_run(tmp_path / "a0", 0, True, {"devel": 0.5, "test": 0.4}),
+            fake_run(tmp_path / "a1", 1, True, {"devel": 0.7, "test": 0.6}),
+            fake_run(tmp_path / "b0", 0, False, {"devel": 0.2, "test": 0.1})]
+    summary = summarize(runs)
+    assert summary.fields == ["re_fusion"]  # seed, out and workers never group
+    by_group = {r["group"]: r for r in summary.rows}
+    mean, std, n = by_group["re_fusion=True"]["stats"]["devel"]
+    assert (round(mean, 6), round(std, 6), n) == (0.6, round(np.std([0.5, 0.7], ddof=1), 6), 2)
+    assert by_group["re_fusion=False"]["stats"]["test"] == (0.1, None, 1)
+    out = cli("summarize", *runs, "--markdown", tmp_path / "s.md", "--csv", tmp_path / "s.csv")
+    assert "re_fusion" in out
+    md = (tmp_path / "s.md").read_text()
+    assert "| True | fusion + RE | fau | arousal | 0.600 ± 0.141 (2) | 0.500 ± 0.141 (2) |" in md
+    assert len(pd.read_csv(tmp_path / "s.csv")) == 4
+    fake_run(tmp_path / "dup", 1, True, {"devel": 0.7})
+    assert "same settings and seed 1" in " ".join(summarize([*runs, tmp_path / "dup"]).warnings)
+    result = CliRunner().invoke(app, ["summarize", str(tmp_path / "nothing")])
+    assert result.exit_code == 2 and "not a finished musefuse run folder" in result.output
