@@ -34,6 +34,7 @@ def _register_commands() -> None:
         extract_cmd,
         plugins_cmd,
         predict_cmd,
+        report_cmd,
         robustness_cmd,
         run_cmd,
         select_cmd,

@@ -108,6 +108,10 @@ def test_ablate_re_then_fusion_trains_no_new_regressor(data, tmp_path):
     assert second["by_kind"]["fuser"]["trained"] == 8  # (with, without RE) x 2 targets x 2 seeds
     records = json.loads((tmp_path / "fusion" / "results.json").read_text())
     assert {r["variant"] for r in records if r["stage"] == "fusion"} == {"fusion, no RE", "fusion + RE"}
+    cli("report", tmp_path / "fusion")
+    page = (tmp_path / "fusion" / "report" / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 1 and "<table>" in page and "fusion + RE" in page
+    assert (tmp_path / "fusion" / "report" / "experiment.png").stat().st_size > 10_000
 
     # An interrupted experiment resumes: the same command trains nothing that finished.
     (tmp_path / "re" / "results.json").unlink()
@@ -168,6 +172,14 @@ def test_selection_never_sees_test_and_a_run_takes_the_winners(data, tmp_path):
     assert set(regressors) == {"egemaps", "fau"} and all(t["reused"] for t in regressors.values())
     for m, t in regressors.items():
         assert {k: t["settings"][k] for k in ("rnn", "lr", "dropout")} == chosen["model_settings"][m]["arousal"]
+
+    cli("report", run)  # predicted vs gold, difficulty with the synthetic truth shaded, CCC bars
+    page = (run / "report" / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 3 and "shaded: frames the data" in page
+    assert {p.name for p in (run / "report").glob("*.png")} == {"traces.png", "difficulty.png", "ccc.png"}
+    cli("run", "--config", tmp_path / "sel" / "selected.yaml", "--data", data, "--store", store, "--device", "cpu",
+        "--out", run, "--overwrite")  # a report inside a run folder is the run's to clear
+    assert not (run / "report").exists()
 
 
 # -- summaries ---------------------------------------------------------------------------------

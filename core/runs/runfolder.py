@@ -38,7 +38,8 @@ LOG = "log.txt"
 # Everything a run writes at the top of its folder: what prepare() may delete, and nothing else.
 # Add a name here when a run starts writing a new top-level file or folder.
 RUN_ENTRIES = frozenset({"config.yaml", "environment.json", RESULTS, LOG, "standardisation", "checkpoints",
-                         "difficulty", "predictions", "tasks.json", "difficulty_drift.json"})
+                         "difficulty", "predictions", "tasks.json", "difficulty_drift.json",
+                         "report"})  # musefuse report's default output
 MIN_FREE_BYTES = 64 * 2**20  # a run folder of the demo is ~10 MiB; refuse to start with less than this free
 _UMASK = os.umask(0)
 os.umask(_UMASK)
