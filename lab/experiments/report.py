@@ -220,9 +220,9 @@ def _variant_bars(table: Any) -> Any:
             for k, col in enumerate(table.columns):
                 stats = [table.cell(t, row, col).get(part) for row in table.rows]
                 x = np.arange(len(table.rows)) + (k - (len(table.columns) - 1) / 2) * width
-                ax.bar(x, [np.nan if s is None else s[0] for s in stats], width, label=col,
-                       yerr=[0 if s is None or s[1] is None else s[1] for s in stats], capsize=2,
-                       color=COLOURS[k % len(COLOURS)])
+                spread = [np.nan if s is None or s[1] is None else s[1] for s in stats]
+                ax.bar(x, [np.nan if s is None else s[0] for s in stats], width, label=col, capsize=2,
+                       yerr=None if np.isnan(spread).all() else spread, color=COLOURS[k % len(COLOURS)])
                 if part == "devel":
                     for xi, row in zip(x, table.rows, strict=True):
                         if (t, row, col) in table.best:
@@ -230,7 +230,7 @@ def _variant_bars(table: Any) -> Any:
                             ax.annotate("★", (xi, s[0] + (s[1] or 0)), ha="center", va="bottom", fontsize=10)
             ax.set_xticks(np.arange(len(table.rows)), table.rows, rotation=20, ha="right")
             ax.set_title(f"{t} — {part}")
-            ax.set_ylabel(f"CCC (mean ± std, {n} seed{'s' * (n != 1)})" if j == 0 else "")
+            ax.set_ylabel(("CCC (one seed)" if n == 1 else f"CCC (mean ± std, {n} seeds)") if j == 0 else "")
             ax.set_xlabel(table.row_name)
             ax.axhline(0, color="black", linewidth=0.6)
             ax.grid(axis="y", alpha=0.3)
