@@ -96,6 +96,24 @@ class Executor(ABC):
         """Run ``tasks`` (none of them in the store yet), each after the ones it depends on."""
 
 
+def make_executor(cfg: Any, par: Parallelism, dataset: Any, host: Any, device: Any, store: ArtifactStore,
+                  log: Any = None) -> Executor:
+    """The executor ``cfg.executor`` names, for tasks on ``dataset`` (loaded from ``dataset.root``).
+
+    ``local`` with one worker runs in-process: a single worker process would only add its start-up.
+    """
+    if cfg.executor == "ray":  # Ray tasks on a local instance or a cluster (docs/ray.md)
+        from musefuse.core.graph.ray_executor import RayExecutor
+
+        return RayExecutor(dataset, store.root, str(device), par.threads, cfg.ray_address, cfg.gpus_per_task,
+                           log=log)
+    if cfg.executor == "local" and par.workers > 1:
+        spec = WorkerSpec(Path(dataset.root), tuple(dataset.modalities), tuple(dataset.targets), dataset.fingerprint,
+                          str(device), par.threads, store.root)
+        return LocalExecutor(spec, par.workers)
+    return InProcessExecutor(TaskEnv(dataset, host, device, store), par.threads)
+
+
 def run_plan(tasks: Sequence[Task], store: ArtifactStore, executor: Executor, reporter: Reporter) -> dict[str, bool]:
     """Run what the store lacks; returns task key -> True where the artifact was reused."""
     reused = {t.key: store.has(t.key) for t in tasks}

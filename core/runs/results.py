@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from musefuse.core.data.dataset import PARTITIONS
-from musefuse.core.learning.metrics import partition_scores
 from musefuse.core.graph.pipeline import Fitted, Outputs
+from musefuse.core.learning.metrics import partition_scores
 
 
 def score_records(fitted: Fitted, out: Outputs, seed: int) -> list[dict[str, Any]]:

@@ -13,30 +13,29 @@ from typing import Any
 
 import yaml
 
-from musefuse.core.runs import runfolder
 from musefuse.core.config import RunConfig
 from musefuse.core.data.dataset import Dataset
-from musefuse.core.errors import ConfigError, DataError, MusefuseError, RunFolderError
 from musefuse.core.data.loader import load_dataset, standardise
 from musefuse.core.data.validate import check_settings
+from musefuse.core.errors import ConfigError, DataError, MusefuseError, RunFolderError
 from musefuse.core.graph.executors import (
-    Executor,
-    InProcessExecutor,
-    LocalExecutor,
     Reporter,
     SilentReporter,
-    WorkerSpec,
     apply_threads,
+    make_executor,
     parallelism,
     run_plan,
 )
 from musefuse.core.graph.pipeline import Fitted, Outputs, TaskLog, collect
 from musefuse.core.graph.plan import plan_run
 from musefuse.core.graph.store import ArtifactStore, default_store
-from musefuse.core.graph.tasks import TaskEnv
 from musefuse.core.plugins import PluginHost, get_host
+from musefuse.core.runs import runfolder
 from musefuse.core.runs.drift import difficulty_drift, drift_table, drift_warnings
 from musefuse.core.runs.results import score_records
+
+CONFIG_HEADER = ("# Model fields left null take each modality's registry default; the values\n"
+                 "# every model was trained with are listed per model in tasks.json.\n")
 
 
 def resolve_device(name: str) -> Any:
@@ -137,9 +136,8 @@ def execute_run(cfg: RunConfig, reporter: Reporter | None = None, echo=lambda _m
         root = data_root(cfg, log)
         dataset = load_dataset(root, modalities, cfg.targets)
         cfg = cfg.model_copy(update={"data": root.resolve(), "out": run.resolve()})
-        runfolder.write_text(run / "config.yaml", "# Model fields left null take each modality's registry default; the values\n"
-                             "# every model was trained with are listed per model in tasks.json.\n"
-                             + yaml.safe_dump(json.loads(cfg.model_dump_json()), sort_keys=False))
+        runfolder.write_text(run / "config.yaml", CONFIG_HEADER + yaml.safe_dump(json.loads(cfg.model_dump_json()),
+                                                                                 sort_keys=False))
         for msg in dataset.report.warnings[:20]:
             log(f"data warning: {msg}")
         for msg in check_settings(dataset, label_shift=cfg.label_shift, window=cfg.window, folds=cfg.folds,
@@ -149,17 +147,7 @@ def execute_run(cfg: RunConfig, reporter: Reporter | None = None, echo=lambda _m
         log(f"data: {len(dataset.subjects)} subjects from {root} (fingerprint {dataset.fingerprint[:12]})")
         runfolder.write_json(run / "environment.json", _environment(cfg, device, dataset))
 
-        if cfg.executor == "local" and par.workers > 1:
-            executor: Executor = LocalExecutor(WorkerSpec(
-                root, tuple(cfg.modalities), tuple(cfg.targets), dataset.fingerprint, str(device), par.threads,
-                store.root), par.workers)
-        elif cfg.executor == "ray":  # Ray tasks on a local instance or a cluster (docs/ray.md)
-            from musefuse.core.graph.ray_executor import RayExecutor
-
-            executor = RayExecutor(dataset, store.root, str(device), par.threads, cfg.ray_address,
-                                   cfg.gpus_per_task, log=log)
-        else:  # one worker process would only add its start-up time
-            executor = InProcessExecutor(TaskEnv(dataset, host, device, store), par.threads)
+        executor = make_executor(cfg, par, dataset, host, device, store, log)
         plan = plan_run(cfg, dataset, host, device.type)
         tasks = TaskLog(reporter or SilentReporter(), log)
         run_plan(plan.tasks, store, executor, tasks)

@@ -36,21 +36,11 @@ import yaml
 
 from musefuse.core.config import RunConfig
 from musefuse.core.errors import ConfigError
-from musefuse.core.graph.executors import (
-    Executor,
-    InProcessExecutor,
-    LocalExecutor,
-    Reporter,
-    SilentReporter,
-    WorkerSpec,
-    apply_threads,
-    parallelism,
-    run_plan,
-)
+from musefuse.core.graph.executors import Reporter, SilentReporter, apply_threads, make_executor, parallelism, run_plan
 from musefuse.core.graph.pipeline import TaskLog, collect
 from musefuse.core.graph.plan import RunPlan, plan_run
 from musefuse.core.graph.store import ArtifactStore, default_store
-from musefuse.core.graph.tasks import Task, TaskEnv
+from musefuse.core.graph.tasks import Task
 from musefuse.core.plugins import get_host
 from musefuse.core.runs import runfolder
 from musefuse.core.runs.results import score_records
@@ -210,12 +200,7 @@ def run_experiment(
         n_planned = sum(len(p.tasks) for p in plans)
         log(f"{n_planned} models over {len(trials)} trials, {len(tasks)} distinct (shared models are trained once)")
 
-        if base.executor == "local" and par.workers > 1:
-            executor: Executor = LocalExecutor(WorkerSpec(
-                root, tuple(modalities), tuple(targets), dataset.fingerprint, str(device), par.threads, store.root),
-                par.workers)
-        else:
-            executor = InProcessExecutor(TaskEnv(dataset, host, device, store), par.threads)
+        executor = make_executor(base, par, dataset, host, device, store, log)
         task_log = TaskLog(reporter or SilentReporter(), log)
         reused = run_plan(list(tasks.values()), store, executor, task_log)
         runfolder.write_json(folder / "tasks.json", task_log.entries)
