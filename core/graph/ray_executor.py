@@ -74,7 +74,7 @@ class RayExecutor(Executor):
     ``dataset`` is the run's standardised dataset (it goes into Ray's object store once); ``store``
     the artifact store root (shared by every node); ``device`` 'cpu' or 'cuda'; ``threads`` torch
     threads (and Ray CPUs) per task; ``address`` the cluster to join (None: ``$RAY_ADDRESS`` or the
-    latest local instance, else a new local one is started and shut down after the run).
+    latest local instance, else a new local one, which stays up until this process exits).
     """
 
     def __init__(self, dataset: Any, store: Path, device: str, threads: int, address: str | None = None,
@@ -93,29 +93,23 @@ class RayExecutor(Executor):
         self.attempts: dict[str, list[tuple[str, int]]] = {}  # task key -> (host, pid) of each start seen
 
     # -- the driver ----------------------------------------------------------------------------
-    def _connect(self) -> bool:
-        """Join or start Ray; True when this executor started it (and so shuts it down)."""
+    def _connect(self) -> None:
+        """Join or start Ray (once per process)."""
         ray = self.ray
         if ray.is_initialized():
-            return False
+            return
         try:
             ray.init(address=self.address, include_dashboard=False, log_to_driver=False,
                      configure_logging=False)
         except (ConnectionError, ValueError, RuntimeError) as exc:
             where = self.address or os.environ.get("RAY_ADDRESS") or "a local instance"
             raise ConfigError(f"--ray-address: cannot start or join Ray at {where} ({exc}).") from None
-        return True
 
     def execute(self, tasks: Sequence[Task], reporter: Reporter) -> None:
         if not tasks:
             return
-        ray = self.ray
-        started_here = self._connect()
-        try:
-            self._execute(list(tasks), reporter)
-        finally:
-            if started_here:
-                ray.shutdown()
+        self._connect()  # a local instance started here lives until the process exits (Ray's atexit
+        self._execute(list(tasks), reporter)  # shutdown), so a command with several graphs starts Ray once
 
     def _execute(self, tasks: list[Task], reporter: Reporter) -> None:
         ray = self.ray
