@@ -97,9 +97,12 @@ def plan_run(cfg: RunConfig, dataset: Dataset, host: PluginHost, device_type: st
     fold_est: dict[str, list[Task]] = {}
     for m in modalities:
         plan.estimators[m.name] = estimator(m, "", ids["train"])
-        fold_est[m.name] = [estimator(m, _tag(k, len(held)), _keep(ids["train"], h)) for k, h in enumerate(held)]
-        oof = [[plan.estimators[m.name].key, None]] + [[e.key, h] for e, h in zip(fold_est[m.name], held, strict=True)]
-        plan.difficulty[m.name] = oof if oof_difficulty else [[plan.estimators[m.name].key, None]]
+        needs_folds = oof_difficulty or (oof_fusion and not shared_signal)  # else no task reads fold estimators
+        fold_est[m.name] = [estimator(m, _tag(k, len(held)), _keep(ids["train"], h))
+                            for k, h in enumerate(held)] if needs_folds else []
+        plan.difficulty[m.name] = [[plan.estimators[m.name].key, None]]
+        if oof_difficulty:  # each train subject's from the fold estimator that did not see it
+            plan.difficulty[m.name] += [[e.key, h] for e, h in zip(fold_est[m.name], held, strict=True)]
         if calibrated:  # the run's signal becomes the calibrated one, referenced to its train values
             plan.calibrations[m.name] = plan.add(Task("calibration", f"calibration ({method}) {m.name}", {
                 "data": common["data"], "modality": m.name, "method": method, "fit_ids": ids["train"],
