@@ -118,6 +118,9 @@ def execute_run(cfg: RunConfig, reporter: Reporter | None = None, echo=lambda _m
     if cfg.data is not None and not Path(cfg.data).is_dir():
         raise DataError(f"--data {cfg.data}: data folder not found.")
     device = resolve_device(cfg.device)
+    if cfg.gpus_per_task is not None and device.type != "cuda":
+        raise ConfigError(f"--gpus-per-task {cfg.gpus_per_task}: the run's device is {device}; "
+                          "GPU shares need --device cuda (or auto on a machine with a GPU).")
     cfg = cfg.with_preset(cuda=device.type == "cuda")
     par = parallelism(device.type, cfg.workers, cfg.threads)
     apply_threads(par.threads)
@@ -131,7 +134,8 @@ def execute_run(cfg: RunConfig, reporter: Reporter | None = None, echo=lambda _m
             f"{cfg.layers or 4}×{cfg.hidden or 64}")
         if default_modalities:
             log(f"modalities: {','.join(cfg.modalities)} (the default; choose with --modalities)")
-        log(f"executor {cfg.executor}: {par.describe()} | artifact store {store.root}")
+        how = par.describe() if cfg.executor != "ray" else f"{par.threads} torch thread(s) per task"
+        log(f"executor {cfg.executor}: {how} | artifact store {store.root}")
         started = time.perf_counter()
         root = data_root(cfg, log)
         dataset = load_dataset(root, modalities, cfg.targets)
