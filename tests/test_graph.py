@@ -227,9 +227,11 @@ def test_sigkill_mid_run_then_rerun_resumes(data, tmp_path):
 
     again = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert again.returncode == 0, again.stderr
-    said = again.stderr
-    assert said.count("reused ") >= finished  # finished models are read from the store ...
-    assert said.count("trained ") + said.count("reused ") == 8  # ... and nothing is trained twice
+    lines = again.stderr.splitlines()
+    reused = sum(line.startswith("reused ") for line in lines)
+    trained = sum(line.startswith("trained ") for line in lines)
+    assert reused >= finished  # finished models are read from the store ...
+    assert trained + reused == 8  # ... and nothing is trained twice
     assert json.loads((out / "results.json").read_text())
 
 
