@@ -26,22 +26,22 @@ def _size(path: Path) -> str:
 @reports_errors
 def synth(
     out: Path = typer.Option(..., "--out", help="Folder to write (must be empty, or use --overwrite)."),
-    subjects: int = typer.Option(None, "--subjects", help="Number of subjects [default: 69; 9 with --small]."),
+    subjects: int = typer.Option(None, "--subjects", help="Number of subjects (default: 69; 9 with --small)."),
     small: bool = typer.Option(False, "--small", help="A tiny copy (~80 steps per subject) for quick runs."),
     seed: int = typer.Option(0, "--seed", help="Same seed, same bytes."),
     modalities: str = typer.Option(
-        None, "--modalities", help=f"Comma-separated subset of: {', '.join(MODALITIES)} [default: all]."
+        None, "--modalities", help=f"Comma-separated subset of: {', '.join(MODALITIES)} (default: all)."
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a previous synthetic dataset in --out."),
     variant: str = typer.Option(
         "default", "--variant", help=f"Named identity knobs: {', '.join(VARIANTS)} (see docs/synthetic-data.md)."
     ),
     identity: float = typer.Option(
-        None, "--identity", help="How strongly features carry subject identity, >= 0 [default: the variant's; 0]."
+        None, "--identity", help="How strongly features carry subject identity, >= 0 (default: the variant's; 0)."
     ),
     corruption_spread: float = typer.Option(
         None, "--corruption-spread",
-        help="Between-subject spread of the share of corrupted frames, >= 0 [default: the variant's; 0].",
+        help="Between-subject spread of the share of corrupted frames, >= 0 (default: the variant's; 0).",
     ),
 ) -> None:
     """Write a synthetic MuSe-Stress dataset (MuSe 2021 layout) plus its ground truth under truth/.
