@@ -9,7 +9,7 @@ interrupted benchmark resumes where it stopped.
     python benchmarks/quality.py --seeds 0,1,2 --variants re,oof              # fusion inputs: in-sample vs OOF
     python benchmarks/quality.py --variants re,oofd,nore --out benchmarks/results/idheavy -- --data DATA
 
-Variants: re = AE-RE into regressors and fuser, in-sample everywhere; nore = --estimator none (no
+Variants: re = AE-RE into regressors and fuser, in-sample everywhere (the paper's); nore = --estimator none (no
 difficulty anywhere); oof = re with out-of-fold fusion inputs; oofd = re with out-of-fold
 difficulty (each train subject's RE from an auto-encoder that never saw it); oofd-oof = both;
 oofd-q = oofd with the RE quantile-calibrated against its train distribution; q = re, calibrated.
@@ -26,14 +26,14 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-VARIANTS = {
-    "re": [],
+VARIANTS = {  # explicit flags, so a variant means the same whatever the defaults are
+    "re": ["--difficulty-train", "in-sample"],
     "nore": ["--estimator", "none"],
-    "oof": ["--fusion-train", "out-of-fold"],
+    "oof": ["--difficulty-train", "in-sample", "--fusion-train", "out-of-fold"],
     "oofd": ["--difficulty-train", "out-of-fold"],
     "oofd-oof": ["--difficulty-train", "out-of-fold", "--fusion-train", "out-of-fold"],
     "oofd-q": ["--difficulty-train", "out-of-fold", "--difficulty-calibration", "quantile"],
-    "q": ["--difficulty-calibration", "quantile"],
+    "q": ["--difficulty-train", "in-sample", "--difficulty-calibration", "quantile"],
 }
 LABELS = {"re": "with RE", "nore": "without RE", "oof": "with RE, out-of-fold fusion inputs",
           "oofd": "with out-of-fold RE", "oofd-oof": "out-of-fold RE and fusion inputs",

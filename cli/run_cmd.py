@@ -60,7 +60,8 @@ def run(
     re_unimodal: bool = typer.Option(None, "--re-unimodal/--no-re-unimodal", help="Difficulty as regressor input."),
     re_fusion: bool = typer.Option(None, "--re-fusion/--no-re-fusion", help="Difficulty as fuser input."),
     fusion_train: str = typer.Option(None, help="Fuser's train inputs: in-sample | out-of-fold."),
-    difficulty_train: str = typer.Option(None, help="Train subjects' difficulty: in-sample | out-of-fold."),
+    difficulty_train: str = typer.Option(
+        None, help="Train subjects' difficulty: out-of-fold (default) | in-sample (the paper's)."),
     difficulty_calibration: str = typer.Option(
         None, help="Difficulty against its train distribution: none | per-recording | quantile | clip."),
     folds: int = typer.Option(None, help="Folds over train subjects for out-of-fold inputs (default 3)."),

@@ -52,7 +52,9 @@ class RunConfig(BaseModel):
     re_fusion: bool = True  # difficulty appended to the fuser's input
     fusion_train: Literal["in-sample", "out-of-fold"] = "in-sample"
     folds: int = Field(3, ge=2)  # for out-of-fold fusion inputs and difficulty
-    difficulty_train: Literal["in-sample", "out-of-fold"] = "in-sample"  # where train subjects' difficulty comes from
+    # Where train subjects' difficulty comes from: out-of-fold (default; an estimator that never saw the
+    # subject) or in-sample (the paper's). Chosen on devel, README "Difficulty that transfers".
+    difficulty_train: Literal["in-sample", "out-of-fold"] = "out-of-fold"
     # Calibration of the difficulty signal against its train distribution (core/learning/calibration.py)
     difficulty_calibration: Literal["none", "per-recording", "quantile", "clip"] = "none"
     estimator_options: dict[str, Any] = {}  # the estimator plugin's own typed options (its `Options` model)

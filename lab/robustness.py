@@ -226,7 +226,8 @@ def augmented_dataset(dataset: Dataset, experiments: list[Experiment], seed: int
         copies.append(replace(c, id=f"{s.id}~aug"))
     # Other content, other fingerprint: the artifact store must never take these models for clean-data ones.
     tag = hashlib.sha256(f"{dataset.fingerprint}/augment/{seed}/{[str(e) for e in experiments]}".encode())
-    return replace(dataset, subjects=[*dataset.subjects, *copies], fingerprint=tag.hexdigest())
+    return replace(dataset, subjects=[*dataset.subjects, *copies], fingerprint=tag.hexdigest(),
+                   part_fingerprints={})  # data_key falls back to the tagged fingerprint
 
 
 # -- scores ------------------------------------------------------------------------------------

@@ -40,7 +40,7 @@ def loaded(root: Path, cfg: RunConfig):
 
 
 def config(data: Path, **changes) -> RunConfig:
-    return RunConfig(modalities=MODS, data=data, **{**TINY, **changes}).with_preset(cuda=False)
+    return RunConfig(**{"modalities": MODS, "data": data, **TINY, **changes}).with_preset(cuda=False)
 
 
 class Recorder:
@@ -91,7 +91,8 @@ def test_plan_keys_change_with_settings_data_and_upstream(data, tmp_path):
     # Without RE in the regressors, they do not depend on the estimator at all.
     no_re = plan_run(config(data, re_unimodal=False), ds, host, "cpu")
     assert not no_re.regressors[("fau", "arousal")].deps
-    # Other data (one file edited) -> other keys everywhere.
+    # One fau file edited -> new keys for every task that reads fau (and the fusers, downstream);
+    # egemaps models read none of it and keep theirs (copytree keeps sizes and mtimes).
     other = tmp_path / "copy"
     import shutil
 
@@ -100,7 +101,8 @@ def test_plan_keys_change_with_settings_data_and_upstream(data, tmp_path):
     f.write_text(f.read_text().replace("0.", "0.1", 1))
     ds2, _, _ = loaded(other, cfg)
     moved = plan_run(cfg.model_copy(update={"data": other}), ds2, host, "cpu")
-    assert not {t.key for t in moved.tasks} & {t.key for t in base.tasks}
+    shared = {t.label for t in moved.tasks if t.key in {b.key for b in base.tasks}}
+    assert shared == {"difficulty egemaps", "unimodal egemaps → arousal", "unimodal egemaps → valence"}
 
 
 def test_oof_difficulty_never_comes_from_an_estimator_that_saw_the_subject(data):
@@ -286,3 +288,11 @@ def test_predict_reads_a_run_folder_written_before_the_task_graph(data, tmp_path
     result = CliRunner().invoke(app, ["predict", "--run", str(run), "--data", str(data), "--out", str(tmp_path / "p")])
     assert result.exit_code == 0, result.output
     assert list((tmp_path / "p" / "arousal").glob("*.csv"))
+
+
+def test_models_are_reused_across_runs_with_other_modalities(data, tmp_path):
+    """A model keys on the files it reads: egemaps models of an egemaps+fau run serve an egemaps-only run."""
+    fit(data, tmp_path / "store")
+    _, rec = fit(data, tmp_path / "store", modalities=["egemaps"])
+    assert sorted(rec.reused) == ["difficulty egemaps", "unimodal egemaps → arousal", "unimodal egemaps → valence"]
+    assert sorted(rec.trained) == ["fusion (birnn) → arousal", "fusion (birnn) → valence"]

@@ -75,6 +75,9 @@ class Dataset:
     fingerprint: str  # hash of every file read; runs record it
     folders: dict[str, str] = field(default_factory=dict)  # modality -> folder it was found under
     report: LoadReport = field(default_factory=LoadReport)
+    # The same hash per part: 'labels' (partition file and label files) and each modality's files,
+    # so a model keys on what it reads, not on modalities loaded beside it (musefuse.core.graph.plan).
+    part_fingerprints: dict[str, str] = field(default_factory=dict)
 
     def partition(self, name: str) -> list[Subject]:
         """Subjects of one partition, in a stable order."""

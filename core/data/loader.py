@@ -119,7 +119,18 @@ def load_dataset(
         fingerprint=fingerprint(root, read),
         folders=folders,
         report=report,
+        part_fingerprints=_part_fingerprints(root, read, folders),
     )
+
+
+def _part_fingerprints(root: Path, read: list[Path], folders: dict[str, str]) -> dict[str, str]:
+    """:func:`fingerprint` of the label side (partition file, labels) and of each modality's files."""
+    parts: dict[str, list[Path]] = {"labels": []}
+    by_folder = {f"{FEATURES_DIR}/{folder}": name for name, folder in folders.items()}
+    for path in read:
+        rel = Path(path).relative_to(root).as_posix()
+        parts.setdefault(by_folder.get(rel.rsplit("/", 1)[0], "labels"), []).append(path)
+    return {part: fingerprint(root, files) for part, files in parts.items()}
 
 
 def resolve_folder(root: Path, modality: Modality) -> str:

@@ -18,7 +18,7 @@ import numpy as np
 
 from musefuse.core.config import RunConfig
 from musefuse.core.data.dataset import Dataset
-from musefuse.core.graph.tasks import Ref, Task
+from musefuse.core.graph.tasks import Ref, Task, data_key
 from musefuse.core.plugins import PluginHost
 
 STEP_SECONDS = 0.5  # MuSe-Stress: one label every 500 ms
@@ -66,7 +66,7 @@ def plan_run(cfg: RunConfig, dataset: Dataset, host: PluginHost, device_type: st
     ids = {p: [s.id for s in dataset.subjects if s.partition == p] for p in ("train", "devel")}
     used = [("estimator", cfg.estimator), ("fuser", cfg.fuser)] + [("modality", m) for m in cfg.modalities]
     origins = {f"{kind} {name}": _origin(host, kind, name) for kind, name in used}
-    common = {"data": dataset.fingerprint, "device": device_type, "missing": cfg.missing, "devel_ids": ids["devel"],
+    common = {"data": data_key(dataset), "device": device_type, "missing": cfg.missing, "devel_ids": ids["devel"],
               "plugins": {k: v for k, v in origins.items() if v},  # third-party code versions
               "fit": {k: getattr(cfg, k) for k in ("loss", "epochs", "patience", "window", "hop", "batch_size")}}
     uses_signal = est_cls.gives_signal and (cfg.re_unimodal or cfg.re_fusion)
@@ -80,14 +80,15 @@ def plan_run(cfg: RunConfig, dataset: Dataset, host: PluginHost, device_type: st
 
     def estimator(m, tag: str, fit_ids: list[str]) -> Task:
         return plan.add(Task("estimator", f"{tag}difficulty {m.name}", {
-            **common, "plugin": cfg.estimator, "modality": m.name, "fit_ids": fit_ids,
+            **common, "data": data_key(dataset, m.name), "plugin": cfg.estimator, "modality": m.name,
+            "fit_ids": fit_ids,
             "settings": cfg.settings_for(m.settings_for(cfg.targets[0])).model_dump(),
             "seed": model_seed(cfg.seed, tag, "estimator", m.name), "options": cfg.options_for(est_cls)}))
 
     def regressor(m, t: str, tag: str, fit_ids: list[str], difficulty: list[Ref]) -> Task:
         appended = est_cls.gives_signal and cfg.re_unimodal
         return plan.add(Task("regressor", f"{tag}unimodal {m.name} → {t}", {
-            **common, "modality": m.name, "target": t, "fit_ids": fit_ids,
+            **common, "data": data_key(dataset, m.name), "modality": m.name, "target": t, "fit_ids": fit_ids,
             "settings": cfg.settings_for(m.settings_for(t), m.name, t).model_dump(),
             "seed": model_seed(cfg.seed, tag, "regressor", m.name, t),
             "shift": round(cfg.label_shift / STEP_SECONDS),
@@ -105,7 +106,7 @@ def plan_run(cfg: RunConfig, dataset: Dataset, host: PluginHost, device_type: st
             plan.difficulty[m.name] += [[e.key, h] for e, h in zip(fold_est[m.name], held, strict=True)]
         if calibrated:  # the run's signal becomes the calibrated one, referenced to its train values
             plan.calibrations[m.name] = plan.add(Task("calibration", f"calibration ({method}) {m.name}", {
-                "data": common["data"], "modality": m.name, "method": method, "fit_ids": ids["train"],
+                "data": data_key(dataset, m.name), "modality": m.name, "method": method, "fit_ids": ids["train"],
                 "difficulty": {"refs": plan.difficulty[m.name]}}))
             plan.difficulty[m.name] = [[plan.calibrations[m.name].key, None]]
     fold_reg: dict[tuple[str, str], list[Task]] = {}

@@ -112,6 +112,25 @@ class TaskEnv:
         return [s.labels[target] for s in self.dataset.subjects]
 
 
+def data_key(dataset: Dataset, modality: str | None = None) -> str:
+    """What a task's data are: labels, partitions and timelines, plus one modality's files if it reads them.
+
+    Keyed per modality, a regressor trained in a run of egemaps+fau is reused by a run of
+    egemaps+vggface+fau on the same data. The timelines enter because an unlabelled subject's
+    timeline is the union of every loaded modality's timestamps (docs/data.md).
+    """
+    parts = dataset.part_fingerprints
+    if not parts:  # a dataset built in memory (e.g. corrupted copies): all of it
+        return dataset.fingerprint
+    h = hashlib.sha256(parts["labels"].encode())
+    for s in dataset.subjects:
+        h.update(s.id.encode())
+        h.update(np.ascontiguousarray(s.timestamps, dtype=np.int64).tobytes())
+    if modality is not None:
+        h.update(parts[modality].encode())
+    return h.hexdigest()
+
+
 Progress = Callable[[int, float], None]
 
 
@@ -121,7 +140,7 @@ def run_task(task: Task, env: TaskEnv, progress: Progress | None = None) -> dict
 
     started = time.perf_counter()
     spec = task.spec
-    if env.dataset.fingerprint != spec["data"]:
+    if data_key(env.dataset, spec.get("modality")) != spec["data"]:
         raise RuntimeError(f"{task.label}: the data changed since the run was planned (fingerprint mismatch).")
     fit, devel = env.index(spec["fit_ids"]), env.index(spec.get("devel_ids", []))
     ctx = None if "fit" not in spec else FitContext(  # a model's training budget; calibrations have none
