@@ -91,8 +91,9 @@ def test_ablate_re_then_fusion_trains_no_new_regressor(data, tmp_path):
     out = cli("ablate", "re", "--seeds", "2", "--out", tmp_path / "re", *common)
     assert "features + RE" in out and "egemaps" in out and "fau" in out
     first = models(tmp_path / "re")
-    # 2 modalities x 2 targets x (with, without RE) x 2 seeds regressors; one AE per modality and seed
-    assert first["by_kind"] == {"estimator": {"trained": 4, "reused": 0}, "regressor": {"trained": 16, "reused": 0}}
+    # 2 modalities x 2 targets x (with, without RE) x 2 seeds regressors; per modality and seed one
+    # all-train AE and 3 fold AEs (the out-of-fold difficulty, the default)
+    assert first["by_kind"] == {"estimator": {"trained": 16, "reused": 0}, "regressor": {"trained": 16, "reused": 0}}
     table = (tmp_path / "re" / "table.md").read_text()
     assert "## arousal" in table and "| egemaps |" in table and "**" in table and "over 2 seeds" in table
     rows = pd.read_csv(tmp_path / "re" / "table.csv")
@@ -104,7 +105,7 @@ def test_ablate_re_then_fusion_trains_no_new_regressor(data, tmp_path):
     assert "regressor 0 trained, 8 reused" in out
     second = models(tmp_path / "fusion")
     assert second["by_kind"]["regressor"] == {"trained": 0, "reused": 8}
-    assert second["by_kind"]["estimator"] == {"trained": 0, "reused": 4}
+    assert second["by_kind"]["estimator"] == {"trained": 0, "reused": 16}
     assert second["by_kind"]["fuser"]["trained"] == 8  # (with, without RE) x 2 targets x 2 seeds
     records = json.loads((tmp_path / "fusion" / "results.json").read_text())
     assert {r["variant"] for r in records if r["stage"] == "fusion"} == {"fusion, no RE", "fusion + RE"}
