@@ -12,15 +12,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from graph_helpers import Recorder, loaded
 
 from musefuse.core.config import RunConfig
-from musefuse.core.data.loader import load_dataset, standardise
 from musefuse.core.graph.executors import LocalExecutor, WorkerSpec, parallelism
 from musefuse.core.graph.pipeline import train
 from musefuse.core.graph.plan import plan_run
 from musefuse.core.graph.store import ArtifactStore
 from musefuse.core.graph.tasks import Task
-from musefuse.core.plugins import get_host
 from musefuse.lab.synth import write_synthetic
 
 MODS = ["egemaps", "fau"]
@@ -35,29 +34,10 @@ def data(tmp_path_factory) -> Path:
     return write_synthetic(tmp_path_factory.mktemp("graph") / "small", small=True, seed=2, modalities=MODS)
 
 
-def loaded(root: Path, cfg: RunConfig):
-    host = get_host()
-    mods = [host.modality(m) for m in cfg.modalities]
-    ds = load_dataset(root, mods, cfg.targets)
-    return ds, standardise(ds, mods), host
-
 
 def config(data: Path, **changes) -> RunConfig:
     return RunConfig(**{"modalities": MODS, "data": data, **TINY, **changes}).with_preset(cuda=False)
 
-
-class Recorder:
-    """Which tasks were trained and which reused, in order."""
-
-    def __init__(self) -> None:
-        self.trained: list[str] = []
-        self.reused: list[str] = []
-
-    def started(self, task): ...
-    def epoch(self, task, epoch, score): ...
-
-    def finished(self, task, info, reused):
-        (self.reused if reused else self.trained).append(task.label)
 
 
 def fit(data: Path, store: Path, executor=None, **changes):

@@ -15,16 +15,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from graph_helpers import Recorder, loaded
 
 from musefuse.core.config import RunConfig
-from musefuse.core.data.loader import load_dataset, standardise
 from musefuse.core.errors import ConfigError, MusefuseError
 from musefuse.core.graph.executors import LocalExecutor, WorkerSpec
 from musefuse.core.graph.pipeline import train
 from musefuse.core.graph.plan import plan_run
 from musefuse.core.graph.ray_executor import CRASH_ENV, RayExecutor, import_ray
 from musefuse.core.graph.store import ArtifactStore
-from musefuse.core.plugins import get_host
 from musefuse.lab.synth import write_synthetic
 
 MODS = ["egemaps", "fau"]
@@ -58,25 +57,6 @@ def ray_instance(crashes):
 def config(data: Path, **changes) -> RunConfig:
     return RunConfig(data=data, **{"modalities": MODS, **TINY, **changes}).with_preset(cuda=False)
 
-
-def loaded(data: Path, cfg: RunConfig):
-    host = get_host()
-    mods = [host.modality(m) for m in cfg.modalities]
-    ds = load_dataset(data, mods, cfg.targets)
-    return ds, standardise(ds, mods), host
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.trained: list[str] = []
-        self.reused: list[str] = []
-
-    def started(self, task): ...
-
-    def epoch(self, task, epoch, score): ...
-
-    def finished(self, task, info, reused):
-        (self.reused if reused else self.trained).append(task.label)
 
 
 def fit(data: Path, store: Path, executor=None, make=None, **changes):

@@ -1,0 +1,32 @@
+"""Helpers shared by the task-graph tests (test_graph.py, test_ray.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from musefuse.core.config import RunConfig
+from musefuse.core.data.loader import load_dataset, standardise
+from musefuse.core.plugins import get_host
+
+
+def loaded(data: Path, cfg: RunConfig):
+    """The standardised dataset of ``cfg``'s modalities and targets, its statistics and the plugin host."""
+    host = get_host()
+    mods = [host.modality(m) for m in cfg.modalities]
+    ds = load_dataset(data, mods, cfg.targets)
+    return ds, standardise(ds, mods), host
+
+
+class Recorder:
+    """A reporter that remembers which tasks were trained and which reused, in order."""
+
+    def __init__(self) -> None:
+        self.trained: list[str] = []
+        self.reused: list[str] = []
+
+    def started(self, task): ...
+
+    def epoch(self, task, epoch, score): ...
+
+    def finished(self, task, info, reused):
+        (self.reused if reused else self.trained).append(task.label)
