@@ -75,6 +75,8 @@ def run(
     window: int = typer.Option(None, help="Training window, frames (preset default: cpu 100, paper 200)."),
     hop: int = typer.Option(None, help="Training window hop, frames (preset default: 100)."),
     batch_size: int = typer.Option(None, help="Windows per batch (default 32)."),
+    lr_schedule: str = typer.Option(
+        None, help="none (plain patience) | plateau (halve lr from the best weights; preset default)."),
     seed: int = typer.Option(None, help="Random seed (default 0)."),
     device: str = typer.Option(None, help="auto (default) | cpu | cuda."),
     threads: int = typer.Option(None, help="torch CPU threads per worker (default: the cores shared out)."),

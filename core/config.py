@@ -67,6 +67,7 @@ class RunConfig(BaseModel):
     window: int = Field(200, ge=2)  # training window, frames (MuSe 2021 baseline: 100 s at 2 Hz)
     hop: int = Field(100, ge=1)  # training window hop, frames
     batch_size: int = Field(32, ge=1)
+    lr_schedule: Literal["none", "plateau"] = "none"  # plateau: halve lr from the best weights (training.py)
     # Execution
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"

@@ -111,6 +111,7 @@ class FitContext:
     window: int = 200  # training window length, frames
     hop: int = 100  # training window hop, frames
     batch_size: int = 32
+    lr_schedule: Literal["none", "plateau"] = "none"  # plateau: halve lr from the best weights (training.py)
     options: dict[str, Any] = field(default_factory=dict)  # the plugin's Options, validated, as a dict
     progress: Callable[[int, float], None] | None = None  # called as progress(epoch, devel_score)
 

@@ -160,3 +160,28 @@ def test_a_diverged_model_is_reported_not_raised():
         m.head.bias.fill_(float("nan"))
     r = fit_sequence_model(m, tx, ty, dx, dy, ctx(max_epochs=2, patience=5))
     assert r.best_epoch == 0 and np.isnan(r.best_score) and r.epochs_run == 2
+
+
+def test_plateau_schedule_halves_lr_after_epochs_without_improvement():
+    tx, ty = toy(12, 0)
+    dx, dy = toy(4, 1)
+    dy = [-y for y in dy]  # devel gets worse as the model learns: plateaus from the first epochs
+    r = fit_sequence_model(model(), tx, ty, dx, dy, ctx(max_epochs=12, patience=6, lr_schedule="plateau"))
+    lr, bad, best = SETTINGS.lr, 0, -np.inf
+    for h in r.history:  # patience 6 -> halve after every 2 epochs without a new best, stop after 6
+        assert h["lr"] == pytest.approx(lr)
+        if h["devel_ccc"] > best:
+            best, bad = h["devel_ccc"], 0
+        else:
+            bad += 1
+            if bad % 2 == 0:
+                lr /= 2
+    assert min(h["lr"] for h in r.history) < SETTINGS.lr  # the schedule did act
+    assert r.epochs_run == 12 or r.epochs_run == r.best_epoch + 6
+
+
+def test_plain_patience_keeps_the_learning_rate():
+    tx, ty = toy(6, 0)
+    dx, dy = toy(3, 1)
+    r = fit_sequence_model(model(), tx, ty, dx, [-y for y in dy], ctx(max_epochs=6, patience=6))
+    assert {h["lr"] for h in r.history} == {SETTINGS.lr}

@@ -165,7 +165,7 @@ def fit_context(cfg: RunConfig, device: Any, settings: Any, seed: int, **options
     """A FitContext with this run's training budget (for models fitted outside the task graph)."""
     return FitContext(
         device=device, seed=seed, settings=settings, loss=cfg.loss, max_epochs=cfg.epochs, patience=cfg.patience,
-        window=cfg.window, hop=cfg.hop, batch_size=cfg.batch_size, options=options,
+        window=cfg.window, hop=cfg.hop, batch_size=cfg.batch_size, lr_schedule=cfg.lr_schedule, options=options,
     )
 
 

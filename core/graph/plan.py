@@ -59,6 +59,15 @@ def folds(cfg: RunConfig, dataset: Dataset) -> list[list[str]]:
     return [[dataset.subjects[i].id for i in held] for held in np.array_split(order, cfg.folds)]
 
 
+def fit_budget(cfg: RunConfig) -> dict[str, Any]:
+    """The training budget in a model's key. A plain-patience schedule is left out, so that models
+    trained before `lr_schedule` existed keep their keys."""
+    fit = {k: getattr(cfg, k) for k in ("loss", "epochs", "patience", "window", "hop", "batch_size")}
+    if cfg.lr_schedule != "none":
+        fit["lr_schedule"] = cfg.lr_schedule
+    return fit
+
+
 def plan_run(cfg: RunConfig, dataset: Dataset, host: PluginHost, device_type: str) -> RunPlan:
     """Every task of the run described by ``cfg`` on ``dataset``, dependencies first."""
     est_cls, fuser_cls = host.estimator(cfg.estimator), host.fuser(cfg.fuser)
@@ -68,7 +77,7 @@ def plan_run(cfg: RunConfig, dataset: Dataset, host: PluginHost, device_type: st
     origins = {f"{kind} {name}": _origin(host, kind, name) for kind, name in used}
     common = {"data": data_key(dataset), "device": device_type, "missing": cfg.missing, "devel_ids": ids["devel"],
               "plugins": {k: v for k, v in origins.items() if v},  # third-party code versions
-              "fit": {k: getattr(cfg, k) for k in ("loss", "epochs", "patience", "window", "hop", "batch_size")}}
+              "fit": fit_budget(cfg)}
     uses_signal = est_cls.gives_signal and (cfg.re_unimodal or cfg.re_fusion)
     oof_fusion = cfg.fusion_train == "out-of-fold" and fuser_cls.learned
     oof_difficulty = cfg.difficulty_train == "out-of-fold" and uses_signal

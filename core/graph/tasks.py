@@ -146,7 +146,8 @@ def run_task(task: Task, env: TaskEnv, progress: Progress | None = None) -> dict
     ctx = None if "fit" not in spec else FitContext(  # a model's training budget; calibrations have none
         device=env.device, seed=spec["seed"], settings=ModelSettings(**spec["settings"]), loss=spec["fit"]["loss"],
         max_epochs=spec["fit"]["epochs"], patience=spec["fit"]["patience"], window=spec["fit"]["window"],
-        hop=spec["fit"]["hop"], batch_size=spec["fit"]["batch_size"], options=dict(spec.get("options", {})),
+        hop=spec["fit"]["hop"], batch_size=spec["fit"]["batch_size"],
+        lr_schedule=spec["fit"].get("lr_schedule", "none"), options=dict(spec.get("options", {})),
         progress=progress)
     tensors, meta, outputs, result = _RUNNERS[task.kind](spec, env, fit, devel, ctx)
     info = _fit_summary(task, result, time.perf_counter() - started)
