@@ -10,9 +10,10 @@ interrupted benchmark resumes where it stopped.
     python benchmarks/quality.py --variants re,oofd,nore --out benchmarks/results/idheavy -- --data DATA
 
 Variants: re = AE-RE into regressors and fuser, in-sample everywhere (the paper's); nore = --estimator none (no
-difficulty anywhere); oof = re with out-of-fold fusion inputs; oofd = re with out-of-fold
-difficulty (each train subject's RE from an auto-encoder that never saw it); oofd-oof = both;
-oofd-q = oofd with the RE quantile-calibrated against its train distribution; q = re, calibrated.
+difficulty anywhere); nore-oof = nore with out-of-fold fusion inputs; oof = re with out-of-fold fusion
+inputs; oofd = re with out-of-fold difficulty (each train subject's RE from an auto-encoder that never
+saw it); oofd-oof = both; oofd-q = oofd with the RE quantile-calibrated against its train
+distribution; q = re, calibrated.
 Writes OUT/quality-<variants>.md (tables for the README, with the difficulty drift) and prints it.
 """
 
@@ -29,13 +30,15 @@ from pathlib import Path
 VARIANTS = {  # explicit flags, so a variant means the same whatever the defaults are
     "re": ["--difficulty-train", "in-sample"],
     "nore": ["--estimator", "none"],
+    "nore-oof": ["--estimator", "none", "--fusion-train", "out-of-fold"],
     "oof": ["--difficulty-train", "in-sample", "--fusion-train", "out-of-fold"],
     "oofd": ["--difficulty-train", "out-of-fold"],
     "oofd-oof": ["--difficulty-train", "out-of-fold", "--fusion-train", "out-of-fold"],
     "oofd-q": ["--difficulty-train", "out-of-fold", "--difficulty-calibration", "quantile"],
     "q": ["--difficulty-train", "in-sample", "--difficulty-calibration", "quantile"],
 }
-LABELS = {"re": "with RE", "nore": "without RE", "oof": "with RE, out-of-fold fusion inputs",
+LABELS = {"re": "with RE", "nore": "without RE", "nore-oof": "without RE, out-of-fold fusion inputs",
+          "oof": "with RE, out-of-fold fusion inputs",
           "oofd": "with out-of-fold RE", "oofd-oof": "out-of-fold RE and fusion inputs",
           "oofd-q": "out-of-fold RE, quantile-calibrated", "q": "with RE, quantile-calibrated"}
 
@@ -97,11 +100,11 @@ def report(out: Path, variants: list[str], seeds: list[int], modalities: list[st
             lines.append(f"| {t} | " + " | ".join(cells) + " |")
         lines.append("")
     lines += ["**Difficulty drift** — mean RE on devel / test in train sd units (0 = no drift), mean over seeds",
-              "", "| modality | " + " | ".join(LABELS[v] for v in variants if v != "nore") + " |",
-              "|---|" + "---|" * len([v for v in variants if v != "nore"])]
+              "", "| modality | " + " | ".join(LABELS[v] for v in variants if not v.startswith("nore")) + " |",
+              "|---|" + "---|" * len([v for v in variants if not v.startswith("nore")])]
     for m in modalities:
         cells = []
-        for v in (v for v in variants if v != "nore"):
+        for v in (v for v in variants if not v.startswith("nore")):
             d = drift(out, v, seeds, m)
             cells.append(f"{ms(d['devel'])} / {ms(d['test'])}")
         lines.append(f"| {m} | " + " | ".join(cells) + " |")
