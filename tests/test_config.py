@@ -17,7 +17,12 @@ def test_cpu_preset_changes_only_the_budget_and_keeps_explicit_values():
 
 def test_auto_preset_is_the_paper_on_cuda():
     cfg = RunConfig().with_preset(cuda=True)
-    assert (cfg.preset, cfg.epochs, cfg.patience) == ("paper", 100, 15)
+    assert (cfg.preset, cfg.epochs, cfg.patience, cfg.lr_schedule) == ("paper", 100, 15, "none")
+
+
+def test_cpu_preset_uses_the_plateau_schedule_unless_told_otherwise():
+    assert RunConfig().with_preset(cuda=False).lr_schedule == "plateau"
+    assert RunConfig(lr_schedule="none").with_preset(cuda=False).lr_schedule == "none"
 
 
 def test_overrides_apply_over_modality_defaults():

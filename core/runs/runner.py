@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from musefuse.core.config import RunConfig
+from musefuse.core.config import PRESET_COST, RunConfig
 from musefuse.core.data.dataset import Dataset
 from musefuse.core.data.loader import load_dataset, standardise
 from musefuse.core.data.validate import check_settings
@@ -130,8 +130,10 @@ def execute_run(cfg: RunConfig, reporter: Reporter | None = None, echo=lambda _m
     log = runfolder.RunLog(run / "log.txt", echo)
     try:
         log(f"musefuse run → {run} | device {device} | preset '{cfg.preset}' "
-            f"(at most {cfg.epochs} epoch{'s' * (cfg.epochs != 1)}, patience {cfg.patience}) | {cfg.rnn or 'bigru'} "
-            f"{cfg.layers or 4}×{cfg.hidden or 64}")
+            f"(at most {cfg.epochs} epoch{'s' * (cfg.epochs != 1)}, patience {cfg.patience}, lr schedule "
+            f"{cfg.lr_schedule}) | {cfg.rnn or 'bigru'} {cfg.layers or 4}×{cfg.hidden or 64}")
+        if cfg.preset in PRESET_COST:
+            log(f"preset '{cfg.preset}' {PRESET_COST[cfg.preset]}")
         if default_modalities:
             log(f"modalities: {','.join(cfg.modalities)} (the default; choose with --modalities)")
         how = par.describe() if cfg.executor != "ray" else f"{par.threads} torch thread(s) per task"
