@@ -59,7 +59,8 @@ def run(
     fuser: str = typer.Option(None, help="Fuser plugin (default birnn; mean is the baseline)."),
     re_unimodal: bool = typer.Option(None, "--re-unimodal/--no-re-unimodal", help="Difficulty as regressor input."),
     re_fusion: bool = typer.Option(None, "--re-fusion/--no-re-fusion", help="Difficulty as fuser input."),
-    fusion_train: str = typer.Option(None, help="Fuser's train inputs: in-sample | out-of-fold."),
+    fusion_train: str = typer.Option(
+        None, help="Fuser's train inputs: out-of-fold (default) | in-sample (the paper's)."),
     difficulty_train: str = typer.Option(
         None, help="Train subjects' difficulty: out-of-fold (default) | in-sample (the paper's)."),
     difficulty_calibration: str = typer.Option(

@@ -58,7 +58,10 @@ class RunConfig(BaseModel):
     fuser: str = "birnn"
     re_unimodal: bool = True  # difficulty appended to the regressors' input
     re_fusion: bool = True  # difficulty appended to the fuser's input
-    fusion_train: Literal["in-sample", "out-of-fold"] = "in-sample"
+    # The fuser's train inputs: out-of-fold (default; predictions and difficulty from models that never saw the
+    # subject) or in-sample (the paper's: over-fitted predictions, the more so the longer the regressors train).
+    # Chosen on devel, README "Training budget".
+    fusion_train: Literal["in-sample", "out-of-fold"] = "out-of-fold"
     folds: int = Field(3, ge=2)  # for out-of-fold fusion inputs and difficulty
     # Where train subjects' difficulty comes from: out-of-fold (default; an estimator that never saw the
     # subject) or in-sample (the paper's). Chosen on devel, README "Difficulty that transfers".

@@ -23,10 +23,10 @@ from musefuse.core.graph.tasks import Task
 from musefuse.lab.synth import write_synthetic
 
 MODS = ["egemaps", "fau"]
-# In-sample difficulty keeps the task counts below small (2 estimators, 4 regressors, 2 fusers);
-# the out-of-fold default is exercised by the CLI tests at the end.
+# In-sample difficulty and fusion inputs keep the task counts below small (2 estimators, 4 regressors, 2 fusers);
+# the out-of-fold defaults are exercised by the CLI tests at the end.
 TINY = {"layers": 1, "hidden": 8, "epochs": 2, "threads": 1, "device": "cpu", "preset": "cpu",
-        "difficulty_train": "in-sample"}
+        "difficulty_train": "in-sample", "fusion_train": "in-sample"}
 
 
 @pytest.fixture(scope="module")
@@ -208,7 +208,8 @@ def test_sigkill_mid_run_then_rerun_resumes(data, tmp_path):
     proc.wait()
     assert not (out / "results.json").exists()
     finished = len([p for p in store.glob("*/*") if (p / "task.json").exists()])
-    n_tasks = 2 * (1 + 3) + 4 + 2  # per modality an all-train and 3 fold estimators (out-of-fold default)
+    # the out-of-fold defaults: an all-train and 3 fold models per estimator and per regressor; 2 fusers
+    n_tasks = 2 * (1 + 3) + 4 * (1 + 3) + 2
     assert 1 <= finished < n_tasks
 
     again = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
