@@ -71,6 +71,11 @@ def test_plan_keys_change_with_settings_data_and_upstream(data, tmp_path):
     noise = plan_run(config(data, estimator_options={"noise": 0.2}), ds, host, "cpu")
     assert noise.estimators["fau"].key != base.estimators["fau"].key
     assert noise.regressors[("fau", "arousal")].key != base.regressors[("fau", "arousal")].key  # upstream changed
+    # The learning-rate schedule is part of the budget; plain patience is left out of the key, so models
+    # trained before the schedule existed are still found.
+    plain = plan_run(config(data, lr_schedule="none"), ds, host, "cpu")
+    assert cfg.lr_schedule == "plateau" and plain.estimators["fau"].key != base.estimators["fau"].key
+    assert "lr_schedule" not in plain.estimators["fau"].spec["fit"]
     # Without RE in the regressors, they do not depend on the estimator at all.
     no_re = plan_run(config(data, re_unimodal=False), ds, host, "cpu")
     assert not no_re.regressors[("fau", "arousal")].deps
