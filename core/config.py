@@ -24,9 +24,9 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 # Printed at start: what a preset costs against `paper`, as measured (benchmarks/results/budget*/).
 PRESET_COST = {
-    "cpu": "costs, against 'paper' (embedded data, no RE, 3 seeds): fusion test CCC +0.01 arousal / +0.03 "
-           "valence in 0.28x the time; held-out MuSe-layout data lost 0.13 arousal at the old cpu budget, so "
-           "use --preset paper when you can (README 'Training budget').",
+    "cpu": "costs, against 'paper' (embedded data, no RE, 3 seeds): fusion test CCC -0.007 arousal / -0.021 "
+           "valence in about 0.3x the time; held-out MuSe-layout data lost 0.13 arousal at the old cpu budget, "
+           "so use --preset paper when you can (README 'Training budget').",
 }
 
 
