@@ -12,7 +12,8 @@ interrupted benchmark resumes where it stopped.
 Variants: re = AE-RE into regressors and fuser, in-sample everywhere (the paper's); nore = --estimator none (no
 difficulty anywhere); nore-oof = nore with out-of-fold fusion inputs; oof = re with out-of-fold fusion
 inputs; oofd = re with out-of-fold difficulty (each train subject's RE from an auto-encoder that never
-saw it); oofd-oof = both; oofd-q = oofd with the RE quantile-calibrated against its train
+saw it); oofd-oof = both; oofd-oof-dv = oofd-oof with each auto-encoder's RE z-scored on devel (subjects it never
+trained on) instead of train; oofd-q = oofd with the RE quantile-calibrated against its train
 distribution; q = re, calibrated.
 Writes OUT/quality-<variants>.md (tables for the README, with the difficulty drift) and prints it.
 """
@@ -34,12 +35,15 @@ VARIANTS = {  # explicit flags, so a variant means the same whatever the default
     "oof": ["--difficulty-train", "in-sample", "--fusion-train", "out-of-fold"],
     "oofd": ["--difficulty-train", "out-of-fold"],
     "oofd-oof": ["--difficulty-train", "out-of-fold", "--fusion-train", "out-of-fold"],
+    "oofd-oof-dv": ["--difficulty-train", "out-of-fold", "--fusion-train", "out-of-fold",
+                    "--estimator-option", "reference=devel"],
     "oofd-q": ["--difficulty-train", "out-of-fold", "--difficulty-calibration", "quantile"],
     "q": ["--difficulty-train", "in-sample", "--difficulty-calibration", "quantile"],
 }
 LABELS = {"re": "with RE", "nore": "without RE", "nore-oof": "without RE, out-of-fold fusion inputs",
           "oof": "with RE, out-of-fold fusion inputs",
           "oofd": "with out-of-fold RE", "oofd-oof": "out-of-fold RE and fusion inputs",
+          "oofd-oof-dv": "out-of-fold RE scaled on devel, out-of-fold fusion inputs",
           "oofd-q": "out-of-fold RE, quantile-calibrated", "q": "with RE, quantile-calibrated"}
 
 
