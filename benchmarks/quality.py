@@ -12,9 +12,9 @@ interrupted benchmark resumes where it stopped.
 Variants: re = AE-RE into regressors and fuser, in-sample everywhere (the paper's); nore = --estimator none (no
 difficulty anywhere); nore-oof = nore with out-of-fold fusion inputs; oof = re with out-of-fold fusion
 inputs; oofd = re with out-of-fold difficulty (each train subject's RE from an auto-encoder that never
-saw it); oofd-oof = both; oofd-oof-dv = oofd-oof with each auto-encoder's RE z-scored on devel (subjects it never
-trained on) instead of train; oofd-q = oofd with the RE quantile-calibrated against its train
-distribution; q = re, calibrated.
+saw it); oofd-oof = both; -fs = fold models standardise features on their own subjects (the default
+since issue 10; variants without -fs use the run's standardisation for them, as before); oofd-q =
+oofd with the RE quantile-calibrated against its train distribution; q = re, calibrated.
 Writes OUT/quality-<variants>.md (tables for the README, with the difficulty drift) and prints it.
 """
 
@@ -28,22 +28,26 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+IN_SAMPLE = ["--difficulty-train", "in-sample", "--fusion-train", "in-sample"]
+OLD_FOLDS = ["--no-fold-standardise"]  # fold models on the run's standardisation, as before it was the default
 VARIANTS = {  # explicit flags, so a variant means the same whatever the defaults are
-    "re": ["--difficulty-train", "in-sample"],
-    "nore": ["--estimator", "none"],
-    "nore-oof": ["--estimator", "none", "--fusion-train", "out-of-fold"],
-    "oof": ["--difficulty-train", "in-sample", "--fusion-train", "out-of-fold"],
-    "oofd": ["--difficulty-train", "out-of-fold"],
-    "oofd-oof": ["--difficulty-train", "out-of-fold", "--fusion-train", "out-of-fold"],
-    "oofd-oof-dv": ["--difficulty-train", "out-of-fold", "--fusion-train", "out-of-fold",
-                    "--estimator-option", "reference=devel"],
-    "oofd-q": ["--difficulty-train", "out-of-fold", "--difficulty-calibration", "quantile"],
-    "q": ["--difficulty-train", "in-sample", "--difficulty-calibration", "quantile"],
+    "re": IN_SAMPLE,
+    "nore": ["--estimator", "none", "--fusion-train", "in-sample"],
+    "nore-oof": ["--estimator", "none", "--fusion-train", "out-of-fold", *OLD_FOLDS],
+    "nore-oof-fs": ["--estimator", "none", "--fusion-train", "out-of-fold", "--fold-standardise"],
+    "oof": ["--difficulty-train", "in-sample", "--fusion-train", "out-of-fold", *OLD_FOLDS],
+    "oofd": ["--difficulty-train", "out-of-fold", "--fusion-train", "in-sample", *OLD_FOLDS],
+    "oofd-oof": ["--difficulty-train", "out-of-fold", "--fusion-train", "out-of-fold", *OLD_FOLDS],
+    "oofd-oof-fs": ["--difficulty-train", "out-of-fold", "--fusion-train", "out-of-fold", "--fold-standardise"],
+    "oofd-q": ["--difficulty-train", "out-of-fold", "--fusion-train", "in-sample", *OLD_FOLDS,
+               "--difficulty-calibration", "quantile"],
+    "q": [*IN_SAMPLE, "--difficulty-calibration", "quantile"],
 }
 LABELS = {"re": "with RE", "nore": "without RE", "nore-oof": "without RE, out-of-fold fusion inputs",
           "oof": "with RE, out-of-fold fusion inputs",
           "oofd": "with out-of-fold RE", "oofd-oof": "out-of-fold RE and fusion inputs",
-          "oofd-oof-dv": "out-of-fold RE scaled on devel, out-of-fold fusion inputs",
+          "oofd-oof-fs": "out-of-fold RE and fusion inputs, fold-standardised",
+          "nore-oof-fs": "without RE, out-of-fold fusion inputs, fold-standardised",
           "oofd-q": "out-of-fold RE, quantile-calibrated", "q": "with RE, quantile-calibrated"}
 
 

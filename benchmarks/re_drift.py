@@ -54,6 +54,20 @@ def fit_ae(train: list[np.ndarray], devel: list[np.ndarray], settings, args, see
     return est
 
 
+def on_devel_scale(raw: list[np.ndarray], devel: list[int]) -> list[np.ndarray]:
+    """Every subject's RE z-scored with the devel subjects' RE (what ``reference: devel`` does)."""
+    ref = np.concatenate([raw[i] for i in devel])
+    return [(r - ref.mean()) / ref.std() for r in raw]
+
+
+def restandardise(x: list[np.ndarray], keep: list[int]) -> list[np.ndarray]:
+    """Features z-scored with the ``keep`` subjects' frames alone (a fold's own standardisation)."""
+    ref = np.concatenate([x[i] for i in keep])
+    mu, sd = ref.mean(axis=0), ref.std(axis=0)
+    sd[sd < 1e-8] = 1.0
+    return [((v - mu) / sd).astype(np.float32) for v in x]
+
+
 def measure(identity: float, spread: float, args) -> list[dict]:
     host = get_host()
     mods = [host.modality(m) for m in args.modalities.split(",")]
@@ -74,28 +88,45 @@ def measure(identity: float, spread: float, args) -> list[dict]:
         full = fit_ae([x[i] for i in tr], [x[i] for i in dv], settings, args, args.seed)
         insample = full._raw(x)
         oof: list[np.ndarray | None] = [None] * len(x)
+        oof_dv: list[np.ndarray | None] = [None] * len(x)  # each AE's RE z-scored on its own devel RE
+        oof_fs: list[np.ndarray | None] = [None] * len(x)  # fold AEs on fold-standardised features
         ensemble = {i: np.zeros(len(x[i]), np.float64) for i in held}
+        ensemble_fs = {i: np.zeros(len(x[i]), np.float64) for i in held}
+        insample_dv = on_devel_scale(insample, dv)
         for k in range(args.folds):
             keep = [i for i, f in zip(tr, fold, strict=True) if f != k]
             left = [i for i, f in zip(tr, fold, strict=True) if f == k]
             est = fit_ae([x[i] for i in keep], [x[i] for i in dv], settings, args, args.seed + 1 + k)
+            scaled = on_devel_scale(est._raw(x), dv)
             for i, r in zip(left, est._raw([x[i] for i in left]), strict=True):
-                oof[i] = r
+                oof[i], oof_dv[i] = r, scaled[i]
             for i, r in zip(held, est._raw([x[i] for i in held]), strict=True):
                 ensemble[i] += r / args.folds
+            if args.fold_standardise:  # the same fold, features standardised on its own subjects only
+                xk = restandardise(x, keep)
+                est = fit_ae([xk[i] for i in keep], [xk[i] for i in dv], settings, args, args.seed + 1 + k)
+                for i, r in zip(left, est._raw([xk[i] for i in left]), strict=True):
+                    oof_fs[i] = r
+                for i, r in zip(held, est._raw([xk[i] for i in held]), strict=True):
+                    ensemble_fs[i] += r / args.folds
         seconds = time.perf_counter() - t0
         variants = {
             "in-sample": insample,
             "out-of-fold, all-train AE": [oof[i] if p == "train" else insample[i] for i, p in enumerate(parts)],
             "out-of-fold, fold ensemble": [oof[i] if p == "train" else ensemble[i] for i, p in enumerate(parts)],
+            "out-of-fold, all-train AE, each AE scaled on devel":
+                [oof_dv[i] if p == "train" else insample_dv[i] for i, p in enumerate(parts)],
         }
+        if args.fold_standardise:
+            variants["out-of-fold, fold-standardised, fold ensemble"] = [
+                oof_fs[i] if p == "train" else ensemble_fs[i] for i, p in enumerate(parts)]
         for name, signal in variants.items():
             rep = difficulty_drift({m.name: signal}, parts)[m.name]
             rows.append({"identity": identity, "spread": spread, "modality": m.name, "variant": name,
                          "parts": rep.partitions, "seconds": seconds})
         print(f"identity {identity:g}, spread {spread:g}, {m.name}: {seconds:.0f}s "
               + "; ".join(f"{r['variant']}: devel {r['parts']['devel'].mean:+.2f} test {r['parts']['test'].mean:+.2f}"
-                          for r in rows[-3:]), flush=True)
+                          for r in rows[-len(variants):]), flush=True)
     return rows
 
 
@@ -119,6 +150,8 @@ def main() -> None:
     ap.add_argument("--window", type=int, default=100)
     ap.add_argument("--folds", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--fold-standardise", action="store_true",
+                    help="also train fold AEs on features standardised with their own subjects only")
     ap.add_argument("--out", type=Path, default=None, help="also write the markdown table here")
     args = ap.parse_args()
     torch.set_num_threads(1)

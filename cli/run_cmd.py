@@ -66,6 +66,9 @@ def run(
     difficulty_calibration: str = typer.Option(
         None, help="Difficulty against its train distribution: none | per-recording | quantile | clip."),
     folds: int = typer.Option(None, help="Folds over train subjects for out-of-fold inputs (default 3)."),
+    fold_standardise: bool = typer.Option(
+        None, "--fold-standardise/--no-fold-standardise",
+        help="Fold models standardise features on their own subjects (default on)."),
     estimator_option: list[str] = typer.Option(
         None, "--estimator-option", help="KEY=VALUE option of the estimator plugin (repeatable), e.g. bottleneck=8."),
     label_shift: float = typer.Option(None, help="Annotation delay compensation, seconds (default 0)."),

@@ -63,6 +63,10 @@ class RunConfig(BaseModel):
     # Chosen on devel, README "Training budget".
     fusion_train: Literal["in-sample", "out-of-fold"] = "out-of-fold"
     folds: int = Field(3, ge=2)  # for out-of-fold fusion inputs and difficulty
+    # Fold models standardise features on their own subjects, so that held-out train subjects are as new to
+    # them as devel and test subjects are to the all-train models. Without it an auto-encoder reads its
+    # held-out subjects closer to the origin than new ones (README "Difficulty that transfers").
+    fold_standardise: bool = True
     # Where train subjects' difficulty comes from: out-of-fold (default; an estimator that never saw the
     # subject) or in-sample (the paper's). Chosen on devel, README "Difficulty that transfers".
     difficulty_train: Literal["in-sample", "out-of-fold"] = "out-of-fold"

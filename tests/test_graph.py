@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from graph_helpers import Recorder, loaded
 
 from musefuse.core.config import RunConfig
@@ -19,7 +20,7 @@ from musefuse.core.graph.executors import LocalExecutor, WorkerSpec, parallelism
 from musefuse.core.graph.pipeline import train
 from musefuse.core.graph.plan import plan_run
 from musefuse.core.graph.store import ArtifactStore
-from musefuse.core.graph.tasks import Task
+from musefuse.core.graph.tasks import Task, TaskEnv
 from musefuse.lab.synth import write_synthetic
 
 MODS = ["egemaps", "fau"]
@@ -120,6 +121,28 @@ def test_fold_estimators_are_shared_by_oof_difficulty_and_oof_fusion(data):
     kinds = [t.kind for t in plan.tasks]
     # per modality: 1 + 2 folds estimators; per (modality, target): 1 + 2 folds regressors; 2 fusers
     assert kinds.count("estimator") == 2 * 3 and kinds.count("regressor") == 4 * 3 and kinds.count("fuser") == 2
+
+
+def test_fold_models_standardise_features_on_their_own_subjects(data, tmp_path):
+    cfg = config(data, difficulty_train="out-of-fold", fusion_train="out-of-fold", folds=2)
+    ds, _, host = loaded(data, cfg)
+    plan = plan_run(cfg, ds, host, "cpu")
+    fold_tasks = [t for t in plan.tasks if t.label.startswith("fold")]
+    assert fold_tasks and all(t.spec["standardise"] == "fit" for t in fold_tasks)
+    assert all("standardise" not in t.spec for t in plan.tasks if t not in fold_tasks)
+    off = plan_run(config(data, difficulty_train="out-of-fold", fusion_train="out-of-fold", folds=2,
+                          fold_standardise=False), ds, host, "cpu")
+    assert all("standardise" not in t.spec for t in off.tasks)  # the keys of runs before the option existed
+    assert {m: t.key for m, t in off.estimators.items()} == {m: t.key for m, t in plan.estimators.items()}
+    # What a fold model reads: z-scored on its fit subjects' observed frames alone, so held-out ones are new to it.
+    env = TaskEnv(ds, host, torch.device("cpu"), ArtifactStore(tmp_path))
+    task = next(t for t in fold_tasks if t.kind == "estimator" and t.spec["modality"] == "fau")
+    fit = env.index(task.spec["fit_ids"])
+    x = env.features("fau", "zero", standardise_on=task.spec["fit_ids"])
+    seen = np.concatenate([x[i][~np.isnan(ds.subjects[i].features["fau"]).all(axis=1)] for i in fit])
+    np.testing.assert_allclose(seen.mean(axis=0), 0, atol=1e-4)
+    np.testing.assert_allclose(seen.std(axis=0), 1, atol=1e-3)
+    assert not np.allclose(np.concatenate(x), np.concatenate(env.features("fau", "zero")))  # not the run's scaling
 
 
 # -- the store ---------------------------------------------------------------------------------

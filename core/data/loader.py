@@ -185,7 +185,7 @@ def standardise(
     if stats is None:
         train = dataset.partition("train")
         stats = {
-            m.name: _fit([s.features[m.name] for s in train]) if m.standardise
+            m.name: fit_standardiser([s.features[m.name] for s in train]) if m.standardise
             else Standardiser.identity(dataset.subjects[0].features[m.name].shape[1])  # the files' width
             for m in modalities
         }
@@ -201,7 +201,7 @@ def standardise(
     return stats
 
 
-def _fit(sequences: list[np.ndarray]) -> Standardiser:
+def fit_standardiser(sequences: list[np.ndarray]) -> Standardiser:
     """:meth:`Standardiser.fit`, streaming over sequences (two passes, float64) instead of concatenating."""
     width = sequences[0].shape[1]
     n, total = np.zeros(width), np.zeros(width)

@@ -3,7 +3,9 @@
 Fold tasks appear only where out-of-fold signals are asked for: ``fusion_train: out-of-fold``
 (the fuser learns from train subjects' predictions by regressors that never saw them) and
 ``difficulty_train: out-of-fold`` (every train subject's difficulty comes from an estimator that
-never saw it). Both use the same K folds, so the fold estimators are shared. A calibration task
+never saw it). Both use the same K folds, so the fold estimators are shared. A fold model also
+standardises its features on its own subjects (``fold_standardise``): with the run's train-wide
+statistics, the subjects it holds out would have helped place the origin its input is centred on. A calibration task
 (``difficulty_calibration``) maps the run's difficulty signal against its own train distribution;
 regressors and fuser then read the calibrated signal.
 """
@@ -87,10 +89,14 @@ def plan_run(cfg: RunConfig, dataset: Dataset, host: PluginHost, device_type: st
     held = folds(cfg, dataset) if (oof_fusion or oof_difficulty) else []
     plan = RunPlan()
 
+    def own_scaling(tag: str) -> dict[str, str]:
+        """A fold model standardises its input on its own subjects (in the key only then: older keys stay)."""
+        return {"standardise": "fit"} if tag and cfg.fold_standardise else {}
+
     def estimator(m, tag: str, fit_ids: list[str]) -> Task:
         return plan.add(Task("estimator", f"{tag}difficulty {m.name}", {
             **common, "data": data_key(dataset, m.name), "plugin": cfg.estimator, "modality": m.name,
-            "fit_ids": fit_ids,
+            "fit_ids": fit_ids, **own_scaling(tag),
             "settings": cfg.settings_for(m.settings_for(cfg.targets[0])).model_dump(),
             "seed": model_seed(cfg.seed, tag, "estimator", m.name), "options": cfg.options_for(est_cls)}))
 
@@ -98,7 +104,7 @@ def plan_run(cfg: RunConfig, dataset: Dataset, host: PluginHost, device_type: st
         appended = est_cls.gives_signal and cfg.re_unimodal
         return plan.add(Task("regressor", f"{tag}unimodal {m.name} → {t}", {
             **common, "data": data_key(dataset, m.name), "modality": m.name, "target": t, "fit_ids": fit_ids,
-            "settings": cfg.settings_for(m.settings_for(t), m.name, t).model_dump(),
+            **own_scaling(tag), "settings": cfg.settings_for(m.settings_for(t), m.name, t).model_dump(),
             "seed": model_seed(cfg.seed, tag, "regressor", m.name, t),
             "shift": round(cfg.label_shift / STEP_SECONDS),
             "difficulty": {"refs": difficulty} if appended else None}))

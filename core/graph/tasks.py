@@ -23,6 +23,7 @@ from typing import Any, Literal
 import numpy as np
 
 from musefuse.core.data.dataset import Dataset, fill_missing
+from musefuse.core.data.loader import fit_standardiser
 from musefuse.core.graph.store import ArtifactStore
 from musefuse.core.interfaces import FitContext, ModelSettings
 from musefuse.core.learning.regressor import Regressor
@@ -93,8 +94,17 @@ class TaskEnv:
         pos = {s.id: i for i, s in enumerate(self.dataset.subjects)}
         return [pos[i] for i in ids]
 
-    def features(self, modality: str, missing: str) -> list[np.ndarray]:
-        """Gap-filled model input of every subject (computed once per process)."""
+    def features(self, modality: str, missing: str, standardise_on: Sequence[str] | None = None) -> list[np.ndarray]:
+        """Gap-filled model input of every subject (computed once per process).
+
+        ``standardise_on`` (a fold model's fit subjects): z-scored again with those subjects' statistics
+        alone, so that the subjects the fold holds out are as new to the model's input scaling as devel
+        and test subjects are to the run's (not cached: a fold's copy is needed by one task).
+        """
+        if standardise_on is not None and self.host.modality(modality).standardise:
+            raw = [s.features[modality] for s in self.dataset.subjects]
+            fold = fit_standardiser([raw[i] for i in self.index(standardise_on)])
+            return [fill_missing(fold.transform(x), missing) for x in raw]  # type: ignore[arg-type]
         if (modality, missing) not in self._features:
             self._features[(modality, missing)] = [fill_missing(s.features[modality], missing)  # type: ignore[arg-type]
                                                    for s in self.dataset.subjects]
@@ -156,8 +166,14 @@ def run_task(task: Task, env: TaskEnv, progress: Progress | None = None) -> dict
     return info
 
 
+def _model_input(spec, env: TaskEnv) -> list[np.ndarray]:
+    """A model's features: the run's standardisation, or its fit subjects' own (``standardise: fit``)."""
+    own = spec["fit_ids"] if spec.get("standardise") == "fit" else None
+    return env.features(spec["modality"], spec["missing"], standardise_on=own)
+
+
 def _fit_estimator(spec, env: TaskEnv, fit, devel, ctx):
-    x = env.features(spec["modality"], spec["missing"])
+    x = _model_input(spec, env)
     est = env.host.estimator(spec["plugin"])()
     est.fit([x[i] for i in fit], [x[i] for i in devel], ctx)
     tensors, meta = est.state()
@@ -176,7 +192,7 @@ def _fit_calibration(spec, env: TaskEnv, fit, devel, ctx):
 
 
 def _fit_regressor(spec, env: TaskEnv, fit, devel, ctx):
-    x = env.features(spec["modality"], spec["missing"])
+    x = _model_input(spec, env)
     if spec["difficulty"] is not None:
         d = env.signal(spec["difficulty"]["refs"])
         x = [np.concatenate([xi, di[:, None]], axis=1) for xi, di in zip(x, d, strict=True)]
