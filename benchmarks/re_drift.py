@@ -9,12 +9,19 @@ reports, per modality, the RE mean ± std on each partition in units of train sd
 - out-of-fold: K folds over the train subjects; each train subject's RE comes from the AE of the
   fold that left it out; train is z-scored with these out-of-fold REs. Devel/test RE from the
   all-train AE ("all-train") or averaged over the K fold AEs ("fold ensemble").
+- each AE scaled on devel: as all-train, but every AE's RE is first z-scored with its own RE on
+  devel, which no AE trained on (does a level difference between the AEs explain the drift?).
+- fold-standardised (``--fold-standardise``; trains K more AEs): the fold AEs read features
+  standardised with their own subjects' statistics, not all train subjects' (the pipeline's
+  ``fold_standardise``), devel/test from their ensemble.
 
 Raw RE (log1p of the per-frame mean squared error, before the estimator's own z-scoring) is used
 throughout, so all three variants are put on their own train scale in the same way.
 
     python benchmarks/re_drift.py                                  # knobs 0:0 and 1:0.5, 8 epochs
     python benchmarks/re_drift.py --knobs 0:0,0.5:0.5,1:0.5,2:0.5 --out benchmarks/results/re_drift.md
+    python benchmarks/re_drift.py --knobs 2:0.5,1:0.5 --modalities vggface --fold-standardise \
+        --out benchmarks/results/re_drift_vggface.md
 """
 
 from __future__ import annotations
