@@ -13,7 +13,9 @@ Variants: re = AE-RE into regressors and fuser, in-sample everywhere (the paper'
 difficulty anywhere); nore-oof = nore with out-of-fold fusion inputs; oof = re with out-of-fold fusion
 inputs; oofd = re with out-of-fold difficulty (each train subject's RE from an auto-encoder that never
 saw it); oofd-oof = both; -fs = fold models standardise features on their own subjects (the default
-since issue 10; variants without -fs use the run's standardisation for them, as before); oofd-q =
+since issue 10; variants without -fs use the run's standardisation for them, as before); -dv = each
+auto-encoder's RE z-scored on devel, subjects none of them trained on (the default since issue 10;
+the other RE variants z-score it on train, as before); oofd-q =
 oofd with the RE quantile-calibrated against its train distribution; q = re, calibrated.
 Writes OUT/quality-<variants>.md (tables for the README, with the difficulty drift) and prints it.
 """
@@ -28,18 +30,22 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-IN_SAMPLE = ["--difficulty-train", "in-sample", "--fusion-train", "in-sample"]
-OLD_FOLDS = ["--no-fold-standardise"]  # fold models on the run's standardisation, as before it was the default
-VARIANTS = {  # explicit flags, so a variant means the same whatever the defaults are
+# Variants that predate a default spell out the old behaviour, so a variant means the same whatever the defaults:
+OLD_SCALE = ["--estimator-option", "reference=train"]  # the RE z-scored on train subjects
+OLD_FOLDS = ["--no-fold-standardise"]  # fold models on the run's standardisation
+IN_SAMPLE = ["--difficulty-train", "in-sample", "--fusion-train", "in-sample", *OLD_SCALE]
+OOF_BOTH = ["--difficulty-train", "out-of-fold", "--fusion-train", "out-of-fold"]
+VARIANTS = {
     "re": IN_SAMPLE,
     "nore": ["--estimator", "none", "--fusion-train", "in-sample"],
     "nore-oof": ["--estimator", "none", "--fusion-train", "out-of-fold", *OLD_FOLDS],
     "nore-oof-fs": ["--estimator", "none", "--fusion-train", "out-of-fold", "--fold-standardise"],
-    "oof": ["--difficulty-train", "in-sample", "--fusion-train", "out-of-fold", *OLD_FOLDS],
-    "oofd": ["--difficulty-train", "out-of-fold", "--fusion-train", "in-sample", *OLD_FOLDS],
-    "oofd-oof": ["--difficulty-train", "out-of-fold", "--fusion-train", "out-of-fold", *OLD_FOLDS],
-    "oofd-oof-fs": ["--difficulty-train", "out-of-fold", "--fusion-train", "out-of-fold", "--fold-standardise"],
-    "oofd-q": ["--difficulty-train", "out-of-fold", "--fusion-train", "in-sample", *OLD_FOLDS,
+    "oof": ["--difficulty-train", "in-sample", "--fusion-train", "out-of-fold", *OLD_FOLDS, *OLD_SCALE],
+    "oofd": ["--difficulty-train", "out-of-fold", "--fusion-train", "in-sample", *OLD_FOLDS, *OLD_SCALE],
+    "oofd-oof": [*OOF_BOTH, *OLD_FOLDS, *OLD_SCALE],
+    "oofd-oof-fs": [*OOF_BOTH, "--fold-standardise", *OLD_SCALE],
+    "oofd-oof-fs-dv": [*OOF_BOTH, "--fold-standardise", "--estimator-option", "reference=devel"],
+    "oofd-q": ["--difficulty-train", "out-of-fold", "--fusion-train", "in-sample", *OLD_FOLDS, *OLD_SCALE,
                "--difficulty-calibration", "quantile"],
     "q": [*IN_SAMPLE, "--difficulty-calibration", "quantile"],
 }
@@ -48,6 +54,7 @@ LABELS = {"re": "with RE", "nore": "without RE", "nore-oof": "without RE, out-of
           "oofd": "with out-of-fold RE", "oofd-oof": "out-of-fold RE and fusion inputs",
           "oofd-oof-fs": "out-of-fold RE and fusion inputs, fold-standardised",
           "nore-oof-fs": "without RE, out-of-fold fusion inputs, fold-standardised",
+          "oofd-oof-fs-dv": "out-of-fold RE and fusion inputs, fold-standardised, RE scaled on devel",
           "oofd-q": "out-of-fold RE, quantile-calibrated", "q": "with RE, quantile-calibrated"}
 
 
