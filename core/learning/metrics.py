@@ -111,7 +111,8 @@ class Moments:
         self._require()
         if self.m2_x == 0 or self.m2_y == 0:
             return 0.0
-        return float(np.clip(self.c_xy / np.sqrt(self.m2_x * self.m2_y), -1.0, 1.0))
+        # the product of the roots: m2_x * m2_y underflows to 0 for tiny (but non-zero) variances
+        return float(np.clip(self.c_xy / (np.sqrt(self.m2_x) * np.sqrt(self.m2_y)), -1.0, 1.0))
 
     def rmse(self) -> float:
         """Root mean squared error of everything seen."""
