@@ -5,9 +5,9 @@ Fold tasks appear only where out-of-fold signals are asked for: ``fusion_train: 
 ``difficulty_train: out-of-fold`` (every train subject's difficulty comes from an estimator that
 never saw it). Both use the same K folds, so the fold estimators are shared. A fold model also
 standardises its features on its own subjects (``fold_standardise``): with the run's train-wide
-statistics, the subjects it holds out would have helped place the origin its input is centred on. A calibration task
-(``difficulty_calibration``) maps the run's difficulty signal against its own train distribution;
-regressors and fuser then read the calibrated signal.
+statistics, the subjects it holds out would have helped place the origin its input is centred on.
+A calibration task (``difficulty_calibration``) maps the run's difficulty signal against its own
+train distribution; regressors and fuser then read the calibrated signal.
 """
 
 from __future__ import annotations
