@@ -16,7 +16,7 @@ reports, per modality, the RE mean ± std on each partition in units of train sd
   ``fold_standardise``), devel/test from their ensemble.
 
 Raw RE (log1p of the per-frame mean squared error, before the estimator's own z-scoring) is used
-throughout, so all three variants are put on their own train scale in the same way.
+throughout, so every variant is put on its own train scale in the same way.
 
     python benchmarks/re_drift.py                                  # knobs 0:0 and 1:0.5, 8 epochs
     python benchmarks/re_drift.py --knobs 0:0,0.5:0.5,1:0.5,2:0.5 --out benchmarks/results/re_drift.md

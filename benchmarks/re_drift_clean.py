@@ -35,6 +35,7 @@ def load(run: Path, data: Path, modality: str) -> tuple[list[str], list[np.ndarr
     for sid, part in zip(parts["Id"], parts["Partition"], strict=True):
         re = pd.read_csv(run / "difficulty" / modality / f"{sid}.csv")
         truth = pd.read_csv(data / "truth" / f"{sid}.csv", keep_default_na=False).set_index("timestamp")
+        # a frame the truth file does not list counts as corrupted, never as clean
         mask = truth[f"{modality}_corrupt"].reindex(re["timestamp"]).fillna(1).to_numpy() > 0
         partitions.append(part)
         signals.append(re["value"].to_numpy(dtype=float))
