@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from musefuse.core.data.dataset import fill_missing
+from musefuse.core.data.dataset import Standardiser, fill_missing
 from musefuse.core.data.loader import load_dataset, standardise
 from musefuse.core.interfaces import FitContext
 from musefuse.core.plugins import get_host
@@ -69,10 +69,8 @@ def on_devel_scale(raw: list[np.ndarray], devel: list[int]) -> list[np.ndarray]:
 
 def restandardise(x: list[np.ndarray], keep: list[int]) -> list[np.ndarray]:
     """Features z-scored with the ``keep`` subjects' frames alone (a fold's own standardisation)."""
-    ref = np.concatenate([x[i] for i in keep])
-    mu, sd = ref.mean(axis=0), ref.std(axis=0)
-    sd[sd < 1e-8] = 1.0
-    return [((v - mu) / sd).astype(np.float32) for v in x]
+    fold = Standardiser.fit([x[i] for i in keep])
+    return [fold.transform(v) for v in x]
 
 
 def measure(identity: float, spread: float, args) -> list[dict]:
