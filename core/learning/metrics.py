@@ -28,6 +28,7 @@ denominator is 1e-3, far below any label-like data's) plus float32 rounding.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,7 +102,8 @@ class Moments:
         """CCC of everything seen (population estimators); raises if nothing was seen."""
         self._require()
         if self.m2_x == 0 and self.m2_y == 0:  # both constant: agreement is all or nothing
-            return 1.0 if self.mean_x == self.mean_y else 0.0
+            # equal up to rounding: merged partial means can differ in the last (even subnormal) bit
+            return 1.0 if math.isclose(self.mean_x, self.mean_y, rel_tol=1e-12, abs_tol=1e-300) else 0.0
         return float(
             _ccc_from_moments(self.mean_x, self.mean_y, self.m2_x / self.n, self.m2_y / self.n, self.c_xy / self.n)
         )
