@@ -14,8 +14,9 @@ difficulty anywhere); nore-oof = nore with out-of-fold fusion inputs; oof = re w
 inputs; oofd = re with out-of-fold difficulty (each train subject's RE from an auto-encoder that never
 saw it); oofd-oof = both; -fs = fold models standardise features on their own subjects (the default
 since issue 10; variants without -fs use the run's standardisation for them, as before); -dv = each
-auto-encoder's RE z-scored on devel, subjects none of them trained on (the default since issue 10;
-the other RE variants z-score it on train, as before); oofd-q =
+auto-encoder's RE z-scored on devel, subjects none of them trained on (the other RE variants z-score it
+on train); -fm = devel and test RE the mean of the fold auto-encoders' (`--difficulty-unseen
+fold-mean`; the other RE variants take it from the all-train auto-encoder); oofd-q =
 oofd with the RE quantile-calibrated against its train distribution; q = re, calibrated.
 Writes OUT/quality-<variants>.md (tables for the README, with the difficulty drift) and prints it.
 """
@@ -31,7 +32,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 # Variants that predate a default spell out the old behaviour, so a variant means the same whatever the defaults:
-OLD_SCALE = ["--estimator-option", "reference=train"]  # the RE z-scored on train subjects
+ALL_TRAIN = ["--difficulty-unseen", "all-train"]  # devel and test RE from the all-train auto-encoder
+OLD_SCALE = ["--estimator-option", "reference=train", *ALL_TRAIN]  # ... z-scored on train subjects
 OLD_FOLDS = ["--no-fold-standardise"]  # fold models on the run's standardisation
 IN_SAMPLE = ["--difficulty-train", "in-sample", "--fusion-train", "in-sample", *OLD_SCALE]
 OOF_BOTH = ["--difficulty-train", "out-of-fold", "--fusion-train", "out-of-fold"]
@@ -44,7 +46,9 @@ VARIANTS = {
     "oofd": ["--difficulty-train", "out-of-fold", "--fusion-train", "in-sample", *OLD_FOLDS, *OLD_SCALE],
     "oofd-oof": [*OOF_BOTH, *OLD_FOLDS, *OLD_SCALE],
     "oofd-oof-fs": [*OOF_BOTH, "--fold-standardise", *OLD_SCALE],
-    "oofd-oof-fs-dv": [*OOF_BOTH, "--fold-standardise", "--estimator-option", "reference=devel"],
+    "oofd-oof-fs-dv": [*OOF_BOTH, "--fold-standardise", "--estimator-option", "reference=devel", *ALL_TRAIN],
+    "oofd-oof-fs-fm": [*OOF_BOTH, "--fold-standardise", "--estimator-option", "reference=train",
+                       "--difficulty-unseen", "fold-mean"],
     "oofd-q": ["--difficulty-train", "out-of-fold", "--fusion-train", "in-sample", *OLD_FOLDS, *OLD_SCALE,
                "--difficulty-calibration", "quantile"],
     "q": [*IN_SAMPLE, "--difficulty-calibration", "quantile"],
@@ -55,6 +59,7 @@ LABELS = {"re": "with RE", "nore": "without RE", "nore-oof": "without RE, out-of
           "oofd-oof-fs": "out-of-fold RE and fusion inputs, fold-standardised",
           "nore-oof-fs": "without RE, out-of-fold fusion inputs, fold-standardised",
           "oofd-oof-fs-dv": "out-of-fold RE and fusion inputs, fold-standardised, RE scaled on devel",
+          "oofd-oof-fs-fm": "out-of-fold RE and fusion inputs, fold-standardised, devel/test RE the fold mean",
           "oofd-q": "out-of-fold RE, quantile-calibrated", "q": "with RE, quantile-calibrated"}
 
 

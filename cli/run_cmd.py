@@ -63,6 +63,8 @@ def run(
         None, help="Fuser's train inputs: out-of-fold (default) | in-sample (the paper's)."),
     difficulty_train: str = typer.Option(
         None, help="Train subjects' difficulty: out-of-fold (default) | in-sample (the paper's)."),
+    difficulty_unseen: str = typer.Option(
+        None, help="Devel/test/new subjects' difficulty: all-train (default) | fold-mean (of the fold estimators)."),
     difficulty_calibration: str = typer.Option(
         None, help="Difficulty against its train distribution: none | per-recording | quantile | clip."),
     folds: int = typer.Option(None, help="Folds over train subjects for out-of-fold inputs (default 3)."),

@@ -112,8 +112,7 @@ def difficulty_auc(
         if subjects is None:
             raise ValueError("difficulty_auc(Fitted, ...) needs the subjects to apply it to")
         subs = list(subjects.subjects if isinstance(subjects, Dataset) else subjects)
-        difficulty = {m.name: source.estimators[m.name].difficulty(source.features(subs, m.name))
-                      for m in source.modalities}
+        difficulty = {m.name: source.difficulty(subs, m.name) for m in source.modalities}
     else:
         raise TypeError(f"difficulty_auc expects Fitted or Outputs, not {type(source).__name__}")
     if truth is None or isinstance(truth, (str, Path)):

@@ -94,8 +94,9 @@ def test_plan_keys_change_with_settings_data_and_upstream(data, tmp_path):
     assert shared == {"difficulty egemaps", "unimodal egemaps → arousal", "unimodal egemaps → valence"}
 
 
-def test_oof_difficulty_never_comes_from_an_estimator_that_saw_the_subject(data):
-    cfg = config(data, difficulty_train="out-of-fold", folds=3)
+@pytest.mark.parametrize("unseen", ["all-train", "fold-mean"])
+def test_oof_difficulty_never_comes_from_an_estimator_that_saw_the_subject(data, unseen):
+    cfg = config(data, difficulty_train="out-of-fold", folds=3, difficulty_unseen=unseen)
     ds, _, host = loaded(data, cfg)
     plan = plan_run(cfg, ds, host, "cpu")
     by_key = {t.key: t for t in plan.tasks}
@@ -107,9 +108,14 @@ def test_oof_difficulty_never_comes_from_an_estimator_that_saw_the_subject(data)
                 source[sid] = key
         for sid in train_ids:
             assert sid not in by_key[source[sid]].spec["fit_ids"], (m, sid)
-        for s in ds.subjects:  # devel/test subjects: the all-train estimator
+        for s in ds.subjects:  # devel/test subjects: the all-train estimator, or the mean of the fold ones
             if s.partition != "train":
-                assert source[s.id] == plan.estimators[m].key
+                if unseen == "all-train":
+                    assert source[s.id] == plan.estimators[m].key
+                else:
+                    members = by_key[source[s.id]].spec["members"]["refs"]
+                    assert by_key[source[s.id]].kind == "fold-mean" and m not in plan.estimators
+                    assert members == [[e.key, None] for e in plan.fold_estimators[m]] and len(members) == 3
         # and the regressors consume exactly that signal
         assert plan.regressors[(m, "arousal")].spec["difficulty"]["refs"] == refs
 
@@ -278,6 +284,37 @@ def test_calibrated_run_predicts_the_same_through_predict(data, tmp_path, method
     if method == "quantile":  # on train, the calibrated signal is about N(0, 1)
         drift = json.loads((run / "difficulty_drift.json").read_text())
         assert abs(drift["fau"]["train_mean"]) < 0.1 and abs(drift["fau"]["train_std"] - 1) < 0.15
+
+
+def test_fold_mean_run_predicts_the_same_through_predict(data, tmp_path):
+    """With fold-mean difficulty the run folder holds each fold's auto-encoder and input scaling (no all-train
+    one), and predict, averaging them again, reproduces the run's devel and test outputs."""
+    from typer.testing import CliRunner
+
+    from musefuse.cli.app import app
+
+    run = tmp_path / "run"
+    args = ["run", "--modalities", ",".join(MODS), "--data", str(data), "--out", str(run), "--layers", "1",
+            "--hidden", "8", "--epochs", "1", "--device", "cpu", "--folds", "2", "--difficulty-unseen", "fold-mean"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    ck = run / "checkpoints"
+    assert not (ck / "estimator-fau.safetensors").exists()
+    for k in (1, 2):
+        assert (ck / f"estimator-fau-fold{k}.safetensors").is_file()
+        assert (run / "standardisation" / f"fau-fold{k}.safetensors").is_file()
+    tasks = json.loads((run / "tasks.json").read_text())
+    assert sum(t["kind"] == "fold-mean" for t in tasks) == 2 and sum(t["kind"] == "estimator" for t in tasks) == 4
+    result = CliRunner().invoke(app, ["predict", "--run", str(run), "--data", str(data), "--out", str(tmp_path / "p")])
+    assert result.exit_code == 0, result.output
+    ds, _, _ = loaded(data, config(data))
+    for s in ds.subjects:
+        if s.partition == "train":  # their run difficulty is out-of-fold; predict gives everyone the fold mean
+            continue
+        for target in ("arousal", "valence"):
+            ours = np.loadtxt(run / "predictions" / "fusion" / target / f"{s.id}.csv", delimiter=",", skiprows=1)
+            again = np.loadtxt(tmp_path / "p" / target / f"{s.id}.csv", delimiter=",", skiprows=1)
+            np.testing.assert_allclose(ours[:, 2], again[:, 2], rtol=1e-5, atol=1e-6)  # to CSV precision
 
 
 def test_predict_reads_a_run_folder_written_before_the_task_graph(data, tmp_path):

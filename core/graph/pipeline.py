@@ -20,7 +20,7 @@ from musefuse.core.data.dataset import Dataset, Standardiser, Subject, fill_miss
 from musefuse.core.graph.executors import Executor, InProcessExecutor, Reporter, SilentReporter, run_plan
 from musefuse.core.graph.plan import RunPlan, model_seed, plan_run
 from musefuse.core.graph.store import ArtifactStore, default_store
-from musefuse.core.graph.tasks import Task, TaskEnv
+from musefuse.core.graph.tasks import Task, TaskEnv, input_standardiser
 from musefuse.core.interfaces import DifficultyEstimator, FitContext, Fuser, Modality
 from musefuse.core.learning.calibration import apply_calibration
 from musefuse.core.learning.regressor import Regressor
@@ -47,7 +47,9 @@ class Fitted:
     config: RunConfig
     modalities: list[Modality]
     stats: dict[str, Standardiser]
-    estimators: dict[str, DifficultyEstimator]
+    # modality -> its difficulty estimator(s): the all-train one, or the fold ones whose signals are averaged
+    # (``difficulty_unseen: fold-mean``), each with the input standardisation it was fitted with (None: the run's)
+    estimators: dict[str, list[tuple[Standardiser | None, DifficultyEstimator]]]
     regressors: dict[tuple[str, str], Regressor]
     fusers: dict[str, Fuser]
     gives_signal: bool
@@ -56,6 +58,15 @@ class Fitted:
     # -- inputs of each stage ------------------------------------------------------------------
     def features(self, subjects: Sequence[Subject], modality: str) -> list[np.ndarray]:
         return [fill_missing(s.features[modality], self.config.missing) for s in subjects]
+
+    def difficulty(self, subjects: Sequence[Subject], modality: str) -> list[np.ndarray]:
+        """(T,) difficulty per subject: the mean over the modality's estimators (one, or its fold estimators)."""
+        signals = []
+        for own, est in self.estimators[modality]:
+            x = self.features(subjects, modality) if own is None else [
+                fill_missing(own.transform(s.features[modality]), self.config.missing) for s in subjects]
+            signals.append(est.difficulty(x))
+        return [sum(d) / len(d) for d in zip(*signals, strict=True)]
 
     def regressor_inputs(self, x: list[np.ndarray], d: list[np.ndarray]) -> list[np.ndarray]:
         if not (self.gives_signal and self.config.re_unimodal):
@@ -79,7 +90,7 @@ class Fitted:
         out = Outputs(subjects)
         for m in self.modalities:
             x = self.features(subjects, m.name)
-            out.difficulty[m.name] = self.estimators[m.name].difficulty(x)
+            out.difficulty[m.name] = self.difficulty(subjects, m.name)
             if m.name in self.calibrations:
                 method, reference = self.calibrations[m.name]
                 out.difficulty[m.name] = apply_calibration(method, out.difficulty[m.name], reference)
@@ -95,10 +106,12 @@ class Fitted:
     def save(self, run: Path) -> None:
         for name, st in self.stats.items():
             runfolder.save_tensors(run / "standardisation" / name, _stats_tensors(st), {"modality": name})
-        for name, est in self.estimators.items():
-            tensors, meta = est.state()
-            runfolder.save_tensors(run / "checkpoints" / f"estimator-{name}", tensors,
-                                   {"plugin": est.name, **meta})
+        for name, members in self.estimators.items():
+            for stem, (own, est) in zip(_estimator_stems(name, len(members)), members, strict=True):
+                tensors, meta = est.state()
+                runfolder.save_tensors(run / "checkpoints" / f"estimator-{stem}", tensors, {"plugin": est.name, **meta})
+                if own is not None:
+                    runfolder.save_tensors(run / "standardisation" / stem, _stats_tensors(own), {"modality": name})
         for name, (method, reference) in self.calibrations.items():
             runfolder.save_tensors(run / "checkpoints" / f"calibration-{name}", {"reference": _tensor(reference)},
                                    {"method": method})
@@ -111,22 +124,27 @@ class Fitted:
     @classmethod
     def load(cls, run: Path, config: RunConfig, host: PluginHost, device: Any) -> Fitted:
         """The fitted pipeline saved in a run folder (see :meth:`save`)."""
-        stats = {}
-        for name in config.modalities:
-            tensors, _ = runfolder.load_tensors(run / "standardisation" / name)
-            stats[name] = Standardiser(tensors["mean"].numpy(), tensors["std"].numpy())
+        def standardiser(stem: str) -> Standardiser:
+            tensors, _ = runfolder.load_tensors(run / "standardisation" / stem)
+            return Standardiser(tensors["mean"].numpy(), tensors["std"].numpy())
+
+        def estimators(m: str) -> list[tuple[Standardiser | None, Path]]:
+            return [(None if own is None else standardiser(own), ck / stem)
+                    for own, stem in estimator_files(config, host, m)]
+
         ck = run / "checkpoints"
         return cls.from_checkpoints(
-            config, host, device, stats,
-            {m: ck / f"estimator-{m}" for m in config.modalities},
+            config, host, device, {name: standardiser(name) for name in config.modalities},
+            {m: estimators(m) for m in config.modalities},
             {(m, t): ck / f"regressor-{m}-{t}" for m in config.modalities for t in config.targets},
             {t: ck / f"fuser-{t}" for t in config.targets},
             {m: ck / f"calibration-{m}" for m in config.modalities if calibrated(config, host)})
 
     @classmethod
     def from_checkpoints(cls, config: RunConfig, host: PluginHost, device: Any, stats: dict[str, Standardiser],
-                         estimators: dict[str, Path], regressors: dict[tuple[str, str], Path],
-                         fusers: dict[str, Path], calibrations: dict[str, Path]) -> Fitted:
+                         estimators: dict[str, list[tuple[Standardiser | None, Path]]],
+                         regressors: dict[tuple[str, str], Path], fusers: dict[str, Path],
+                         calibrations: dict[str, Path]) -> Fitted:
         """Rebuild every stage from its checkpoint (path stems of safetensors + JSON pairs)."""
         def plugin(kind: Callable[[str], Any], path: Path) -> Any:
             tensors, meta = runfolder.load_tensors(path, device)
@@ -138,7 +156,7 @@ class Fitted:
 
         return cls(
             config, [host.modality(n) for n in config.modalities], stats,
-            {m: plugin(host.estimator, p) for m, p in estimators.items()},
+            {m: [(own, plugin(host.estimator, p)) for own, p in members] for m, members in estimators.items()},
             {k: Regressor.load(*runfolder.load_tensors(p, device), device) for k, p in regressors.items()},
             {t: plugin(host.fuser, p) for t, p in fusers.items()},
             host.estimator(config.estimator).gives_signal,
@@ -149,6 +167,25 @@ def calibrated(config: RunConfig, host: PluginHost) -> bool:
     """Whether a run's difficulty signal goes through a calibration (see musefuse.core.graph.plan)."""
     return (config.difficulty_calibration != "none" and host.estimator(config.estimator).gives_signal
             and (config.re_unimodal or config.re_fusion))
+
+
+def fold_mean(config: RunConfig, host: PluginHost) -> bool:
+    """Whether new subjects' difficulty is the mean of the fold estimators' (see musefuse.core.graph.plan)."""
+    return (config.difficulty_unseen == "fold-mean" and host.estimator(config.estimator).gives_signal
+            and (config.re_unimodal or config.re_fusion))
+
+
+def estimator_files(config: RunConfig, host: PluginHost, modality: str) -> list[tuple[str | None, str]]:
+    """(stem under standardisation/ or None, stem under checkpoints/) of each of a modality's estimators in a
+    run folder: its all-train estimator, or with fold-mean its fold estimators and their input scaling."""
+    n = config.folds if fold_mean(config, host) else 1
+    own = n > 1 and config.fold_standardise and host.modality(modality).standardise
+    return [(stem if own else None, f"estimator-{stem}") for stem in _estimator_stems(modality, n)]
+
+
+def _estimator_stems(modality: str, n: int) -> list[str]:
+    """Checkpoint names of a modality's estimators: 'fau', or 'fau-fold1' ... for fold estimators."""
+    return [modality] if n == 1 else [f"{modality}-fold{k + 1}" for k in range(n)]
 
 
 def _tensor(a: np.ndarray) -> Any:
@@ -174,19 +211,27 @@ def collect(plan: RunPlan, store: ArtifactStore, cfg: RunConfig, dataset: Datase
     """The fitted pipeline and its outputs on every subject, read back from the store."""
     fitted = Fitted.from_checkpoints(
         cfg, host, device, stats,
-        {m: store.checkpoint(t.key) for m, t in plan.estimators.items()},
+        {m: [(None, store.checkpoint(t.key))] for m, t in plan.estimators.items()}
+        | {m: [(_own_standardiser(task, dataset, host), store.checkpoint(task.key)) for task in tasks]
+           for m, tasks in plan.fold_estimators.items() if m not in plan.estimators},
         {k: store.checkpoint(t.key) for k, t in plan.regressors.items()},
         {t: store.checkpoint(task.key) for t, task in plan.fusers.items()},
         {m: store.checkpoint(task.key) for m, task in plan.calibrations.items()})
     env = TaskEnv(dataset, host, device, store)
     out = Outputs(dataset.subjects)
-    for m in plan.estimators:
-        out.difficulty[m] = env.signal(plan.difficulty[m])
+    for m, refs in plan.difficulty.items():
+        out.difficulty[m] = env.signal(refs)
     for k, task in plan.regressors.items():
         out.unimodal[k] = env.signal([[task.key, None]])
     for t, task in plan.fusers.items():
         out.fusion[t] = env.signal([[task.key, None]])
     return fitted, out
+
+
+def _own_standardiser(task: Task, dataset: Dataset, host: PluginHost) -> Standardiser | None:
+    if task.spec.get("standardise") != "fit":
+        return None
+    return input_standardiser(dataset, host, task.spec["modality"], task.spec["fit_ids"])
 
 
 def train(

@@ -6,8 +6,11 @@ Fold tasks appear only where out-of-fold signals are asked for: ``fusion_train: 
 never saw it). Both use the same K folds, so the fold estimators are shared. A fold model also
 standardises its features on its own subjects (``fold_standardise``): with the run's train-wide
 statistics, the subjects it holds out would have helped place the origin its input is centred on.
-A calibration task (``difficulty_calibration``) maps the run's difficulty signal against its own
-train distribution; regressors and fuser then read the calibrated signal.
+Devel, test and new subjects get their difficulty from the all-train estimator, or, with
+``difficulty_unseen: fold-mean``, from the mean of the fold estimators' (a "fold-mean" task): the same
+kind of model that gave each train subject its out-of-fold signal, so no partition reads a better
+trained estimator than another. A calibration task (``difficulty_calibration``) maps the run's
+difficulty signal against its own train distribution; regressors and fuser then read the calibrated signal.
 """
 
 from __future__ import annotations
@@ -37,7 +40,8 @@ class RunPlan:
     """The tasks of one run (dependencies first) and which of them make the run's outputs."""
 
     tasks: list[Task] = field(default_factory=list)
-    estimators: dict[str, Task] = field(default_factory=dict)  # modality -> all-train estimator
+    estimators: dict[str, Task] = field(default_factory=dict)  # modality -> all-train estimator (not with fold-mean)
+    fold_estimators: dict[str, list[Task]] = field(default_factory=dict)  # modality -> its fold estimators
     difficulty: dict[str, list[Ref]] = field(default_factory=dict)  # modality -> the run's difficulty signal
     calibrations: dict[str, Task] = field(default_factory=dict)  # modality -> calibration (when asked for)
     regressors: dict[tuple[str, str], Task] = field(default_factory=dict)  # (modality, target) -> all-train
@@ -85,8 +89,10 @@ def plan_run(cfg: RunConfig, dataset: Dataset, host: PluginHost, device_type: st
     oof_difficulty = cfg.difficulty_train == "out-of-fold" and uses_signal
     method = cfg.difficulty_calibration
     calibrated = method != "none" and uses_signal
-    shared_signal = oof_difficulty or calibrated  # fold models read the run's signal, not their own estimator's
-    held = folds(cfg, dataset) if (oof_fusion or oof_difficulty) else []
+    fold_mean = cfg.difficulty_unseen == "fold-mean" and uses_signal
+    # fold models read the run's signal, not their own estimator's
+    shared_signal = oof_difficulty or calibrated or fold_mean
+    held = folds(cfg, dataset) if (oof_fusion or oof_difficulty or fold_mean) else []
     plan = RunPlan()
 
     def own_scaling(tag: str) -> dict[str, str]:
@@ -110,13 +116,19 @@ def plan_run(cfg: RunConfig, dataset: Dataset, host: PluginHost, device_type: st
             "difficulty": {"refs": difficulty} if appended else None}))
 
     # Stages 1-2 on all train subjects (the models for devel, test and new data), plus fold models.
-    fold_est: dict[str, list[Task]] = {}
+    fold_est = plan.fold_estimators
     for m in modalities:
-        plan.estimators[m.name] = estimator(m, "", ids["train"])
-        needs_folds = oof_difficulty or (oof_fusion and not shared_signal)  # else no task reads fold estimators
+        needs_folds = oof_difficulty or fold_mean or (oof_fusion and not shared_signal)  # else nothing reads them
         fold_est[m.name] = [estimator(m, _tag(k, len(held)), _keep(ids["train"], h))
                             for k, h in enumerate(held)] if needs_folds else []
-        plan.difficulty[m.name] = [[plan.estimators[m.name].key, None]]
+        if fold_mean:  # unseen subjects: the mean of the fold estimators' signals (no all-train estimator)
+            mean = plan.add(Task("fold-mean", f"difficulty {m.name} (mean of {len(held)} folds)", {
+                "data": data_key(dataset, m.name), "modality": m.name, "fit_ids": ids["train"],
+                "members": {"refs": [[e.key, None] for e in fold_est[m.name]]}}))
+            plan.difficulty[m.name] = [[mean.key, None]]
+        else:
+            plan.estimators[m.name] = estimator(m, "", ids["train"])
+            plan.difficulty[m.name] = [[plan.estimators[m.name].key, None]]
         if oof_difficulty:  # each train subject's from the fold estimator that did not see it
             plan.difficulty[m.name] += [[e.key, h] for e, h in zip(fold_est[m.name], held, strict=True)]
         if calibrated:  # the run's signal becomes the calibrated one, referenced to its train values

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from musefuse.core.data.dataset import Dataset, fill_missing
+from musefuse.core.data.dataset import Dataset, Standardiser, fill_missing
 from musefuse.core.data.loader import fit_standardiser
 from musefuse.core.graph.store import ArtifactStore
 from musefuse.core.interfaces import FitContext, ModelSettings
@@ -33,7 +33,7 @@ from musefuse.core.plugins import PluginHost
 # stop matching instead of being reused.
 NUMERICS_VERSION = 1
 
-Kind = Literal["estimator", "calibration", "regressor", "fuser"]
+Kind = Literal["estimator", "fold-mean", "calibration", "regressor", "fuser"]
 Ref = list  # [task key, list of subject Ids | None]
 
 
@@ -101,10 +101,10 @@ class TaskEnv:
         alone, so that the subjects the fold holds out are as new to the model's input scaling as devel
         and test subjects are to the run's (not cached: a fold's copy is needed by one task).
         """
-        if standardise_on is not None and self.host.modality(modality).standardise:
-            raw = [s.features[modality] for s in self.dataset.subjects]
-            fold = fit_standardiser([raw[i] for i in self.index(standardise_on)])
-            return [fill_missing(fold.transform(x), missing) for x in raw]  # type: ignore[arg-type]
+        own = None if standardise_on is None else input_standardiser(self.dataset, self.host, modality, standardise_on)
+        if own is not None:
+            return [fill_missing(own.transform(s.features[modality]), missing)  # type: ignore[arg-type]
+                    for s in self.dataset.subjects]
         if (modality, missing) not in self._features:
             self._features[(modality, missing)] = [fill_missing(s.features[modality], missing)  # type: ignore[arg-type]
                                                    for s in self.dataset.subjects]
@@ -120,6 +120,16 @@ class TaskEnv:
 
     def labels(self, target: str) -> list[np.ndarray]:
         return [s.labels[target] for s in self.dataset.subjects]
+
+
+def input_standardiser(dataset: Dataset, host: PluginHost, modality: str,
+                       fit_ids: Sequence[str]) -> Standardiser | None:
+    """A fold model's own input scaling, over the (run-standardised) features of its fit subjects;
+    None for a modality that is not standardised."""
+    if not host.modality(modality).standardise:
+        return None
+    by_id = {s.id: s for s in dataset.subjects}
+    return fit_standardiser([by_id[i].features[modality] for i in fit_ids])
 
 
 def data_key(dataset: Dataset, modality: str | None = None) -> str:
@@ -180,6 +190,11 @@ def _fit_estimator(spec, env: TaskEnv, fit, devel, ctx):
     return tensors, {"plugin": est.name, **meta}, est.difficulty(x), getattr(est, "fit_result", None)
 
 
+def _fit_fold_mean(spec, env: TaskEnv, fit, devel, ctx):
+    members = [env.signal([ref]) for ref in spec["members"]["refs"]]
+    return {}, {"members": len(members)}, [sum(d) / len(d) for d in zip(*members, strict=True)], None
+
+
 def _fit_calibration(spec, env: TaskEnv, fit, devel, ctx):
     import torch
 
@@ -226,8 +241,8 @@ def _fit_fuser(spec, env: TaskEnv, fit, devel, ctx):
     return tensors, {"plugin": fuser.name, **meta}, fuser.predict(ap, ad), getattr(fuser, "fit_result", None)
 
 
-_RUNNERS = {"estimator": _fit_estimator, "calibration": _fit_calibration, "regressor": _fit_regressor,
-            "fuser": _fit_fuser}
+_RUNNERS = {"estimator": _fit_estimator, "fold-mean": _fit_fold_mean, "calibration": _fit_calibration,
+            "regressor": _fit_regressor, "fuser": _fit_fuser}
 
 
 def _fit_summary(task: Task, result: Any, seconds: float) -> dict[str, Any]:

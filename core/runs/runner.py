@@ -26,7 +26,7 @@ from musefuse.core.graph.executors import (
     parallelism,
     run_plan,
 )
-from musefuse.core.graph.pipeline import Fitted, Outputs, TaskLog, collect
+from musefuse.core.graph.pipeline import Fitted, Outputs, TaskLog, collect, estimator_files
 from musefuse.core.graph.plan import plan_run
 from musefuse.core.graph.store import ArtifactStore, default_store
 from musefuse.core.plugins import PluginHost, get_host
@@ -236,16 +236,26 @@ def _check_checkpoints(run: Path, cfg: RunConfig, host: PluginHost) -> None:
             raise RunFolderError(f"{path}.safetensors: the model takes {model.input_dim} inputs, but {what} "
                                  f"gives {width}; the run folder mixes files of different runs: train it again.")
 
-    for name in cfg.modalities:
-        path = run / "standardisation" / name
+    def standardisation(stem: str, width: int | None = None) -> int:
+        """The width of a standardisation file (checked against ``width`` when given)."""
+        path = run / "standardisation" / stem
         tensors, _, _ = part(path)
         mean, std = tensors.get("mean"), tensors.get("std")
-        if mean is None or std is None or mean.ndim != 1 or mean.shape != std.shape or not bool((std > 0).all()):
-            raise RunFolderError(f"{path}.safetensors: expected 1-D 'mean' and positive 'std' of one width.")
-        width = int(mean.shape[0]) + (1 if cfg.missing == "mask" else 0)  # the 'mask' policy adds a column
-        path = run / "checkpoints" / f"estimator-{name}"
-        _, _, model = part(path, host.estimator)
-        expect(path, model, width, f"modality '{name}' (standardisation/{name}.safetensors)")
+        if (mean is None or std is None or mean.ndim != 1 or mean.shape != std.shape or not bool((std > 0).all())
+                or width not in (None, mean.shape[0])):
+            raise RunFolderError(f"{path}.safetensors: expected 1-D 'mean' and positive 'std' of one width"
+                                 f"{'' if width is None else f' ({width}, that of the modality)'}.")
+        return int(mean.shape[0])
+
+    for name in cfg.modalities:
+        features = standardisation(name)
+        width = features + (1 if cfg.missing == "mask" else 0)  # the 'mask' policy adds a column
+        for own, stem in estimator_files(cfg, host, name):
+            if own is not None:  # a fold estimator's own input scaling
+                standardisation(own, width=features)
+            path = run / "checkpoints" / stem
+            _, _, model = part(path, host.estimator)
+            expect(path, model, width, f"modality '{name}' (standardisation/{name}.safetensors)")
         for t in cfg.targets:
             path = run / "checkpoints" / f"regressor-{name}-{t}"
             _, meta, model = part(path)

@@ -23,6 +23,7 @@ select``), :mod:`.summary` (``musefuse summarize``), :mod:`.report` (``musefuse 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import re
@@ -122,8 +123,7 @@ def _unimodal(plan: RunPlan) -> RunPlan:
         if key not in needed:
             needed.add(key)
             todo += list(by_key[key].deps)
-    return RunPlan([t for t in plan.tasks if t.key in needed], plan.estimators, plan.difficulty, plan.calibrations,
-                   plan.regressors, {})
+    return dataclasses.replace(plan, tasks=[t for t in plan.tasks if t.key in needed], fusers={})
 
 
 def run_experiment(
