@@ -6,11 +6,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import torch
 
 from musefuse.core import Fuser, hookimpl
 from musefuse.core.interfaces import FitContext, Tensors
-from musefuse.core.learning.models import SequenceModel, model_from_checkpoint, model_meta
+from musefuse.core.learning.models import SequenceModel, model_from_checkpoint, model_meta, seeded_model
 from musefuse.core.learning.training import fit_sequence_model, predict_sequences
 
 
@@ -35,8 +34,8 @@ class BiRNNFuser(Fuser):
         x = _inputs(predictions, difficulties)
         dx = _inputs(devel[0], devel[1])
         self.device = ctx.device
-        torch.manual_seed(ctx.seed)
-        self.model = SequenceModel(x[0].shape[1], 1, ctx.settings)
+        signal = 0 if difficulties is None else difficulties[0].shape[1]  # the same network as without them
+        self.model = seeded_model(x[0].shape[1], 1, ctx.settings, ctx.seed, signal)
         self.fit_result = fit_sequence_model(self.model, x, labels, dx, devel[2], ctx)
 
     def predict(self, predictions, difficulties) -> list[np.ndarray]:

@@ -151,6 +151,19 @@ def test_fold_models_standardise_features_on_their_own_subjects(data, tmp_path):
     assert not np.allclose(np.concatenate(x), np.concatenate(env.features("fau", "zero")))  # not the run's scaling
 
 
+def test_only_models_with_a_difficulty_input_are_keyed_as_paired(data):
+    """Models fed the signal start from the no-signal model's weights (models.seeded_model), a change in their
+    keys only: without the signal, keys and artifacts from before stay valid."""
+    ds, _, host = loaded(data, config(data))
+    with_re = plan_run(config(data), ds, host, "cpu")
+    assert all(t.spec["init"] == "paired" for t in with_re.tasks if t.kind in ("regressor", "fuser"))
+    for changes in ({"estimator": "none"}, {"re_unimodal": False, "re_fusion": False}):
+        plan = plan_run(config(data, **changes), ds, host, "cpu")
+        assert all("init" not in t.spec for t in plan.tasks)
+    fusion_only = plan_run(config(data, re_unimodal=False), ds, host, "cpu")
+    assert {t.kind for t in fusion_only.tasks if "init" in t.spec} == {"fuser"}
+
+
 # -- the store ---------------------------------------------------------------------------------
 
 

@@ -27,6 +27,9 @@ from musefuse.core.graph.tasks import Ref, Task, data_key
 from musefuse.core.plugins import PluginHost
 
 STEP_SECONDS = 0.5  # MuSe-Stress: one label every 500 ms
+# A model with a difficulty input starts from the no-signal model's weights (models.seeded_model). In the key
+# of those models only, so that models trained before are not reused and models without the signal keep theirs.
+PAIRED_INIT = {True: {"init": "paired"}, False: {}}
 
 
 def model_seed(seed: int, *parts: str) -> int:
@@ -113,7 +116,7 @@ def plan_run(cfg: RunConfig, dataset: Dataset, host: PluginHost, device_type: st
             **own_scaling(tag), "settings": cfg.settings_for(m.settings_for(t), m.name, t).model_dump(),
             "seed": model_seed(cfg.seed, tag, "regressor", m.name, t),
             "shift": round(cfg.label_shift / STEP_SECONDS),
-            "difficulty": {"refs": difficulty} if appended else None}))
+            "difficulty": {"refs": difficulty} if appended else None, **PAIRED_INIT[appended]}))
 
     # Stages 1-2 on all train subjects (the models for devel, test and new data), plus fold models.
     fold_est = plan.fold_estimators
@@ -167,7 +170,7 @@ def plan_run(cfg: RunConfig, dataset: Dataset, host: PluginHost, device_type: st
         plan.fusers[t] = plan.add(Task("fuser", f"fusion ({cfg.fuser}) → {t}", {
             **common, "plugin": cfg.fuser, "target": t, "fit_ids": ids["train"],
             "settings": cfg.fusion_settings().model_dump(), "seed": model_seed(cfg.seed, "fuser", t),
-            "inputs": inputs, "fit_inputs": fit_inputs}))
+            "inputs": inputs, "fit_inputs": fit_inputs, **PAIRED_INIT[with_difficulty]}))
     return plan
 
 

@@ -213,7 +213,7 @@ def _fit_regressor(spec, env: TaskEnv, fit, devel, ctx):
         x = [np.concatenate([xi, di[:, None]], axis=1) for xi, di in zip(x, d, strict=True)]
     y = env.labels(spec["target"])
     reg, result = Regressor.fit([x[i] for i in fit], [y[i] for i in fit], [x[i] for i in devel],
-                                [y[i] for i in devel], ctx, spec["shift"])
+                                [y[i] for i in devel], ctx, spec["shift"], int(spec["difficulty"] is not None))
     return *reg.state(), reg.predict(x), result
 
 

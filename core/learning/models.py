@@ -68,6 +68,35 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+def seeded_model(input_dim: int, output_dim: int, settings: ModelSettings, seed: int,
+                 signal_inputs: int = 0) -> SequenceModel:
+    """A freshly initialised model whose last ``signal_inputs`` inputs are a difficulty signal.
+
+    The weights of the first ``input_dim - signal_inputs`` inputs, and every other weight, are exactly
+    those a model without the signal gets from ``seed``; only the signal's input weights come from a
+    seed of their own (same distribution as the default initialisation). So a pipeline with and one
+    without the difficulty signal start from the same network, and an ablation of the signal compares
+    like with like rather than two draws of the initialisation (whose spread alone is a few hundredths
+    of CCC at three seeds).
+    """
+    base_dim = input_dim - signal_inputs
+    torch.manual_seed(seed)
+    base = SequenceModel(base_dim, output_dim, settings)
+    if signal_inputs == 0:
+        return base
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed ^ 0x5EED)
+        model = SequenceModel(input_dim, output_dim, settings)
+    with torch.no_grad():
+        wide = dict(model.named_parameters())
+        for name, p in base.named_parameters():
+            if p.shape == wide[name].shape:
+                wide[name].copy_(p)
+            else:  # the first layer's input weights: the signal's columns come last
+                wide[name][..., :base_dim] = p
+    return model
+
+
 def model_meta(model: SequenceModel) -> dict[str, Any]:
     """JSON-serialisable constructor arguments; :func:`model_from_meta` rebuilds the model."""
     return {

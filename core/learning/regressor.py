@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from musefuse.core.interfaces import FitContext, Tensors
-from musefuse.core.learning.models import SequenceModel, model_from_checkpoint, model_meta
+from musefuse.core.learning.models import SequenceModel, model_from_checkpoint, model_meta, seeded_model
 from musefuse.core.learning.training import FitResult, fit_sequence_model, predict_sequences
 
 
@@ -43,11 +43,10 @@ class Regressor:
         devel_y: Sequence[np.ndarray],
         ctx: FitContext,
         shift: int = 0,
+        signal_inputs: int = 0,
     ) -> tuple[Regressor, FitResult]:
-        import torch
-
-        torch.manual_seed(ctx.seed)
-        model = SequenceModel(train_x[0].shape[1], 1, ctx.settings)
+        """``signal_inputs``: how many of the last input columns are a difficulty signal (see :func:`seeded_model`)."""
+        model = seeded_model(train_x[0].shape[1], 1, ctx.settings, ctx.seed, signal_inputs)
         result = fit_sequence_model(
             model,
             train_x,
