@@ -64,7 +64,7 @@ def run(
     difficulty_train: str = typer.Option(
         None, help="Train subjects' difficulty: out-of-fold (default) | in-sample (the paper's)."),
     difficulty_unseen: str = typer.Option(
-        None, help="Devel/test/new subjects' difficulty: all-train (default) | fold-mean (of the fold estimators)."),
+        None, help="Devel/test/new subjects' difficulty: fold-mean (default; of the fold estimators) | all-train."),
     difficulty_calibration: str = typer.Option(
         None, help="Difficulty against its train distribution: none | per-recording | quantile | clip."),
     folds: int = typer.Option(None, help="Folds over train subjects for out-of-fold inputs (default 3)."),

@@ -70,10 +70,10 @@ class RunConfig(BaseModel):
     # Where train subjects' difficulty comes from: out-of-fold (default; an estimator that never saw the
     # subject) or in-sample (the paper's). Chosen on devel, README "Difficulty that transfers".
     difficulty_train: Literal["in-sample", "out-of-fold"] = "out-of-fold"
-    # Where devel, test and new subjects' difficulty comes from: the estimator fitted on all train subjects, or
-    # the mean of the fold estimators' (the models that gave train subjects theirs: no partition reads a better
-    # trained estimator than another). README "Difficulty that transfers".
-    difficulty_unseen: Literal["all-train", "fold-mean"] = "all-train"
+    # Where devel, test and new subjects' difficulty comes from: the mean of the fold estimators' (default; the
+    # models that gave train subjects theirs, so no partition reads a better trained estimator than another)
+    # or the estimator fitted on all train subjects. README "Difficulty that transfers".
+    difficulty_unseen: Literal["all-train", "fold-mean"] = "fold-mean"
     # Calibration of the difficulty signal against its train distribution (core/learning/calibration.py)
     difficulty_calibration: Literal["none", "per-recording", "quantile", "clip"] = "none"
     estimator_options: dict[str, Any] = {}  # the estimator plugin's own typed options (its `Options` model)

@@ -24,10 +24,10 @@ from musefuse.core.graph.tasks import Task, TaskEnv
 from musefuse.lab.synth import write_synthetic
 
 MODS = ["egemaps", "fau"]
-# In-sample difficulty and fusion inputs keep the task counts below small (2 estimators, 4 regressors, 2 fusers);
-# the out-of-fold defaults are exercised by the CLI tests at the end.
+# In-sample difficulty and fusion inputs and the all-train auto-encoder for everyone keep the task counts below
+# small (2 estimators, 4 regressors, 2 fusers); the out-of-fold defaults are exercised by the CLI tests at the end.
 TINY = {"layers": 1, "hidden": 8, "epochs": 2, "threads": 1, "device": "cpu", "preset": "cpu",
-        "difficulty_train": "in-sample", "fusion_train": "in-sample"}
+        "difficulty_train": "in-sample", "fusion_train": "in-sample", "difficulty_unseen": "all-train"}
 
 
 @pytest.fixture(scope="module")
@@ -289,7 +289,7 @@ def test_calibrated_run_predicts_the_same_through_predict(data, tmp_path, method
     assert result.exit_code == 0, result.output
     ds, _, _ = loaded(data, config(data))
     for s in ds.subjects:
-        if s.partition == "train":  # their run difficulty came from fold estimators; predict uses the all-train one
+        if s.partition == "train":  # their run difficulty is out-of-fold; predict gives everyone the fold mean
             continue
         ours = np.loadtxt(run / "predictions" / "fusion" / "arousal" / f"{s.id}.csv", delimiter=",", skiprows=1)
         again = np.loadtxt(tmp_path / "p" / "arousal" / f"{s.id}.csv", delimiter=",", skiprows=1)
@@ -299,25 +299,29 @@ def test_calibrated_run_predicts_the_same_through_predict(data, tmp_path, method
         assert abs(drift["fau"]["train_mean"]) < 0.1 and abs(drift["fau"]["train_std"] - 1) < 0.15
 
 
-def test_fold_mean_run_predicts_the_same_through_predict(data, tmp_path):
-    """With fold-mean difficulty the run folder holds each fold's auto-encoder and input scaling (no all-train
-    one), and predict, averaging them again, reproduces the run's devel and test outputs."""
+@pytest.mark.parametrize("unseen", ["fold-mean", "all-train"])
+def test_new_subjects_difficulty_is_the_same_through_predict(data, tmp_path, unseen):
+    """With fold-mean difficulty (the default) the run folder holds each fold's auto-encoder and input scaling
+    (no all-train one), and predict, averaging them again, reproduces the run's devel and test outputs; with
+    all-train it holds that one auto-encoder alone."""
     from typer.testing import CliRunner
 
     from musefuse.cli.app import app
 
     run = tmp_path / "run"
     args = ["run", "--modalities", ",".join(MODS), "--data", str(data), "--out", str(run), "--layers", "1",
-            "--hidden", "8", "--epochs", "1", "--device", "cpu", "--folds", "2", "--difficulty-unseen", "fold-mean"]
+            "--hidden", "8", "--epochs", "1", "--device", "cpu", "--folds", "2", "--difficulty-unseen", unseen]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     ck = run / "checkpoints"
-    assert not (ck / "estimator-fau.safetensors").exists()
+    fold_mean = unseen == "fold-mean"
+    assert (ck / "estimator-fau.safetensors").exists() != fold_mean
     for k in (1, 2):
-        assert (ck / f"estimator-fau-fold{k}.safetensors").is_file()
-        assert (run / "standardisation" / f"fau-fold{k}.safetensors").is_file()
+        assert (ck / f"estimator-fau-fold{k}.safetensors").is_file() == fold_mean
+        assert (run / "standardisation" / f"fau-fold{k}.safetensors").is_file() == fold_mean
     tasks = json.loads((run / "tasks.json").read_text())
-    assert sum(t["kind"] == "fold-mean" for t in tasks) == 2 and sum(t["kind"] == "estimator" for t in tasks) == 4
+    assert sum(t["kind"] == "fold-mean" for t in tasks) == 2 * fold_mean
+    assert sum(t["kind"] == "estimator" for t in tasks) == (4 if fold_mean else 6)
     result = CliRunner().invoke(app, ["predict", "--run", str(run), "--data", str(data), "--out", str(tmp_path / "p")])
     assert result.exit_code == 0, result.output
     ds, _, _ = loaded(data, config(data))

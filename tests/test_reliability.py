@@ -144,11 +144,12 @@ CORRUPTIONS = {
                               lambda p: p.write_bytes(p.read_bytes()[:100])),
     "random-safetensors": ("checkpoints/fuser-valence.safetensors",
                            lambda p: p.write_bytes(np.random.default_rng(0).bytes(500))),
-    "empty-safetensors": ("checkpoints/estimator-fau.safetensors", lambda p: p.write_bytes(b"")),
+    "empty-safetensors": ("checkpoints/estimator-fau-fold2.safetensors", lambda p: p.write_bytes(b"")),
     "garbage-json": ("checkpoints/regressor-fau-valence.json", lambda p: p.write_text("{not json")),
     "empty-object-json": ("checkpoints/regressor-fau-arousal.json", lambda p: p.write_text("{}")),
     "no-plugin-json": ("checkpoints/fuser-arousal.json", lambda p: p.write_text('{"model": {}}')),
     "shapes-do-not-match": ("standardisation/fau.safetensors", lambda p: _widen_stats(p)),
+    "fold-scaling-does-not-match": ("standardisation/fau-fold1.safetensors", lambda p: _widen_stats(p)),
     "nan-weights": ("checkpoints/regressor-fau-valence.safetensors", _nan_weights),
     "garbage-config": ("config.yaml", lambda p: p.write_text("modalities: [fau\n")),
 }
@@ -187,7 +188,7 @@ def test_3_robustness_names_the_corrupt_file_too(tiny_run, synth, tmp_path):
 def test_4_overwrite_leaves_exactly_the_new_run(synth, tmp_path):
     run = tmp_path / "run"
     assert cli("run", "--modalities", "egemaps,fau", "--data", synth, "--out", run, *TINY).exit_code == 0
-    assert (run / "checkpoints" / "estimator-egemaps.safetensors").exists()
+    assert (run / "checkpoints" / "estimator-egemaps-fold1.safetensors").exists()
     result = cli("run", "--modalities", "fau", "--data", synth, "--out", run, "--overwrite", *TINY)
     assert result.exit_code == 0, result.output
     assert not list(run.rglob("*egemaps*"))

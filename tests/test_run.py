@@ -50,7 +50,7 @@ def test_run_folder_holds_everything(small_run, small_data):
     assert list(frame.columns) == ["timestamp", "segment_id", "value"]
     assert sorted(p.stem for p in (small_run / "difficulty" / "fau").glob("*.csv")) == ids
     ckpts = {p.name for p in (small_run / "checkpoints").iterdir()}
-    assert "fuser-arousal.safetensors" in ckpts and "estimator-fau.json" in ckpts
+    assert "fuser-arousal.safetensors" in ckpts and "estimator-fau-fold1.json" in ckpts  # fold-mean difficulty
     assert not list((small_run / "checkpoints").glob("*.pt")) and not list(small_run.rglob("*.tmp"))
     assert (small_run / "standardisation" / "egemaps.safetensors").is_file()
 
