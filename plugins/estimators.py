@@ -34,10 +34,10 @@ class AutoEncoderRE(DifficultyEstimator):
         noise: float = Field(0.1, ge=0)  # input-noise std while training (a denoising auto-encoder)
         smoothing: int = Field(1, ge=1)  # moving-average window over the RE, frames (1 = none)
         # Whose RE defines the z-scoring: `train` (default: the subjects it learned) or `devel` (subjects no
-        # auto-encoder of the run trained on; without devel subjects, train). With out-of-fold difficulty,
-        # `devel` puts each fold's auto-encoder and the all-train one on one footing, which removes the last
-        # drift on identity-heavy data, yet it lost devel CCC there, so it stays an option (README
-        # "Difficulty that transfers").
+        # auto-encoder of the run trained on; without devel subjects, train). With out-of-fold difficulty and
+        # `--difficulty-unseen all-train`, `devel` puts each fold's auto-encoder and the all-train one on one
+        # footing, which removes their level difference on identity-heavy data, yet it lost devel CCC there;
+        # the default fold mean removes it too (README "Difficulty that transfers").
         reference: Literal["train", "devel"] = "train"
 
     name = "ae-re"

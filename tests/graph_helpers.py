@@ -8,6 +8,11 @@ from musefuse.core.config import RunConfig
 from musefuse.core.data.loader import load_dataset, standardise
 from musefuse.core.plugins import get_host
 
+# In-sample difficulty and fusion inputs, and the all-train auto-encoder for everyone, keep a two-modality graph
+# at 2 estimators, 4 regressors, 2 fusers; the out-of-fold defaults are exercised by the CLI tests.
+TINY = {"layers": 1, "hidden": 8, "epochs": 2, "threads": 1, "device": "cpu", "preset": "cpu",
+        "difficulty_train": "in-sample", "fusion_train": "in-sample", "difficulty_unseen": "all-train"}
+
 
 def loaded(data: Path, cfg: RunConfig):
     """The standardised dataset of ``cfg``'s modalities and targets, its statistics and the plugin host."""

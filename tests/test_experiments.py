@@ -91,9 +91,11 @@ def test_ablate_re_then_fusion_reuses_every_all_train_regressor(data, tmp_path):
     out = cli("ablate", "re", "--seeds", "2", "--out", tmp_path / "re", *common)
     assert "features + RE" in out and "egemaps" in out and "fau" in out
     first = models(tmp_path / "re")
-    # 2 modalities x 2 targets x (with, without RE) x 2 seeds regressors; per modality and seed one
-    # all-train AE and 3 fold AEs (the out-of-fold difficulty, the default)
-    assert first["by_kind"] == {"estimator": {"trained": 16, "reused": 0}, "regressor": {"trained": 16, "reused": 0}}
+    # 2 modalities x 2 targets x (with, without RE) x 2 seeds regressors; per modality and seed 3 fold AEs and
+    # their mean (the defaults: out-of-fold difficulty on train, the fold mean elsewhere), and one all-train AE
+    # for the difficulty outputs of the trial without RE
+    assert first["by_kind"] == {"estimator": {"trained": 16, "reused": 0}, "fold-mean": {"trained": 4, "reused": 0},
+                                "regressor": {"trained": 16, "reused": 0}}
     table = (tmp_path / "re" / "table.md").read_text()
     assert "## arousal" in table and "| egemaps |" in table and "**" in table and "over 2 seeds" in table
     rows = pd.read_csv(tmp_path / "re" / "table.csv")
@@ -107,7 +109,9 @@ def test_ablate_re_then_fusion_reuses_every_all_train_regressor(data, tmp_path):
     assert "regressor 24 trained, 8 reused" in out
     second = models(tmp_path / "fusion")
     assert second["by_kind"]["regressor"] == {"trained": 24, "reused": 8}
-    assert second["by_kind"]["estimator"] == {"trained": 0, "reused": 16}
+    # every trial reads the RE (in its regressors at least), so only the fold AEs and their mean are needed
+    assert second["by_kind"]["estimator"] == {"trained": 0, "reused": 12}
+    assert second["by_kind"]["fold-mean"] == {"trained": 0, "reused": 4}
     assert second["by_kind"]["fuser"]["trained"] == 8  # (with, without RE) x 2 targets x 2 seeds
     records = json.loads((tmp_path / "fusion" / "results.json").read_text())
     assert {r["variant"] for r in records if r["stage"] == "fusion"} == {"fusion, no RE", "fusion + RE"}

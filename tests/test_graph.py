@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from graph_helpers import Recorder, loaded
+from graph_helpers import TINY, Recorder, loaded
 
 from musefuse.core.config import RunConfig
 from musefuse.core.graph.executors import LocalExecutor, WorkerSpec, parallelism
@@ -24,10 +24,6 @@ from musefuse.core.graph.tasks import Task, TaskEnv
 from musefuse.lab.synth import write_synthetic
 
 MODS = ["egemaps", "fau"]
-# In-sample difficulty and fusion inputs and the all-train auto-encoder for everyone keep the task counts below
-# small (2 estimators, 4 regressors, 2 fusers); the out-of-fold defaults are exercised by the CLI tests at the end.
-TINY = {"layers": 1, "hidden": 8, "epochs": 2, "threads": 1, "device": "cpu", "preset": "cpu",
-        "difficulty_train": "in-sample", "fusion_train": "in-sample", "difficulty_unseen": "all-train"}
 
 
 @pytest.fixture(scope="module")

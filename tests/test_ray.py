@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from graph_helpers import Recorder, loaded
+from graph_helpers import TINY, Recorder, loaded
 
 from musefuse.core.config import RunConfig
 from musefuse.core.errors import ConfigError, MusefuseError
@@ -27,9 +27,6 @@ from musefuse.core.graph.store import ArtifactStore
 from musefuse.lab.synth import write_synthetic
 
 MODS = ["egemaps", "fau"]
-# In-sample difficulty keeps the graph at 2 estimators, 4 regressors, 2 fusers (counts below).
-TINY = {"layers": 1, "hidden": 8, "epochs": 2, "threads": 1, "device": "cpu", "preset": "cpu",
-        "difficulty_train": "in-sample", "fusion_train": "in-sample"}
 needs_ray = pytest.mark.skipif(importlib.util.find_spec("ray") is None,
                                reason="the ray extra is not installed (pip install 'musefuse[ray]')")
 

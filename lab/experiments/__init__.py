@@ -114,10 +114,11 @@ def slug(name: str) -> str:
 
 
 def _unimodal(plan: RunPlan) -> RunPlan:
-    """The plan without its fusers: the regressors and what they read."""
+    """The plan without its fusers: the regressors, the difficulty signal (a run's output even where no
+    regressor reads it) and what they read."""
     needed: set[str] = set()
     by_key = {t.key: t for t in plan.tasks}
-    todo = [t.key for t in plan.regressors.values()]
+    todo = [t.key for t in plan.regressors.values()] + [key for refs in plan.difficulty.values() for key, _ in refs]
     while todo:
         key = todo.pop()
         if key not in needed:
