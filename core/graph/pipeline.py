@@ -209,11 +209,13 @@ def fit_context(cfg: RunConfig, device: Any, settings: Any, seed: int, **options
 def collect(plan: RunPlan, store: ArtifactStore, cfg: RunConfig, dataset: Dataset, stats: dict[str, Standardiser],
             host: PluginHost, device: Any) -> tuple[Fitted, Outputs]:
     """The fitted pipeline and its outputs on every subject, read back from the store."""
+    def estimators(m: str) -> list[tuple[Standardiser | None, Path]]:
+        if m in plan.estimators:  # the all-train estimator
+            return [(None, store.checkpoint(plan.estimators[m].key))]
+        return [(_own_standardiser(t, dataset, host), store.checkpoint(t.key)) for t in plan.fold_estimators[m]]
+
     fitted = Fitted.from_checkpoints(
-        cfg, host, device, stats,
-        {m: [(None, store.checkpoint(t.key))] for m, t in plan.estimators.items()}
-        | {m: [(_own_standardiser(task, dataset, host), store.checkpoint(task.key)) for task in tasks]
-           for m, tasks in plan.fold_estimators.items() if m not in plan.estimators},
+        cfg, host, device, stats, {m: estimators(m) for m in plan.difficulty},
         {k: store.checkpoint(t.key) for k, t in plan.regressors.items()},
         {t: store.checkpoint(task.key) for t, task in plan.fusers.items()},
         {m: store.checkpoint(task.key) for m, task in plan.calibrations.items()})
