@@ -18,7 +18,8 @@ auto-encoder's RE z-scored on devel, subjects none of them trained on (the other
 on train); -fm = devel and test RE the mean of the fold auto-encoders' (`--difficulty-unseen
 fold-mean`; the other RE variants take it from the all-train auto-encoder); oofd-q =
 oofd with the RE quantile-calibrated against its train distribution; q = re, calibrated.
-Writes OUT/quality-<variants>.md (tables for the README, with the difficulty drift) and prints it.
+Writes OUT/quality-<variants>.md (tables for the README, with the difficulty drift, and every variant's fusion
+CCC minus the last variant's, paired by seed) and prints it.
 """
 
 from __future__ import annotations
@@ -119,7 +120,15 @@ def report(out: Path, variants: list[str], seeds: list[int], modalities: list[st
                 cells += [ms(pick(recs[v], "fusion", t, part)), ms(best)]
             lines.append(f"| {t} | " + " | ".join(cells) + " |")
         lines.append("")
-    lines += ["**Difficulty drift** — mean RE on devel / test in train sd units (0 = no drift), mean over seeds",
+    ref = variants[-1]
+    lines += [f"**Fusion CCC paired by seed** — each variant minus {ref} with the same seed, mean ± std of the "
+              "differences (same seed: same data split into folds, and the same initial weights wherever a model "
+              "exists in both)", "", "| | " + " | ".join(f"{v} − {ref}" for v in variants[:-1]) + " |",
+              "|---|" + "---|" * (len(variants) - 1)]
+    for t, part in (("combined", "devel"), ("arousal", "test"), ("valence", "test"), ("combined", "test")):
+        lines.append(f"| {part} {t} | " + " | ".join(ms(paired(recs[v], recs[ref], t, part))
+                                                      for v in variants[:-1]) + " |")
+    lines += ["", "**Difficulty drift** — mean RE on devel / test in train sd units (0 = no drift), mean over seeds",
               "", "| modality | " + " | ".join(LABELS[v] for v in variants if not v.startswith("nore")) + " |",
               "|---|" + "---|" * len([v for v in variants if not v.startswith("nore")])]
     for m in modalities:
@@ -129,6 +138,16 @@ def report(out: Path, variants: list[str], seeds: list[int], modalities: list[st
             cells.append(f"{ms(d['devel'])} / {ms(d['test'])}")
         lines.append(f"| {m} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def paired(records: list[dict], reference: list[dict], target: str, partition: str) -> list[float]:
+    """Fusion CCC of ``records`` minus ``reference``'s, per seed that both have."""
+    def by_seed(recs: list[dict]) -> dict[int, float]:
+        return {r["seed"]: r["ccc"] for r in recs if r["stage"] == "fusion" and r["target"] == target
+                and r["partition"] == partition and r["ccc"] is not None}
+
+    a, b = by_seed(records), by_seed(reference)
+    return [a[s] - b[s] for s in sorted(a.keys() & b.keys())]
 
 
 def drift(out: Path, variant: str, seeds: list[int], modality: str) -> dict[str, list[float]]:
