@@ -281,15 +281,7 @@ def test_calibrated_run_predicts_the_same_through_predict(data, tmp_path, method
     assert (run / "checkpoints" / "calibration-fau.safetensors").is_file()
     tasks = json.loads((run / "tasks.json").read_text())
     assert sum(t["kind"] == "calibration" for t in tasks) == 2
-    result = CliRunner().invoke(app, ["predict", "--run", str(run), "--data", str(data), "--out", str(tmp_path / "p")])
-    assert result.exit_code == 0, result.output
-    ds, _, _ = loaded(data, config(data))
-    for s in ds.subjects:
-        if s.partition == "train":  # their run difficulty is out-of-fold; predict gives everyone the fold mean
-            continue
-        ours = np.loadtxt(run / "predictions" / "fusion" / "arousal" / f"{s.id}.csv", delimiter=",", skiprows=1)
-        again = np.loadtxt(tmp_path / "p" / "arousal" / f"{s.id}.csv", delimiter=",", skiprows=1)
-        np.testing.assert_allclose(ours[:, 2], again[:, 2], rtol=1e-5, atol=1e-6)  # to CSV precision
+    assert_predict_reproduces_the_run(run, data, tmp_path / "p", ["arousal"])
     if method == "quantile":  # on train, the calibrated signal is about N(0, 1)
         drift = json.loads((run / "difficulty_drift.json").read_text())
         assert abs(drift["fau"]["train_mean"]) < 0.1 and abs(drift["fau"]["train_std"] - 1) < 0.15
@@ -318,15 +310,23 @@ def test_new_subjects_difficulty_is_the_same_through_predict(data, tmp_path, uns
     tasks = json.loads((run / "tasks.json").read_text())
     assert sum(t["kind"] == "fold-mean" for t in tasks) == 2 * fold_mean
     assert sum(t["kind"] == "estimator" for t in tasks) == (4 if fold_mean else 6)
-    result = CliRunner().invoke(app, ["predict", "--run", str(run), "--data", str(data), "--out", str(tmp_path / "p")])
+    assert_predict_reproduces_the_run(run, data, tmp_path / "p", ["arousal", "valence"])
+
+
+def assert_predict_reproduces_the_run(run: Path, data: Path, out: Path, targets: list[str]) -> None:
+    """`musefuse predict` with ``run`` on its own data gives the run's fusion predictions for devel and test
+    subjects (train subjects' difficulty in the run is out-of-fold, which predict cannot know)."""
+    from typer.testing import CliRunner
+
+    from musefuse.cli.app import app
+
+    result = CliRunner().invoke(app, ["predict", "--run", str(run), "--data", str(data), "--out", str(out)])
     assert result.exit_code == 0, result.output
     ds, _, _ = loaded(data, config(data))
-    for s in ds.subjects:
-        if s.partition == "train":  # their run difficulty is out-of-fold; predict gives everyone the fold mean
-            continue
-        for target in ("arousal", "valence"):
+    for s in (s for s in ds.subjects if s.partition != "train"):
+        for target in targets:
             ours = np.loadtxt(run / "predictions" / "fusion" / target / f"{s.id}.csv", delimiter=",", skiprows=1)
-            again = np.loadtxt(tmp_path / "p" / target / f"{s.id}.csv", delimiter=",", skiprows=1)
+            again = np.loadtxt(out / target / f"{s.id}.csv", delimiter=",", skiprows=1)
             np.testing.assert_allclose(ours[:, 2], again[:, 2], rtol=1e-5, atol=1e-6)  # to CSV precision
 
 

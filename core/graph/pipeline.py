@@ -59,11 +59,13 @@ class Fitted:
     def features(self, subjects: Sequence[Subject], modality: str) -> list[np.ndarray]:
         return [fill_missing(s.features[modality], self.config.missing) for s in subjects]
 
-    def difficulty(self, subjects: Sequence[Subject], modality: str) -> list[np.ndarray]:
-        """(T,) difficulty per subject: the mean over the modality's estimators (one, or its fold estimators)."""
+    def difficulty(self, subjects: Sequence[Subject], modality: str,
+                   features: list[np.ndarray] | None = None) -> list[np.ndarray]:
+        """(T,) difficulty per subject: the mean over the modality's estimators (one, or its fold estimators).
+        ``features``: the subjects' :meth:`features`, when the caller has them already."""
         signals = []
         for own, est in self.estimators[modality]:
-            x = self.features(subjects, modality) if own is None else [
+            x = (features or self.features(subjects, modality)) if own is None else [
                 fill_missing(own.transform(s.features[modality]), self.config.missing) for s in subjects]
             signals.append(est.difficulty(x))
         return [sum(d) / len(d) for d in zip(*signals, strict=True)]
@@ -90,7 +92,7 @@ class Fitted:
         out = Outputs(subjects)
         for m in self.modalities:
             x = self.features(subjects, m.name)
-            out.difficulty[m.name] = self.difficulty(subjects, m.name)
+            out.difficulty[m.name] = self.difficulty(subjects, m.name, x)
             if m.name in self.calibrations:
                 method, reference = self.calibrations[m.name]
                 out.difficulty[m.name] = apply_calibration(method, out.difficulty[m.name], reference)
