@@ -61,6 +61,11 @@ class Moments:
     m2_y: float = 0.0
     c_xy: float = 0.0  # Σ (x − mean_x)(y − mean_y)
     sse: float = 0.0  # Σ (x − y)²
+    # Ranges, merged exactly: a side is constant when lo == hi (m2 == 0 is not enough, it underflows)
+    lo_x: float = math.inf
+    hi_x: float = -math.inf
+    lo_y: float = math.inf
+    hi_y: float = -math.inf
 
     def update(self, pred: np.ndarray, gold: np.ndarray) -> Moments:
         """Add the frames where ``gold`` is finite; returns self so calls chain."""
@@ -77,7 +82,8 @@ class Moments:
         mx, m2x = _centred(x)
         my, m2y = _centred(y)
         cxy = 0.0 if m2x == 0.0 or m2y == 0.0 else float(((x - mx) * (y - my)).sum())  # exact 0 if constant
-        return self.merge(Moments(x.size, mx, my, m2x, m2y, cxy, float(((x - y) ** 2).sum())))
+        return self.merge(Moments(x.size, mx, my, m2x, m2y, cxy, float(((x - y) ** 2).sum()),
+                                  float(x.min()), float(x.max()), float(y.min()), float(y.max())))
 
     def merge(self, other: Moments) -> Moments:
         """Fold ``other`` into self (Chan et al. 1979); exact for constant sides."""
@@ -95,15 +101,18 @@ class Moments:
         self.mean_x += dx * other.n / n
         self.mean_y += dy * other.n / n
         self.sse += other.sse
+        self.lo_x, self.hi_x = min(self.lo_x, other.lo_x), max(self.hi_x, other.hi_x)
+        self.lo_y, self.hi_y = min(self.lo_y, other.lo_y), max(self.hi_y, other.hi_y)
         self.n = n
         return self
 
     def ccc(self) -> float:
         """CCC of everything seen (population estimators); raises if nothing was seen."""
         self._require()
-        if self.m2_x == 0 and self.m2_y == 0:  # both constant: agreement is all or nothing
-            # equal up to rounding: merged partial means can differ in the last (even subnormal) bit
-            return 1.0 if math.isclose(self.mean_x, self.mean_y, rel_tol=1e-12, abs_tol=1e-300) else 0.0
+        if self.lo_x == self.hi_x and self.lo_y == self.hi_y:  # both constant: agreement is all or nothing
+            return 1.0 if self.lo_x == self.lo_y else 0.0
+        if self.m2_x == 0 and self.m2_y == 0:  # not both constant, yet both variances underflowed to 0: agreement
+            return 1.0 if self.sse == 0 else 0.0  # if no frame differs measurably (sse merges exactly; means don't)
         return float(
             _ccc_from_moments(self.mean_x, self.mean_y, self.m2_x / self.n, self.m2_y / self.n, self.c_xy / self.n)
         )
