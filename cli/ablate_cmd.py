@@ -8,7 +8,6 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from musefuse.cli.app import app
 from musefuse.cli.common import err, parse_options, reports_errors, split_csv
 from musefuse.cli.progress import RichReporter
 from musefuse.core.config import RunConfig, build_config
@@ -40,7 +39,6 @@ def write_table(kind: str):
     return write
 
 
-@app.command()
 @reports_errors
 def ablate(
     kind: str = typer.Argument(..., help="rnn (Tables 1–2) | loss (3–4) | re (5–6) | fusion (7–8)."),

@@ -5,6 +5,19 @@ from __future__ import annotations
 import typer
 
 from musefuse import __version__
+from musefuse.cli import (
+    ablate_cmd,
+    extract_cmd,
+    plugins_cmd,
+    predict_cmd,
+    report_cmd,
+    robustness_cmd,
+    run_cmd,
+    select_cmd,
+    summarize_cmd,
+    synth_cmd,
+    validate_cmd,
+)
 
 app = typer.Typer(
     name="musefuse",
@@ -27,24 +40,22 @@ def _root(
     """musefuse: AE difficulty indicators, unimodal recurrent regressors and late fusion (Hamieh et al. 2021)."""
 
 
-def _register_commands() -> None:
-    # Each module adds its command(s) to `app` on import.
-    from musefuse.cli import (  # noqa: F401
-        ablate_cmd,
-        extract_cmd,
-        plugins_cmd,
-        predict_cmd,
-        report_cmd,
-        robustness_cmd,
-        run_cmd,
-        select_cmd,
-        summarize_cmd,
-        synth_cmd,
-        validate_cmd,  # noqa: F401
-    )
-
-
-_register_commands()
+# One place lists every command; the command modules know nothing of `app`.
+COMMANDS = (
+    ("ablate", ablate_cmd.ablate),
+    ("extract", extract_cmd.extract_command),
+    ("plugins", plugins_cmd.plugins),
+    ("predict", predict_cmd.predict),
+    ("report", report_cmd.report),
+    ("robustness", robustness_cmd.robustness),
+    ("run", run_cmd.run),
+    ("select", select_cmd.select_cmd),
+    ("summarize", summarize_cmd.summarize_cmd),
+    ("synth", synth_cmd.synth),
+    ("validate", validate_cmd.validate_command),
+)
+for _name, _command in COMMANDS:
+    app.command(_name)(_command)
 
 
 def main() -> None:

@@ -9,7 +9,6 @@ import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from musefuse.cli.app import app
 from musefuse.cli.common import err, reports_errors
 from musefuse.core.data.extract import ExtractSummary, extract_folder, extract_options
 from musefuse.core.errors import ConfigError, PluginError, unknown
@@ -17,7 +16,6 @@ from musefuse.core.interfaces import Modality
 from musefuse.core.plugins import get_host
 
 
-@app.command("extract")
 @reports_errors
 def extract_command(
     modality: str = typer.Option(None, "--modality", help="The modality to extract (default: list those that can)."),

@@ -8,14 +8,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from musefuse.cli.app import app
 from musefuse.cli.common import reports_errors
 from musefuse.core.errors import ConfigError
 from musefuse.core.plugins import get_host
 from musefuse.core.registry import KINDS
 
 
-@app.command()
 @reports_errors
 def plugins(
     kind: str = typer.Option(None, "--kind", help="Only this kind: " + ", ".join(KINDS) + "."),

@@ -6,12 +6,10 @@ from pathlib import Path
 
 import typer
 
-from musefuse.cli.app import app
 from musefuse.cli.common import err, reports_errors
 from musefuse.core.runs.runner import predict as predict_run
 
 
-@app.command()
 @reports_errors
 def predict(
     run: Path = typer.Option(..., help="A finished run folder."),

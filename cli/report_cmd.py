@@ -6,11 +6,9 @@ from pathlib import Path
 
 import typer
 
-from musefuse.cli.app import app
 from musefuse.cli.common import err, reports_errors
 
 
-@app.command()
 @reports_errors
 def report(
     folder: Path = typer.Argument(..., help="A finished run folder or experiment folder."),

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import typer
 
-from musefuse.cli.app import app
 from musefuse.cli.common import err, reports_errors, split_csv
 from musefuse.cli.progress import RichReporter
 from musefuse.core.config import build_config
@@ -14,7 +13,6 @@ from musefuse.core.errors import ConfigError
 from musefuse.lab.robustness import DEFAULT_LEVELS, evaluate_robustness, markdown, parse_corrupt, parse_levels
 
 
-@app.command()
 @reports_errors
 def robustness(
     corrupt: str = typer.Option(..., help="MODALITY:CORRUPTION[,...], e.g. vggface:occlusion,egemaps:gaussian; "

@@ -9,7 +9,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from musefuse.cli.app import app
 from musefuse.cli.common import err, parse_options, reports_errors, split_csv
 from musefuse.cli.progress import RichReporter
 from musefuse.core.config import build_config
@@ -43,7 +42,6 @@ def results_table(records: list[dict], title: str) -> Table:
     return table
 
 
-@app.command()
 @reports_errors
 def run(
     modalities: str = typer.Option(None, help="Comma-separated modalities (default: egemaps,vggface,fau)."),

@@ -10,7 +10,6 @@ from rich.console import Console
 from rich.table import Table
 
 from musefuse.cli.ablate_cmd import experiment_config
-from musefuse.cli.app import app
 from musefuse.cli.common import err, reports_errors
 from musefuse.cli.progress import RichReporter
 from musefuse.core.runs import runfolder
@@ -19,7 +18,6 @@ from musefuse.lab.experiments import selection as sel
 from musefuse.lab.experiments.tables import fmt, mean_std
 
 
-@app.command("select")
 @reports_errors
 def select_cmd(
     grid: list[str] = typer.Option(None, "--grid", help="AXIS=V1,V2 (repeatable; axes rnn, layers, hidden, lr, "

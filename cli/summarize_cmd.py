@@ -9,13 +9,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from musefuse.cli.app import app
 from musefuse.cli.common import err, reports_errors, split_csv
 from musefuse.core.runs import runfolder
 from musefuse.lab.experiments.summary import summarize
 
 
-@app.command("summarize")
 @reports_errors
 def summarize_cmd(
     runs: list[Path] = typer.Argument(..., help="Finished run folders (results.json + config.yaml); shell globs "

@@ -8,7 +8,6 @@ from pathlib import Path
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from musefuse.cli.app import app
 from musefuse.cli.common import err, reports_errors, split_csv
 from musefuse.lab.synth import MODALITIES, VARIANTS, variant_knobs, write_synthetic
 
@@ -22,7 +21,6 @@ def _size(path: Path) -> str:
     return ""  # unreachable
 
 
-@app.command()
 @reports_errors
 def synth(
     out: Path = typer.Option(..., "--out", help="Folder to write (must be empty, or use --overwrite)."),

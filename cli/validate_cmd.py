@@ -8,7 +8,6 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from musefuse.cli.app import app
 from musefuse.cli.common import err, reports_errors, split_csv
 from musefuse.core.config import RunConfig
 from musefuse.core.data.loader import FEATURES_DIR
@@ -17,7 +16,6 @@ from musefuse.core.interfaces import Modality
 from musefuse.core.plugins import get_host
 
 
-@app.command("validate")
 @reports_errors
 def validate_command(
     data: Path = typer.Option(..., "--data", help="The MuSe-layout folder (metadata/, feature_segments/, …)."),
