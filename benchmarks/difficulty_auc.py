@@ -16,10 +16,10 @@ import torch
 
 from musefuse.core.config import RunConfig
 from musefuse.core.data.dataset import fill_missing
+from musefuse.core.data.embedded import data_root
 from musefuse.core.data.loader import load_dataset, standardise
 from musefuse.core.graph.pipeline import Outputs, fit_context, model_seed
 from musefuse.core.plugins import get_host
-from musefuse.core.runs.runner import data_root
 from musefuse.lab.difficulty_quality import difficulty_auc, read_truth_masks
 from musefuse.plugins.estimators import AutoEncoderRE
 

@@ -334,8 +334,9 @@ def evaluate_robustness(
     own seeds are used and K is at least their number.
     """
 
+    from musefuse.core.data.embedded import data_root
     from musefuse.core.data.loader import load_dataset, standardise
-    from musefuse.core.runs.runner import data_root, resolve_device
+    from musefuse.core.runs.runner import resolve_device
 
     host = get_host()
     levels = parse_levels(list(levels))

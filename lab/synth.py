@@ -764,6 +764,14 @@ See docs/synthetic-data.md in musefuse for the model.
 """
 
 
+def embedded_dataset(modalities: list[str]) -> Path:
+    """The data of a run without --data: the shared dataset with the built-in feature sets the run needs.
+
+    Only those are generated (a third-party modality has no synthetic twin); none of them: all five.
+    """
+    return default_dataset(modalities=[m for m in modalities if m in MODALITIES] or None)
+
+
 def default_dataset(
     small: bool = False,
     modalities: list[str] | None = None,

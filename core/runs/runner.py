@@ -15,6 +15,7 @@ import yaml
 
 from musefuse.core.config import PRESET_COST, RunConfig
 from musefuse.core.data.dataset import Dataset
+from musefuse.core.data.embedded import data_root
 from musefuse.core.data.loader import load_dataset, standardise
 from musefuse.core.data.validate import check_settings
 from musefuse.core.errors import ConfigError, DataError, MusefuseError, RunFolderError
@@ -49,17 +50,6 @@ def resolve_device(name: str) -> Any:
     if name == "cuda":
         torch.backends.cudnn.benchmark = False  # fixed kernels: repeatable runs (cuDNN RNNs are used)
     return torch.device(name)
-
-
-def data_root(cfg: RunConfig, echo=lambda _m: None) -> Path:
-    """The configured data folder, or the embedded synthetic dataset (generated on first use)."""
-    if cfg.data is not None:
-        return Path(cfg.data)
-    from musefuse.lab.synth import MODALITIES, default_dataset
-
-    echo("No --data given: using the embedded synthetic Ulm-TSST-like dataset (generated once, then cached).")
-    # Generate only the built-in feature sets this run needs; a third-party modality has no synthetic twin.
-    return default_dataset(modalities=[m for m in cfg.modalities if m in MODALITIES] or None)
 
 
 def _environment(cfg: RunConfig, device: Any, dataset: Dataset) -> dict[str, Any]:

@@ -145,8 +145,9 @@ def run_experiment(
     command's own files (its table) before ``results.json`` marks the folder finished. ``keep``
     filters the scored records before anything is written (model selection drops test scores there).
     """
+    from musefuse.core.data.embedded import data_root
     from musefuse.core.data.loader import load_dataset, standardise
-    from musefuse.core.runs.runner import data_root, resolve_device
+    from musefuse.core.runs.runner import resolve_device
 
     if not trials:
         raise ConfigError("The experiment has no trials.")
