@@ -16,6 +16,8 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from musefuse.core.data.table import FeatureTable
+
 RnnType = Literal["lstm", "bilstm", "gru", "bigru"]
 Tensors = dict[str, Any]  # name -> torch.Tensor; what a checkpoint stores (safetensors)
 
@@ -87,15 +89,6 @@ class Modality(BaseModel):
         used: the caller reports it by name and goes on with the others.
         """
         raise NotImplementedError(f"Modality '{self.name}' cannot extract features from raw media.")
-
-
-@dataclass
-class FeatureTable:
-    """One subject's features as read from disk, before alignment with the labels."""
-
-    timestamps: np.ndarray  # (T,) int64, milliseconds, strictly increasing
-    segment_ids: np.ndarray  # (T,) int64
-    values: np.ndarray  # (T, D) float32; a row of NaN means the modality is missing there
 
 
 @dataclass

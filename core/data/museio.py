@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from musefuse.core.data.table import FeatureTable
 from musefuse.core.errors import DataError
-from musefuse.core.interfaces import FeatureTable
 
 # Bump when a reader's output for the same bytes changes: it invalidates every cache entry and
 # changes every dataset fingerprint.
