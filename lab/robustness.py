@@ -39,17 +39,13 @@ from musefuse.core.learning.metrics import partition_scores
 from musefuse.core.plugins import PluginHost, get_host
 from musefuse.core.runs import runfolder
 from musefuse.lab.difficulty_quality import TruthMasks, difficulty_auc, read_truth_masks, separation
+from musefuse.lab.robustness_plot import MODEL_LABELS, plot_curves
 
 DEFAULT_LEVELS = (0.0, 0.25, 0.5, 0.75, 1.0)
 # What `musefuse robustness` writes into --out: what prepare() may clear there, and nothing else.
 OUTPUT_ENTRIES = frozenset({"log.txt", "robustness.csv", "difficulty.csv", "robustness.md", "robustness.png",
                             "summary.json"})
 MIN_BASE_CCC = 0.1  # below this level-0 CCC, "relative robustness" (a ratio) is not reported
-MODEL_LABELS = {
-    "fusion-re": "fusion + RE", "fusion-nore": "fusion, no RE", "fusion-oracle": "fusion + true mask (oracle)",
-    "fusion-mean": "mean fusion", "fusion-re-aug": "fusion + RE, augmented",
-    "fusion-nore-aug": "fusion, no RE, augmented",
-}
 
 
 # -- what to corrupt ---------------------------------------------------------------------------
@@ -577,8 +573,6 @@ def _difficulty_markdown(results: Results) -> list[str]:
 
 def write_results(results: Results, cfg: RunConfig, runs: Sequence[Path] = ()) -> None:
     """robustness.csv, difficulty.csv, robustness.md, summary.json and robustness.png into ``results.out``."""
-    from musefuse.lab.robustness_plot import plot_curves
-
     out = results.out
     runfolder.write_text(out / "robustness.csv", _csv(results.rows, ["experiment", "level", "seed", "model",
                                                                      "partition", "target", "ccc"]))

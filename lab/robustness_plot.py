@@ -9,6 +9,13 @@ from typing import Any
 
 import numpy as np
 
+from musefuse.core.runs import runfolder
+
+MODEL_LABELS = {  # model -> its name in tables and legends
+    "fusion-re": "fusion + RE", "fusion-nore": "fusion, no RE", "fusion-oracle": "fusion + true mask (oracle)",
+    "fusion-mean": "mean fusion", "fusion-re-aug": "fusion + RE, augmented",
+    "fusion-nore-aug": "fusion, no RE, augmented",
+}
 FUSION_STYLE = {  # model -> (colour, marker); unimodal models get thin dashed muted lines
     "fusion-re": ("tab:red", "o"), "fusion-nore": ("tab:blue", "s"), "fusion-oracle": ("tab:green", "^"),
     "fusion-mean": ("tab:purple", "D"), "fusion-re-aug": ("tab:orange", "v"), "fusion-nore-aug": ("tab:cyan", "P"),
@@ -22,9 +29,6 @@ def plot_curves(rows: list[dict[str, Any]], levels: Sequence[float], path: Path,
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from musefuse.core.runs import runfolder
-    from musefuse.lab.robustness import MODEL_LABELS
 
     rows = [r for r in rows if r["target"] == target]
     experiments = list(dict.fromkeys(r["experiment"] for r in rows))
