@@ -5,7 +5,8 @@
   data once; on CPU they use the cores, on CUDA several trainings share the GPU.
 
 A new executor (e.g. Ray) implements :meth:`Executor.execute`: run the given tasks, each after its
-``deps``, calling the reporter as tasks start, progress and finish. :func:`run_plan` does the part
+``deps``, calling the reporter as tasks start, progress and finish; it is registered by name in
+:mod:`musefuse.core.graph.executor_registry`. :func:`run_plan` does the part
 every executor shares: tasks already in the store are reported as reused and not run again.
 
 For a fixed seed on CPU every executor gives identical results: each task seeds itself, reads its
@@ -94,24 +95,6 @@ class Executor(ABC):
     @abstractmethod
     def execute(self, tasks: Sequence[Task], reporter: Reporter) -> None:
         """Run ``tasks`` (none of them in the store yet), each after the ones it depends on."""
-
-
-def make_executor(cfg: Any, par: Parallelism, dataset: Any, host: Any, device: Any, store: ArtifactStore,
-                  log: Any = None) -> Executor:
-    """The executor ``cfg.executor`` names, for tasks on ``dataset`` (loaded from ``dataset.root``).
-
-    ``local`` with one worker runs in-process: a single worker process would only add its start-up.
-    """
-    if cfg.executor == "ray":  # Ray tasks on a local instance or a cluster (docs/ray.md)
-        from musefuse.core.graph.ray_executor import RayExecutor
-
-        return RayExecutor(dataset, store.root, str(device), par.threads, cfg.ray_address, cfg.gpus_per_task,
-                           log=log)
-    if cfg.executor == "local" and par.workers > 1:
-        spec = WorkerSpec(Path(dataset.root), tuple(dataset.modalities), tuple(dataset.targets), dataset.fingerprint,
-                          str(device), par.threads, store.root)
-        return LocalExecutor(spec, par.workers)
-    return InProcessExecutor(TaskEnv(dataset, host, device, store), par.threads)
 
 
 def run_plan(tasks: Sequence[Task], store: ArtifactStore, executor: Executor, reporter: Reporter) -> dict[str, bool]:

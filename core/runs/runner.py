@@ -19,11 +19,11 @@ from musefuse.core.data.embedded import data_root
 from musefuse.core.data.loader import load_dataset, standardise
 from musefuse.core.data.validate import check_settings
 from musefuse.core.errors import ConfigError, DataError, MusefuseError, RunFolderError
+from musefuse.core.graph.executor_registry import check_executor, make_executor
 from musefuse.core.graph.executors import (
     Reporter,
     SilentReporter,
     apply_threads,
-    make_executor,
     parallelism,
     run_plan,
 )
@@ -101,10 +101,7 @@ def execute_run(cfg: RunConfig, reporter: Reporter | None = None, echo=lambda _m
     modalities = [host.modality(n) for n in cfg.modalities]
     host.estimator(cfg.estimator)
     host.fuser(cfg.fuser)
-    if cfg.executor == "ray":  # a missing extra fails before any data is read
-        from musefuse.core.graph.ray_executor import import_ray
-
-        import_ray()
+    check_executor(cfg)  # a missing extra (ray) fails before any data is read
     if cfg.data is not None and not Path(cfg.data).is_dir():
         raise DataError(f"--data {cfg.data}: data folder not found.")
     device = resolve_device(cfg.device)

@@ -37,7 +37,8 @@ import yaml
 
 from musefuse.core.config import RunConfig
 from musefuse.core.errors import ConfigError
-from musefuse.core.graph.executors import Reporter, SilentReporter, apply_threads, make_executor, parallelism, run_plan
+from musefuse.core.graph.executor_registry import make_executor
+from musefuse.core.graph.executors import Reporter, SilentReporter, apply_threads, parallelism, run_plan
 from musefuse.core.graph.pipeline import TaskLog, collect
 from musefuse.core.graph.plan import RunPlan, plan_run
 from musefuse.core.graph.store import ArtifactStore, default_store
