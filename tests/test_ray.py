@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -19,10 +21,11 @@ from graph_helpers import TINY, Recorder, loaded
 
 from musefuse.core.config import RunConfig
 from musefuse.core.errors import ConfigError, MusefuseError
+from musefuse.core.graph import ray_executor as ray_module
 from musefuse.core.graph.executors import LocalExecutor, WorkerSpec
 from musefuse.core.graph.pipeline import train
 from musefuse.core.graph.plan import plan_run
-from musefuse.core.graph.ray_executor import CRASH_ENV, RayExecutor, import_ray
+from musefuse.core.graph.ray_executor import RayExecutor, import_ray
 from musefuse.core.graph.store import ArtifactStore
 from musefuse.lab.synth import write_synthetic
 
@@ -36,17 +39,31 @@ def data(tmp_path_factory) -> Path:
     return write_synthetic(tmp_path_factory.mktemp("ray") / "small", small=True, seed=1, modalities=MODS)
 
 
-@pytest.fixture(scope="module")
-def crashes(tmp_path_factory) -> Path:
+@pytest.fixture
+def crashes(tmp_path, monkeypatch) -> Path:
     """Put a count in crashes/<task key>: the worker running that task SIGKILLs itself that many times."""
-    return tmp_path_factory.mktemp("crashes")
+    folder = tmp_path / "crashes"
+    folder.mkdir()
+    real_task = ray_module._ray_task
+
+    # Defined in the fixture, so Ray ships it to its workers by value (the tests are not importable there).
+    def crashing_task(task, data, store, store_id, device, threads, events, *upstream):
+        path = folder / task.key
+        left = int(path.read_text().strip() or 0) if path.is_file() else 0
+        if left > 0 and not ArtifactStore(Path(store)).has(task.key):  # dies after starting, before writing
+            path.write_text(str(left - 1))
+            events.put_nowait(("started", task.key, socket.gethostname(), os.getpid()))
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real_task(task, data, store, store_id, device, threads, events, *upstream)
+
+    monkeypatch.setattr(ray_module, "_ray_task", crashing_task)
+    return folder
 
 
 @pytest.fixture(scope="module")
-def ray_instance(crashes):
+def ray_instance():
     ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False,
-             runtime_env={"env_vars": {CRASH_ENV: str(crashes)}})
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     yield ray
     ray.shutdown()
 

@@ -34,7 +34,6 @@ its inputs from the store and runs with the same number of torch threads.
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import time
 import uuid
@@ -53,9 +52,6 @@ MAX_RETRIES = 3
 # On CUDA without --gpus-per-task: as many trainings per GPU as the local executor runs (executors.py).
 DEFAULT_GPUS_PER_TASK = int(10_000 / CUDA_WORKERS) / 10_000  # rounded down: 6 x 0.1666 fit on one GPU
 STORE_ID = ".musefuse-store-id"
-# Testing hook: a folder holding files named by task key, each with a count; a worker running that
-# task SIGKILLs itself while the count is positive (decrementing it first). Off unless set.
-CRASH_ENV = "MUSEFUSE_RAY_TEST_CRASHES"
 _POLL_SECONDS = 0.2
 
 
@@ -266,7 +262,6 @@ def _ray_task(task: Task, data: list[Any], store: str, store_id: str, device: st
     artifacts = ArtifactStore(Path(store))
     if artifacts.has(task.key):  # a retry of a task whose worker died after writing it, or another run's
         return artifacts.fit_info(task.key)
-    _maybe_crash(task.key)
     env = _worker_env(data, task.spec["data"], store, store_id, device)
     apply_threads(threads)
     return run_task(task, env, lambda e, s: _send(events, ("epoch", task.key, e, s)))
@@ -277,17 +272,3 @@ def _send(events: Any, event: tuple) -> None:
         events.put_nowait(event)
     except Exception:  # noqa: BLE001 - a lost progress event never fails a training
         pass
-
-
-def _maybe_crash(key: str) -> None:
-    folder = os.environ.get(CRASH_ENV)
-    if not folder:
-        return
-    path = Path(folder) / key
-    try:
-        left = int(path.read_text().strip() or 0)
-    except (OSError, ValueError):
-        return
-    if left > 0:
-        path.write_text(str(left - 1))
-        os.kill(os.getpid(), signal.SIGKILL)
