@@ -1,0 +1,49 @@
+"""Executors by name: --executor picks a registered factory, which gets its own options from the config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from pydantic import BaseModel
+
+from musefuse.core.errors import ConfigError
+from musefuse.core.graph import executor_registry as registry
+from musefuse.core.graph.executors import InProcessExecutor, LocalExecutor, Parallelism
+from musefuse.core.graph.store import ArtifactStore
+
+DATASET = SimpleNamespace(root=Path("data"), modalities=["fau"], targets=["arousal"], fingerprint="f" * 64)
+
+
+def build(executor: str, workers: int = 1, **fields):
+    cfg = SimpleNamespace(executor=executor, **fields)
+    return registry.make_executor(cfg, Parallelism(workers, 1), DATASET, None, "cpu", ArtifactStore(Path("store")))
+
+
+def test_local_runs_in_process_with_one_worker_and_in_worker_processes_with_more():
+    assert isinstance(build("local", workers=1), InProcessExecutor)
+    pool = build("local", workers=3)
+    assert isinstance(pool, LocalExecutor) and pool.workers == 3
+    assert pool.spec.data == Path("data") and pool.spec.fingerprint == "f" * 64
+    assert isinstance(build("inprocess", workers=3), InProcessExecutor)
+
+
+def test_an_unknown_executor_names_the_known_ones():
+    with pytest.raises(ConfigError, match=r"Unknown executor 'rya'\. Did you mean 'ray'.*Known: inprocess, local, ray"):
+        build("rya")
+
+
+def test_a_registered_executor_gets_its_options_from_the_config_fields_of_their_names(monkeypatch):
+    class Options(BaseModel):
+        queue: str = "default"
+
+    built = []
+
+    def factory(setting, options):
+        built.append((setting.par.workers, options.queue))
+        return InProcessExecutor(None)
+
+    monkeypatch.setitem(registry.EXECUTORS, "slurm", registry.ExecutorEntry(Options, factory))
+    build("slurm", workers=4, queue="gpu", unrelated=1)
+    assert built == [(4, "gpu")]
