@@ -10,9 +10,9 @@ from rich.console import Console
 
 from musefuse.cli.common import err, parse_options, reports_errors, split_csv
 from musefuse.cli.progress import RichReporter
+from musefuse.core import fileio
 from musefuse.core.config import RunConfig, build_config
 from musefuse.core.errors import ConfigError
-from musefuse.core.runs import runfolder
 from musefuse.lab.experiments import ExperimentResult, ablations, run_experiment, seeds_option
 
 # Without --modalities an ablation covers the paper's five feature sets (use fewer for a quick look).
@@ -34,8 +34,8 @@ def experiment_config(config: Path | None, modalities: str | None, targets: str 
 def write_table(kind: str):
     def write(folder: Path, result: ExperimentResult) -> None:
         table = ablations.table(kind, result.records)
-        runfolder.write_text(folder / "table.md", table.markdown() + f"\n{result.counts()}.\n")
-        runfolder.write_text(folder / "table.csv", table.csv())
+        fileio.write_text(folder / "table.md", table.markdown() + f"\n{result.counts()}.\n")
+        fileio.write_text(folder / "table.csv", table.csv())
     return write
 
 

@@ -12,7 +12,7 @@ from rich.table import Table
 from musefuse.cli.ablate_cmd import experiment_config
 from musefuse.cli.common import err, reports_errors
 from musefuse.cli.progress import RichReporter
-from musefuse.core.runs import runfolder
+from musefuse.core import fileio
 from musefuse.lab.experiments import ExperimentResult, run_experiment, seeds_option
 from musefuse.lab.experiments import selection as sel
 from musefuse.lab.experiments.tables import fmt, mean_std
@@ -67,11 +67,11 @@ def select_cmd(
     def write(folder: Path, result: ExperimentResult) -> None:
         winners = state["winners"]
         chosen = sel.selected_config(base, winners, by_label)
-        runfolder.write_text(folder / "selected.yaml", "# musefuse select: the devel-best regressor settings per "
+        fileio.write_text(folder / "selected.yaml", "# musefuse select: the devel-best regressor settings per "
                              "modality and target.\n# Use: musefuse run --config selected.yaml [--data ...]\n"
                              + yaml.safe_dump(chosen, sort_keys=False))
-        runfolder.write_text(folder / "grid.csv", sel.grid_csv(winners, order, by_label))
-        runfolder.write_text(folder / "table.md", sel.selection_markdown(result, winners, order, seed_list)
+        fileio.write_text(folder / "grid.csv", sel.grid_csv(winners, order, by_label))
+        fileio.write_text(folder / "table.md", sel.selection_markdown(result, winners, order, seed_list)
                              + f"\n{result.counts()}.\n")
 
     err.print(f"Grid: {len(order)} points × {len(seed_list)} seed(s) × {len(base.modalities)} modalities × "

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from musefuse.cli.common import err, reports_errors, split_csv
-from musefuse.core.runs import runfolder
+from musefuse.core import fileio
 from musefuse.lab.experiments.summary import summarize
 
 
@@ -28,9 +28,9 @@ def summarize_cmd(
     for message in summary.warnings:
         err.print(f"warning: {message}", highlight=False)
     if markdown is not None:
-        runfolder.write_text(markdown, summary.markdown())
+        fileio.write_text(markdown, summary.markdown())
     if csv is not None:
-        runfolder.write_text(csv, summary.csv())
+        fileio.write_text(csv, summary.csv())
     if as_json:
         print(json.dumps([{**r, "stats": {p: {"mean": s[0], "std": s[1], "n": s[2]} for p, s in r["stats"].items()
                                           if s is not None}} for r in summary.rows], indent=2))

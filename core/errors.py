@@ -32,3 +32,9 @@ def nearest(name: str, known: list[str]) -> str:
 def unknown(kind: str, name: str, known: list[str]) -> str:
     """The message for an unknown name: what is known, and what nearly matched."""
     return f"Unknown {kind} '{name}'.{nearest(name, known)} Known: {', '.join(sorted(known)) or '(none)'}."
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception's message cut to its first line (its type's name when it has none), for one-line errors."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from musefuse.core import fileio
 from musefuse.core.config import RunConfig
 from musefuse.core.data.dataset import Dataset, Subject
 from musefuse.core.errors import ConfigError
@@ -574,14 +575,14 @@ def _difficulty_markdown(results: Results) -> list[str]:
 def write_results(results: Results, cfg: RunConfig, runs: Sequence[Path] = ()) -> None:
     """robustness.csv, difficulty.csv, robustness.md, summary.json and robustness.png into ``results.out``."""
     out = results.out
-    runfolder.write_text(out / "robustness.csv", _csv(results.rows, ["experiment", "level", "seed", "model",
+    fileio.write_text(out / "robustness.csv", _csv(results.rows, ["experiment", "level", "seed", "model",
                                                                      "partition", "target", "ccc"]))
-    runfolder.write_text(out / "difficulty.csv", _csv(results.difficulty, [
+    fileio.write_text(out / "difficulty.csv", _csv(results.difficulty, [
         "experiment", "level", "seed", "partition", "modality", "source", "auc", "mean_inside", "mean_outside",
         "n_corrupt", "n_clean"]))
-    runfolder.write_text(out / "robustness.md", markdown(results))
+    fileio.write_text(out / "robustness.md", markdown(results))
     plot_curves(results.rows, results.levels, out / "robustness.png", results.target)
-    runfolder.write_json(out / "summary.json", {
+    fileio.write_json(out / "summary.json", {
         "runs": [str(r) for r in runs], "config": cfg.model_dump(mode="json"), "levels": results.levels,
         "seeds": results.seeds,
         "summary": results.summary(),

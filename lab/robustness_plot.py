@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from musefuse.core.runs import runfolder
+from musefuse.core import fileio
 
 MODEL_LABELS = {  # model -> its name in tables and legends
     "fusion-re": "fusion + RE", "fusion-nore": "fusion, no RE", "fusion-oracle": "fusion + true mask (oracle)",
@@ -81,6 +81,6 @@ def plot_curves(rows: list[dict[str, Any]], levels: Sequence[float], path: Path,
     height = fig.get_figheight()  # margins in inches, whatever the number of panels
     legend_rows = (len(labels) + 3) // 4
     fig.tight_layout(rect=(0, (0.15 + 0.2 * legend_rows) / height, 1, 1 - 0.4 / height))
-    with runfolder.atomic_open(path, "wb") as fh:
+    with fileio.atomic_open(path, "wb") as fh:
         fig.savefig(fh, format="png", dpi=110)
     plt.close(fig)

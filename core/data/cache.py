@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import zipfile
 import zlib
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from musefuse.core import fileio
 from musefuse.core.data.museio import READER_VERSION, check_finite, read_feature_csv, read_label_csv
 from musefuse.core.errors import DataError, MusefuseError
 from musefuse.core.interfaces import FeatureTable, Modality
@@ -160,15 +160,8 @@ def _load(entry: Path, key: dict) -> dict[str, np.ndarray] | None:
 def _store(entry: Path, key: dict, arrays: dict[str, np.ndarray]) -> None:
     """Write atomically; a cache that cannot be written is skipped, never an error."""
     try:
-        entry.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=entry.parent, prefix=".tmp-", suffix=".npz")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                header = json.dumps({**key, "content": _content(arrays)}, sort_keys=True)
-                np.savez(f, __key__=np.array(header), **arrays)
-            os.replace(tmp, entry)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        header = json.dumps({**key, "content": _content(arrays)}, sort_keys=True)
+        with fileio.atomic_open(entry, "wb") as fh:
+            np.savez(fh, __key__=np.array(header), **arrays)
     except OSError:
         pass

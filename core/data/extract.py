@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from musefuse.core import fileio
 from musefuse.core.data.loader import FEATURES_DIR, LABELS_DIR
 from musefuse.core.data.museio import (
     PARTITION_FILE,
@@ -179,9 +180,8 @@ def _extract_one(modality: Modality, path: Path, dest: Path, names: list[str]) -
         table = modality.extract(path)
         _check_table(modality, table)
         target = dest / f"{sid}.csv"
-        tmp = dest / f".{sid}.csv.tmp"
-        write_feature_csv(tmp, table, names)
-        os.replace(tmp, target)
+        with fileio.atomic_open(target) as fh:
+            write_feature_csv(fh, table, names)
     except Exception as exc:  # any failure is this file's, reported by name; the others go on
         text = str(exc).strip().splitlines()
         return sid, f"{type(exc).__name__}: {text[0] if text else '(no message)'}", 0
@@ -233,15 +233,13 @@ def _write_partition(out: Path, plan: dict[str, str] | None, partition: Path | N
     target = out / PARTITION_FILE
     target.parent.mkdir(parents=True, exist_ok=True)
     if partition is not None:
-        _atomic_copy(partition, target)
+        fileio.copy_file(partition, target)
         s.partition = f"copied from {partition}"
     elif plan is None:
         s.partition = f"kept the existing {PARTITION_FILE}"
     else:
         text = "Id,Partition\n" + "".join(f"{sid},test\n" for sid in s.written)
-        tmp = target.with_name(f".{target.name}.tmp")
-        tmp.write_text(text)
-        os.replace(tmp, target)
+        fileio.write_text(target, text)
         s.partition = f"wrote {PARTITION_FILE}: all {len(s.written)} Ids in test (ready for `musefuse predict`)"
 
 
@@ -274,7 +272,7 @@ def _copy_labels(out: Path, found: dict[str, dict[str, Path]], s: ExtractSummary
                 s.problems.append(f"{path}: no timestamp in common with the extracted features "
                                   f"({ts[0]}…{ts[-1]} ms vs {feats[0]}…{feats[-1]} ms); not copied.")
                 continue
-            _atomic_copy(path, out / LABELS_DIR / target / f"{sid}.csv")
+            fileio.copy_file(path, out / LABELS_DIR / target / f"{sid}.csv")
             s.labels[target] += 1
 
 
@@ -303,13 +301,6 @@ def _feature_stamps(path: Path) -> np.ndarray:
     import pandas as pd
 
     return pd.read_csv(path, usecols=["timestamp"])["timestamp"].to_numpy(np.int64)
-
-
-def _atomic_copy(src: Path, dst: Path) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.tmp")
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
 
 
 def _few(ids: list[str], n: int = 5) -> str:

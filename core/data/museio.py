@@ -10,12 +10,13 @@ from __future__ import annotations
 import csv
 import warnings
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import pandas as pd
 
 from musefuse.core.data.table import FeatureTable
-from musefuse.core.errors import DataError
+from musefuse.core.errors import DataError, first_line
 
 # Bump when a reader's output for the same bytes changes: it invalidates every cache entry and
 # changes every dataset fingerprint.
@@ -53,7 +54,7 @@ def _header(path: Path) -> list[str] | None:
         with open(path, newline="", encoding="utf-8-sig") as fh:
             row = next(csv.reader(fh), None)
     except (UnicodeDecodeError, csv.Error) as exc:
-        raise DataError(f"{path}: cannot read the CSV header ({_first_line(exc)}).") from None
+        raise DataError(f"{path}: cannot read the CSV header ({first_line(exc)}).") from None
     if not row or not any(c.strip() for c in row):
         return None
     seen: set[str] = set()
@@ -62,10 +63,6 @@ def _header(path: Path) -> list[str] | None:
             raise DataError(f"{path}: the header names column '{c}' twice.")
         seen.add(c)
     return row
-
-
-def _first_line(exc: Exception) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def _find(columns: list[str], name: str) -> str | None:
@@ -97,7 +94,7 @@ def _read_numeric(path: Path, numeric: list[str], dtype: type | dict[str, type],
             return pd.read_csv(path, engine="c", dtype=dtype, low_memory=False, usecols=numeric if usecols else None)
     except ValueError as exc:
         if isinstance(exc, pd.errors.ParserError):
-            raise DataError(f"{path}: cannot parse the CSV ({_first_line(exc)}).") from None
+            raise DataError(f"{path}: cannot parse the CSV ({first_line(exc)}).") from None
         _raise_non_numeric(path, numeric, exc)
         raise  # unreachable: _raise_non_numeric always raises
 
@@ -107,7 +104,7 @@ def _raise_non_numeric(path: Path, columns: list[str], exc: Exception) -> None:
     try:
         text = pd.read_csv(path, engine="c", dtype=str, usecols=columns, low_memory=False)
     except (ValueError, pd.errors.ParserError) as again:
-        raise DataError(f"{path}: cannot parse the CSV ({_first_line(again)}).") from None
+        raise DataError(f"{path}: cannot parse the CSV ({first_line(again)}).") from None
     best: tuple[int, int, str, str] | None = None  # (row, column position, column, cell)
     for pos, col in enumerate(columns):
         raw = text[col]
@@ -117,7 +114,7 @@ def _raise_non_numeric(path: Path, columns: list[str], exc: Exception) -> None:
             if best is None or (row, pos) < best[:2]:
                 best = (row, pos, col, str(raw.iloc[row]))
     if best is None:
-        raise DataError(f"{path}: cannot parse the CSV ({_first_line(exc)}).") from None
+        raise DataError(f"{path}: cannot parse the CSV ({first_line(exc)}).") from None
     row, _, col, cell = best
     raise DataError(f"{path}: {_where(row)}, column '{col}': {cell[:40]!r} is not a number.") from None
 
@@ -261,7 +258,7 @@ def read_partitions(root: Path, strict: bool = True) -> dict[str, str]:
     try:
         df = pd.read_csv(path, engine="c", dtype=str, keep_default_na=False)
     except (ValueError, pd.errors.ParserError) as exc:
-        raise DataError(f"{path}: cannot parse the CSV ({_first_line(exc)}).") from None
+        raise DataError(f"{path}: cannot parse the CSV ({first_line(exc)}).") from None
     out: dict[str, str] = {}
     for row, (sid, part) in enumerate(zip(df[id_col], df[part_col], strict=True)):
         sid, part = sid.strip(), part.strip().lower()
@@ -278,13 +275,15 @@ def read_partitions(root: Path, strict: bool = True) -> dict[str, str]:
     return out
 
 
-def write_feature_csv(path: Path, table: FeatureTable, columns: list[str] | None = None) -> None:
-    """Write one subject's features in the MuSe layout (``timestamp,segment_id,<columns…>``)."""
+def write_feature_csv(path: Path | IO[str], table: FeatureTable, columns: list[str] | None = None) -> None:
+    """Write one subject's features in the MuSe layout (``timestamp,segment_id,<columns…>``) to a file or an
+    open text file (e.g. one of :func:`musefuse.core.fileio.atomic_open`)."""
     columns = columns or [f"f{i}" for i in range(table.values.shape[1])]
     df = pd.DataFrame(table.values, columns=columns)
     df.insert(0, "segment_id", table.segment_ids)
     df.insert(0, "timestamp", table.timestamps)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(path, (str, Path)):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(path, index=False, float_format="%.6g")
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from musefuse.core import fileio
 from musefuse.core.config import RunConfig
 from musefuse.core.data.dataset import Dataset, Standardiser, Subject, fill_missing
 from musefuse.core.graph.executors import Executor, InProcessExecutor, Reporter, SilentReporter, run_plan
@@ -25,7 +26,6 @@ from musefuse.core.interfaces import DifficultyEstimator, FitContext, Fuser, Mod
 from musefuse.core.learning.calibration import apply_calibration
 from musefuse.core.learning.regressor import Regressor
 from musefuse.core.plugins import PluginHost
-from musefuse.core.runs import runfolder
 
 __all__ = ["Fitted", "Outputs", "train", "collect", "fit_context", "model_seed", "Reporter"]
 
@@ -107,27 +107,27 @@ class Fitted:
     # -- checkpoints ---------------------------------------------------------------------------
     def save(self, run: Path) -> None:
         for name, st in self.stats.items():
-            runfolder.save_tensors(run / "standardisation" / name, _stats_tensors(st), {"modality": name})
+            fileio.save_tensors(run / "standardisation" / name, _stats_tensors(st), {"modality": name})
         for name, members in self.estimators.items():
             for stem, (own, est) in zip(_estimator_stems(name, len(members)), members, strict=True):
                 tensors, meta = est.state()
-                runfolder.save_tensors(run / "checkpoints" / f"estimator-{stem}", tensors, {"plugin": est.name, **meta})
+                fileio.save_tensors(run / "checkpoints" / f"estimator-{stem}", tensors, {"plugin": est.name, **meta})
                 if own is not None:
-                    runfolder.save_tensors(run / "standardisation" / stem, _stats_tensors(own), {"modality": name})
+                    fileio.save_tensors(run / "standardisation" / stem, _stats_tensors(own), {"modality": name})
         for name, (method, reference) in self.calibrations.items():
-            runfolder.save_tensors(run / "checkpoints" / f"calibration-{name}", {"reference": _tensor(reference)},
+            fileio.save_tensors(run / "checkpoints" / f"calibration-{name}", {"reference": _tensor(reference)},
                                    {"method": method})
         for (m, t), reg in self.regressors.items():
-            runfolder.save_tensors(run / "checkpoints" / f"regressor-{m}-{t}", *reg.state())
+            fileio.save_tensors(run / "checkpoints" / f"regressor-{m}-{t}", *reg.state())
         for t, fuser in self.fusers.items():
             tensors, meta = fuser.state()
-            runfolder.save_tensors(run / "checkpoints" / f"fuser-{t}", tensors, {"plugin": fuser.name, **meta})
+            fileio.save_tensors(run / "checkpoints" / f"fuser-{t}", tensors, {"plugin": fuser.name, **meta})
 
     @classmethod
     def load(cls, run: Path, config: RunConfig, host: PluginHost, device: Any) -> Fitted:
         """The fitted pipeline saved in a run folder (see :meth:`save`)."""
         def standardiser(stem: str) -> Standardiser:
-            tensors, _ = runfolder.load_tensors(run / "standardisation" / stem)
+            tensors, _ = fileio.load_tensors(run / "standardisation" / stem)
             return Standardiser(tensors["mean"].numpy(), tensors["std"].numpy())
 
         def estimators(m: str) -> list[tuple[Standardiser | None, Path]]:
@@ -149,17 +149,17 @@ class Fitted:
                          calibrations: dict[str, Path]) -> Fitted:
         """Rebuild every stage from its checkpoint (path stems of safetensors + JSON pairs)."""
         def plugin(kind: Callable[[str], Any], path: Path) -> Any:
-            tensors, meta = runfolder.load_tensors(path, device)
+            tensors, meta = fileio.load_tensors(path, device)
             return kind(meta["plugin"]).load(tensors, meta, device)
 
         def calibration(path: Path) -> tuple[str, np.ndarray]:
-            tensors, meta = runfolder.load_tensors(path)
+            tensors, meta = fileio.load_tensors(path)
             return str(meta["method"]), tensors["reference"].numpy()
 
         return cls(
             config, [host.modality(n) for n in config.modalities], stats,
             {m: [(own, plugin(host.estimator, p)) for own, p in members] for m, members in estimators.items()},
-            {k: Regressor.load(*runfolder.load_tensors(p, device), device) for k, p in regressors.items()},
+            {k: Regressor.load(*fileio.load_tensors(p, device), device) for k, p in regressors.items()},
             {t: plugin(host.fuser, p) for t, p in fusers.items()},
             host.estimator(config.estimator).gives_signal,
             {m: calibration(p) for m, p in calibrations.items()})

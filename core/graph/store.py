@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from musefuse.core import fileio
 from musefuse.core.errors import RunFolderError
-from musefuse.core.runs import runfolder
 
 STORE_ENV = "MUSEFUSE_STORE"
 _STALE_TMP_SECONDS = 24 * 3600  # a temporary folder this old belongs to a process that died
@@ -63,12 +63,10 @@ class ArtifactStore:
     # -- reading -------------------------------------------------------------------------------
     def signals(self, key: str) -> dict[str, np.ndarray]:
         """Subject Id -> (T,) float32 output of a finished task."""
-        from safetensors.numpy import load_file
-
-        return load_file(str(self.path(key) / "signals.safetensors"))
+        return fileio.load_signals(self.path(key) / "signals.safetensors")
 
     def checkpoint(self, key: str) -> Path:
-        """The checkpoint's path stem (``model``), for :func:`musefuse.core.runs.runfolder.load_tensors`."""
+        """The checkpoint's path stem (``model``), for :func:`musefuse.core.runs.fileio.load_tensors`."""
         return self.path(key) / "model"
 
     def fit_info(self, key: str) -> dict[str, Any]:
@@ -78,8 +76,6 @@ class ArtifactStore:
     def put(self, key: str, task: dict[str, Any], tensors: dict[str, Any], meta: dict[str, Any],
             signals: dict[str, np.ndarray], fit: dict[str, Any]) -> None:
         """Write one finished task atomically (a temporary folder renamed into place)."""
-        from safetensors.numpy import save
-
         final = self.path(key)
         if self.has(key):
             return
@@ -87,12 +83,10 @@ class ArtifactStore:
         self._sweep(final.parent)
         tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".tmp-{key[:12]}-"))
         try:
-            runfolder.save_tensors(tmp / "model", tensors, meta)
-            blob = save({sid: np.ascontiguousarray(v, dtype=np.float32) for sid, v in signals.items()})
-            with runfolder.atomic_open(tmp / "signals.safetensors", "wb") as fh:
-                fh.write(blob)
-            runfolder.write_json(tmp / "fit.json", fit)
-            runfolder.write_json(tmp / "task.json", task)  # last: marks the artifact complete
+            fileio.save_tensors(tmp / "model", tensors, meta)
+            fileio.save_signals(tmp / "signals.safetensors", signals)
+            fileio.write_json(tmp / "fit.json", fit)
+            fileio.write_json(tmp / "task.json", task)  # last: marks the artifact complete
             if final.exists() and not self.has(key):  # incomplete (e.g. a half-copied store): replace it
                 shutil.rmtree(final, ignore_errors=True)
             try:

@@ -1,4 +1,4 @@
-"""The run folder: every file appears complete or not at all (temp file, then rename).
+"""The run folder: its layout, the one way into it (:func:`prepare`), its log; files written through core.fileio.
 
 Layout::
 
@@ -19,19 +19,17 @@ write, and checks that the folder can be written before any training starts.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
 import tempfile
 from collections.abc import Callable
-from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
 
 import numpy as np
 
-from musefuse.core.errors import MusefuseError, RunFolderError
+from musefuse.core import fileio
+from musefuse.core.errors import MusefuseError, RunFolderError, first_line
 
 RESULTS = "results.json"
 LOG = "log.txt"
@@ -41,102 +39,19 @@ RUN_ENTRIES = frozenset({"config.yaml", "environment.json", RESULTS, LOG, "stand
                          "difficulty", "predictions", "tasks.json", "difficulty_drift.json",
                          "report"})  # musefuse report's default output
 MIN_FREE_BYTES = 64 * 2**20  # a run folder of the demo is ~10 MiB; refuse to start with less than this free
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
-
-@contextmanager
-def atomic_open(path: Path, mode: str = "w") -> IO:
-    """Open a temporary sibling of ``path`` for writing; rename it over ``path`` only on success."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; a run folder is meant to be shared and read
-    try:
-        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": ""})) as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_text(path: Path, text: str) -> None:
-    with atomic_open(path) as fh:
-        fh.write(text)
-
-
-def write_json(path: Path, obj: Any) -> None:
-    write_text(path, json.dumps(obj, indent=2, default=_jsonable) + "\n")
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
 def write_series(path: Path, timestamps: np.ndarray, segment_ids: np.ndarray, values: np.ndarray) -> None:
     """One subject's signal in the MuSe submission layout: timestamp,segment_id,value."""
     lines = ["timestamp,segment_id,value"]
     lines += [f"{int(t)},{int(s)},{v:.7g}" for t, s, v in zip(timestamps, segment_ids, values, strict=True)]
-    write_text(path, "\n".join(lines) + "\n")
-
-
-def save_tensors(path: Path, tensors: dict[str, Any], meta: dict[str, Any] | None = None) -> None:
-    """tensors -> PATH.safetensors, meta -> PATH.json (both atomic; never pickle)."""
-    from safetensors.torch import save
-
-    path = Path(path)
-    blob = save({k: v.detach().cpu().contiguous() for k, v in tensors.items()})
-    with atomic_open(path.with_suffix(".safetensors"), "wb") as fh:
-        fh.write(blob)
-    write_json(path.with_suffix(".json"), meta or {})
-
-
-def load_tensors(path: Path, device: Any = "cpu") -> tuple[dict[str, Any], dict[str, Any]]:
-    """Inverse of :func:`save_tensors`; a missing, unreadable or non-finite checkpoint names its file."""
-    import torch
-    from safetensors.torch import load_file
-
-    path = Path(path)
-    st, js = path.with_suffix(".safetensors"), path.with_suffix(".json")
-    if not st.exists() or not js.exists():
-        raise RunFolderError(f"Checkpoint {st} (and its .json) is missing: is this a finished run folder?")
-    try:
-        tensors = load_file(str(st), device=str(device))
-    except Exception as exc:  # safetensors raises its own error type for truncated or random bytes
-        raise RunFolderError(f"{st}: not a readable safetensors checkpoint ({_first_line(exc)}); the run folder "
-                             "is damaged: train the run again.") from None
-    try:
-        meta = json.loads(js.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RunFolderError(f"{js}: not readable checkpoint metadata ({_first_line(exc)}); the run folder is "
-                             "damaged: train the run again.") from None
-    if not isinstance(meta, dict):
-        raise RunFolderError(f"{js}: checkpoint metadata must be a JSON object, not {type(meta).__name__}.")
-    for name, t in tensors.items():
-        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
-            raise RunFolderError(f"{st}: tensor '{name}' holds NaN or inf; the run folder is damaged (or its "
-                                 "training diverged): train the run again.")
-    return tensors, meta
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    fileio.write_text(path, "\n".join(lines) + "\n")
 
 
 def os_error(exc: OSError, what: str) -> RunFolderError:
     """An OSError (read-only, disk full, a file where a folder should be) as one readable line."""
     where = exc.filename or what
-    return RunFolderError(f"{what}: {exc.strerror or _first_line(exc)} ({where}).")
+    return RunFolderError(f"{what}: {exc.strerror or first_line(exc)} ({where}).")
 
 
 def prepare(out: Path, overwrite: bool, option: str = "--out", entries: frozenset[str] = RUN_ENTRIES) -> Path:
@@ -212,7 +127,7 @@ def check_writable(folder: Path, option: str = "--out") -> None:
             os.unlink(probe)
         free = shutil.disk_usage(folder).free
     except OSError as exc:
-        raise RunFolderError(f"{option} {folder} cannot be written: {exc.strerror or _first_line(exc)}.") from None
+        raise RunFolderError(f"{option} {folder} cannot be written: {exc.strerror or first_line(exc)}.") from None
     if free < MIN_FREE_BYTES:
         raise RunFolderError(f"{option} {folder}: only {free / 2**20:.0f} MiB free on its disk; a run needs at "
                              f"least {MIN_FREE_BYTES // 2**20} MiB.")
@@ -308,7 +223,7 @@ class RunLog:
         elif isinstance(exc, MusefuseError):
             message = str(exc)
         else:
-            message = f"{type(exc).__name__}: {_first_line(exc)}"
+            message = f"{type(exc).__name__}: {first_line(exc)}"
         try:
             self(f"run failed: {message}")
         except (OSError, ValueError):

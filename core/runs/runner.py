@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from musefuse.core import fileio
 from musefuse.core.config import PRESET_COST, RunConfig
 from musefuse.core.data.dataset import Dataset
 from musefuse.core.data.embedded import data_root
@@ -129,7 +130,7 @@ def execute_run(cfg: RunConfig, reporter: Reporter | None = None, echo=lambda _m
         root = data_root(cfg, log)
         dataset = load_dataset(root, modalities, cfg.targets)
         cfg = cfg.model_copy(update={"data": root.resolve(), "out": run.resolve()})
-        runfolder.write_text(run / "config.yaml", CONFIG_HEADER + yaml.safe_dump(json.loads(cfg.model_dump_json()),
+        fileio.write_text(run / "config.yaml", CONFIG_HEADER + yaml.safe_dump(json.loads(cfg.model_dump_json()),
                                                                                  sort_keys=False))
         for msg in dataset.report.warnings[:20]:
             log(f"data warning: {msg}")
@@ -138,25 +139,25 @@ def execute_run(cfg: RunConfig, reporter: Reporter | None = None, echo=lambda _m
             log(f"warning: {msg}")
         stats = standardise(dataset, modalities)
         log(f"data: {len(dataset.subjects)} subjects from {root} (fingerprint {dataset.fingerprint[:12]})")
-        runfolder.write_json(run / "environment.json", _environment(cfg, device, dataset))
+        fileio.write_json(run / "environment.json", _environment(cfg, device, dataset))
 
         executor = make_executor(cfg, par, dataset, host, device, store, log)
         plan = plan_run(cfg, dataset, host, device.type)
         tasks = TaskLog(reporter or SilentReporter(), log)
         run_plan(plan.tasks, store, executor, tasks)
-        runfolder.write_json(run / "tasks.json", tasks.entries)
+        fileio.write_json(run / "tasks.json", tasks.entries)
         fitted, outputs = collect(plan, store, cfg, dataset, stats, host, device)
         fitted.save(run)
         write_predictions(run, fitted, outputs)
         if fitted.gives_signal:
             drift = difficulty_drift(outputs.difficulty, [s.partition for s in dataset.subjects])
-            runfolder.write_json(run / "difficulty_drift.json", {m: d.as_json() for m, d in drift.items()})
+            fileio.write_json(run / "difficulty_drift.json", {m: d.as_json() for m, d in drift.items()})
             log("difficulty per partition, in train sd units (mean ± sd):\n" + drift_table(drift))
             for warning in drift_warnings(drift):
                 log(f"warning: {warning}")
         records = score_records(fitted, outputs, cfg.seed)
         log(f"finished in {time.perf_counter() - started:.0f}s")
-        runfolder.write_json(run / runfolder.RESULTS, records)  # last: its presence means 'finished'
+        fileio.write_json(run / runfolder.RESULTS, records)  # last: its presence means 'finished'
     except BaseException as exc:
         log.failed(exc)  # log.txt ends with why the run stopped; the folder can be reused as it is
         raise
@@ -207,7 +208,7 @@ def _check_checkpoints(run: Path, cfg: RunConfig, host: PluginHost) -> None:
     gives = host.estimator(cfg.estimator).gives_signal
 
     def part(path: Path, kind: Any = None) -> tuple[dict, dict, Any]:
-        tensors, meta = runfolder.load_tensors(path)  # names the file when it is unreadable
+        tensors, meta = fileio.load_tensors(path)  # names the file when it is unreadable
         try:
             if kind is not None:
                 if not isinstance(meta.get("plugin"), str):

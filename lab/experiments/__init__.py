@@ -35,6 +35,7 @@ from typing import Any
 
 import yaml
 
+from musefuse.core import fileio
 from musefuse.core.config import RunConfig
 from musefuse.core.errors import ConfigError
 from musefuse.core.graph.executor_registry import make_executor
@@ -198,7 +199,7 @@ def run_experiment(
                 tasks.setdefault(task.key, task)  # a model two trials share is one task
             configs.append(cfg)
             plans.append(plan)
-            runfolder.write_text(folder / "configs" / f"{slug(trial.name)}.yaml",
+            fileio.write_text(folder / "configs" / f"{slug(trial.name)}.yaml",
                                  yaml.safe_dump(json.loads(cfg.model_dump_json()), sort_keys=False))
         n_planned = sum(len(p.tasks) for p in plans)
         log(f"{n_planned} models over {len(trials)} trials, {len(tasks)} distinct (shared models are trained once)")
@@ -206,7 +207,7 @@ def run_experiment(
         executor = make_executor(base, par, dataset, host, device, store, log)
         task_log = TaskLog(reporter or SilentReporter(), log)
         reused = run_plan(list(tasks.values()), store, executor, task_log)
-        runfolder.write_json(folder / "tasks.json", task_log.entries)
+        fileio.write_json(folder / "tasks.json", task_log.entries)
 
         records: list[dict[str, Any]] = []
         for trial, cfg, plan in zip(trials, configs, plans, strict=True):
@@ -223,7 +224,7 @@ def run_experiment(
         result = ExperimentResult(folder, records, list(trials), len(tasks) - n_reused, n_reused,
                                   time.perf_counter() - started, kinds)
         log(result.counts())
-        runfolder.write_json(folder / "experiment.json", {
+        fileio.write_json(folder / "experiment.json", {
             "kind": kind,
             "trials": [{"name": t.name, "variant": t.variant, "heading": t.heading, "seed": c.seed,
                         "unimodal_only": t.unimodal_only, "config": f"configs/{slug(t.name)}.yaml"}
@@ -231,11 +232,11 @@ def run_experiment(
             "data": str(root.resolve()), "fingerprint": dataset.fingerprint, "device": str(device),
             "models": {"distinct": len(tasks), "trained": result.trained, "reused": result.reused, "by_kind": kinds},
             "seconds": round(result.seconds, 1)})
-        runfolder.write_text(folder / "results.csv", records_csv(records))
+        fileio.write_text(folder / "results.csv", records_csv(records))
         if write is not None:
             write(folder, result)
         log(f"finished in {result.seconds:.0f}s")
-        runfolder.write_json(folder / runfolder.RESULTS, records)  # last: its presence means 'finished'
+        fileio.write_json(folder / runfolder.RESULTS, records)  # last: its presence means 'finished'
     except BaseException as exc:
         log.failed(exc)
         raise

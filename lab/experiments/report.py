@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from musefuse.core import fileio
 from musefuse.core.errors import RunFolderError
 from musefuse.core.runs import runfolder
 
@@ -36,7 +37,7 @@ def _plt():
 
 
 def _save(fig: Any, path: Path) -> Path:
-    with runfolder.atomic_open(path, "wb") as fh:
+    with fileio.atomic_open(path, "wb") as fh:
         fig.savefig(fh, format="png", dpi=110, bbox_inches="tight")
     _plt().close(fig)
     return path
@@ -302,13 +303,13 @@ def write_report(folder: Path, out: Path | None = None, overwrite: bool = True) 
         data = base64.b64encode(png.read_bytes()).decode()
         body += [f"<h2>{html.escape(name)}</h2>", f'<img alt="{html.escape(name)}" src="data:image/png;base64,{data}">',
                  f"<p>{html.escape(caption)}</p>"]
-    runfolder.write_text(out / "report.md", "\n".join(md))
+    fileio.write_text(out / "report.md", "\n".join(md))
     page = ("<!doctype html><html><head><meta charset='utf-8'><title>" + html.escape(title) + "</title><style>"
             "body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}img{max-width:100%}"
             "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;"
             "text-align:right}td:first-child,th:first-child{text-align:left}</style></head><body>"
             + "\n".join(body) + "</body></html>")
-    runfolder.write_text(out / "report.html", page)
+    fileio.write_text(out / "report.html", page)
     return out / "report.html"
 
 

@@ -1,0 +1,126 @@
+"""Every file musefuse writes appears complete or not at all, and checkpoints never go through pickle.
+
+Atomic writes (a temporary sibling renamed over the target) of text, JSON, bytes and copies, and
+safetensors I/O: torch tensors + JSON metadata for checkpoints, numpy arrays for per-subject signals.
+The run folder (musefuse.core.runs.runfolder), the artifact store, the CSV cache and ``extract`` all
+write through here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import safetensors.numpy
+
+from musefuse.core.errors import RunFolderError, first_line
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+@contextmanager
+def atomic_open(path: Path, mode: str = "w") -> Iterator[IO]:
+    """Open a temporary sibling of ``path`` for writing; rename it over ``path`` only on success.
+
+    Temporary names are ``.<name>.<random>.tmp`` (a run folder recognises them as left by a killed write).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; a run folder is meant to be shared and read
+    try:
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": ""})) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_text(path: Path, text: str) -> None:
+    with atomic_open(path) as fh:
+        fh.write(text)
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    with atomic_open(path, "wb") as fh:
+        fh.write(data)
+
+
+def write_json(path: Path, obj: Any) -> None:
+    write_text(path, json.dumps(obj, indent=2, default=_jsonable) + "\n")
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def copy_file(src: Path, dst: Path) -> None:
+    with open(src, "rb") as source, atomic_open(dst, "wb") as fh:
+        shutil.copyfileobj(source, fh)
+
+
+# -- safetensors ---------------------------------------------------------------------------------------
+
+
+def save_tensors(path: Path, tensors: dict[str, Any], meta: dict[str, Any] | None = None) -> None:
+    """torch tensors -> PATH.safetensors, meta -> PATH.json (both atomic; never pickle)."""
+    from safetensors.torch import save
+
+    path = Path(path)
+    write_bytes(path.with_suffix(".safetensors"), save({k: v.detach().cpu().contiguous() for k, v in tensors.items()}))
+    write_json(path.with_suffix(".json"), meta or {})
+
+
+def load_tensors(path: Path, device: Any = "cpu") -> tuple[dict[str, Any], dict[str, Any]]:
+    """Inverse of :func:`save_tensors`; a missing, unreadable or non-finite checkpoint names its file."""
+    import torch
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    st, js = path.with_suffix(".safetensors"), path.with_suffix(".json")
+    if not st.exists() or not js.exists():
+        raise RunFolderError(f"Checkpoint {st} (and its .json) is missing: is this a finished run folder?")
+    try:
+        tensors = load_file(str(st), device=str(device))
+    except Exception as exc:  # safetensors raises its own error type for truncated or random bytes
+        raise RunFolderError(f"{st}: not a readable safetensors checkpoint ({first_line(exc)}); the run folder "
+                             "is damaged: train the run again.") from None
+    try:
+        meta = json.loads(js.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RunFolderError(f"{js}: not readable checkpoint metadata ({first_line(exc)}); the run folder is "
+                             "damaged: train the run again.") from None
+    if not isinstance(meta, dict):
+        raise RunFolderError(f"{js}: checkpoint metadata must be a JSON object, not {type(meta).__name__}.")
+    for name, t in tensors.items():
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise RunFolderError(f"{st}: tensor '{name}' holds NaN or inf; the run folder is damaged (or its "
+                                 "training diverged): train the run again.")
+    return tensors, meta
+
+
+def save_signals(path: Path, signals: dict[str, np.ndarray]) -> None:
+    """name -> 1-D array, as float32 safetensors (atomic)."""
+    arrays = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in signals.items()}
+    write_bytes(path, safetensors.numpy.save(arrays))
+
+
+def load_signals(path: Path) -> dict[str, np.ndarray]:
+    return safetensors.numpy.load_file(str(path))
