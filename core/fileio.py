@@ -22,8 +22,21 @@ import safetensors.numpy
 
 from musefuse.core.errors import RunFolderError, first_line
 
+CACHE_ENV = "MUSEFUSE_CACHE_DIR"
+
 _UMASK = os.umask(0)
 os.umask(_UMASK)
+
+
+def cache_folder(name: str) -> Path:
+    """musefuse's cache folder ``name`` (``data``, ``store``, ``synth``): under ``$MUSEFUSE_CACHE_DIR`` when it
+    is set and non-empty, else under the per-user cache folder."""
+    env = os.environ.get(CACHE_ENV, "").strip()
+    if env:
+        return Path(env).expanduser() / name
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("musefuse")) / name
 
 
 @contextmanager

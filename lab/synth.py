@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from musefuse.core import fileio
 from musefuse.core.errors import ConfigError, DataError, unknown
 from musefuse.core.registry import builtin_entries
 
@@ -791,13 +792,6 @@ def default_dataset(
 
     Example: ``default_dataset(variant="identity-heavy", modalities=["egemaps", "vggface", "fau"])``
     """
-    env = os.environ.get("MUSEFUSE_CACHE_DIR", "").strip()
-    if env:
-        root = Path(env).expanduser()
-    else:
-        import platformdirs
-
-        root = Path(platformdirs.user_cache_dir("musefuse"))
     seed = 0
     mods = _check_modalities(modalities)
     knobs = variant_knobs(variant)
@@ -809,7 +803,7 @@ def default_dataset(
     tag = "" if set(mods) == set(MODALITIES) else "-" + "+".join(sorted(mods))
     knob_tag = "" if not any(knobs.values()) else f"-id{knobs['identity']:g}-cs{knobs['corruption_spread']:g}"
     name = f"v{GENERATOR_VERSION}-seed{seed}{'-small' if small else ''}{knob_tag}{tag}"
-    path = root / "synth" / name
+    path = fileio.cache_folder("synth") / name
     if (path / "truth" / "manifest.json").is_file() and _is_synthetic(path):
         return path
     if path.exists() and not _is_synthetic(path):

@@ -6,9 +6,9 @@ hash of the file's absolute path and of what reads it. The key holds the file's 
 when any of them differs the entry is rebuilt and overwritten. The key also holds a CRC-32 of the
 arrays' bytes, their dtypes and shapes, checked on every read: an entry whose content does not
 match (edited, truncated, an array missing) is ignored and the CSV parsed again. Entries are
-written atomically (temporary file + ``os.replace``) and read with ``allow_pickle=False``.
+written atomically (:mod:`musefuse.core.fileio`) and read with ``allow_pickle=False``.
 
-Location: ``$MUSEFUSE_CACHE_DIR``, else ``platformdirs.user_cache_dir('musefuse')/data``.
+Location: :func:`musefuse.core.fileio.cache_folder` ``('data')``.
 """
 
 from __future__ import annotations
@@ -28,19 +28,7 @@ from musefuse.core.data.museio import READER_VERSION, check_finite, read_feature
 from musefuse.core.errors import DataError, MusefuseError
 from musefuse.core.interfaces import FeatureTable, Modality
 
-ENV_VAR = "MUSEFUSE_CACHE_DIR"
-
 Labels = tuple[np.ndarray, np.ndarray, np.ndarray]  # timestamps int64, values float32, segment_ids int64
-
-
-def default_cache_dir() -> Path:
-    """``$MUSEFUSE_CACHE_DIR`` when set and non-empty, else the per-user cache folder."""
-    env = os.environ.get(ENV_VAR, "").strip()
-    if env:
-        return Path(env).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("musefuse")) / "data"
 
 
 def file_key(path: Path) -> tuple[int, int]:

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from musefuse.core.data.cache import Cache, default_cache_dir, file_key
+from musefuse.core import fileio
+from musefuse.core.data.cache import Cache, file_key
 from musefuse.core.data.dataset import Dataset, LoadReport, Standardiser, Subject
 from musefuse.core.data.museio import PARTITION_FILE, READER_VERSION, read_partitions
 from musefuse.core.errors import ConfigError, DataError
@@ -36,7 +37,7 @@ def load_dataset(
     """Read every subject of ``metadata/partition.csv`` with the given modalities and targets.
 
     ``targets``: folders under ``label_segments/`` (None: all of them). ``cache_dir``: where parsed
-    arrays are kept (None: ``$MUSEFUSE_CACHE_DIR`` or the user cache folder; never the data folder).
+    arrays are kept (None: ``data/`` in ``$MUSEFUSE_CACHE_DIR`` or the user cache folder; never the data folder).
     Partitions in ``require_labels_for`` must have a label file with values for every target.
     ``for_training=False`` (new data for ``predict``): no partition needs subjects, any partition
     name is accepted, and without a partition file every subject with a feature file is read
@@ -227,7 +228,7 @@ def fit_standardiser(sequences: list[np.ndarray]) -> Standardiser:
 
 def resolve_cache_dir(root: Path, cache_dir: Path | None) -> Path:
     """The cache folder to use for ``root``: ``cache_dir`` or the default; never inside ``root``."""
-    directory = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    directory = Path(cache_dir) if cache_dir is not None else fileio.cache_folder("data")
     if directory.resolve().is_relative_to(root.resolve()):
         raise ConfigError(
             f"Cache folder {directory} is inside the data folder {root}; choose another one "

@@ -35,13 +35,8 @@ _STALE_TMP_SECONDS = 24 * 3600  # a temporary folder this old belongs to a proce
 
 def default_store() -> Path:
     """``$MUSEFUSE_STORE``; else ``store/`` in ``$MUSEFUSE_CACHE_DIR``; else in the user cache folder."""
-    for var, sub in ((STORE_ENV, ""), ("MUSEFUSE_CACHE_DIR", "store")):
-        env = os.environ.get(var, "").strip()
-        if env:
-            return Path(env).expanduser() / sub
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("musefuse")) / "store"
+    env = os.environ.get(STORE_ENV, "").strip()
+    return Path(env).expanduser() if env else fileio.cache_folder("store")
 
 
 class ArtifactStore:
