@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from musefuse.core import fileio
+from musefuse.core.data.dataset import STEP_MS, STEP_SECONDS
 from musefuse.core.errors import ConfigError, DataError, unknown
 from musefuse.core.registry import builtin_entries
 
@@ -37,8 +38,6 @@ from musefuse.core.registry import builtin_entries
 GENERATOR_VERSION = "2"
 GENERATOR = "musefuse.synth"
 
-STEP_MS = 500  # MuSe-Stress: one row every 500 ms
-DT = STEP_MS / 1000.0  # seconds per step
 PAPER_SPLIT = (41, 14, 14)  # Ulm-TSST train / devel / test subjects
 CHANNELS = ("audio", "video", "text")
 
@@ -201,7 +200,7 @@ def assign_partitions(subjects: int, seed: int) -> dict[str, str]:
 
 def _ou(rng: np.random.Generator, steps: int, tau: np.ndarray | float, std: float, dims: int = 1) -> np.ndarray:
     """(steps, dims) stationary Ornstein-Uhlenbeck paths: x' = -x/tau + noise, stationary std ``std``."""
-    phi = np.exp(-DT / np.asarray(tau, dtype=np.float64))
+    phi = np.exp(-STEP_SECONDS / np.asarray(tau, dtype=np.float64))
     eps = rng.standard_normal((steps, dims)) * std * np.sqrt(1.0 - phi**2)
     x = np.empty((steps, dims))
     x[0] = rng.standard_normal(dims) * std
@@ -227,12 +226,12 @@ class Latent:
 
 
 def _latent(rng: np.random.Generator, steps: int, p: SynthParams) -> Latent:
-    t = np.arange(steps) * DT
+    t = np.arange(steps) * STEP_SECONDS
     out = []
     stress = np.zeros(steps)
     onset_amp = rng.uniform(*p.onset_amplitude)
     stress += onset_amp * _bump(t, rng.uniform(0.0, 5.0), p.onset_rise, rng.uniform(*p.onset_decay))
-    for _ in range(rng.poisson(p.events_per_5min * steps * DT / 300.0)):
+    for _ in range(rng.poisson(p.events_per_5min * steps * STEP_SECONDS / 300.0)):
         onset = rng.uniform(0.0, t[-1])
         stress += rng.uniform(*p.event_amplitude) * _bump(
             t, onset, rng.uniform(*p.event_rise), rng.uniform(*p.event_decay)
@@ -250,12 +249,12 @@ def _latent(rng: np.random.Generator, steps: int, p: SynthParams) -> Latent:
 def _labels(rng: np.random.Generator, latent: np.ndarray, lag: int, p: SynthParams) -> np.ndarray:
     """What the fused raters report: the latent ``lag`` steps late, smoothed, noisy, within [-1, 1]."""
     delayed = np.concatenate([np.full(lag, latent[0]), latent[: len(latent) - lag]])
-    alpha = 1.0 - np.exp(-DT / p.label_smooth_tau)
+    alpha = 1.0 - np.exp(-STEP_SECONDS / p.label_smooth_tau)
     smooth = np.empty_like(delayed)
     smooth[0] = delayed[0]
     for t in range(1, len(delayed)):
         smooth[t] = smooth[t - 1] + alpha * (delayed[t] - smooth[t - 1])
-    noise = _ou(rng, len(latent), -DT / np.log(p.rater_noise_phi), p.rater_noise_std)[:, 0]
+    noise = _ou(rng, len(latent), -STEP_SECONDS / np.log(p.rater_noise_phi), p.rater_noise_std)[:, 0]
     return np.clip(smooth + noise, -1.0, 1.0)
 
 
@@ -276,7 +275,7 @@ def _intervals(
     rng: np.random.Generator, steps: int, channel: str, p: SynthParams, noisiness: float = 1.0
 ) -> list[tuple[int, int, str]]:
     target = int(round(min(rng.uniform(*p.corrupt_share) * noisiness, p.corrupt_share_max) * steps))
-    lo, hi = (int(round(s / DT)) for s in p.corrupt_seconds)
+    lo, hi = (int(round(s / STEP_SECONDS)) for s in p.corrupt_seconds)
     lengths: list[int] = []
     remaining = target
     while remaining >= lo:
@@ -396,7 +395,7 @@ def _output(spec: ModalitySpec, world: _World, r: np.ndarray) -> np.ndarray:
 
 def _utterances(rng: np.random.Generator, steps: int, p: SynthParams) -> np.ndarray:
     """(T,) utterance index of each step (BERT embeds one utterance at a time)."""
-    lo, hi = (int(round(s / DT)) for s in p.utterance_seconds)
+    lo, hi = (int(round(s / STEP_SECONDS)) for s in p.utterance_seconds)
     bounds = np.cumsum(rng.integers(lo, hi + 1, size=steps // lo + 2))
     return np.searchsorted(bounds, np.arange(steps), side="right")
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field
 
+from musefuse.core.data.dataset import STEP_MS
 from musefuse.core.interfaces import FeatureTable, Modality
 
 AUDIO_SUFFIXES = [".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff"]  # what libsndfile reads
@@ -38,7 +39,7 @@ class Egemaps(Modality):
     media_suffixes: list[str] = AUDIO_SUFFIXES
     # Extraction settings (`musefuse extract --set window_ms=4000`):
     window_ms: int = Field(6000, ge=100)  # functionals window; 6 s as in MuSe-Stress
-    hop_ms: int = Field(500, ge=10)  # one row per hop: the labels' 2 Hz grid
+    hop_ms: int = Field(STEP_MS, ge=10)  # one row per hop: the labels' 2 Hz grid
     sampling_rate: int = Field(16000, ge=8000)  # audio is mixed to mono and resampled to this first
 
     def feature_names(self) -> list[str]:

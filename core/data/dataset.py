@@ -9,6 +9,8 @@ from typing import Literal
 import numpy as np
 
 PARTITIONS = ("train", "devel", "test")
+STEP_MS = 500  # MuSe-Stress: one label (and one feature row) every 500 ms, i.e. 2 Hz
+STEP_SECONDS = STEP_MS / 1000
 MissingPolicy = Literal["zero", "ffill", "mask"]
 
 

@@ -15,7 +15,7 @@ from typing import Literal
 import numpy as np
 
 from musefuse.core.data.cache import Cache
-from musefuse.core.data.dataset import Dataset
+from musefuse.core.data.dataset import STEP_MS, STEP_SECONDS, Dataset
 from musefuse.core.data.loader import (
     FEATURES_DIR,
     LABELS_DIR,
@@ -28,8 +28,6 @@ from musefuse.core.data.loader import (
 from musefuse.core.data.museio import PARTITION_FILE, WidthMismatch, read_feature_csv, read_partitions
 from musefuse.core.errors import ConfigError, DataError, MusefuseError
 from musefuse.core.interfaces import FeatureTable, Modality
-
-EXPECTED_STEP_MS = 500  # MuSe-Stress: 2 Hz
 
 
 @dataclass
@@ -176,9 +174,9 @@ def validate(
     if len(steps):
         values, counts = np.unique(steps, return_counts=True)
         report.dominant_step = int(values[np.argmax(counts)])
-        if report.dominant_step != EXPECTED_STEP_MS:
+        if report.dominant_step != STEP_MS:
             report.warn(root / FEATURES_DIR, f"timestamps are mostly {report.dominant_step} ms apart, "
-                        f"not the {EXPECTED_STEP_MS} ms of MuSe-Stress.")
+                        f"not the {STEP_MS} ms of MuSe-Stress.")
     for (name, _sid), (path, ts) in feature_ts.items():
         _check_gaps(path, ts, report, next(s for s in report.modalities if s.name == name))
 
@@ -388,7 +386,6 @@ def check_settings(
     dataset: Dataset,
     *,
     label_shift: float = 0.0,
-    step_seconds: float = 0.5,
     window: int | None = None,
     folds: int | None = None,
     out_of_fold: bool = False,
@@ -402,11 +399,11 @@ def check_settings(
     warnings: list[str] = []
     train = dataset.partition("train")
     lengths = [len(s.timestamps) for s in train]
-    shift = round(label_shift / step_seconds)
+    shift = round(label_shift / STEP_SECONDS)
     if shift and lengths and shift >= max(lengths):
         raise ConfigError(
             f"'label_shift': {label_shift:g} s is {shift} steps, but the longest train subject has {max(lengths)} "
-            f"steps ({max(lengths) * step_seconds:g} s): no label would be left to train on."
+            f"steps ({max(lengths) * STEP_SECONDS:g} s): no label would be left to train on."
         )
     if shift and lengths and shift >= min(lengths):
         short = sum(n <= shift for n in lengths)

@@ -22,11 +22,10 @@ from typing import Any
 import numpy as np
 
 from musefuse.core.config import RunConfig
-from musefuse.core.data.dataset import Dataset
+from musefuse.core.data.dataset import STEP_SECONDS, Dataset
 from musefuse.core.graph.tasks import Ref, Task, data_key
 from musefuse.core.plugins import PluginHost
 
-STEP_SECONDS = 0.5  # MuSe-Stress: one label every 500 ms
 # A model with a difficulty input starts from the no-signal model's weights (models.seeded_model). In the key
 # of those models only, so that models trained before are not reused and models without the signal keep theirs.
 PAIRED_INIT = {True: {"init": "paired"}, False: {}}

@@ -20,11 +20,11 @@ from typing import Any
 import numpy as np
 
 from musefuse.core import fileio
+from musefuse.core.data.dataset import STEP_SECONDS
 from musefuse.core.errors import RunFolderError
 from musefuse.core.runs import runfolder
 
 COLOURS = ["tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan"]
-STEP_S = 0.5
 
 
 def _plt():
@@ -114,7 +114,7 @@ def run_figures(run: Path, out: Path, n_subjects: int = 3) -> tuple[list[tuple[s
                 mask = _truth(truth / f"{sid}.csv", m)
                 if mask is not None:
                     for a, b in _runs(mask[1]):
-                        ax.axvspan(mask[0][a], mask[0][b - 1] + STEP_S, color="tab:red", alpha=0.18, linewidth=0,
+                        ax.axvspan(mask[0][a], mask[0][b - 1] + STEP_SECONDS, color="tab:red", alpha=0.18, linewidth=0,
                                    label="corrupted (ground truth)" if not shaded else None)
                         shaded = True
                 ax.set_title(f"{m} — devel subject {sid}", fontsize=10)
