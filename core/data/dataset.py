@@ -40,12 +40,27 @@ class Standardiser:
 
     @classmethod
     def fit(cls, sequences: list[np.ndarray]) -> Standardiser:
-        """Statistics over every non-missing frame of the given (train) sequences."""
-        x = np.concatenate(sequences, axis=0).astype(np.float64)
-        mean = np.nanmean(x, axis=0)
-        std = np.nanstd(x, axis=0)
+        """Statistics over every non-missing frame of the given (train) sequences.
+
+        Two passes in float64 over the sequences one at a time (no concatenated copy of a 4096-wide
+        modality): the mean, then the population variance around it.
+        """
+        width = sequences[0].shape[1]
+        n, total = np.zeros(width), np.zeros(width)
+        for x in sequences:
+            ok = np.isfinite(x)
+            n += ok.sum(axis=0)
+            total += np.where(ok, x, 0).sum(axis=0, dtype=np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = total / n
+        squares = np.zeros(width)
+        for x in sequences:
+            d = x.astype(np.float64) - mean
+            squares += np.where(np.isfinite(d), d * d, 0).sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            std = np.sqrt(squares / n)
         mean = np.where(np.isfinite(mean), mean, 0.0)
-        std = np.where(np.isfinite(std) & (std > 1e-8), std, 1.0)
+        std = np.where(np.isfinite(std) & (std > 1e-8), std, 1.0)  # constant or empty dimensions: 1
         return cls(mean.astype(np.float32), std.astype(np.float32))
 
     def transform(self, x: np.ndarray) -> np.ndarray:

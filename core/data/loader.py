@@ -186,7 +186,7 @@ def standardise(
     if stats is None:
         train = dataset.partition("train")
         stats = {
-            m.name: fit_standardiser([s.features[m.name] for s in train]) if m.standardise
+            m.name: Standardiser.fit([s.features[m.name] for s in train]) if m.standardise
             else Standardiser.identity(dataset.subjects[0].features[m.name].shape[1])  # the files' width
             for m in modalities
         }
@@ -200,27 +200,6 @@ def standardise(
             np.divide(x, st.std, out=x)
             s.features[m.name] = x
     return stats
-
-
-def fit_standardiser(sequences: list[np.ndarray]) -> Standardiser:
-    """:meth:`Standardiser.fit`, streaming over sequences (two passes, float64) instead of concatenating."""
-    width = sequences[0].shape[1]
-    n, total = np.zeros(width), np.zeros(width)
-    for x in sequences:
-        ok = np.isfinite(x)
-        n += ok.sum(axis=0)
-        total += np.where(ok, x, 0).sum(axis=0, dtype=np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = total / n
-    squares = np.zeros(width)
-    for x in sequences:
-        d = x.astype(np.float64) - mean
-        squares += np.where(np.isfinite(d), d * d, 0).sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        std = np.sqrt(squares / n)
-    mean = np.where(np.isfinite(mean), mean, 0.0)
-    std = np.where(np.isfinite(std) & (std > 1e-8), std, 1.0)
-    return Standardiser(mean.astype(np.float32), std.astype(np.float32))
 
 
 # -- internals -------------------------------------------------------------------------------------

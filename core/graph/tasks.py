@@ -23,7 +23,6 @@ from typing import Any, Literal
 import numpy as np
 
 from musefuse.core.data.dataset import Dataset, Standardiser, fill_missing
-from musefuse.core.data.loader import fit_standardiser
 from musefuse.core.graph.store import ArtifactStore
 from musefuse.core.interfaces import FitContext, ModelSettings
 from musefuse.core.learning.regressor import Regressor
@@ -129,7 +128,7 @@ def input_standardiser(dataset: Dataset, host: PluginHost, modality: str,
     if not host.modality(modality).standardise:
         return None
     by_id = {s.id: s for s in dataset.subjects}
-    return fit_standardiser([by_id[i].features[modality] for i in fit_ids])
+    return Standardiser.fit([by_id[i].features[modality] for i in fit_ids])
 
 
 def data_key(dataset: Dataset, modality: str | None = None) -> str:
