@@ -10,8 +10,7 @@ from rich.table import Table
 
 from musefuse.cli.common import reports_errors
 from musefuse.core.errors import ConfigError
-from musefuse.core.plugins import get_host
-from musefuse.core.registry import KINDS
+from musefuse.core.plugins import KINDS, get_host
 
 
 @reports_errors

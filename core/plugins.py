@@ -28,7 +28,7 @@ from musefuse import __version__
 from musefuse.core import hookspecs
 from musefuse.core.errors import PluginError, nearest, unknown
 from musefuse.core.interfaces import Corruption, DifficultyEstimator, Fuser, Modality
-from musefuse.core.registry import builtin_entries
+from musefuse.core.registry import builtin_modules
 
 BUILTIN = "musefuse"
 ENTRY_POINT_GROUP = "musefuse"
@@ -41,6 +41,7 @@ HOOKS: dict[str, tuple[str, type]] = {
     "register_fusers": ("fuser", Fuser),
     "register_corruptions": ("corruption", Corruption),
 }
+KINDS: tuple[str, ...] = tuple(kind for kind, _ in HOOKS.values())  # modality, estimator, fuser, corruption
 
 
 @dataclass
@@ -109,7 +110,7 @@ class PluginHost:
 
     # -- loading -------------------------------------------------------------------------------
     def _register_builtins(self) -> None:
-        for module_name in dict.fromkeys(e.module for e in builtin_entries()):
+        for module_name in builtin_modules():
             module = importlib.import_module(module_name)
             self.pm.register(module, name=module_name)
             self._sources[module_name] = (BUILTIN, __version__)

@@ -1,11 +1,10 @@
-"""registry.yaml: the declaration of every built-in plugin, validated with pydantic when loaded."""
+"""registry.yaml: the built-in plugin modules and modality declarations, validated with pydantic when loaded."""
 
 from __future__ import annotations
 
 from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
-from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -13,30 +12,28 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from musefuse.core.errors import PluginError
 from musefuse.core.interfaces import ModelSettings
 
-Kind = Literal["modality", "estimator", "fuser", "corruption"]
-KINDS: tuple[str, ...] = ("modality", "estimator", "fuser", "corruption")
 
-
-class RegistryEntry(BaseModel):
-    """One built-in plugin. Modality entries also carry the modality's declaration."""
+class ModalityEntry(BaseModel):
+    """One built-in modality's declaration, registered by ``module``."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: str
-    kind: Kind
-    module: str  # the plugin module that implements the hook for this entry
+    module: str  # the plugin module whose register_modalities hook registers it
     description: str
-    # Modalities only:
     aliases: list[str] = []
-    width: int | None = Field(None, ge=1)
-    standardise: bool | None = None
+    width: int = Field(ge=1)
+    standardise: bool
     defaults: dict[str, ModelSettings] = {}
 
 
 class Registry(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    plugins: list[RegistryEntry]
+    # Modules registering built-in classes (estimators, fusers, corruptions): each class carries its own
+    # name and description, so the registry does not repeat them.
+    modules: list[str]
+    modalities: list[ModalityEntry]
 
 
 def registry_path() -> Path:
@@ -57,17 +54,14 @@ def parse_registry(text: str, source: str) -> Registry:
         for e in exc.errors():
             loc = list(e["loc"])
             where = "top level"
-            if len(loc) >= 2 and loc[0] == "plugins" and isinstance(loc[1], int):
-                entries = (raw or {}).get("plugins") or []
+            if len(loc) >= 2 and loc[0] == "modalities" and isinstance(loc[1], int):
+                entries = (raw or {}).get("modalities") or []
                 entry = entries[loc[1]] if loc[1] < len(entries) else {}
                 label = entry.get("name", f"#{loc[1] + 1}") if isinstance(entry, dict) else f"#{loc[1] + 1}"
                 field = ".".join(str(p) for p in loc[2:]) or "(entry)"
                 where = f"entry '{label}', field '{field}'"
             problems.append(f"{where}: {e['msg']}")
         raise PluginError(f"{source} is invalid — " + "; ".join(problems)) from None
-    for entry in registry.plugins:
-        if entry.kind == "modality" and (entry.width is None or entry.standardise is None):
-            raise PluginError(f"{source}: entry '{entry.name}', field 'width'/'standardise': required for modalities")
     return registry
 
 
@@ -78,10 +72,12 @@ def load_registry() -> Registry:
     return parse_registry(path.read_text(encoding="utf-8"), str(path))
 
 
-def builtin_entries(kind: str | None = None, module: str | None = None) -> list[RegistryEntry]:
-    """Registry entries, optionally of one kind and/or declared by one plugin module."""
-    return [
-        e
-        for e in load_registry().plugins
-        if (kind is None or e.kind == kind) and (module is None or e.module == module)
-    ]
+def builtin_modules() -> list[str]:
+    """Every module that registers built-ins: the modalities' modules first, then the listed ones."""
+    registry = load_registry()
+    return list(dict.fromkeys([*(e.module for e in registry.modalities), *registry.modules]))
+
+
+def builtin_modalities(module: str | None = None) -> list[ModalityEntry]:
+    """The declared modalities, optionally only those one plugin module registers."""
+    return [e for e in load_registry().modalities if module is None or e.module == module]

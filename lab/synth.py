@@ -31,7 +31,7 @@ import numpy as np
 from musefuse.core import fileio
 from musefuse.core.data.dataset import STEP_MS, STEP_SECONDS
 from musefuse.core.errors import ConfigError, DataError, unknown
-from musefuse.core.registry import builtin_entries
+from musefuse.core.registry import builtin_modalities
 
 # Bump whenever the bytes written for the same arguments change (cache folders are keyed on it).
 # 2: the manifest records the identity knobs; every CSV is byte-identical to version 1 at their defaults.
@@ -83,7 +83,7 @@ MODALITIES = tuple(MODALITY_SPECS)
 
 def _registry_widths() -> dict[str, int]:
     """Each synthetic feature set's width, as registry.yaml declares the modality."""
-    declared = {e.name: e.width for e in builtin_entries("modality")}
+    declared = {e.name: e.width for e in builtin_modalities()}
     missing = [m for m in MODALITIES if m not in declared]
     if missing:
         raise ConfigError(f"registry.yaml declares no modality {', '.join(missing)}, which musefuse synth writes.")

@@ -6,15 +6,16 @@ import pytest
 
 from musefuse.core.errors import PluginError
 from musefuse.core.plugins import PluginHost
-from musefuse.core.registry import load_registry, parse_registry, registry_path
+from musefuse.core.registry import builtin_modules, load_registry, parse_registry, registry_path
 
 
-def test_every_registry_entry_is_registered_by_its_module():
+def test_every_declared_modality_and_listed_module_is_registered():
     host = PluginHost(third_party=False)
-    registered = {(e.kind, e.name) for e in host.entries()}
-    declared = {(e.kind, e.name) for e in load_registry().plugins}
-    assert registered == declared
-    assert not host.warnings
+    assert {e.name for e in host.entries("modality")} == {e.name for e in load_registry().modalities}
+    assert {e.name for e in host.entries("estimator")} == {"ae-re", "none"}
+    assert {e.name for e in host.entries("fuser")} == {"birnn", "mean"}
+    assert len(host.entries("corruption")) == 6
+    assert set(builtin_modules()) == {name for name, _ in host.pm.list_name_plugin()} and not host.warnings
 
 
 def test_registry_ships_inside_the_package():
@@ -23,19 +24,21 @@ def test_registry_ships_inside_the_package():
 
 def test_invalid_entry_names_file_entry_and_field():
     text = """
-plugins:
-  - {name: egemaps, kind: modality, module: m, description: d, width: -3, standardise: true}
+modules: []
+modalities:
+  - {name: egemaps, module: m, description: d, width: -3, standardise: true}
 """
     with pytest.raises(PluginError, match=r"reg\.yaml is invalid — entry 'egemaps', field 'width'"):
         parse_registry(text, "reg.yaml")
 
 
-def test_unknown_kind_and_bad_settings_are_refused():
+def test_unknown_fields_missing_widths_and_bad_settings_are_refused():
     text = """
-plugins:
-  - {name: x, kind: modalty, module: m, description: d}
+modules: [musefuse.plugins.fusers]
+modalities:
+  - {name: x, kind: modality, module: m, description: d, width: 3, standardise: true}
+  - {name: z, module: m, description: d}
   - name: y
-    kind: modality
     module: m
     description: d
     width: 3
@@ -45,9 +48,10 @@ plugins:
     with pytest.raises(PluginError) as info:
         parse_registry(text, "reg.yaml")
     assert "entry 'x', field 'kind'" in str(info.value)
+    assert "entry 'z', field 'width'" in str(info.value) and "entry 'z', field 'standardise'" in str(info.value)
     assert "entry 'y', field 'defaults.arousal.rnn'" in str(info.value)
 
 
 def test_not_yaml():
     with pytest.raises(PluginError, match="reg.yaml is not valid YAML"):
-        parse_registry("plugins: [", "reg.yaml")
+        parse_registry("modalities: [", "reg.yaml")

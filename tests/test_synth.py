@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from musefuse.core.errors import ConfigError, DataError
-from musefuse.core.registry import builtin_entries
+from musefuse.core.registry import builtin_modalities
 from musefuse.lab.synth import (
     MODALITY_SPECS,
     PARAMS,
@@ -286,7 +286,7 @@ def test_cli_writes_summary_and_reports_errors(tmp_path):
 
 def test_every_modality_is_declared_with_its_real_width():
     assert SYNTH_WIDTHS == WIDTHS and set(MODALITY_SPECS) == set(WIDTHS)
-    registry = {e.name: e.width for e in builtin_entries("modality")}
+    registry = {e.name: e.width for e in builtin_modalities()}
     assert {m: registry[m] for m in SYNTH_WIDTHS} == SYNTH_WIDTHS  # one source of truth: registry.yaml
 
 
