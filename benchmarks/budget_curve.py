@@ -51,7 +51,7 @@ def reused_models(run: Path) -> bool:
     return tasks.exists() and any(t["reused"] for t in json.loads(tasks.read_text()))
 
 
-def summarise(out: Path, points: list[str], pipeline: str, seeds: list[int]) -> list[dict]:
+def summarize(out: Path, points: list[str], pipeline: str, seeds: list[int]) -> list[dict]:
     rows = []
     for p in points:
         recs = collect(out / p, pipeline, seeds)
@@ -154,7 +154,7 @@ def main() -> None:
                     (args.out / p).mkdir(parents=True, exist_ok=True)
                     run = run_one(args.out / p, pipeline, s, args.modalities, [*ONE_THREAD, *POINTS[p], *args.extra])
                     print(f"done: {run} ({finished_in(run):.0f}s)", file=sys.stderr, flush=True)
-    rows = {pipeline: summarise(args.out, points, pipeline, seeds) for pipeline in pipelines}
+    rows = {pipeline: summarize(args.out, points, pipeline, seeds) for pipeline in pipelines}
     for pipeline in pipelines:
         text = table(rows[pipeline], pipeline)
         (args.out / f"budget-{pipeline}.md").write_text(text + "\n")

@@ -11,12 +11,15 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from musefuse.core.data.table import FeatureTable
+
+if TYPE_CHECKING:
+    from musefuse.core.learning.training import FitResult
 
 RnnType = Literal["lstm", "bilstm", "gru", "bigru"]
 Tensors = dict[str, Any]  # name -> torch.Tensor; what a checkpoint stores (safetensors)
@@ -117,6 +120,10 @@ class PluginOptions(BaseModel):
 
 class _Checkpointable(ABC):  # noqa: B024 — defaults suit plugins that learn nothing
     """A learned plugin saves tensors plus JSON metadata, and is rebuilt from them without pickle."""
+
+    fit_result: FitResult | None = None
+    """Set by :meth:`fit` of a plugin that trains (``fit_sequence_model`` returns it): the selected epoch, its
+    devel score and the per-epoch history, which the task log and ``tasks.json`` record. None otherwise."""
 
     def state(self) -> tuple[Tensors, dict[str, Any]]:
         """Tensors and JSON-serialisable metadata that :meth:`load` rebuilds this object from."""

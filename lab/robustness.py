@@ -286,10 +286,10 @@ class Results:
         return "combined" if "combined" in targets or not targets else targets[0]
 
     def summary(self, target: str | None = None) -> list[dict[str, Any]]:
-        return summarise(self.rows, self.levels, target or self.target)
+        return summarize(self.rows, self.levels, target or self.target)
 
 
-def summarise(rows: list[dict[str, Any]], levels: Sequence[float], target: str = "combined") -> list[dict[str, Any]]:
+def summarize(rows: list[dict[str, Any]], levels: Sequence[float], target: str = "combined") -> list[dict[str, Any]]:
     """Per (experiment, partition, model): curve summaries per seed, then mean and std over seeds."""
     keys = dict.fromkeys((r["experiment"], r["partition"], r["model"]) for r in rows if r["target"] == target)
     out = []
@@ -514,7 +514,7 @@ def markdown(results: Results, target: str | None = None) -> str:
     rows, levels, target = results.rows, results.levels, target or results.target
     k = len(results.seeds)
     lines = [f"# Noise robustness — {target} CCC, mean ± std over {k} seed(s)", ""]
-    summaries = {(s["experiment"], s["partition"], s["model"]): s for s in summarise(rows, levels, target)}
+    summaries = {(s["experiment"], s["partition"], s["model"]): s for s in summarize(rows, levels, target)}
     for exp in dict.fromkeys(r["experiment"] for r in rows):
         for part in dict.fromkeys(r["partition"] for r in rows):
             models = list(dict.fromkeys(r["model"] for r in rows if r["experiment"] == exp and r["partition"] == part))

@@ -186,7 +186,7 @@ def _fit_estimator(spec, env: TaskEnv, fit, devel, ctx):
     est = env.host.estimator(spec["plugin"])()
     est.fit([x[i] for i in fit], [x[i] for i in devel], ctx)
     tensors, meta = est.state()
-    return tensors, {"plugin": est.name, **meta}, est.difficulty(x), getattr(est, "fit_result", None)
+    return tensors, {"plugin": est.name, **meta}, est.difficulty(x), est.fit_result
 
 
 def _fit_fold_mean(spec, env: TaskEnv, fit, devel, ctx):
@@ -237,7 +237,7 @@ def _fit_fuser(spec, env: TaskEnv, fit, devel, ctx):
 
     fuser.fit(pick(fp, fit), pick(fd, fit), pick(y, fit), (pick(ap, devel), pick(ad, devel), pick(y, devel)), ctx)
     tensors, meta = fuser.state()
-    return tensors, {"plugin": fuser.name, **meta}, fuser.predict(ap, ad), getattr(fuser, "fit_result", None)
+    return tensors, {"plugin": fuser.name, **meta}, fuser.predict(ap, ad), fuser.fit_result
 
 
 _RUNNERS = {"estimator": _fit_estimator, "fold-mean": _fit_fold_mean, "calibration": _fit_calibration,
