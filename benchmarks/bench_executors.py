@@ -53,7 +53,7 @@ def child(args: argparse.Namespace) -> None:
     from musefuse.core.graph.plan import plan_run
     from musefuse.core.graph.store import ArtifactStore
     from musefuse.core.graph.tasks import TaskEnv
-    from musefuse.core.plugins import get_host
+    from musefuse.core.plugin_host import get_host
     from musefuse.core.runs.runner import resolve_device
 
     base = RunConfig.model_validate(json.loads(args.config))

@@ -22,7 +22,7 @@ import numpy as np
 import soundfile as sf
 
 from musefuse.core.data.extract import extract_folder
-from musefuse.core.plugins import get_host
+from musefuse.core.plugin_host import get_host
 
 
 def recording(seconds: float, rate: int, seed: int) -> np.ndarray:

@@ -64,7 +64,7 @@ from musefuse.core.data.loader import load_dataset, standardise
 from musefuse.core.graph.executors import LocalExecutor, SilentReporter, WorkerSpec, parallelism, run_plan
 from musefuse.core.graph.plan import plan_run
 from musefuse.core.graph.store import ArtifactStore
-from musefuse.core.plugins import get_host
+from musefuse.core.plugin_host import get_host
 from musefuse.core.runs.runner import resolve_device
 base = RunConfig.model_validate(yaml.safe_load(open({str(config)!r})))
 device = resolve_device(base.device)

@@ -36,7 +36,7 @@ import torch
 from musefuse.core.data.dataset import Standardiser, fill_missing
 from musefuse.core.data.loader import load_dataset, standardise
 from musefuse.core.interfaces import FitContext
-from musefuse.core.plugins import get_host
+from musefuse.core.plugin_host import get_host
 from musefuse.core.runs.drift import difficulty_drift
 from musefuse.lab.synth import default_dataset
 from musefuse.plugins.estimators import AutoEncoderRE

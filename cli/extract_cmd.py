@@ -13,7 +13,7 @@ from musefuse.cli.common import err, reports_errors
 from musefuse.core.data.extract import ExtractSummary, extract_folder, extract_options
 from musefuse.core.errors import ConfigError, PluginError, unknown
 from musefuse.core.interfaces import Modality
-from musefuse.core.plugins import get_host
+from musefuse.core.plugin_host import get_host
 
 
 @reports_errors

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from musefuse.cli.common import reports_errors
 from musefuse.core.errors import ConfigError
-from musefuse.core.plugins import KINDS, get_host
+from musefuse.core.plugin_host import KINDS, get_host
 
 
 @reports_errors

@@ -13,7 +13,7 @@ from musefuse.core.config import RunConfig
 from musefuse.core.data.loader import FEATURES_DIR
 from musefuse.core.data.validate import Steps, ValidationReport, validate
 from musefuse.core.interfaces import Modality
-from musefuse.core.plugins import get_host
+from musefuse.core.plugin_host import get_host
 
 
 @reports_errors

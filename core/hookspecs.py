@@ -1,7 +1,7 @@
 """The hooks a musefuse plugin can implement.
 
 Every hook receives a ``register`` callback and calls it once per thing it provides; the core
-resolves names, aliases and duplicates in one place (musefuse.core.plugins). Built-in plugins
+resolves names, aliases and duplicates in one place (musefuse.core.plugin_host). Built-in plugins
 implement exactly these hooks, nothing more.
 """
 

@@ -37,7 +37,7 @@ from musefuse.core.graph.executors import apply_threads, parallelism
 from musefuse.core.graph.pipeline import Fitted, Reporter, fit_context, model_seed, train
 from musefuse.core.interfaces import Corruption
 from musefuse.core.learning.metrics import partition_scores
-from musefuse.core.plugins import PluginHost, get_host
+from musefuse.core.plugin_host import PluginHost, get_host
 from musefuse.core.runs import runfolder
 from musefuse.lab.difficulty_quality import TruthMasks, difficulty_auc, read_truth_masks, separation
 from musefuse.lab.robustness_plot import MODEL_LABELS, plot_curves

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-import musefuse.core.plugins as plugin_host
+import musefuse.core.plugin_host as plugin_host
 
 TESTS = Path(__file__).parent
 FIXTURE_DISTS = TESTS / "plugins"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from musefuse.core.config import RunConfig
 from musefuse.core.data.loader import load_dataset, standardise
-from musefuse.core.plugins import get_host
+from musefuse.core.plugin_host import get_host
 
 # In-sample difficulty and fusion inputs, and the all-train auto-encoder for everyone, keep a two-modality graph
 # at 2 estimators, 4 regressors, 2 fusers; the out-of-fold defaults are exercised by the CLI tests.

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from musefuse.core.interfaces import Corruption
-from musefuse.core.plugins import PluginHost
+from musefuse.core.plugin_host import PluginHost
 from musefuse.plugins.corruptions import Gaussian, Shift, check_level, stretches
 
 NAMES = ["gaussian", "dropout", "occlusion", "masking", "shift", "splice"]

@@ -14,7 +14,7 @@ import pytest
 import soundfile as sf
 from typer.testing import CliRunner
 
-import musefuse.core.plugins as plugin_host
+import musefuse.core.plugin_host as plugin_host
 from musefuse.cli.app import app
 from musefuse.core import Modality, hookimpl
 from musefuse.core.data.loader import load_dataset

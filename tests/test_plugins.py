@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from musefuse.cli.app import app
 from musefuse.core.errors import PluginError
-from musefuse.core.plugins import PluginHost, get_host
+from musefuse.core.plugin_host import PluginHost, get_host
 
 BUILTIN_MODALITIES = {"egemaps", "deepspectrum", "vggface", "fau", "bert"}
 

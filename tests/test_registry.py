@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from musefuse.core.errors import PluginError
-from musefuse.core.plugins import PluginHost
+from musefuse.core.plugin_host import PluginHost
 from musefuse.core.registry import builtin_modules, load_registry, parse_registry, registry_path
 
 

@@ -355,7 +355,7 @@ class _EntryPoint:
 def test_9_sys_exit_at_import_or_in_a_hook_is_a_warning(monkeypatch):
     import types
 
-    import musefuse.core.plugins as plugins
+    import musefuse.core.plugin_host as plugins
     from musefuse.core import hookimpl
 
     hooked = types.ModuleType("exits_in_hook")
@@ -379,7 +379,7 @@ def test_9_sys_exit_at_import_or_in_a_hook_is_a_warning(monkeypatch):
 
 
 def test_9_load_plugins_names_are_normalised_as_packaging_does(third_party, monkeypatch):
-    import musefuse.core.plugins as plugins
+    import musefuse.core.plugin_host as plugins
 
     monkeypatch.setenv("MUSEFUSE_LOAD_PLUGINS", "Musefuse_HRV")
     host = plugins.PluginHost()

@@ -15,7 +15,7 @@ from musefuse.core.config import RunConfig
 from musefuse.core.data.loader import load_dataset, standardise
 from musefuse.core.errors import ConfigError
 from musefuse.core.graph.pipeline import Fitted
-from musefuse.core.plugins import PluginHost
+from musefuse.core.plugin_host import PluginHost
 from musefuse.core.runs.runner import execute_run, load_run_config
 from musefuse.lab.difficulty_quality import difficulty_auc, read_truth_masks, roc_auc
 from musefuse.lab.robustness import Spec, corrupt_subjects, curve_summary, parse_corrupt, parse_levels

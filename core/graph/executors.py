@@ -145,7 +145,7 @@ def _init_worker(spec: WorkerSpec, events: Any) -> None:
     import torch
 
     from musefuse.core.data.loader import load_dataset, standardise
-    from musefuse.core.plugins import get_host
+    from musefuse.core.plugin_host import get_host
 
     apply_threads(spec.threads)
     torch.backends.cudnn.benchmark = False  # fixed kernels, as in the main process

@@ -25,7 +25,7 @@ from musefuse.core.graph.tasks import Task, TaskEnv, input_standardiser
 from musefuse.core.interfaces import DifficultyEstimator, FitContext, Fuser, Modality
 from musefuse.core.learning.calibration import apply_calibration
 from musefuse.core.learning.regressor import Regressor
-from musefuse.core.plugins import PluginHost
+from musefuse.core.plugin_host import PluginHost
 
 __all__ = ["Fitted", "Outputs", "train", "collect", "fit_context", "model_seed", "Reporter"]
 

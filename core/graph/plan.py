@@ -24,7 +24,7 @@ import numpy as np
 from musefuse.core.config import RunConfig
 from musefuse.core.data.dataset import STEP_SECONDS, Dataset
 from musefuse.core.graph.tasks import Ref, Task, data_key
-from musefuse.core.plugins import PluginHost
+from musefuse.core.plugin_host import PluginHost
 
 # A model with a difficulty input starts from the no-signal model's weights (models.seeded_model). In the key
 # of those models only, so that models trained before are not reused and models without the signal keep theirs.

@@ -236,7 +236,7 @@ def _worker_env(data: list[Any], fingerprint: str, store: str, store_id: str, de
         import ray
         import torch
 
-        from musefuse.core.plugins import get_host
+        from musefuse.core.plugin_host import get_host
 
         here = Path(store) / STORE_ID
         try:

@@ -26,7 +26,7 @@ from musefuse.core.data.dataset import Dataset, Standardiser, fill_missing
 from musefuse.core.graph.store import ArtifactStore
 from musefuse.core.interfaces import FitContext, ModelSettings
 from musefuse.core.learning.regressor import Regressor
-from musefuse.core.plugins import PluginHost
+from musefuse.core.plugin_host import PluginHost
 
 # Bump when a code change alters what any task computes from the same spec: old artifacts then
 # stop matching instead of being reused.

@@ -31,7 +31,7 @@ from musefuse.core.graph.executors import (
 from musefuse.core.graph.pipeline import Fitted, Outputs, TaskLog, collect, estimator_files
 from musefuse.core.graph.plan import plan_run
 from musefuse.core.graph.store import ArtifactStore, default_store
-from musefuse.core.plugins import PluginHost, get_host
+from musefuse.core.plugin_host import PluginHost, get_host
 from musefuse.core.runs import runfolder
 from musefuse.core.runs.drift import difficulty_drift, drift_table, drift_warnings
 from musefuse.core.runs.results import score_records

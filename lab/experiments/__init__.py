@@ -44,7 +44,7 @@ from musefuse.core.graph.pipeline import TaskLog, collect
 from musefuse.core.graph.plan import RunPlan, plan_run
 from musefuse.core.graph.store import ArtifactStore, default_store
 from musefuse.core.graph.tasks import Task
-from musefuse.core.plugins import get_host
+from musefuse.core.plugin_host import get_host
 from musefuse.core.runs import runfolder
 from musefuse.core.runs.results import score_records
 
