@@ -53,7 +53,7 @@ MIN_BASE_CCC = 0.1  # below this level-0 CCC, "relative robustness" (a ratio) is
 
 
 @dataclass(frozen=True)
-class Spec:
+class CorruptionSpec:
     """One corruption of one modality, e.g. ``vggface:occlusion``."""
 
     modality: str
@@ -63,15 +63,15 @@ class Spec:
         return f"{self.modality}:{self.corruption}"
 
 
-Experiment = tuple[Spec, ...]  # corruptions applied together, at the same level
+CorruptionSet = tuple[CorruptionSpec, ...]  # corruptions applied together, at the same level
 
 
-def label(exp: Experiment) -> str:
+def label(exp: CorruptionSet) -> str:
     return "+".join(str(s) for s in exp)
 
 
-def parse_corrupt(text: str) -> list[Experiment]:
-    """'vggface:occlusion,egemaps:gaussian' -> two experiments; 'a:x+b:y' corrupts a and b together."""
+def parse_corrupt(text: str) -> list[CorruptionSet]:
+    """'vggface:occlusion,egemaps:gaussian' -> two corruption sets; 'a:x+b:y' corrupts a and b together."""
     experiments = []
     for part in (p.strip() for p in text.split(",")):
         if not part:
@@ -81,7 +81,7 @@ def parse_corrupt(text: str) -> list[Experiment]:
             modality, sep, name = item.strip().partition(":")
             if not sep or not modality or not name:
                 raise ConfigError(f"'corrupt': '{item.strip()}' is not MODALITY:CORRUPTION (e.g. vggface:occlusion).")
-            specs.append(Spec(modality.strip(), name.strip()))
+            specs.append(CorruptionSpec(modality.strip(), name.strip()))
         experiments.append(tuple(specs))
     if not experiments:
         raise ConfigError("'corrupt': name at least one MODALITY:CORRUPTION (e.g. vggface:occlusion).")
@@ -102,7 +102,7 @@ def parse_levels(text: str | Sequence[float]) -> list[float]:
 
 def corrupt_subjects(
     subjects: Sequence[Subject],
-    exp: Experiment,
+    exp: CorruptionSet,
     level: float,
     seed: int,
     host: PluginHost,
@@ -211,7 +211,7 @@ def fit_oracle(fitted: Fitted, subjects: list[Subject], truth: TruthMasks, host:
     return fusers
 
 
-def augmented_dataset(dataset: Dataset, experiments: list[Experiment], seed: int, host: PluginHost) -> Dataset:
+def augmented_dataset(dataset: Dataset, experiments: list[CorruptionSet], seed: int, host: PluginHost) -> Dataset:
     """The dataset plus one corrupted copy of every train subject (a random experiment at a level ~ U(0, 1))."""
     rng = np.random.default_rng(model_seed(seed, "augment"))
     train_subjects = dataset.partition("train")
@@ -310,7 +310,7 @@ def summarize(rows: list[dict[str, Any]], levels: Sequence[float], target: str =
 
 def evaluate_robustness(
     base: RunConfig,
-    experiments: list[Experiment],
+    experiments: list[CorruptionSet],
     levels: Sequence[float],
     out: Path,
     *,
@@ -420,7 +420,7 @@ def _outputs(subjects: list[Subject], difficulty: dict[str, list[np.ndarray]]) -
 def _pipelines(cfg: RunConfig, dataset: Dataset, stats: dict, host: PluginHost, device: Any,
                reporter: Reporter | None, log: Callable[[str], None], loaded: Fitted | None,
                loaded_nore: Fitted | None, truth: TruthMasks | None,
-               augment: list[Experiment] | None) -> Pipelines:
+               augment: list[CorruptionSet] | None) -> Pipelines:
     def fit(c: RunConfig, data: Dataset, what: str) -> Fitted:
         log(f"seed {c.seed}: training the pipeline {what}")
         return train(c, data, stats, host, device, reporter, log)[0]
@@ -444,7 +444,7 @@ def _pipelines(cfg: RunConfig, dataset: Dataset, stats: dict, host: PluginHost, 
     return pipes
 
 
-def _injected_quality(exp: Experiment, level: float, seed: int, subjects: list[Subject], partitions: Sequence[str],
+def _injected_quality(exp: CorruptionSet, level: float, seed: int, subjects: list[Subject], partitions: Sequence[str],
                       injected: dict[str, list[np.ndarray]], difficulty: dict[str, list[np.ndarray]],
                       clean: dict[str, list[np.ndarray]], truth: TruthMasks | None) -> list[dict[str, Any]]:
     """AUC of the RE on injected-corrupted frames (this level) against clean frames (same subjects, level 0).

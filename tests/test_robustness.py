@@ -18,7 +18,7 @@ from musefuse.core.graph.pipeline import Fitted
 from musefuse.core.plugin_host import PluginHost
 from musefuse.core.runs.runner import execute_run, load_run_config
 from musefuse.lab.difficulty_quality import difficulty_auc, read_truth_masks, roc_auc
-from musefuse.lab.robustness import Spec, corrupt_subjects, curve_summary, parse_corrupt, parse_levels
+from musefuse.lab.robustness import CorruptionSpec, corrupt_subjects, curve_summary, parse_corrupt, parse_levels
 from musefuse.lab.synth import write_synthetic
 
 TINY = ["--layers", "1", "--hidden", "8", "--epochs", "2", "--threads", "1", "--device", "cpu"]
@@ -65,7 +65,9 @@ def test_curve_summary_and_near_zero_base():
 
 def test_parsing_corrupt_and_levels():
     assert parse_corrupt("vggface:occlusion, egemaps:gaussian+fau:splice") == [
-        (Spec("vggface", "occlusion"),), (Spec("egemaps", "gaussian"), Spec("fau", "splice"))]
+        (CorruptionSpec("vggface", "occlusion"),),
+        (CorruptionSpec("egemaps", "gaussian"), CorruptionSpec("fau", "splice")),
+    ]
     assert parse_levels("0.5,1,0.5") == [0.0, 0.5, 1.0]  # level 0 always included
     with pytest.raises(ConfigError, match="MODALITY:CORRUPTION"):
         parse_corrupt("vggface")
@@ -79,7 +81,7 @@ def test_corrupting_subjects_is_seeded_and_leaves_originals(data):
     ds = load_dataset(data, mods, ["arousal"])
     standardise(ds, mods)
     before = [s.features["fau"].copy() for s in ds.subjects]
-    exp = (Spec("fau", "splice"),)
+    exp = (CorruptionSpec("fau", "splice"),)
     a, ma = corrupt_subjects(ds.subjects, exp, 0.5, 3, host)
     b, mb = corrupt_subjects(ds.subjects, exp, 0.5, 3, host)
     for x, y, orig, s in zip(a, b, before, ds.subjects, strict=True):
