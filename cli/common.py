@@ -7,10 +7,11 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import typer
+import yaml
 from rich.console import Console
 from rich.markup import escape
 
-from musefuse.core.errors import MusefuseError
+from musefuse.core.errors import ConfigError, MusefuseError
 
 # Everything meant for people goes to stderr, so stdout stays clean for --json output.
 err = Console(stderr=True)
@@ -48,10 +49,6 @@ def parse_options(items: list[str] | None, flag: str) -> dict | None:
     """['bottleneck=8', 'noise=0.1'] -> {'bottleneck': 8, 'noise': 0.1} (values read as YAML scalars)."""
     if not items:
         return None
-    import yaml
-
-    from musefuse.core.errors import ConfigError
-
     out = {}
     for item in items:
         key, sep, value = item.partition("=")

@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from musefuse.cli.common import err, reports_errors
-from musefuse.core.data.extract import ExtractSummary, extract_folder, extract_options
+from musefuse.core.data.extract import ExtractSummary, extract_folder, extract_options, find_media
 from musefuse.core.errors import ConfigError, PluginError, unknown
 from musefuse.core.interfaces import Modality
 from musefuse.core.plugin_host import get_host
@@ -106,8 +106,6 @@ def _key_value(text: str) -> tuple[str, str]:
 
 
 def _count(m: Modality, raw: Path) -> int | None:
-    from musefuse.core.data.extract import find_media
-
     try:
         return len(find_media(raw, m)[0])
     except ConfigError:

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from musefuse.cli.common import err, reports_errors
+from musefuse.lab.experiments.report import write_report
 
 
 @reports_errors
@@ -15,7 +16,5 @@ def report(
     out: Path = typer.Option(None, help="Where report.html, report.md and the PNGs go (default: FOLDER/report)."),
 ) -> None:
     """Write report.html (figures embedded) and report.md: traces, difficulty, CCC bars, or an experiment's table."""
-    from musefuse.lab.experiments.report import write_report
-
     page = write_report(folder, out)
     err.print(f"Report: {page} (and report.md with its PNGs beside it)")

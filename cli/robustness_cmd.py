@@ -10,6 +10,7 @@ from musefuse.cli.common import err, reports_errors, split_csv
 from musefuse.cli.progress import RichReporter
 from musefuse.core.config import build_config
 from musefuse.core.errors import ConfigError
+from musefuse.core.runs.runner import load_run_config
 from musefuse.lab.robustness import DEFAULT_LEVELS, evaluate_robustness, markdown, parse_corrupt, parse_levels
 
 
@@ -44,8 +45,6 @@ def robustness(
     overwrite: bool = typer.Option(False, "--overwrite", help="Reuse a non-empty --out."),
 ) -> None:
     """Does the difficulty signal make fusion robust to corrupted modalities? Corrupt, score, plot."""
-    from musefuse.core.runs.runner import load_run_config
-
     experiments = parse_corrupt(corrupt)
     level_list = parse_levels(levels)
     if bool(run) == (modalities is not None):

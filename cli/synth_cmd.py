@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -73,8 +74,6 @@ def synth(
             **knobs,
         )
     elapsed = time.perf_counter() - start
-    import json
-
     manifest = json.loads((path / "truth" / "manifest.json").read_text())
     parts = manifest["partitions"]
     err.print(

@@ -1,5 +1,7 @@
 """Named errors. The CLI prints their message as one paragraph and exits non-zero; a traceback means a bug."""
 
+import difflib
+
 
 class MusefuseError(Exception):
     """Base class of every error musefuse reports to a user."""
@@ -23,8 +25,6 @@ class RunFolderError(MusefuseError):
 
 def nearest(name: str, known: list[str]) -> str:
     """' Did you mean 'x'?' for the closest known name, or '' when nothing is close."""
-    import difflib
-
     match = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
     return f" Did you mean '{match[0]}'?" if match else ""
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
+import platformdirs
 import safetensors.numpy
 
 from musefuse.core.errors import RunFolderError, first_line
@@ -34,8 +35,6 @@ def cache_folder(name: str) -> Path:
     env = os.environ.get(CACHE_ENV, "").strip()
     if env:
         return Path(env).expanduser() / name
-    import platformdirs
-
     return Path(platformdirs.user_cache_dir("musefuse")) / name
 
 

@@ -22,6 +22,7 @@ import pandas as pd
 
 from musefuse.core.data.dataset import Dataset, Subject
 from musefuse.core.errors import DataError
+from musefuse.core.graph.pipeline import Fitted, Outputs
 
 TRUTH_DIR = "truth"
 TruthMasks = dict[str, dict[str, np.ndarray]]  # subject id -> modality -> (T,) bool on the subject's timeline
@@ -104,8 +105,6 @@ def difficulty_auc(
     Returns ``{modality: {auc, mean_inside, mean_outside, n_corrupt, n_clean}}``; ``auc`` is None
     where a side is empty. For a pipeline without a difficulty signal every AUC is 0.5.
     """
-    from musefuse.core.graph.pipeline import Fitted, Outputs
-
     if isinstance(source, Outputs):
         subs, difficulty = list(source.subjects), source.difficulty
     elif isinstance(source, Fitted):

@@ -14,6 +14,7 @@ the labels' 500 ms grid, and the first and last ``window_ms/2`` of a file use sh
 from __future__ import annotations
 
 import functools
+import importlib
 import os
 import tempfile
 from pathlib import Path
@@ -22,6 +23,7 @@ import numpy as np
 from pydantic import Field
 
 from musefuse.core.data.dataset import STEP_MS
+from musefuse.core.errors import ConfigError
 from musefuse.core.interfaces import FeatureTable, Modality
 
 AUDIO_SUFFIXES = [".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff"]  # what libsndfile reads
@@ -102,10 +104,6 @@ def _smile(m: Egemaps, frames_conf: str | None):
 
 
 def _require(module: str):
-    import importlib
-
-    from musefuse.core.errors import ConfigError
-
     try:
         return importlib.import_module(module)
     except ImportError:

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
+from pydantic import ValidationError
 
 from musefuse.core import fileio
 from musefuse.core.data.loader import FEATURES_DIR, LABELS_DIR
@@ -60,8 +62,6 @@ def extract_options(modality: Modality, settings: dict[str, str]) -> Modality:
             f"Modality '{modality.name}' has no extraction setting {', '.join(map(repr, unknown))}. "
             f"Known: {', '.join(f'{k}={getattr(modality, k)}' for k in own) or '(none)'}."
         )
-    from pydantic import ValidationError
-
     try:
         return type(modality).model_validate({**modality.model_dump(), **settings})
     except ValidationError as exc:
@@ -298,8 +298,6 @@ def _cross_check(out: Path, modality: Modality, s: ExtractSummary) -> None:
 
 
 def _feature_stamps(path: Path) -> np.ndarray:
-    import pandas as pd
-
     return pd.read_csv(path, usecols=["timestamp"])["timestamp"].to_numpy(np.int64)
 
 

@@ -26,9 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from musefuse.core.data.loader import load_dataset, standardise
 from musefuse.core.errors import MusefuseError
 from musefuse.core.graph.store import ArtifactStore
 from musefuse.core.graph.tasks import Task, TaskEnv, run_task
+from musefuse.core.plugin_host import get_host
 
 
 class Reporter(Protocol):
@@ -143,9 +145,6 @@ def _init_worker(spec: WorkerSpec, events: Any) -> None:
     """Load the data once per worker process (parsed CSVs come from the binary cache)."""
     global _ENV, _EVENTS
     import torch
-
-    from musefuse.core.data.loader import load_dataset, standardise
-    from musefuse.core.plugin_host import get_host
 
     apply_threads(spec.threads)
     torch.backends.cudnn.benchmark = False  # fixed kernels, as in the main process

@@ -45,6 +45,7 @@ from musefuse.core.errors import ConfigError, MusefuseError
 from musefuse.core.graph.executors import CUDA_WORKERS, Executor, Reporter, apply_threads
 from musefuse.core.graph.store import ArtifactStore
 from musefuse.core.graph.tasks import Task, TaskEnv, run_task
+from musefuse.core.plugin_host import get_host
 
 INSTALL_HINT = "--executor ray needs Ray: pip install 'musefuse[ray]'"
 # A worker that dies is restarted this many times per task before the task counts as failed.
@@ -235,8 +236,6 @@ def _worker_env(data: list[Any], fingerprint: str, store: str, store_id: str, de
     if key not in _ENV:
         import ray
         import torch
-
-        from musefuse.core.plugin_host import get_host
 
         here = Path(store) / STORE_ID
         try:

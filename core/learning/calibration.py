@@ -30,6 +30,8 @@ from typing import Literal
 
 import numpy as np
 
+from musefuse.core.errors import ConfigError, unknown
+
 Signals = Sequence[np.ndarray]
 MAD_TO_SD = 1.4826  # MAD x this = sd for normally distributed values
 
@@ -149,8 +151,6 @@ NEEDS_REFERENCE = frozenset({"quantile", "clip"})
 def calibrate(name: str, signals: Signals, reference: Signals | None = None) -> list[np.ndarray]:
     """Apply the calibration called ``name`` (a key of ``CALIBRATIONS``) with its default settings."""
     if name not in CALIBRATIONS:
-        from musefuse.core.errors import ConfigError, unknown
-
         raise ConfigError(unknown("difficulty calibration", name, list(CALIBRATIONS)))
     if name in NEEDS_REFERENCE:
         if reference is None:

@@ -24,6 +24,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -238,8 +239,6 @@ class RunLog:
         self.close()
 
     def __call__(self, message: str) -> None:
-        from datetime import datetime
-
         self._fh.write(f"{datetime.now().isoformat(timespec='seconds')} {message}\n")
         self._fh.flush()
         if self.echo:

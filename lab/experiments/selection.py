@@ -16,7 +16,10 @@ do with it too.
 
 from __future__ import annotations
 
+import csv
+import io
 import itertools
+import json
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
@@ -135,8 +138,6 @@ def keep_selected(records: list[dict[str, Any]], order: Sequence[str]) -> list[d
 def selected_config(base: RunConfig, winners: dict[tuple[str, str], dict[str, Any]],
                     points_by_label: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """A run config: the base's explicit model fields plus the winners as ``model_settings``."""
-    import json
-
     skip = {*EXECUTION_FIELDS, "data", "seed", "model_settings"}
     dumped = json.loads(base.model_dump_json())
     values = {k: dumped[k] for k in base.model_fields_set if k not in skip}
@@ -174,9 +175,6 @@ def selection_markdown(result: ExperimentResult, winners: dict, order: Sequence[
 
 
 def grid_csv(winners: dict, order: Sequence[str], points_by_label: dict[str, dict[str, Any]]) -> str:
-    import csv
-    import io
-
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     axes = list(next(iter(points_by_label.values())))

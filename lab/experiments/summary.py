@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from musefuse.core.errors import ConfigError, RunFolderError
 from musefuse.core.runs import runfolder
 from musefuse.lab.experiments.tables import Stat, fmt, mean_std
@@ -77,8 +79,6 @@ def _value(v: Any) -> str:
 
 def read_run(run: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """A finished run's config (as written) and its result records."""
-    import yaml
-
     run = runfolder.require_finished(Path(run))
     try:
         cfg = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8"))

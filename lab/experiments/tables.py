@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from rich.table import Table
+
 Stat = tuple[float, float | None, int]  # mean, sample std (None with one value), n
 
 
@@ -90,8 +92,6 @@ class PaperTable:
 
     def rich(self) -> list[Any]:
         """One rich Table per target (cells: devel over test, two lines; '*' marks the devel-best)."""
-        from rich.table import Table
-
         out = []
         for t in self.targets:
             table = Table(title=f"{t}: devel CCC (* best), test CCC below", show_lines=True)
