@@ -18,11 +18,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from musefuse.core import fileio
 from musefuse.core.data.dataset import STEP_SECONDS
+from musefuse.core.data.museio import read_partitions
 from musefuse.core.errors import RunFolderError
 from musefuse.core.runs import runfolder
+from musefuse.lab.difficulty_quality import TRUTH_DIR
+from musefuse.lab.experiments import ablations, load_experiment
+from musefuse.lab.experiments.summary import read_run
+from musefuse.lab.experiments.tables import mean_std
 
 COLOURS = ["tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan"]
 
@@ -45,8 +51,6 @@ def _save(fig: Any, path: Path) -> Path:
 
 def _series(path: Path) -> tuple[np.ndarray, np.ndarray] | None:
     """(time in s, value) of a timestamp,segment_id,value (or timestamp,value,...) CSV; None if absent."""
-    import pandas as pd
-
     if not path.is_file():
         return None
     frame = pd.read_csv(path)
@@ -58,10 +62,6 @@ def _series(path: Path) -> tuple[np.ndarray, np.ndarray] | None:
 
 def run_figures(run: Path, out: Path, n_subjects: int = 3) -> tuple[list[tuple[str, Path, str]], list[dict]]:
     """The run's figures: [(title, png, caption)] and its result records."""
-    from musefuse.core.data.museio import read_partitions
-    from musefuse.lab.difficulty_quality import TRUTH_DIR
-    from musefuse.lab.experiments.summary import read_run
-
     cfg, records = read_run(run)
     root = Path(cfg.get("data") or "")
     if not (root / "metadata").is_dir():
@@ -139,8 +139,6 @@ def run_figures(run: Path, out: Path, n_subjects: int = 3) -> tuple[list[tuple[s
 
 
 def _truth(path: Path, modality: str) -> tuple[np.ndarray, np.ndarray] | None:
-    import pandas as pd
-
     if not path.is_file():
         return None
     frame = pd.read_csv(path)
@@ -157,8 +155,6 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
 
 
 def _ccc_bars(records: Sequence[dict[str, Any]]) -> Any:
-    from musefuse.lab.experiments.tables import mean_std
-
     plt = _plt()
     targets = list(dict.fromkeys(r["target"] for r in records))
     stages = list(dict.fromkeys(_stage(r) for r in records))
@@ -192,8 +188,6 @@ def _stage(r: dict[str, Any]) -> str:
 
 def experiment_figures(folder: Path, out: Path) -> tuple[list[tuple[str, Path, str]], str]:
     """The experiment's chart(s) and its table.md text."""
-    from musefuse.lab.experiments import ablations, load_experiment
-
     meta, records = load_experiment(folder)
     kind = str(meta.get("kind", ""))
     table_md = (folder / "table.md").read_text(encoding="utf-8") if (folder / "table.md").is_file() else ""
@@ -288,8 +282,6 @@ def write_report(folder: Path, out: Path | None = None, overwrite: bool = True) 
                  f"{m.get('distinct')} distinct models, {m.get('trained')} trained and {m.get('reused')} reused "
                  f"from the artifact store, in {meta.get('seconds')} s.")
     else:
-        from musefuse.lab.experiments.summary import read_run
-
         figures, records = run_figures(folder, out)
         cfg, _ = read_run(folder)
         title = f"musefuse run: {folder.name}"
