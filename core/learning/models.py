@@ -63,11 +63,6 @@ class SequenceModel(nn.Module):
         return self.head(h)
 
 
-def count_parameters(model: nn.Module) -> int:
-    """Number of trainable parameters."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
 def seeded_model(input_dim: int, output_dim: int, settings: ModelSettings, seed: int,
                  signal_inputs: int = 0) -> SequenceModel:
     """A freshly initialised model whose last ``signal_inputs`` inputs are a difficulty signal.
