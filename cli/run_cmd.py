@@ -30,17 +30,25 @@ def results_table(records: list[dict], title: str) -> Table:
     def fmt(v):
         return "—" if v is None else f"{v:.4f}"
 
-    rows = dict.fromkeys((r["stage"], tuple(r["modalities"]), r["re"], r.get("fuser"), r["target"]) for r in records)
+    rows = dict.fromkeys((r["stage"], tuple(r["modalities"]), r.get("fuser"), r["target"]) for r in records)
+    re_of = {(r["stage"], tuple(r["modalities"]), r["target"]): _re_cell(r) for r in records}
     previous = None
-    for stage, mods, re, fuser, target in rows:
+    for stage, mods, fuser, target in rows:
         by_part = {r["partition"]: r["ccc"] for r in records
                    if (r["stage"], tuple(r["modalities"]), r["target"]) == (stage, mods, target)}
         label = stage if fuser is None else f"{stage} ({fuser})"
         first = (stage, mods) != previous
-        table.add_row(label if first else "", "+".join(mods) if first else "", ("yes" if re else "no") if first else "",
+        table.add_row(label if first else "", "+".join(mods) if first else "", re_of[(stage, mods, target)],
                       target, fmt(by_part.get("devel")), fmt(by_part.get("test")), end_section=False)
         previous = (stage, mods)
     return table
+
+
+def _re_cell(record: dict) -> str:
+    """'yes' / 'no' (forced by the config), 'yes (devel)' / 'no (devel)' (chosen by the difficulty gate)."""
+    if record["re"] is None:  # combined, over targets that chose differently
+        return "mixed"
+    return ("yes" if record["re"] else "no") + (" (devel)" if "re_gate" in record else "")
 
 
 @app.command()

@@ -29,6 +29,14 @@ PRESET_COST = {
            "so use --preset paper when you can (README 'Training budget').",
 }
 
+# `pipeline: paper` is the paper's method exactly (Hamieh et al. 2021, sec. 3): the difficulty in both stages,
+# train subjects' difficulty and fusion inputs in-sample, one auto-encoder on all train subjects. `default` is
+# this project's (each choice measured on devel, docs/results.md). Fields set explicitly win over either.
+PIPELINES: dict[str, dict[str, Any]] = {
+    "default": {},
+    "paper": {"re_unimodal": True, "re_fusion": True, "fusion_train": "in-sample", "difficulty_train": "in-sample",
+              "difficulty_unseen": "all-train", "difficulty_calibration": "none"},
+}
 
 _LEGACY_ESTIMATOR_FIELDS = {"ae_bottleneck": "bottleneck", "ae_noise": "noise", "re_smoothing": "smoothing"}
 
@@ -54,10 +62,15 @@ class RunConfig(BaseModel):
     # fuser keep theirs. `musefuse select` writes the devel-best ones in this form.
     model_settings: dict[str, dict[str, dict[str, Any]]] = {}
     # Stages
+    pipeline: Literal["default", "paper"] = "default"  # paper: the paper's exact pipeline (PIPELINES above)
     estimator: str = "ae-re"
     fuser: str = "birnn"
-    re_unimodal: bool = True  # difficulty appended to the regressors' input
-    re_fusion: bool = True  # difficulty appended to the fuser's input
+    # Whether the difficulty is appended to the regressors' / the fuser's input: "devel" (default) trains each
+    # model with and without it and keeps, per model, the one with the higher devel CCC (the difficulty gate,
+    # core/graph/gate.py); true / false force it. On held-out subjects the RE misled the models that read it
+    # (issue 21), so a signal that does not help on devel is left out. `pipeline: paper` forces both on.
+    re_unimodal: bool | Literal["devel"] = "devel"
+    re_fusion: bool | Literal["devel"] = "devel"
     # The fuser's train inputs: out-of-fold (default; predictions and difficulty from models that never saw the
     # subject) or in-sample (the paper's: over-fitted predictions, the more so the longer the regressors train).
     # Chosen on devel, README "Training budget".
@@ -154,9 +167,10 @@ class RunConfig(BaseModel):
         return self.settings_for(ModelSettings(lr=0.005))
 
     def with_preset(self, cuda: bool) -> RunConfig:
-        """Apply the preset to the budget fields the user did not set explicitly."""
+        """Apply the preset (training budget) and the pipeline to the fields the user did not set explicitly."""
         name = self.preset if self.preset != "auto" else ("paper" if cuda else "cpu")
-        update = {k: v for k, v in PRESETS[name].items() if k not in self.model_fields_set}
+        update = {k: v for k, v in {**PRESETS[name], **PIPELINES[self.pipeline]}.items()
+                  if k not in self.model_fields_set}
         resolved = self.model_copy(update={**update, "preset": name})
         return RunConfig.model_validate(resolved.model_dump())
 

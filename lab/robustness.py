@@ -427,7 +427,9 @@ def _pipelines(cfg: RunConfig, dataset: Dataset, stats: dict, host: PluginHost, 
         log(f"seed {c.seed}: training the pipeline {what}")
         return train(c, data, stats, host, device, reporter, log)[0]
 
-    re = loaded if loaded is not None else fit(cfg, dataset, "with RE")
+    # "with RE" means it here: where the config leaves the choice to the devel gate, both stages read the RE
+    re_cfg = cfg.model_copy(update={k: True for k in ("re_unimodal", "re_fusion") if getattr(cfg, k) == "devel"})
+    re = loaded if loaded is not None else fit(re_cfg, dataset, "with RE")
     if loaded is not None:
         log(f"seed {cfg.seed}: the pipeline with RE is the run's own")
     nore_cfg = cfg.model_copy(update={"estimator": "none"})
@@ -441,7 +443,7 @@ def _pipelines(cfg: RunConfig, dataset: Dataset, stats: dict, host: PluginHost, 
     pipes = Pipelines(re, nore, oracle)
     if augment:
         aug = augmented_dataset(dataset, augment, cfg.seed, host)
-        pipes.augmented["re-aug"] = fit(cfg, aug, "with RE, augmented")
+        pipes.augmented["re-aug"] = fit(re_cfg, aug, "with RE, augmented")
         pipes.augmented["nore-aug"] = fit(nore_cfg, aug, "without RE, augmented")
     return pipes
 

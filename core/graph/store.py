@@ -74,6 +74,10 @@ class ArtifactStore:
     def fit_info(self, key: str) -> dict[str, Any]:
         return json.loads((self.path(key) / "fit.json").read_text(encoding="utf-8"))
 
+    def gate_info(self, key: str) -> dict[str, Any] | None:
+        """A finished gate task's choice and scores (musefuse.core.graph.gate); None while it has not run."""
+        return self.fit_info(key) if self.has(key) else None
+
     # -- writing -------------------------------------------------------------------------------
     def put(self, key: str, task: dict[str, Any], tensors: dict[str, Any], meta: dict[str, Any],
             signals: dict[str, np.ndarray], fit: dict[str, Any]) -> None:
