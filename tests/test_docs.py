@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import typer.main
+import yaml
 
 from musefuse.cli.app import app
 from musefuse.core import config_doc
@@ -67,3 +68,11 @@ def test_relative_links_in_readme_and_docs_resolve():
             if path and "://" not in path and not (page.parent / path).exists():
                 broken.append(f"{page.relative_to(ROOT)}: {target}")
     assert not broken, f"links to files that do not exist: {broken}"
+
+
+def test_readme_yaml_example_is_a_valid_config():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```yaml\n(.*?)```", readme, flags=re.S)
+    assert blocks, "the README's YAML example is gone"
+    for block in blocks:
+        RunConfig.model_validate(yaml.safe_load(block))
