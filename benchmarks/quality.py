@@ -18,7 +18,7 @@ auto-encoder's RE z-scored on devel, subjects none of them trained on (the other
 on train); -fm = devel and test RE the mean of the fold auto-encoders' (`--difficulty-unseen
 fold-mean`; the other RE variants take it from the all-train auto-encoder); oofd-q =
 oofd with the RE quantile-calibrated against its train distribution; q = re, calibrated.
-Writes OUT/quality-<variants>.md (tables for the README, with the difficulty drift, and every variant's fusion
+Writes OUT/quality-<variants>.md (tables for docs/results.md, with the difficulty drift, and every variant's fusion
 CCC minus the last variant's, paired by seed) and prints it.
 """
 
