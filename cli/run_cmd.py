@@ -63,10 +63,16 @@ def run(
     lr: float = typer.Option(None, help="Learning rate (default: per modality, from the paper's grid)."),
     dropout: float = typer.Option(None, help="Dropout between recurrent layers."),
     loss: str = typer.Option(None, help="ccc (1 - CCC, default) | mse | l1."),
+    pipeline: str = typer.Option(
+        None, help="default | paper (the paper's exact pipeline: RE in both stages, in-sample train signals)."),
     estimator: str = typer.Option(None, help="Difficulty estimator plugin (default ae-re; none to switch off)."),
     fuser: str = typer.Option(None, help="Fuser plugin (default birnn; mean is the baseline)."),
-    re_unimodal: bool = typer.Option(None, "--re-unimodal/--no-re-unimodal", help="Difficulty as regressor input."),
-    re_fusion: bool = typer.Option(None, "--re-fusion/--no-re-fusion", help="Difficulty as fuser input."),
+    re_unimodal: bool = typer.Option(
+        None, "--re-unimodal/--no-re-unimodal",
+        help="Force the difficulty into / out of the regressors' input (default: where it wins on devel)."),
+    re_fusion: bool = typer.Option(
+        None, "--re-fusion/--no-re-fusion",
+        help="Force the difficulty into / out of the fuser's input (default: where it wins on devel)."),
     fusion_train: str = typer.Option(
         None, help="Fuser's train inputs: out-of-fold (default) | in-sample (the paper's)."),
     difficulty_train: str = typer.Option(
