@@ -115,13 +115,25 @@ def make_executor(cfg: Any, par: Parallelism, dataset: Any, host: Any, device: A
 
 
 def run_plan(tasks: Sequence[Task], store: ArtifactStore, executor: Executor, reporter: Reporter) -> dict[str, bool]:
-    """Run what the store lacks; returns task key -> True where the artifact was reused."""
-    reused = {t.key: store.has(t.key) for t in tasks}
+    """Run what the store lacks; returns task key -> True where the artifact was reused.
+
+    A stored artifact is reused only when its files are those that were written (checksums); a
+    damaged one is reported through the reporter's ``warn`` (when it has one; TaskLog does), moved
+    aside, and its task runs again.
+    """
+    warn = getattr(reporter, "warn", None) or _warning
+    reused = {t.key: store.trusted(t.key, t.label, warn) for t in tasks}
     for t in tasks:
         if reused[t.key]:
             reporter.finished(t, store.fit_info(t.key), reused=True)
     executor.execute([t for t in tasks if not reused[t.key]], reporter)
     return reused
+
+
+def _warning(message: str) -> None:
+    import warnings
+
+    warnings.warn(message, stacklevel=3)
 
 
 class InProcessExecutor(Executor):
