@@ -98,7 +98,7 @@ def load_dataset(
                 )
         subjects.append(_align(sid, part, tables, labels, targets, report, missing_steps, dropped_in))
         for name, (path, _) in tables.items():
-            if not np.isfinite(subjects[-1].features[name]).any():
+            if not has_values(subjects[-1].features[name]):
                 empty.setdefault((name, part), []).append(path)
 
     for (name, part), paths in empty.items():
@@ -256,6 +256,11 @@ def width_differs(folder: Path, name: str, declared: int, folder_name: str, widt
 
 def out_of_range_labels(path: Path, n: int, lo: float, hi: float) -> tuple[str, str]:
     return (str(path), f"{n} label value(s) outside [-1, 1] (min {lo:g}, max {hi:g}); MuSe labels are in [-1, 1].")
+
+
+def has_values(x: np.ndarray) -> bool:
+    """Whether a (T, D) feature array holds any finite value (the first row usually answers)."""
+    return bool(len(x)) and bool(np.isfinite(x[0]).any() or np.isfinite(x).any())
 
 
 EXPECTED_STEP_MS = 500  # MuSe-Stress: 2 Hz

@@ -22,6 +22,7 @@ from musefuse.core.data.loader import (
     REQUIRED_PARTITIONS,
     dominant_step,
     empty_features,
+    has_values,
     load_dataset,
     out_of_range_labels,
     resolve_cache_dir,
@@ -279,7 +280,7 @@ def _check_features(
         summary.nan_rows += nan
         if nan and (worst is None or nan / len(table.timestamps) > worst[0]):
             worst = (nan / len(table.timestamps), path)
-        if not np.isfinite(table.values).any():  # header only, or every row NaN
+        if not has_values(table.values):  # header only, or every row NaN
             report.warn(*empty_features(path, sid, partitions.get(sid, "test")))
         feature_ts[(m.name, sid)] = (path, table.timestamps)
         all_steps.append(np.diff(table.timestamps))
