@@ -38,6 +38,7 @@ def _register_commands() -> None:
         robustness_cmd,
         run_cmd,
         select_cmd,
+        store_cmd,
         summarize_cmd,
         synth_cmd,
         validate_cmd,  # noqa: F401

@@ -195,7 +195,7 @@ def _describe(exc: ValidationError, source: str) -> str:
     for e in exc.errors():
         field = ".".join(str(p) for p in e["loc"]) or "(config)"
         allowed = ""
-        if e["type"] == "literal_error":
+        if e["type"] == "literal_error" and str(e["ctx"]["expected"]) not in e["msg"]:  # pydantic may list them
             allowed = f" (allowed: {e['ctx']['expected']})"
         parts.append(f"'{field}': {e['msg']}{allowed}")
     return f"Invalid configuration ({source}): " + "; ".join(parts)

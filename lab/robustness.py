@@ -36,7 +36,7 @@ from musefuse.core.graph.executors import apply_threads, parallelism
 from musefuse.core.graph.pipeline import Fitted, Reporter, fit_context, model_seed, train
 from musefuse.core.interfaces import Corruption
 from musefuse.core.learning.metrics import partition_scores
-from musefuse.core.plugins import PluginHost, get_host
+from musefuse.core.plugins import PluginHost, get_host, resolve_aliases
 from musefuse.core.runs import runfolder
 from musefuse.lab.difficulty_quality import TruthMasks, difficulty_auc, read_truth_masks, separation
 
@@ -338,6 +338,7 @@ def evaluate_robustness(
     from musefuse.core.runs.runner import data_root, resolve_device
 
     host = get_host()
+    base = resolve_aliases(base, host)  # one name per modality, as in a run
     levels = parse_levels(list(levels))
     if seeds < 1:
         raise ConfigError("'seeds': must be at least 1.")

@@ -115,8 +115,14 @@ def make_executor(cfg: Any, par: Parallelism, dataset: Any, host: Any, device: A
 
 
 def run_plan(tasks: Sequence[Task], store: ArtifactStore, executor: Executor, reporter: Reporter) -> dict[str, bool]:
-    """Run what the store lacks; returns task key -> True where the artifact was reused."""
-    reused = {t.key: store.has(t.key) for t in tasks}
+    """Run what the store lacks; returns task key -> True where the artifact was reused.
+
+    A stored artifact is reused only when its files are those that were written (checksums); a
+    damaged one is reported through the reporter's ``warn`` (when it has one; TaskLog does), moved
+    aside, and its task runs again.
+    """
+    warn = getattr(reporter, "warn", None) or _warning
+    reused = {t.key: store.trusted(t.key, t.label, warn) for t in tasks}
     for t in tasks:
         if reused[t.key]:
             reporter.finished(t, store.fit_info(t.key), reused=True)
@@ -141,6 +147,12 @@ def run_in_rounds(plan: Callable[[Callable[[str], dict[str, Any] | None]], Seque
             return plans, reused
         if not new:  # cannot happen with a store that keeps what it is given; never loop forever
             raise RuntimeError("planning made no progress: a gate's task ran but the store does not have it")
+
+
+def _warning(message: str) -> None:
+    import warnings
+
+    warnings.warn(message, stacklevel=3)
 
 
 class InProcessExecutor(Executor):

@@ -318,6 +318,10 @@ class TaskLog:
     def epoch(self, task: Task, epoch: int, score: float) -> None:
         self.reporter.epoch(task, epoch, score)
 
+    def warn(self, message: str) -> None:
+        """A problem found while planning (e.g. a damaged store entry that is trained again)."""
+        self.log(f"warning: {message}")
+
     def finished(self, task: Task, info: dict[str, Any], reused: bool) -> None:
         self.reporter.finished(task, info, reused)
         self.log(describe_fit(task, info, reused))

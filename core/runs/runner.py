@@ -29,7 +29,7 @@ from musefuse.core.graph.executors import (
 from musefuse.core.graph.pipeline import Fitted, Outputs, TaskLog, collect, estimator_files, read_difficulty_inputs
 from musefuse.core.graph.plan import plan_run
 from musefuse.core.graph.store import ArtifactStore, default_store
-from musefuse.core.plugins import PluginHost, get_host
+from musefuse.core.plugins import PluginHost, get_host, resolve_aliases
 from musefuse.core.runs import runfolder
 from musefuse.core.runs.drift import difficulty_drift, drift_table, drift_warnings
 from musefuse.core.runs.results import score_records
@@ -107,6 +107,7 @@ def execute_run(cfg: RunConfig, reporter: Reporter | None = None, echo=lambda _m
     """Train and evaluate the whole pipeline; returns the run folder and the result records."""
     default_modalities = "modalities" not in cfg.model_fields_set
     host = get_host()
+    cfg = resolve_aliases(cfg, host)  # one name per modality from here on (run folder, task keys, predict)
     # Unknown plugin names fail here, before any data is read or generated.
     modalities = [host.modality(n) for n in cfg.modalities]
     host.estimator(cfg.estimator)

@@ -29,7 +29,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +49,7 @@ from musefuse.core.graph.pipeline import TaskLog, collect
 from musefuse.core.graph.plan import RunPlan, plan_run
 from musefuse.core.graph.store import ArtifactStore, default_store
 from musefuse.core.graph.tasks import Task
-from musefuse.core.plugins import get_host
+from musefuse.core.plugins import get_host, resolve_aliases
 from musefuse.core.runs import runfolder
 from musefuse.core.runs.results import score_records
 
@@ -165,10 +165,11 @@ def run_experiment(
     names = [t.name for t in trials]
     if len(set(names)) != len(names) or len({slug(n) for n in names}) != len(names):
         raise ConfigError(f"Trial names must be distinct: {names}.")
+    host = get_host()
+    trials = [replace(t, config=resolve_aliases(t.config, host)) for t in trials]  # one name per modality
     base = trials[0].config
     if len({str(t.config.data) for t in trials}) > 1:
         raise ConfigError("The trials of one experiment must use the same --data.")
-    host = get_host()
     modalities = list(dict.fromkeys(m for t in trials for m in t.config.modalities))
     targets = list(dict.fromkeys(x for t in trials for x in t.config.targets))
     mods = [host.modality(n) for n in modalities]  # unknown names fail before any data is read
