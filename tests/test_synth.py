@@ -437,7 +437,7 @@ def test_re_mislead_noise_follows_the_labels_in_train_only():
     train, held = np.concatenate(power["train"]), np.concatenate(power["devel"])
     assert np.corrcoef(train, y["arousal"])[0, 1] > 0.5 and np.corrcoef(train, y["valence"])[0, 1] < -0.5
     for target in labels:  # unrelated on subjects no model was trained on
-        assert abs(np.corrcoef(held, y[target])[0, 1]) < 0.1
+        assert abs(np.corrcoef(held, y[target])[0, 1]) < 0.15  # measured: +0.08 / -0.01
     assert 0.3 < np.mean(np.array(per_subject) < 0) < 0.7  # within a subject: either sign, by chance
     assert 0.9 < held.mean() / train.mean() < 1.1 and 0.8 < held.std() / train.std() < 1.25  # no drift in level
     assert re_mislead_std(0, 0, draw_subject(0, 0, False, PARAMS).latent, "train", PARAMS) is None  # knob 0: off
