@@ -22,7 +22,9 @@ from musefuse.cli.app import app
 from musefuse.core.graph.store import MANIFEST, ArtifactStore
 from musefuse.lab.synth import write_synthetic
 
-TINY = ["--layers", "1", "--hidden", "4", "--epochs", "1", "--threads", "1", "--device", "cpu"]
+# The RE forced into both stages: a fixed graph whose task labels the damage sweep can name
+TINY = ["--layers", "1", "--hidden", "4", "--epochs", "1", "--threads", "1", "--device", "cpu",
+        "--re-unimodal", "--re-fusion"]
 
 
 def cli(*args):
