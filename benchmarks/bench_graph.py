@@ -1,6 +1,6 @@
 """Old vs new, side by side in one sitting: the main command's wall time per executor, reuse, a sweep.
 
-    python benchmarks/bench_graph.py                          # this machine, cpu preset (README table)
+    python benchmarks/bench_graph.py                          # this machine, cpu preset (docs/performance.md table)
     python benchmarks/bench_graph.py --old eb5ee81            # ... plus the pre-task-graph main, same data
     python benchmarks/bench_graph.py --device cuda --sweep    # one GPU: paper preset, and the 6-pipeline sweep
 

@@ -1,6 +1,6 @@
 """Wall time per stage, training throughput and peak memory of one `musefuse run`.
 
-    python benchmarks/bench_pipeline.py                       # the README's main command, CPU preset
+    python benchmarks/bench_pipeline.py                       # the README's quick-start command, CPU preset
     python benchmarks/bench_pipeline.py -- --device cuda      # same on a GPU (paper preset by default)
 
 Runs the command in a fresh process (with MUSEFUSE_CACHE_DIR pointing at a new folder unless

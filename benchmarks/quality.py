@@ -18,7 +18,7 @@ auto-encoder's RE z-scored on devel, subjects none of them trained on (the other
 on train); -fm = devel and test RE the mean of the fold auto-encoders' (`--difficulty-unseen
 fold-mean`; the other RE variants take it from the all-train auto-encoder); oofd-q =
 oofd with the RE quantile-calibrated against its train distribution; q = re, calibrated.
-Writes OUT/quality-<variants>.md (tables for the README, with the difficulty drift, and every variant's fusion
+Writes OUT/quality-<variants>.md (tables for docs/results.md, with the difficulty drift, and every variant's fusion
 CCC minus the last variant's, paired by seed) and prints it.
 """
 
@@ -33,26 +33,29 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 # Variants that predate a default spell out the old behaviour, so a variant means the same whatever the defaults:
+FORCED = ["--re-unimodal", "--re-fusion"]  # the RE in both stages (before the devel gate, the default)
 ALL_TRAIN = ["--difficulty-unseen", "all-train"]  # devel and test RE from the all-train auto-encoder
 OLD_SCALE = ["--estimator-option", "reference=train", *ALL_TRAIN]  # ... z-scored on train subjects
 OLD_FOLDS = ["--no-fold-standardise"]  # fold models on the run's standardisation
 IN_SAMPLE = ["--difficulty-train", "in-sample", "--fusion-train", "in-sample", *OLD_SCALE]
 OOF_BOTH = ["--difficulty-train", "out-of-fold", "--fusion-train", "out-of-fold"]
 VARIANTS = {
-    "re": IN_SAMPLE,
+    "re": [*FORCED, *IN_SAMPLE],
     "nore": ["--estimator", "none", "--fusion-train", "in-sample"],
     "nore-oof": ["--estimator", "none", "--fusion-train", "out-of-fold", *OLD_FOLDS],
     "nore-oof-fs": ["--estimator", "none", "--fusion-train", "out-of-fold", "--fold-standardise"],
-    "oof": ["--difficulty-train", "in-sample", "--fusion-train", "out-of-fold", *OLD_FOLDS, *OLD_SCALE],
-    "oofd": ["--difficulty-train", "out-of-fold", "--fusion-train", "in-sample", *OLD_FOLDS, *OLD_SCALE],
-    "oofd-oof": [*OOF_BOTH, *OLD_FOLDS, *OLD_SCALE],
-    "oofd-oof-fs": [*OOF_BOTH, "--fold-standardise", *OLD_SCALE],
-    "oofd-oof-fs-dv": [*OOF_BOTH, "--fold-standardise", "--estimator-option", "reference=devel", *ALL_TRAIN],
-    "oofd-oof-fs-fm": [*OOF_BOTH, "--fold-standardise", "--estimator-option", "reference=train",
+    "oof": [*FORCED, "--difficulty-train", "in-sample", "--fusion-train", "out-of-fold", *OLD_FOLDS, *OLD_SCALE],
+    "oofd": [*FORCED, "--difficulty-train", "out-of-fold", "--fusion-train", "in-sample", *OLD_FOLDS, *OLD_SCALE],
+    "oofd-oof": [*FORCED, *OOF_BOTH, *OLD_FOLDS, *OLD_SCALE],
+    "oofd-oof-fs": [*FORCED, *OOF_BOTH, "--fold-standardise", *OLD_SCALE],
+    "oofd-oof-fs-dv": [*FORCED, *OOF_BOTH, "--fold-standardise", "--estimator-option", "reference=devel", *ALL_TRAIN],
+    "oofd-oof-fs-fm": [*FORCED, *OOF_BOTH, "--fold-standardise", "--estimator-option", "reference=train",
                        "--difficulty-unseen", "fold-mean"],
-    "oofd-q": ["--difficulty-train", "out-of-fold", "--fusion-train", "in-sample", *OLD_FOLDS, *OLD_SCALE,
+    "oofd-q": [*FORCED, "--difficulty-train", "out-of-fold", "--fusion-train", "in-sample", *OLD_FOLDS, *OLD_SCALE,
                "--difficulty-calibration", "quantile"],
-    "q": [*IN_SAMPLE, "--difficulty-calibration", "quantile"],
+    "q": [*FORCED, *IN_SAMPLE, "--difficulty-calibration", "quantile"],
+    # the default since issue 21: the devel gate decides per regressor and fuser whether it reads the RE
+    "gate": [*OOF_BOTH, "--fold-standardise", "--difficulty-unseen", "fold-mean"],
 }
 LABELS = {"re": "with RE", "nore": "without RE", "nore-oof": "without RE, out-of-fold fusion inputs",
           "oof": "with RE, out-of-fold fusion inputs",
@@ -61,7 +64,8 @@ LABELS = {"re": "with RE", "nore": "without RE", "nore-oof": "without RE, out-of
           "nore-oof-fs": "without RE, out-of-fold fusion inputs, fold-standardised",
           "oofd-oof-fs-dv": "out-of-fold RE and fusion inputs, fold-standardised, RE scaled on devel",
           "oofd-oof-fs-fm": "out-of-fold RE and fusion inputs, fold-standardised, devel/test RE the fold mean",
-          "oofd-q": "out-of-fold RE, quantile-calibrated", "q": "with RE, quantile-calibrated"}
+          "oofd-q": "out-of-fold RE, quantile-calibrated", "q": "with RE, quantile-calibrated",
+          "gate": "RE where it wins on devel (the default)"}
 
 
 def run_one(out: Path, variant: str, seed: int, modalities: str, extra: list[str]) -> Path:
@@ -128,6 +132,8 @@ def report(out: Path, variants: list[str], seeds: list[int], modalities: list[st
     for t, part in (("combined", "devel"), ("arousal", "test"), ("valence", "test"), ("combined", "test")):
         lines.append(f"| {part} {t} | " + " | ".join(ms(paired(recs[v], recs[ref], t, part))
                                                       for v in variants[:-1]) + " |")
+    if "gate" in variants:
+        lines += gate_report(out, seeds, variants, recs)
     lines += ["", "**Difficulty drift** — mean RE on devel / test in train sd units (0 = no drift), mean over seeds",
               "", "| modality | " + " | ".join(LABELS[v] for v in variants if not v.startswith("nore")) + " |",
               "|---|" + "---|" * len([v for v in variants if not v.startswith("nore")])]
@@ -140,13 +146,44 @@ def report(out: Path, variants: list[str], seeds: list[int], modalities: list[st
     return "\n".join(lines)
 
 
-def paired(records: list[dict], reference: list[dict], target: str, partition: str) -> list[float]:
-    """Fusion CCC of ``records`` minus ``reference``'s, per seed that both have."""
+def gate_report(out: Path, seeds: list[int], variants: list[str], recs: dict[str, list[dict]]) -> list[str]:
+    """How often the devel gate kept the RE, and the gated pipeline against the better of the others, per seed."""
+    lines = ["", "**The devel gate's choices** — seeds (of those run) in which each model kept the RE; its devel CCC "
+             "with / without RE, mean over seeds", "", "| model | kept the RE | devel CCC with RE | without |",
+             "|---|---|---|---|"]
+    inputs = [json.loads(p.read_text()) for s in seeds
+              if (p := out / f"gate-seed{s}" / "difficulty_inputs.json").exists()]
+    models = [(f"unimodal {m} → {t}", lambda d, m=m, t=t: d["unimodal"][m][t])
+              for m in (inputs[0]["unimodal"] if inputs else {}) for t in ("arousal", "valence")]
+    models += [(f"fusion → {t}", lambda d, t=t: d["fusion"][t]) for t in ("arousal", "valence")]
+    for name, get in models:
+        choices = [get(d) for d in inputs]
+        kept = sum(c["re"] for c in choices)
+        lines.append(f"| {name} | {kept}/{len(choices)} | "
+                     + " | ".join(ms([c["devel_ccc"][k] for c in choices if c["devel_ccc"][k] is not None])
+                                  for k in ("re", "no-re")) + " |")
+    others = [v for v in variants if v != "gate"]
+    lines += ["", f"**Gate minus the better of {', '.join(others)}, per seed** (the better chosen per seed and row)",
+              "", "| | per seed | mean ± std |", "|---|---|---|"]
+    for t, part in (("combined", "devel"), ("arousal", "devel"), ("valence", "devel"), ("arousal", "test"),
+                    ("valence", "test")):
+        best = [max(cands) for cands in zip(*[paired(recs[v], [], t, part, absolute=True) for v in others],
+                                            strict=True)] if others else []
+        diffs = [g - b for g, b in zip(paired(recs["gate"], [], t, part, absolute=True), best, strict=False)]
+        lines.append(f"| {part} {t} | " + ", ".join(f"{d:+.3f}" for d in diffs) + f" | {ms(diffs)} |")
+    return lines
+
+
+def paired(records: list[dict], reference: list[dict], target: str, partition: str,
+           absolute: bool = False) -> list[float]:
+    """Fusion CCC of ``records`` minus ``reference``'s, per seed that both have (``absolute``: ``records``' own)."""
     def by_seed(recs: list[dict]) -> dict[int, float]:
         return {r["seed"]: r["ccc"] for r in recs if r["stage"] == "fusion" and r["target"] == target
                 and r["partition"] == partition and r["ccc"] is not None}
 
     a, b = by_seed(records), by_seed(reference)
+    if absolute:
+        return [a[s] for s in sorted(a)]
     return [a[s] - b[s] for s in sorted(a.keys() & b.keys())]
 
 

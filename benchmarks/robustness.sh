@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Noise robustness on the embedded synthetic dataset: the command behind the README's
+# Noise robustness on the embedded synthetic dataset: the command behind docs/results.md's
 # "Noise robustness" numbers. Does the RE make fusion robust to corrupted modalities?
 #
 #   bash benchmarks/robustness.sh

@@ -14,6 +14,7 @@ from musefuse.cli import (
     robustness_cmd,
     run_cmd,
     select_cmd,
+    store_cmd,
     summarize_cmd,
     synth_cmd,
     validate_cmd,
@@ -50,12 +51,16 @@ COMMANDS = (
     ("robustness", robustness_cmd.robustness),
     ("run", run_cmd.run),
     ("select", select_cmd.select_cmd),
+    ("store", store_cmd.store_app),  # a group: store verify | gc | rm
     ("summarize", summarize_cmd.summarize_cmd),
     ("synth", synth_cmd.synth),
     ("validate", validate_cmd.validate_command),
 )
 for _name, _command in COMMANDS:
-    app.command(_name)(_command)
+    if isinstance(_command, typer.Typer):
+        app.add_typer(_command, name=_name)
+    else:
+        app.command(_name)(_command)
 
 
 def main() -> None:

@@ -29,17 +29,25 @@ def results_table(records: list[dict], title: str) -> Table:
     def fmt(v):
         return "—" if v is None else f"{v:.4f}"
 
-    rows = dict.fromkeys((r["stage"], tuple(r["modalities"]), r["re"], r.get("fuser"), r["target"]) for r in records)
+    rows = dict.fromkeys((r["stage"], tuple(r["modalities"]), r.get("fuser"), r["target"]) for r in records)
+    re_of = {(r["stage"], tuple(r["modalities"]), r["target"]): _re_cell(r) for r in records}
     previous = None
-    for stage, mods, re, fuser, target in rows:
+    for stage, mods, fuser, target in rows:
         by_part = {r["partition"]: r["ccc"] for r in records
                    if (r["stage"], tuple(r["modalities"]), r["target"]) == (stage, mods, target)}
         label = stage if fuser is None else f"{stage} ({fuser})"
         first = (stage, mods) != previous
-        table.add_row(label if first else "", "+".join(mods) if first else "", ("yes" if re else "no") if first else "",
+        table.add_row(label if first else "", "+".join(mods) if first else "", re_of[(stage, mods, target)],
                       target, fmt(by_part.get("devel")), fmt(by_part.get("test")), end_section=False)
         previous = (stage, mods)
     return table
+
+
+def _re_cell(record: dict) -> str:
+    """'yes' / 'no' (forced by the config), 'yes (devel)' / 'no (devel)' (chosen by the difficulty gate)."""
+    if record["re"] is None:  # combined, over targets that chose differently
+        return "mixed"
+    return ("yes" if record["re"] else "no") + (" (devel)" if "re_gate" in record else "")
 
 
 @reports_errors
@@ -53,10 +61,16 @@ def run(
     lr: float = typer.Option(None, help="Learning rate (default: per modality, from the paper's grid)."),
     dropout: float = typer.Option(None, help="Dropout between recurrent layers."),
     loss: str = typer.Option(None, help="ccc (1 - CCC, default) | mse | l1."),
+    pipeline: str = typer.Option(
+        None, help="default | paper (the paper's exact pipeline: RE in both stages, in-sample train signals)."),
     estimator: str = typer.Option(None, help="Difficulty estimator plugin (default ae-re; none to switch off)."),
     fuser: str = typer.Option(None, help="Fuser plugin (default birnn; mean is the baseline)."),
-    re_unimodal: bool = typer.Option(None, "--re-unimodal/--no-re-unimodal", help="Difficulty as regressor input."),
-    re_fusion: bool = typer.Option(None, "--re-fusion/--no-re-fusion", help="Difficulty as fuser input."),
+    re_unimodal: bool = typer.Option(
+        None, "--re-unimodal/--no-re-unimodal",
+        help="Force the difficulty into / out of the regressors' input (default: where it wins on devel)."),
+    re_fusion: bool = typer.Option(
+        None, "--re-fusion/--no-re-fusion",
+        help="Force the difficulty into / out of the fuser's input (default: where it wins on devel)."),
     fusion_train: str = typer.Option(
         None, help="Fuser's train inputs: out-of-fold (default) | in-sample (the paper's)."),
     difficulty_train: str = typer.Option(

@@ -33,7 +33,7 @@ def synth(
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a previous synthetic dataset in --out."),
     variant: str = typer.Option(
-        "default", "--variant", help=f"Named identity knobs: {', '.join(VARIANTS)} (see docs/synthetic-data.md)."
+        "default", "--variant", help=f"Named knob settings: {', '.join(VARIANTS)} (see docs/synthetic-data.md)."
     ),
     identity: float = typer.Option(
         None, "--identity", help="How strongly features carry subject identity, >= 0 (default: the variant's; 0)."
@@ -42,18 +42,20 @@ def synth(
         None, "--corruption-spread",
         help="Between-subject spread of the share of corrupted frames, >= 0 (default: the variant's; 0).",
     ),
+    re_mislead: float = typer.Option(
+        None, "--re-mislead",
+        help="Feature noise whose intensity follows stress in train subjects only, in [0, 1] "
+        "(default: the variant's; 0).",
+    ),
 ) -> None:
     """Write a synthetic MuSe-Stress dataset (MuSe 2021 layout) plus its ground truth under truth/.
 
     Example: musefuse synth --out data/synth --small
     Example: musefuse synth --out data/idheavy --variant identity-heavy
+    Example: musefuse synth --out data/mislead --variant re-misleads --modalities egemaps,vggface,fau
     """
     mods = split_csv(modalities)
-    knobs = variant_knobs(variant)
-    if identity is not None:
-        knobs["identity"] = identity
-    if corruption_spread is not None:
-        knobs["corruption_spread"] = corruption_spread
+    knobs = variant_knobs(variant, identity=identity, corruption_spread=corruption_spread, re_mislead=re_mislead)
     start = time.perf_counter()
     with Progress(
         TextColumn("writing"),
@@ -80,7 +82,8 @@ def synth(
         f"Wrote {manifest['subjects']} subjects (train {parts['train']}, devel {parts['devel']}, "
         f"test {parts['test']}) to {path}\n"
         f"modalities: {', '.join(manifest['modalities'])}; seed {seed}; identity {knobs['identity']:g}, "
-        f"corruption spread {knobs['corruption_spread']:g}; {_size(path)} in {elapsed:.1f} s\n"
+        f"corruption spread {knobs['corruption_spread']:g}, RE mislead {knobs['re_mislead']:g}; "
+        f"{_size(path)} in {elapsed:.1f} s\n"
         f"ground truth (not read by musefuse): {path / 'truth'}",
         highlight=False,
         markup=False,

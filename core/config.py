@@ -14,7 +14,7 @@ from musefuse.core.interfaces import ModelSettings, RnnType
 
 # Presets change only the training budget, never the architecture (4 x 64 BiGRU stays).
 # `paper`: the paper's budget and plain early stopping (sec. 4.3). `cpu`: chosen on devel from the
-# quality-vs-time curve on this project's 2-core CPU (benchmarks/budget_curve.py, README "Training budget").
+# quality-vs-time curve on this project's 2-core CPU (benchmarks/budget_curve.py, docs/results.md "Training budget").
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {"epochs": 100, "patience": 15, "window": 200, "hop": 100, "lr_schedule": "none"},
     # One torch thread: the recurrences are many small steps that a second thread barely speeds up
@@ -26,9 +26,17 @@ PRESETS: dict[str, dict[str, Any]] = {
 PRESET_COST = {
     "cpu": "costs, against 'paper' (embedded data, no RE, 3 seeds): fusion test CCC -0.007 arousal / -0.021 "
            "valence in about 0.3x the time; held-out MuSe-layout data lost 0.13 arousal at the old cpu budget, "
-           "so use --preset paper when you can (README 'Training budget').",
+           "so use --preset paper when you can (docs/results.md 'Training budget').",
 }
 
+# `pipeline: paper` is the paper's method exactly (Hamieh et al. 2021, sec. 3): the difficulty in both stages,
+# train subjects' difficulty and fusion inputs in-sample, one auto-encoder on all train subjects. `default` is
+# this project's (each choice measured on devel, docs/results.md). Fields set explicitly win over either.
+PIPELINES: dict[str, dict[str, Any]] = {
+    "default": {},
+    "paper": {"re_unimodal": True, "re_fusion": True, "fusion_train": "in-sample", "difficulty_train": "in-sample",
+              "difficulty_unseen": "all-train", "difficulty_calibration": "none"},
+}
 
 _LEGACY_ESTIMATOR_FIELDS = {"ae_bottleneck": "bottleneck", "ae_noise": "noise", "re_smoothing": "smoothing"}
 
@@ -39,65 +47,85 @@ class RunConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     # What to run on
-    modalities: list[str] = ["egemaps", "vggface", "fau"]
-    data: Path | None = None  # None: the embedded synthetic Ulm-TSST-like dataset
-    targets: list[str] = ["arousal", "valence"]
+    modalities: list[str] = Field(
+        ["egemaps", "vggface", "fau"], description="The feature sets, one regressor per modality and target.")
+    data: Path | None = Field(
+        None, description="The MuSe-layout data folder; None: the embedded synthetic Ulm-TSST-like dataset.")
+    targets: list[str] = Field(["arousal", "valence"], description="The label dimensions to predict.")
     # Models (None: the modality's registry default per target)
-    rnn: RnnType | None = None
-    layers: int | None = Field(None, ge=1)
-    hidden: int | None = Field(None, ge=1)
-    lr: float | None = Field(None, gt=0)
-    dropout: float | None = Field(None, ge=0, lt=1)
-    loss: Literal["ccc", "mse", "l1"] = "ccc"
-    # Per-regressor settings, modality -> target -> {rnn, layers, hidden, lr, dropout} (any subset):
-    # the most specific level, over the fields above and the modality defaults. Auto-encoders and the
-    # fuser keep theirs. `musefuse select` writes the devel-best ones in this form.
-    model_settings: dict[str, dict[str, dict[str, Any]]] = {}
+    rnn: RnnType | None = Field(None, description="Recurrent cell: lstm, bilstm, gru or bigru; None: the modality's.")
+    layers: int | None = Field(None, ge=1, description="Recurrent layers; None: the modality's.")
+    hidden: int | None = Field(None, ge=1, description="Hidden units per direction; None: the modality's.")
+    lr: float | None = Field(None, gt=0, description="Adam learning rate; None: the modality's.")
+    dropout: float | None = Field(None, ge=0, lt=1, description="Dropout between layers; None: the modality's.")
+    loss: Literal["ccc", "mse", "l1"] = Field("ccc", description="Loss of regressors and fusers (ccc: 1 - CCC).")
+    model_settings: dict[str, dict[str, dict[str, Any]]] = Field({}, description=(
+        "Per-regressor settings, modality -> target -> {rnn, layers, hidden, lr, dropout} (any subset): the most "
+        "specific level, over the fields above and the modality defaults. Auto-encoders and the fuser keep theirs. "
+        "`musefuse select` writes the devel-best ones in this form."))
     # Stages
-    estimator: str = "ae-re"
-    fuser: str = "birnn"
-    re_unimodal: bool = True  # difficulty appended to the regressors' input
-    re_fusion: bool = True  # difficulty appended to the fuser's input
-    # The fuser's train inputs: out-of-fold (default; predictions and difficulty from models that never saw the
-    # subject) or in-sample (the paper's: over-fitted predictions, the more so the longer the regressors train).
-    # Chosen on devel, README "Training budget".
-    fusion_train: Literal["in-sample", "out-of-fold"] = "out-of-fold"
-    folds: int = Field(3, ge=2)  # for out-of-fold fusion inputs and difficulty
-    # Fold models standardise features on their own subjects, so that held-out train subjects are as new to
-    # them as devel and test subjects are to the all-train models. Without it an auto-encoder reads its
-    # held-out subjects closer to the origin than new ones (README "Difficulty that transfers").
-    fold_standardise: bool = True
-    # Where train subjects' difficulty comes from: out-of-fold (default; an estimator that never saw the
-    # subject) or in-sample (the paper's). Chosen on devel, README "Difficulty that transfers".
-    difficulty_train: Literal["in-sample", "out-of-fold"] = "out-of-fold"
-    # Where devel, test and new subjects' difficulty comes from: the mean of the fold estimators' (default; the
-    # models that gave train subjects theirs, so no partition reads a better trained estimator than another)
-    # or the estimator fitted on all train subjects. README "Difficulty that transfers".
-    difficulty_unseen: Literal["all-train", "fold-mean"] = "fold-mean"
-    # Calibration of the difficulty signal against its train distribution (core/learning/calibration.py)
-    difficulty_calibration: Literal["none", "per-recording", "quantile", "clip"] = "none"
-    estimator_options: dict[str, Any] = {}  # the estimator plugin's own typed options (its `Options` model)
-    label_shift: float = Field(0.0, ge=0)  # seconds; predict the label this much later (rater lag)
-    missing: MissingPolicy = "zero"
+    pipeline: Literal["default", "paper"] = Field("default", description=(
+        "paper: the paper's exact pipeline (the difficulty in both stages, in-sample train signals, one all-train "
+        "auto-encoder; PIPELINES in core/config.py); fields set explicitly win."))
+    estimator: str = Field("ae-re", description="Difficulty estimator plugin; none: no difficulty signal at all.")
+    fuser: str = Field("birnn", description="Fuser plugin; mean (the unimodal predictions' average) is the baseline.")
+    re_unimodal: bool | Literal["devel"] = Field("devel", description=(
+        "Difficulty appended to the regressors' input: devel (each regressor is trained with and without it and "
+        "keeps the one with the higher devel CCC: the difficulty gate, core/graph/gate.py), true or false (forced). "
+        "On held-out subjects the RE misled the models that read it, so a signal that does not help on devel is "
+        "left out."))
+    re_fusion: bool | Literal["devel"] = Field("devel", description=(
+        "Difficulty appended to the fuser's input: devel (the difficulty gate, as for re_unimodal), true or false."))
+    fusion_train: Literal["in-sample", "out-of-fold"] = Field("out-of-fold", description=(
+        "The fuser's train inputs: out-of-fold (predictions and difficulty from models that never saw the subject) "
+        "or in-sample (the paper's: over-fitted predictions, the more so the longer the regressors train). "
+        "Chosen on devel, docs/results.md \"Training budget\"."))
+    folds: int = Field(3, ge=2, description="Folds over train subjects, for out-of-fold fusion inputs and difficulty.")
+    fold_standardise: bool = Field(True, description=(
+        "Fold models standardise features on their own subjects, so that held-out train subjects are as new to them "
+        "as devel and test subjects are to the all-train models. Without it an auto-encoder reads its held-out "
+        "subjects closer to the origin than new ones (docs/results.md \"Difficulty that transfers\")."))
+    difficulty_train: Literal["in-sample", "out-of-fold"] = Field("out-of-fold", description=(
+        "Where train subjects' difficulty comes from: out-of-fold (an estimator that never saw the subject) or "
+        "in-sample (the paper's). Chosen on devel, docs/results.md \"Difficulty that transfers\"."))
+    difficulty_unseen: Literal["all-train", "fold-mean"] = Field("fold-mean", description=(
+        "Where devel, test and new subjects' difficulty comes from: the mean of the fold estimators' (the models "
+        "that gave train subjects theirs, so no partition reads a better trained estimator than another) or the "
+        "estimator fitted on all train subjects. docs/results.md \"Difficulty that transfers\"."))
+    difficulty_calibration: Literal["none", "per-recording", "quantile", "clip"] = Field("none", description=(
+        "Calibration of the difficulty signal against its train distribution (core/learning/calibration.py)."))
+    estimator_options: dict[str, Any] = Field(
+        {}, description="The estimator plugin's own typed options (its `Options` model).")
+    label_shift: float = Field(
+        0.0, ge=0, description="Seconds; predict the label this much later (rater lag).")
+    missing: MissingPolicy = Field("zero", description="How missing feature rows are filled: zero, ffill or mask.")
     # Training budget
-    preset: Literal["auto", "cpu", "paper"] = "auto"  # auto: paper on CUDA, cpu otherwise
-    epochs: int = Field(100, ge=1)  # at most
-    patience: int = Field(15, ge=1)  # early stopping on devel CCC
-    window: int = Field(200, ge=2)  # training window, frames (MuSe 2021 baseline: 100 s at 2 Hz)
-    hop: int = Field(100, ge=1)  # training window hop, frames
-    batch_size: int = Field(32, ge=1)
-    lr_schedule: Literal["none", "plateau"] = "none"  # plateau: halve lr from the best weights (training.py)
+    preset: Literal["auto", "cpu", "paper"] = Field(
+        "auto", description="Training budget; auto: paper on CUDA, cpu otherwise.")
+    epochs: int = Field(100, ge=1, description="Maximum epochs per model.")
+    patience: int = Field(15, ge=1, description="Epochs without a better devel CCC before training stops.")
+    window: int = Field(200, ge=2, description="Training window, frames (MuSe 2021 baseline: 100 s at 2 Hz).")
+    hop: int = Field(100, ge=1, description="Training window hop, frames.")
+    batch_size: int = Field(32, ge=1, description="Training windows per batch.")
+    lr_schedule: Literal["none", "plateau"] = Field(
+        "none", description="none: plain early stopping; plateau: halve lr from the best weights (training.py).")
     # Execution
-    seed: int = 0
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    threads: int | None = Field(None, ge=1)  # torch CPU threads per worker; None: the preset's, else torch's
-    workers: int | None = Field(None, ge=1)  # concurrent trainings; None: chosen from the hardware
-    executor: Literal["local", "inprocess", "ray"] = "local"  # inprocess: one model at a time, in this process
-    ray_address: str | None = None  # executor ray: the cluster to join; None: $RAY_ADDRESS, else a local instance
-    gpus_per_task: float | None = Field(None, gt=0, le=1)  # executor ray on CUDA: GPU share per training
-    store: Path | None = None  # the artifact store; None: the user cache (see musefuse.core.graph.store)
-    out: Path | None = None  # the run folder; None: runs/<timestamp>
-    overwrite: bool = False
+    seed: int = Field(0, description="Random seed; every model derives its own from it and its name.")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when present.")
+    threads: int | None = Field(
+        None, ge=1, description="torch CPU threads per worker; None: the preset's, else torch's.")
+    workers: int | None = Field(None, ge=1, description="Concurrent trainings; None: chosen from the hardware.")
+    executor: Literal["local", "inprocess", "ray"] = Field(
+        "local", description=("local: worker processes; inprocess: one model at a time, in this process; "
+                              "ray: tasks on a Ray cluster (docs/ray.md)."))
+    ray_address: str | None = Field(
+        None, description="Executor ray: the cluster to join; None: $RAY_ADDRESS, else a local instance.")
+    gpus_per_task: float | None = Field(
+        None, gt=0, le=1, description="Executor ray on CUDA: GPU share per training.")
+    store: Path | None = Field(
+        None, description="The artifact store; None: the user cache (see musefuse.core.graph.store).")
+    out: Path | None = Field(None, description="The run folder; None: `runs/<timestamp>`.")
+    overwrite: bool = Field(False, description="Reuse a non-empty run folder.")
 
     @model_validator(mode="before")
     @classmethod
@@ -154,9 +182,10 @@ class RunConfig(BaseModel):
         return self.settings_for(ModelSettings(lr=0.005))
 
     def with_preset(self, cuda: bool) -> RunConfig:
-        """Apply the preset to the budget fields the user did not set explicitly."""
+        """Apply the preset (training budget) and the pipeline to the fields the user did not set explicitly."""
         name = self.preset if self.preset != "auto" else ("paper" if cuda else "cpu")
-        update = {k: v for k, v in PRESETS[name].items() if k not in self.model_fields_set}
+        update = {k: v for k, v in {**PRESETS[name], **PIPELINES[self.pipeline]}.items()
+                  if k not in self.model_fields_set}
         resolved = self.model_copy(update={**update, "preset": name})
         return RunConfig.model_validate(resolved.model_dump())
 
@@ -166,7 +195,7 @@ def _describe(exc: ValidationError, source: str) -> str:
     for e in exc.errors():
         field = ".".join(str(p) for p in e["loc"]) or "(config)"
         allowed = ""
-        if e["type"] == "literal_error":
+        if e["type"] == "literal_error" and str(e["ctx"]["expected"]) not in e["msg"]:  # pydantic may list them
             allowed = f" (allowed: {e['ctx']['expected']})"
         parts.append(f"'{field}': {e['msg']}{allowed}")
     return f"Invalid configuration ({source}): " + "; ".join(parts)

@@ -103,14 +103,13 @@ def save_tensors(path: Path, tensors: dict[str, Any], meta: dict[str, Any] | Non
 def load_tensors(path: Path, device: Any = "cpu") -> tuple[dict[str, Any], dict[str, Any]]:
     """Inverse of :func:`save_tensors`; a missing, unreadable or non-finite checkpoint names its file."""
     import torch
-    from safetensors.torch import load_file
 
     path = Path(path)
     st, js = path.with_suffix(".safetensors"), path.with_suffix(".json")
     if not st.exists() or not js.exists():
         raise RunFolderError(f"Checkpoint {st} (and its .json) is missing: is this a finished run folder?")
     try:
-        tensors = load_file(str(st), device=str(device))
+        tensors = read_tensors(st, device)
     except Exception as exc:  # safetensors raises its own error type for truncated or random bytes
         raise RunFolderError(f"{st}: not a readable safetensors checkpoint ({first_line(exc)}); the run folder "
                              "is damaged: train the run again.") from None
@@ -126,6 +125,13 @@ def load_tensors(path: Path, device: Any = "cpu") -> tuple[dict[str, Any], dict[
             raise RunFolderError(f"{st}: tensor '{name}' holds NaN or inf; the run folder is damaged (or its "
                                  "training diverged): train the run again.")
     return tensors, meta
+
+
+def read_tensors(path: Path, device: Any = "cpu") -> dict[str, Any]:
+    """A .safetensors file as torch tensors, unchecked (:func:`load_tensors` checks them and explains)."""
+    from safetensors.torch import load_file
+
+    return load_file(str(path), device=str(device))
 
 
 def save_signals(path: Path, signals: dict[str, np.ndarray]) -> None:

@@ -101,6 +101,7 @@ class PluginHost:
         self._sources: dict[str, tuple[str, str]] = {}  # plugin name in pm -> (source, version)
         self._items: dict[str, dict[str, PluginInfo]] = {kind: {} for kind, _ in HOOKS.values()}
         self._aliases: dict[str, tuple[str, str]] = {}  # modality folder alias -> (modality, source)
+        self.switched_off: set[str] = set()  # installed plugin distributions that LOAD_ENV left out
         self._register_builtins()
         if third_party:
             self._register_entry_points()
@@ -124,6 +125,7 @@ class PluginHost:
             version = ep.dist.version if ep.dist else "?"
             seen.add(canonical(dist))
             if wanted is not None and canonical(dist) not in wanted:
+                self.switched_off.add(dist)
                 continue
             try:
                 plugin = ep.load()
@@ -201,7 +203,11 @@ class PluginHost:
             return table[name].obj
         if kind == "modality" and name in self._aliases:
             return table[self._aliases[name][0]].obj
-        raise PluginError(unknown(kind, name, list(table)))
+        off = ""
+        if self.switched_off:  # the name may well be theirs: say so rather than "unknown"
+            off = (f" {LOAD_ENV}={os.environ.get(LOAD_ENV, '')!r} switched off the installed plugin distribution(s) "
+                   f"{', '.join(sorted(self.switched_off))}, which may provide it.")
+        raise PluginError(unknown(kind, name, list(table)) + off)
 
     def modalities(self) -> dict[str, Modality]:
         return {name: info.obj for name, info in self._items["modality"].items()}
@@ -230,3 +236,25 @@ def get_host(*, reload: bool = False) -> PluginHost:
         for message in _HOST.warnings:
             print(f"musefuse: warning: {message}", file=sys.stderr)
     return _HOST
+
+
+def resolve_aliases(cfg: Any, host: PluginHost | None = None) -> Any:
+    """``cfg`` (a RunConfig) with each modality's folder alias replaced by the modality's own name.
+
+    Done once, where a configuration meets the plugin host, so that the run folder, the task keys
+    (plugin versions), the synthetic-data filter and ``predict`` all see one name per modality; an
+    unknown name fails here, and two names of one modality (``fau,faus``) are refused.
+    """
+    from musefuse.core.errors import ConfigError
+
+    host = host or get_host()
+    names = [host.modality(n).name for n in cfg.modalities]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        given = [g for g, n in zip(cfg.modalities, names, strict=True) if n in repeated]
+        raise ConfigError(f"'modalities': {', '.join(given)} name the same modality ({', '.join(repeated)}) twice.")
+    if names == list(cfg.modalities):
+        return cfg
+    canonical_of = dict(zip(cfg.modalities, names, strict=True))
+    settings = {canonical_of.get(m, m): v for m, v in cfg.model_settings.items()}  # keyed as the run names them
+    return cfg.model_copy(update={"modalities": names, "model_settings": settings})

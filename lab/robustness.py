@@ -37,7 +37,7 @@ from musefuse.core.graph.executors import apply_threads, parallelism
 from musefuse.core.graph.pipeline import Fitted, Reporter, fit_context, model_seed, train
 from musefuse.core.interfaces import Corruption
 from musefuse.core.learning.metrics import partition_scores
-from musefuse.core.plugin_host import PluginHost, get_host
+from musefuse.core.plugin_host import PluginHost, get_host, resolve_aliases
 from musefuse.core.runs import runfolder
 from musefuse.lab.difficulty_quality import TruthMasks, difficulty_auc, read_truth_masks, separation
 from musefuse.lab.robustness_plot import MODEL_LABELS, plot_curves
@@ -336,6 +336,7 @@ def evaluate_robustness(
     from musefuse.core.runs.runner import resolve_device
 
     host = get_host()
+    base = resolve_aliases(base, host)  # one name per modality, as in a run
     levels = parse_levels(list(levels))
     if seeds < 1:
         raise ConfigError("'seeds': must be at least 1.")
@@ -425,7 +426,9 @@ def _pipelines(cfg: RunConfig, dataset: Dataset, stats: dict, host: PluginHost, 
         log(f"seed {c.seed}: training the pipeline {what}")
         return train(c, data, stats, host, device, reporter, log)[0]
 
-    re = loaded if loaded is not None else fit(cfg, dataset, "with RE")
+    # "with RE" means it here: where the config leaves the choice to the devel gate, both stages read the RE
+    re_cfg = cfg.model_copy(update={k: True for k in ("re_unimodal", "re_fusion") if getattr(cfg, k) == "devel"})
+    re = loaded if loaded is not None else fit(re_cfg, dataset, "with RE")
     if loaded is not None:
         log(f"seed {cfg.seed}: the pipeline with RE is the run's own")
     nore_cfg = cfg.model_copy(update={"estimator": "none"})
@@ -439,7 +442,7 @@ def _pipelines(cfg: RunConfig, dataset: Dataset, stats: dict, host: PluginHost, 
     pipes = Pipelines(re, nore, oracle)
     if augment:
         aug = augmented_dataset(dataset, augment, cfg.seed, host)
-        pipes.augmented["re-aug"] = fit(cfg, aug, "with RE, augmented")
+        pipes.augmented["re-aug"] = fit(re_cfg, aug, "with RE, augmented")
         pipes.augmented["nore-aug"] = fit(nore_cfg, aug, "without RE, augmented")
     return pipes
 

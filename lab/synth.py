@@ -92,12 +92,16 @@ def _registry_widths() -> dict[str, int]:
 
 WIDTHS: dict[str, int] = _registry_widths()
 
-# Named settings of the identity knobs (docs/synthetic-data.md, 'Subject identity').
+# Named settings of the knobs (docs/synthetic-data.md, 'Subject identity' and 'A difficulty signal
+# that misleads').
 VARIANTS: dict[str, dict[str, float]] = {
-    "default": {"identity": 0.0, "corruption_spread": 0.0},
+    "default": {"identity": 0.0, "corruption_spread": 0.0, "re_mislead": 0.0},
     # Features that carry subject identity as real ones do (VGGFace most), and subjects that differ
     # in how noisy their recordings are: models can memorise the train subjects.
-    "identity-heavy": {"identity": 1.0, "corruption_spread": 0.5},
+    "identity-heavy": {"identity": 1.0, "corruption_spread": 0.5, "re_mislead": 0.0},
+    # Feature noise an auto-encoder sees, whose intensity follows the subject's stress in the train
+    # subjects only: the reconstruction error predicts the labels on train and not on unseen subjects.
+    "re-misleads": {"identity": 0.0, "corruption_spread": 0.0, "re_mislead": 1.0},
 }
 
 # Corruption kinds by channel: off the feature manifold, then on it (misleading but plausible).
@@ -157,6 +161,14 @@ class SynthParams:
     # features before the output transform. 0 = no such pattern (the data of version 1).
     identity: float = 0.0
     identity_readout: float = 0.5
+    # RE-mislead knob, rho in [0, 1]: extra i.i.d. noise of std rho * re_mislead_std * sigmoid(d(t))
+    # on a share of the columns (hidden space), d(t) the standardised stress (arousal up, valence
+    # down) of the subject in train, of an unrelated decoy trajectory in devel and test.
+    # 0 = none (the data of version 2; these fields are then left out of the manifest).
+    re_mislead: float = 0.0
+    re_mislead_std: float = 1.5
+    re_mislead_share: float = 0.5
+    re_mislead_modalities: tuple[str, ...] = ("egemaps", "deepspectrum", "vggface", "fau")
     modalities: dict[str, ModalitySpec] = field(default_factory=lambda: dict(MODALITY_SPECS))
 
 
@@ -168,7 +180,8 @@ PARAMS = SynthParams()
 # of the modalities (or of the work, in another order) gives the same values for each part.
 # --------------------------------------------------------------------------------------------
 
-_STREAMS = {"split": 0, "subject": 1, "channel": 2, "world": 3, "features": 4, "identity": 5, "noisiness": 6}
+_STREAMS = {"split": 0, "subject": 1, "channel": 2, "world": 3, "features": 4, "identity": 5, "noisiness": 6,
+            "mislead": 7}
 
 
 def _rng(seed: int, stream: str, *key: int) -> np.random.Generator:
@@ -258,6 +271,28 @@ def _labels(rng: np.random.Generator, latent: np.ndarray, lag: int, p: SynthPara
     return np.clip(smooth + noise, -1.0, 1.0)
 
 
+@dataclass
+class Subject:
+    """One subject's talk: its length, annotation lag, latent state, the other person's, the labels."""
+
+    steps: int
+    lag: int  # steps
+    latent: Latent
+    other: Latent  # someone else: the interviewer, another speaker
+    labels: dict[str, np.ndarray]  # arousal, valence: (T,) each
+
+
+def draw_subject(seed: int, subject: int, small: bool, p: SynthParams) -> Subject:
+    """Subject number ``subject`` (0-based) of the dataset of ``seed``: the same in any number of subjects."""
+    rng = _rng(seed, "subject", subject)
+    steps = int(rng.integers(*(p.steps_small if small else p.steps), endpoint=True))
+    lag = int(rng.integers(*p.label_lag_steps, endpoint=True))
+    lat = _latent(rng, steps, p)
+    other = _latent(rng, steps, p)
+    labels = {target: _labels(rng, x, lag, p) for target, x in (("arousal", lat.arousal), ("valence", lat.valence))}
+    return Subject(steps, lag, lat, other, labels)
+
+
 # --------------------------------------------------------------------------------------------
 # Corruptions and gaps (per channel, so the two audio or two video feature sets agree)
 # --------------------------------------------------------------------------------------------
@@ -336,6 +371,36 @@ def _channel_plans(seed: int, subject: int, steps: int, p: SynthParams) -> dict[
     return plans
 
 
+def re_mislead_std(seed: int, subject: int, lat: Latent, partition: str, p: SynthParams) -> np.ndarray | None:
+    """(T,) std of one subject's RE-mislead noise (shared by its modalities); None when the knob is 0.
+
+    It follows the stress direction d = (z_a - z_v) / sqrt(2) of a latent trajectory (z standardised
+    as the feature maps do): the subject's own in train, so a model reading the reconstruction error
+    learns "noisy = stressed"; in devel and test a decoy drawn from the same latent model, so the
+    noise has the same level and time structure as in train but no relation to the labels.
+    """
+    if p.re_mislead <= 0:
+        return None
+    source = lat
+    if partition != "train":
+        rng = _rng(seed, "mislead", 1, subject)
+        decoy = _latent(rng, len(lat.arousal), p)
+        # Rolled by a random offset: every talk starts with the TSST onset bump, so an unrolled decoy
+        # would rise and fall with the subject's own arousal at the start.
+        shift = int(rng.integers(len(lat.arousal)))
+        source = Latent(np.roll(decoy.arousal, shift), np.roll(decoy.valence, shift))
+    z = _standardise(source, p)
+    d = (z[:, 0] - z[:, 1]) / np.sqrt(2.0)
+    return p.re_mislead * p.re_mislead_std / (1.0 + np.exp(-d))
+
+
+def re_mislead_columns(seed: int, name: str, p: SynthParams) -> np.ndarray:
+    """The columns of modality ``name`` that carry the RE-mislead noise: a fixed share, drawn per modality."""
+    d = WIDTHS[name]
+    rng = _rng(seed, "mislead", 0, MODALITIES.index(name))
+    return np.sort(rng.choice(d, max(1, int(round(p.re_mislead_share * d))), replace=False))
+
+
 # --------------------------------------------------------------------------------------------
 # Features
 # --------------------------------------------------------------------------------------------
@@ -408,8 +473,12 @@ def _features(
     other: Latent,
     plan: ChannelPlan,
     p: SynthParams,
+    mislead: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(T, D) features, (T,) bool corrupted, (T,) kind strings for one subject and modality."""
+    """(T, D) features, (T,) bool corrupted, (T,) kind strings for one subject and modality.
+
+    ``mislead`` is the (T,) std of the RE-mislead noise (``re_mislead_std``), None for none.
+    """
     spec = p.modalities[name]
     world = _world(seed, name, p)
     rng = _rng(seed, "features", subject, MODALITIES.index(name))
@@ -470,6 +539,10 @@ def _features(
                 r[start:stop] += pattern_other[0] + np.tanh(u_other[start:stop]) @ pattern_other[1]
         corrupt[start:stop] = True
         kinds[start:stop] = kind
+    if mislead is not None:  # a recording condition: every frame has it, corrupted ones too
+        cols = re_mislead_columns(seed, name, p)
+        extra = _rng(seed, "mislead", 2, subject, MODALITIES.index(name)).standard_normal((steps, cols.size))
+        r[:, cols] += extra * mislead[:, None]
     x = _output(spec, world, r)
     for start, stop, kind in plan.intervals:
         if kind == "frozen":  # on-manifold: the last clean frame, repeated
@@ -561,19 +634,30 @@ def _csv_bytes(header: list[str], blocks: list[tuple[np.ndarray, int]]) -> bytes
 # --------------------------------------------------------------------------------------------
 
 
-def params_for(identity: float = 0.0, corruption_spread: float = 0.0) -> SynthParams:
-    """The generator's parameters with these identity knobs (refused if negative)."""
+def params_for(identity: float = 0.0, corruption_spread: float = 0.0, re_mislead: float = 0.0) -> SynthParams:
+    """The generator's parameters with these knobs (refused if negative, or ``re_mislead`` above 1)."""
     for name, value in (("identity", identity), ("corruption spread", corruption_spread)):
         if not (np.isfinite(value) and value >= 0):
             raise ConfigError(f"The {name} knob must be a number >= 0, got {value}.")
-    return replace(PARAMS, identity=float(identity), corruption_spread=float(corruption_spread))
+    if not (np.isfinite(re_mislead) and 0 <= re_mislead <= 1):
+        raise ConfigError(f"The RE-mislead knob must be a number in [0, 1], got {re_mislead}.")
+    return replace(
+        PARAMS, identity=float(identity), corruption_spread=float(corruption_spread), re_mislead=float(re_mislead)
+    )
 
 
-def variant_knobs(variant: str) -> dict[str, float]:
-    """``identity`` and ``corruption_spread`` of a named variant (see ``VARIANTS``)."""
+def variant_knobs(variant: str, **overrides: float | None) -> dict[str, float]:
+    """``identity``, ``corruption_spread`` and ``re_mislead`` of a named variant (see ``VARIANTS``),
+    with those of ``overrides`` that are not None in their place."""
     if variant not in VARIANTS:
         raise ConfigError(unknown("synthetic variant", variant, list(VARIANTS)))
-    return dict(VARIANTS[variant])
+    knobs = dict(VARIANTS[variant])
+    for name, value in overrides.items():
+        if name not in knobs:
+            raise ConfigError(unknown("synthetic knob", name, list(knobs)))
+        if value is not None:
+            knobs[name] = float(value)
+    return knobs
 
 
 def _check_modalities(modalities: list[str] | None) -> list[str]:
@@ -610,6 +694,7 @@ def write_synthetic(
     progress: Callable[[int, int], None] | None = None,
     identity: float = 0.0,
     corruption_spread: float = 0.0,
+    re_mislead: float = 0.0,
 ) -> Path:
     """Write a synthetic MuSe-Stress dataset to ``out`` and return ``out``.
 
@@ -617,14 +702,16 @@ def write_synthetic(
     ``small`` keeps the real widths but ~80 steps per subject: the whole pipeline runs in seconds.
     ``identity`` (>= 0) is how strongly features carry who the subject is (a per-subject pattern,
     strongest in VGGFace); ``corruption_spread`` (>= 0) how much subjects differ in their share of
-    corrupted frames. Both 0: the data of generator version 1. ``VARIANTS`` names settings of them.
+    corrupted frames. Both 0: the data of generator version 1. ``re_mislead`` (in [0, 1]) adds feature
+    noise an auto-encoder sees, following the stress of train subjects only (0: none, the bytes of
+    version 2). ``VARIANTS`` names settings of the three.
     The same arguments give byte-identical files. A non-empty ``out`` is refused unless
     ``overwrite``; even then only a previous synthetic dataset (or an empty folder) is replaced.
     The dataset is built in a temporary sibling folder and renamed into place when complete.
     ``progress(done, total)`` is called after each file of features (subjects x modalities).
     """
     out = Path(out)
-    p = params_for(identity, corruption_spread)
+    p = params_for(identity, corruption_spread, re_mislead)
     n = subjects if subjects is not None else (9 if small else 69)
     mods = _check_modalities(modalities)
     parts = assign_partitions(n, seed)
@@ -675,39 +762,36 @@ def _generate(
     subject_rows = ["Id,Partition,steps,label_lag_steps"]
     done, total = 0, n * len(mods)
     for k, sid in enumerate(ids):
-        rng = _rng(seed, "subject", k)
-        steps = int(rng.integers(*(p.steps_small if small else p.steps), endpoint=True))
-        lag = int(rng.integers(*p.label_lag_steps, endpoint=True))
-        lat = _latent(rng, steps, p)
-        other = _latent(rng, steps, p)  # someone else: the interviewer, another speaker
+        subject = draw_subject(seed, k, small, p)
+        steps, lag, lat, other = subject.steps, subject.lag, subject.latent, subject.other
         ts = np.arange(steps, dtype=np.int64) * STEP_MS
         seg = np.ones(steps, dtype=np.int64)
-        for target, latent in (("arousal", lat.arousal), ("valence", lat.valence)):
-            y = _labels(rng, latent, lag, p)
+        for target, y in subject.labels.items():
             data = _csv_bytes(["timestamp", "value", "segment_id"], [(ts, 0), (y, 6), (seg, 0)])
             _write(root / "label_segments" / target / f"{sid}.csv", data)
 
         plans = _channel_plans(seed, k, steps, p)
         truth_cols = ["timestamp", "latent_arousal", "latent_valence", "other_arousal", "other_valence"]
         truth_num = [ts.astype(np.float64), lat.arousal, lat.valence, other.arousal, other.valence]
-        kinds_cols: list[tuple[str, np.ndarray]] = []
+        kinds_cols: list[tuple[str, np.ndarray, np.ndarray, np.ndarray | None]] = []
+        subject_mislead = re_mislead_std(seed, k, lat, parts[sid], p)
         for m in mods:
             spec = p.modalities[m]
-            x, corrupt, kinds = _features(seed, k, m, lat, other, plans[spec.channel], p)
+            mislead = subject_mislead if m in p.re_mislead_modalities else None
+            x, corrupt, kinds = _features(seed, k, m, lat, other, plans[spec.channel], p, mislead)
             header = ["timestamp", "segment_id", *(f"{m}_{j}" for j in range(WIDTHS[m]))]
             _write(
                 root / "feature_segments" / m / f"{sid}.csv",
                 _csv_bytes(header, [(ts, 0), (seg, 0), (x, spec.decimals)]),
             )
-            kinds_cols.append((m, corrupt))
-            kinds_cols.append((m, kinds))
+            kinds_cols.append((m, corrupt, kinds, mislead))
             done += 1
             if progress is not None:
                 progress(done, total)
         _write(root / "truth" / f"{sid}.csv", _truth_csv(truth_cols, truth_num, kinds_cols))
         subject_rows.append(f"{sid},{parts[sid]},{steps},{lag}")
     _write(root / "truth" / "subjects.csv", ("\n".join(subject_rows) + "\n").encode())
-    _write(root / "truth" / "README.md", TRUTH_README.encode())
+    _write(root / "truth" / "README.md", (TRUTH_README + (TRUTH_README_MISLEAD if p.re_mislead > 0 else "")).encode())
     manifest = {
         "generator": GENERATOR,
         "version": GENERATOR_VERSION,
@@ -718,29 +802,40 @@ def _generate(
         "partitions": {part: sum(v == part for v in parts.values()) for part in ("train", "devel", "test")},
         "widths": {m: WIDTHS[m] for m in mods},
         "step_ms": STEP_MS,
-        "params": asdict(p),
+        "params": _manifest_params(p),
     }
     # Written last: its presence means the dataset is complete.
     _write(root / "truth" / "manifest.json", (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
 
 
-def _truth_csv(cols: list[str], num: list[np.ndarray], per_mod: list[tuple[str, np.ndarray]]) -> bytes:
-    """timestamp,latent_*,other_* then <mod>_corrupt (0/1),<mod>_corrupt_kind for each modality."""
+def _manifest_params(p: SynthParams) -> dict:
+    """Every parameter, but those of the RE-mislead knob only when it is on: at 0 the manifest keeps
+    the bytes of generator version 2 (cache folders are keyed on the version, not the contents)."""
+    params = asdict(p)
+    if p.re_mislead <= 0:
+        params = {k: v for k, v in params.items() if not k.startswith("re_mislead")}
+    return params
+
+
+def _truth_csv(
+    cols: list[str], num: list[np.ndarray], per_mod: list[tuple[str, np.ndarray, np.ndarray, np.ndarray | None]]
+) -> bytes:
+    """timestamp,latent_*,other_* then <mod>_corrupt (0/1),<mod>_corrupt_kind for each modality,
+    and <mod>_re_noise_std after them where the modality has RE-mislead noise."""
     lines_num = _char_matrix(np.stack(num[1:], axis=1), 6, ",")
     ts = _char_matrix(num[0][:, None], 0, ",")
     header = list(cols)
-    text_cols = []
-    for i in range(0, len(per_mod), 2):
-        m, corrupt = per_mod[i]
-        _, kinds = per_mod[i + 1]
+    cells: list[Callable[[int], str]] = []
+    for m, corrupt, kinds, mislead in per_mod:
         header += [f"{m}_corrupt", f"{m}_corrupt_kind"]
-        text_cols.append((corrupt, kinds))
+        cells.append(lambda t, c=corrupt, k=kinds: f"{int(c[t])},{k[t]}")
+        if mislead is not None:
+            header.append(f"{m}_re_noise_std")
+            cells.append(lambda t, s=mislead: f"{s[t]:.6f}")
     body = np.concatenate([ts, lines_num], axis=1)
     rows = [r[r != 0].tobytes().decode() for r in body]
-    if text_cols:
-        rows = [
-            row + ",".join(f"{int(c[t])},{k[t]}" for c, k in text_cols) for t, row in enumerate(rows)
-        ]
+    if cells:
+        rows = [row + ",".join(cell(t) for cell in cells) for t, row in enumerate(rows)]
     else:
         rows = [row[:-1] for row in rows]
     return (",".join(header) + "\n" + "\n".join(rows) + "\n").encode()
@@ -762,6 +857,13 @@ subjects.csv: Id, Partition, steps, label_lag_steps.
 manifest.json: generator, version, seed and every parameter; written last (its presence = complete).
 See docs/synthetic-data.md in musefuse for the model.
 """
+# Appended only when the knob is on, so that at 0 the README keeps its bytes.
+TRUTH_README_MISLEAD = """
+With the re_mislead knob on, <Id>.csv also has, for egemaps, deepspectrum, vggface and fau:
+  <mod>_re_noise_std              std of the extra noise on a share of the modality's columns at
+                                  that step: it follows the subject's stress in train subjects and an
+                                  unrelated decoy trajectory in devel and test subjects
+"""
 
 
 def embedded_dataset(modalities: list[str]) -> Path:
@@ -779,28 +881,27 @@ def default_dataset(
     variant: str = "default",
     identity: float | None = None,
     corruption_spread: float | None = None,
+    re_mislead: float | None = None,
 ) -> Path:
     """The shared synthetic dataset (seed 0), generated on first use and reused.
 
     Lives under ``$MUSEFUSE_CACHE_DIR/synth/`` (else the user cache folder), keyed by generator
-    version, seed, the identity knobs and the modalities written (all five by default; naming fewer
+    version, seed, the knobs and the modalities written (all five by default; naming fewer
     skips, e.g., the 1 GB of DeepSpectrum CSV — values are the same either way, as each modality has
     its own random stream). One missing its manifest (an interrupted run) is generated again.
-    ``variant`` names the knobs (``VARIANTS``: ``default``, ``identity-heavy``); ``identity`` and
-    ``corruption_spread``, when given, override the variant's.
+    ``variant`` names the knobs (``VARIANTS``: ``default``, ``identity-heavy``, ``re-misleads``);
+    ``identity``, ``corruption_spread`` and ``re_mislead``, when given, override the variant's.
 
     Example: ``default_dataset(variant="identity-heavy", modalities=["egemaps", "vggface", "fau"])``
     """
     seed = 0
     mods = _check_modalities(modalities)
-    knobs = variant_knobs(variant)
-    if identity is not None:
-        knobs["identity"] = identity
-    if corruption_spread is not None:
-        knobs["corruption_spread"] = corruption_spread
+    knobs = variant_knobs(variant, identity=identity, corruption_spread=corruption_spread, re_mislead=re_mislead)
     params_for(**knobs)  # refuse bad values before naming a folder after them
     tag = "" if set(mods) == set(MODALITIES) else "-" + "+".join(sorted(mods))
     knob_tag = "" if not any(knobs.values()) else f"-id{knobs['identity']:g}-cs{knobs['corruption_spread']:g}"
+    if knobs["re_mislead"]:  # after the identity knobs, so the folders of the other variants keep their names
+        knob_tag += f"-rm{knobs['re_mislead']:g}"
     name = f"v{GENERATOR_VERSION}-seed{seed}{'-small' if small else ''}{knob_tag}{tag}"
     path = fileio.cache_folder("synth") / name
     if (path / "truth" / "manifest.json").is_file() and _is_synthetic(path):

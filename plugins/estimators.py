@@ -37,7 +37,7 @@ class AutoEncoderRE(DifficultyEstimator):
         # auto-encoder of the run trained on; without devel subjects, train). With out-of-fold difficulty and
         # `--difficulty-unseen all-train`, `devel` puts each fold's auto-encoder and the all-train one on one
         # footing, which removes their level difference on identity-heavy data, yet it lost devel CCC there;
-        # the default fold mean removes it too (README "Difficulty that transfers").
+        # the default fold mean removes it too (docs/results.md "Difficulty that transfers").
         reference: Literal["train", "devel"] = "train"
 
     name = "ae-re"

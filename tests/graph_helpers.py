@@ -8,10 +8,12 @@ from musefuse.core.config import RunConfig
 from musefuse.core.data.loader import load_dataset, standardise
 from musefuse.core.plugin_host import get_host
 
-# In-sample difficulty and fusion inputs, and the all-train auto-encoder for everyone, keep a two-modality graph
-# at 2 estimators, 4 regressors, 2 fusers; the out-of-fold defaults are exercised by the CLI tests.
+# In-sample difficulty and fusion inputs, the all-train auto-encoder for everyone, and the RE forced into both
+# stages keep a two-modality graph at 2 estimators, 4 regressors, 2 fusers; the out-of-fold defaults are exercised
+# by the CLI tests, the difficulty gate by test_gate.py.
 TINY = {"layers": 1, "hidden": 8, "epochs": 2, "threads": 1, "device": "cpu", "preset": "cpu",
-        "difficulty_train": "in-sample", "fusion_train": "in-sample", "difficulty_unseen": "all-train"}
+        "difficulty_train": "in-sample", "fusion_train": "in-sample", "difficulty_unseen": "all-train",
+        "re_unimodal": True, "re_fusion": True}
 
 
 def loaded(data: Path, cfg: RunConfig):

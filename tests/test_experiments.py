@@ -104,11 +104,12 @@ def test_ablate_re_then_fusion_reuses_every_all_train_regressor(data, tmp_path):
     assert len(list((tmp_path / "re" / "configs").glob("*.yaml"))) == 4
 
     out = cli("ablate", "fusion", "--seeds", "2", "--out", tmp_path / "fusion", *common)
-    # the all-train regressors are reused; only the 3 fold regressors each that feed the fuser
-    # out-of-fold (the default) are new
-    assert "regressor 24 trained, 8 reused" in out
+    # the all-train regressors (with and without RE: the regressors' default is the devel gate) are reused; only
+    # the 3 fold regressors each (of the kind the gate kept) that feed the fuser out-of-fold (the default) are new
+    assert "regressor 24 trained, 16 reused" in out
     second = models(tmp_path / "fusion")
-    assert second["by_kind"]["regressor"] == {"trained": 24, "reused": 8}
+    assert second["by_kind"]["regressor"] == {"trained": 24, "reused": 16}
+    assert second["by_kind"]["gate"] == {"trained": 8, "reused": 0}  # the regressors follow the default: devel
     # every trial reads the RE (in its regressors at least), so only the fold AEs and their mean are needed
     assert second["by_kind"]["estimator"] == {"trained": 0, "reused": 12}
     assert second["by_kind"]["fold-mean"] == {"trained": 0, "reused": 4}

@@ -251,15 +251,16 @@ def test_sigkill_mid_run_then_rerun_resumes(data, tmp_path):
     proc.wait()
     assert not (out / "results.json").exists()
     finished = len([p for p in store.glob("*/*") if (p / "task.json").exists()])
-    # the out-of-fold defaults: an all-train and 3 fold models per estimator and per regressor; 2 fusers
-    n_tasks = 2 * (1 + 3) + 4 * (1 + 3) + 2
+    # the defaults: 3 fold estimators and their mean per modality; per regressor, the all-train one with and
+    # without RE, their devel gate and 3 fold ones; per target, a fuser with and without RE and their gate
+    n_tasks = 2 * (3 + 1) + 4 * (2 + 1 + 3) + 2 * (2 + 1)
     assert 1 <= finished < n_tasks
 
     again = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert again.returncode == 0, again.stderr
     lines = again.stderr.splitlines()
     reused = sum(line.startswith("reused ") for line in lines)
-    trained = sum(line.startswith("trained ") for line in lines)
+    trained = sum(line.startswith(("trained ", "decided ")) for line in lines)
     assert reused >= finished  # finished models are read from the store ...
     assert trained + reused == n_tasks  # ... and nothing is trained twice
     assert json.loads((out / "results.json").read_text())

@@ -61,8 +61,9 @@ def test_results_records(small_run):
     assert all(keys <= set(r) for r in records)
     fusion = [r for r in records if r["stage"] == "fusion" and r["target"] == "arousal"]
     assert {r["partition"] for r in fusion} == {"train", "devel", "test"}
-    assert all(r["modalities"] == ["egemaps", "vggface", "fau"] and r["fuser"] == "birnn" and r["re"]
-               for r in fusion)
+    assert all(r["modalities"] == ["egemaps", "vggface", "fau"] and r["fuser"] == "birnn" for r in fusion)
+    # the default: a devel gate chose whether each model reads the RE, and its two scores are in the record
+    assert all(isinstance(r["re"], bool) and set(r["re_gate"]) == {"re", "no-re"} for r in fusion)
     uni = [r for r in records if r["stage"] == "unimodal"]
     assert all(r["fuser"] is None and len(r["modalities"]) == 1 for r in uni)
     assert all(-1 <= r["ccc"] <= 1 for r in records if r["ccc"] is not None)

@@ -17,9 +17,13 @@ from musefuse.lab.synth import (
     MODALITY_SPECS,
     PARAMS,
     _csv_bytes,
+    _world,
     assign_partitions,
     default_dataset,
+    draw_subject,
     params_for,
+    re_mislead_columns,
+    re_mislead_std,
     split_sizes,
     subject_noisiness,
     write_synthetic,
@@ -308,8 +312,12 @@ def _digest(root: Path) -> str:
 def test_knobs_at_zero_give_the_bytes_of_version_1(tmp_path):
     mods = ["egemaps", "vggface", "fau", "bert"]
     root = write_synthetic(tmp_path / "d", subjects=6, small=True, seed=2, modalities=mods,
-                           identity=0.0, corruption_spread=0.0)
+                           identity=0.0, corruption_spread=0.0, re_mislead=0.0)
     assert _digest(root) == VERSION_1_DIGEST
+    import json
+
+    manifest = json.loads((root / "truth" / "manifest.json").read_text())  # as version 2 wrote it
+    assert manifest["version"] == "2" and not [k for k in manifest["params"] if k.startswith("re_mislead")]
 
 
 def _between_subject_share(root: Path, name: str) -> float:
@@ -360,6 +368,8 @@ def test_corruption_spread_makes_some_subjects_much_noisier(tmp_path):
 def test_knobs_are_validated_and_keyed_in_the_cache(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match="identity knob"):
         params_for(identity=-0.1)
+    with pytest.raises(ConfigError, match=r"RE-mislead knob must be a number in \[0, 1\], got 1.5"):
+        params_for(re_mislead=1.5)
     with pytest.raises(ConfigError, match="Did you mean 'identity-heavy'"):
         default_dataset(small=True, variant="identity_heavy")
     monkeypatch.setenv("MUSEFUSE_CACHE_DIR", str(tmp_path / "cache"))
@@ -371,6 +381,12 @@ def test_knobs_are_validated_and_keyed_in_the_cache(tmp_path, monkeypatch):
 
     params = json.loads((heavy / "truth" / "manifest.json").read_text())["params"]
     assert params["identity"] == 1.0 and params["corruption_spread"] == 0.5
+    mislead = default_dataset(small=True, modalities=["fau"], variant="re-misleads")
+    assert mislead.name == "v2-seed0-small-id0-cs0-rm1-fau" and heavy.name == "v2-seed0-small-id1-cs0.5-fau"
+    params = json.loads((mislead / "truth" / "manifest.json").read_text())["params"]
+    assert params["re_mislead"] == 1.0 and params["identity"] == 0.0
+    with pytest.raises(ConfigError, match="RE-mislead knob"):
+        default_dataset(small=True, modalities=["fau"], re_mislead=-1)
 
 
 def test_cli_variant_and_knobs(tmp_path):
@@ -383,3 +399,99 @@ def test_cli_variant_and_knobs(tmp_path):
     assert "identity 2, corruption spread 0.5" in res.output
     res = runner.invoke(app, ["synth", "--out", str(tmp_path / "b"), "--small", "--variant", "heavy"])
     assert res.exit_code == 2 and "identity-heavy" in res.output
+    res = runner.invoke(app, ["synth", "--out", str(tmp_path / "c"), "--small", "--modalities", "fau",
+                              "--variant", "re-misleads", "--re-mislead", "0.5"])
+    assert res.exit_code == 0, res.output
+    assert "identity 0, corruption spread 0, RE mislead 0.5" in res.output
+    truth = pd.read_csv(tmp_path / "c" / "truth" / "1.csv", keep_default_na=False)
+    assert truth["fau_re_noise_std"].between(0, 0.5 * PARAMS.re_mislead_std).all()
+    res = runner.invoke(app, ["synth", "--out", str(tmp_path / "d"), "--small", "--re-mislead", "2"])
+    assert res.exit_code == 2 and "[0, 1]" in res.output and not (tmp_path / "d").exists()
+
+
+# --------------------------------------------------------------------------------- RE misleads
+
+
+@pytest.fixture(scope="module")
+def mislead_pair(tmp_path_factory) -> tuple[Path, Path]:
+    """30 full-length subjects (18/6/6), eGeMAPS only, with the RE-mislead knob off and on."""
+    root = tmp_path_factory.mktemp("mislead")
+    kw = {"subjects": 30, "seed": 0, "modalities": ["egemaps"]}
+    return write_synthetic(root / "off", **kw), write_synthetic(root / "on", re_mislead=1.0, **kw)
+
+
+def test_re_mislead_noise_follows_the_labels_in_train_only():
+    """The same 150 subjects as train subjects and as devel/test subjects: noise power against labels."""
+    p = params_for(re_mislead=1.0)
+    power: dict[str, list[np.ndarray]] = {"train": [], "devel": []}
+    labels: dict[str, list[np.ndarray]] = {"arousal": [], "valence": []}
+    per_subject = []
+    for k in range(150):
+        subject = draw_subject(0, k, False, p)
+        for part in power:
+            power[part].append(re_mislead_std(0, k, subject.latent, part, p) ** 2)
+        for target in labels:
+            labels[target].append(subject.labels[target])
+        per_subject.append(np.corrcoef(power["devel"][-1], subject.labels["arousal"])[0, 1])
+    y = {target: np.concatenate(v) for target, v in labels.items()}
+    train, held = np.concatenate(power["train"]), np.concatenate(power["devel"])
+    assert np.corrcoef(train, y["arousal"])[0, 1] > 0.5 and np.corrcoef(train, y["valence"])[0, 1] < -0.5
+    for target in labels:  # unrelated on subjects no model was trained on
+        assert abs(np.corrcoef(held, y[target])[0, 1]) < 0.15  # measured: +0.08 / -0.01
+    assert 0.3 < np.mean(np.array(per_subject) < 0) < 0.7  # within a subject: either sign, by chance
+    assert 0.9 < held.mean() / train.mean() < 1.1 and 0.8 < held.std() / train.std() < 1.25  # no drift in level
+    assert re_mislead_std(0, 0, draw_subject(0, 0, False, PARAMS).latent, "train", PARAMS) is None  # knob 0: off
+
+
+def test_re_mislead_truth_records_each_partitions_noise(mislead_pair):
+    on = mislead_pair[1]
+    p = params_for(re_mislead=1.0)
+    ids = pd.read_csv(on / "metadata" / "partition.csv", dtype=str)
+    assert set(ids["Partition"]) == {"train", "devel", "test"}
+    for k, (sid, part) in enumerate(zip(ids["Id"], ids["Partition"], strict=True)):
+        recorded = pd.read_csv(on / "truth" / f"{sid}.csv", keep_default_na=False)["egemaps_re_noise_std"]
+        expected = re_mislead_std(0, k, draw_subject(0, k, False, p).latent, part, p)
+        np.testing.assert_allclose(recorded.to_numpy(), expected, atol=1e-6)
+    assert "re_noise_std" in (on / "truth" / "README.md").read_text()
+    off = pd.read_csv(mislead_pair[0] / "truth" / "1.csv", keep_default_na=False)
+    assert not [c for c in off.columns if "re_noise" in c]
+
+
+def test_re_mislead_adds_that_noise_to_a_share_of_the_columns(mislead_pair):
+    off, on = mislead_pair
+    cols = re_mislead_columns(0, "egemaps", params_for(re_mislead=1.0))
+    assert 0.4 < cols.size / 88 < 0.6
+    scale = _world(0, "egemaps", PARAMS).scale[cols]
+    for sid in ("1", "2", "3"):
+        x_off = pd.read_csv(off / "feature_segments" / "egemaps" / f"{sid}.csv").iloc[:, 2:].to_numpy()
+        x_on = pd.read_csv(on / "feature_segments" / "egemaps" / f"{sid}.csv").iloc[:, 2:].to_numpy()
+        truth = pd.read_csv(on / "truth" / f"{sid}.csv", keep_default_na=False)
+        others = np.setdiff1d(np.arange(88), cols)
+        np.testing.assert_array_equal(x_on[:, others], x_off[:, others])  # the other columns are untouched
+        plain = (truth["egemaps_corrupt_kind"] == "none").to_numpy()
+        # eGeMAPS is affine in the hidden features: the difference is the noise times the column scale.
+        noise = ((x_on - x_off)[:, cols] / scale)[plain]
+        std = truth["egemaps_re_noise_std"].to_numpy()[plain]
+        assert abs((noise / std[:, None]).std() - 1.0) < 0.03  # N(0, std(t)^2), column by column
+        assert np.corrcoef((noise**2).mean(axis=1), std**2)[0, 1] > 0.7  # (44 columns: chi-square spread)
+
+
+def test_a_linear_auto_encoder_error_tracks_the_labels_in_train_only(mislead_pair):
+    """What the knob is for: the reconstruction error of a model fitted on train frames (here PCA, the
+    linear auto-encoder) rises with stress in train subjects and says nothing of it on new ones."""
+    for root, trap in zip(mislead_pair, (False, True), strict=True):
+        x, truth, part = _stack(root, "egemaps")
+        ids = pd.read_csv(root / "metadata" / "partition.csv", dtype=str)["Id"]
+        arousal = np.concatenate([pd.read_csv(root / "label_segments" / "arousal" / f"{sid}.csv")["value"]
+                                  for sid in ids])
+        clean = ~np.isnan(x).any(axis=1) & (truth["egemaps_corrupt"].to_numpy() == 0)
+        fit = clean & (part == "train")
+        z = (x - x[fit].mean(0)) / x[fit].std(0)
+        basis = np.linalg.svd(z[fit], full_matrices=False)[2][:8].T
+        log_re = np.log(((z - z @ basis @ basis.T) ** 2).mean(axis=1))
+        r = {p: np.corrcoef(log_re[clean & (part == p)], arousal[clean & (part == p)])[0, 1]
+             for p in ("train", "devel", "test")}
+        if trap:
+            assert r["train"] > 0.4 and abs(r["devel"]) < 0.2 and abs(r["test"]) < 0.2, r
+        else:
+            assert max(abs(v) for v in r.values()) < 0.2, r

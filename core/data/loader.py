@@ -14,8 +14,8 @@ import numpy as np
 
 from musefuse.core import fileio
 from musefuse.core.data.cache import Cache, file_key
-from musefuse.core.data.dataset import Dataset, LoadReport, Standardiser, Subject
-from musefuse.core.data.museio import PARTITION_FILE, READER_VERSION, read_partitions
+from musefuse.core.data.dataset import STEP_MS, Dataset, LoadReport, Standardiser, Subject
+from musefuse.core.data.museio import PARTITION_FILE, READER_VERSION, not_a_file, read_partitions
 from musefuse.core.errors import ConfigError, DataError
 from musefuse.core.interfaces import FeatureTable, Modality
 
@@ -66,6 +66,8 @@ def load_dataset(
     report = LoadReport()
     out_of_range: dict[Path, tuple[int, float, float]] = {}  # label file -> (cells, min, max)
     missing_steps: dict[str, int] = {}
+    dropped_in: dict[str, list[Path]] = {}  # reason -> files rows were dropped from (for the warning)
+    empty: dict[tuple[str, str], list[Path]] = {}  # (modality, partition) -> files without a feature value
     widths: dict[str, tuple[Path, int]] = {}  # modality -> first file read and its width
     subjects: list[Subject] = []
     for sid, part in partitions.items():
@@ -74,7 +76,7 @@ def load_dataset(
             path = root / FEATURES_DIR / folders[m.name] / f"{sid}.csv"
             if not path.is_file():
                 raise DataError(
-                    f"{path}: feature file not found. Subject '{sid}' ({part}) is listed in "
+                    f"{path}: {not_a_file(path, 'feature file')}. Subject '{sid}' ({part}) is listed in "
                     f"{PARTITION_FILE} but has no {folders[m.name]} features."
                 )
             table = cache.features(path, m)
@@ -95,21 +97,37 @@ def load_dataset(
                     f"{path}: label file not found. Subject '{sid}' is in the '{part}' partition, "
                     f"which must be labelled for target '{t}'."
                 )
-        subjects.append(_align(sid, part, tables, labels, targets, report, missing_steps))
+        subjects.append(_align(sid, part, tables, labels, targets, report, missing_steps, dropped_in))
+        for name, (path, _) in tables.items():
+            if not has_values(subjects[-1].features[name]):
+                empty.setdefault((name, part), []).append(path)
 
+    for (name, part), paths in empty.items():
+        everyone = [s.id for s in subjects if s.partition == part]
+        if for_training and part in require and len(paths) == len(everyone):  # train, devel: fitted on or
+            # early-stopped on; a test partition without a modality is only warned about, per subject
+            raise DataError(f"{paths[0].parent}: modality '{name}' has no feature values for any {part} subject "
+                            f"({', '.join(everyone[:8])}{', …' if len(everyone) > 8 else ''}): its models would "
+                            "learn from (or be judged on) imputed constants only. Fix the files, or leave the "
+                            "modality out of --modalities.")
+        for path in paths:
+            report.warnings.append(": ".join(empty_features(path, path.stem, part)))
     for name, (path, width) in widths.items():
         declared = next(m.width for m in modalities if m.name == name)
         if width != declared:
-            report.warnings.append(
-                f"{path.parent}: modality '{name}' declares {declared} feature columns, but every file in "
-                f"folder '{folders[name]}' has {width}; using {width} (extractors differ, e.g. DeepSpectrum's CNN).")
+            report.warnings.append(": ".join(width_differs(path.parent, name, declared, folders[name], width)))
     for path, (n, lo, hi) in list(out_of_range.items())[:5]:
-        report.warnings.append(f"{path}: {n} label value(s) outside [-1, 1] (min {lo:g}, max {hi:g}); "
-                               "MuSe labels are in [-1, 1].")
+        report.warnings.append(": ".join(out_of_range_labels(path, n, lo, hi)))
     if len(out_of_range) > 5:
         report.warnings.append(f"{len(out_of_range) - 5} more label file(s) hold values outside [-1, 1].")
     for reason, n in report.dropped.items():
-        report.warnings.append(f"Dropped {n} row(s): {reason}.")
+        files = dropped_in[reason]
+        where = files[0] if len(files) == 1 else f"{len(files)} files, e.g. {files[0]}"
+        report.warnings.append(f"Dropped {n} row(s): {reason} ({where}).")
+    report.warnings += _coverage_warnings(root, subjects, targets)
+    message = step_warning(root, dominant_step([np.diff(s.timestamps) for s in subjects]))
+    if message:
+        report.warnings.append(": ".join(message))
     for name, n in missing_steps.items():
         report.warnings.append(f"{name}: {n} timeline step(s) had no feature row and became NaN rows.")
     return Dataset(
@@ -202,6 +220,69 @@ def standardise(
     return stats
 
 
+# -- warnings that validate gives too (one wording, so a report lists each once) -------------------
+# Each returns (where, message); the loader joins them as 'where: message', validate files them under `where`.
+
+
+def empty_features(path: Path, sid: str, part: str) -> tuple[str, str]:
+    return (str(path), f"no feature values (header only, or every row NaN): every step of subject '{sid}' "
+            f"({part}) is a missing frame of this modality.")
+
+
+def width_differs(folder: Path, name: str, declared: int, folder_name: str, width: int) -> tuple[str, str]:
+    return (str(folder), f"modality '{name}' declares {declared} feature columns, but every file in folder "
+            f"'{folder_name}' has {width}; using {width} (extractors differ, e.g. DeepSpectrum's CNN).")
+
+
+def out_of_range_labels(path: Path, n: int, lo: float, hi: float) -> tuple[str, str]:
+    return (str(path), f"{n} label value(s) outside [-1, 1] (min {lo:g}, max {hi:g}); MuSe labels are in [-1, 1].")
+
+
+def has_values(x: np.ndarray) -> bool:
+    """Whether a (T, D) feature array holds any finite value (the first row usually answers)."""
+    return bool(len(x)) and bool(np.isfinite(x[0]).any() or np.isfinite(x).any())
+
+
+def dominant_step(diffs: Iterable[np.ndarray]) -> int | None:
+    """The most common difference between consecutive timestamps (None without any)."""
+    steps = np.concatenate([np.asarray(d, np.int64) for d in diffs] or [np.zeros(0, np.int64)])
+    if not len(steps):
+        return None
+    values, counts = np.unique(steps, return_counts=True)
+    return int(values[np.argmax(counts)])
+
+
+def step_warning(root: Path, step: int | None) -> tuple[str, str] | None:
+    """Timestamps not 500 ms apart; a step under 10 'ms' means they are in seconds or frame numbers."""
+    if step is None or step == STEP_MS:
+        return None
+    unit = (" They look like seconds (or frame numbers); timestamps must be milliseconds, so predictions would "
+            "be stamped in the wrong unit." if step < 10 else "")
+    return (str(Path(root) / FEATURES_DIR), f"timestamps are mostly {step} ms apart, not the {STEP_MS} ms "
+            f"of MuSe-Stress.{unit}")
+
+
+def _coverage_warnings(root: Path, subjects: list[Subject], targets: list[str]) -> list[str]:
+    """Scores that silently cover fewer subjects: a partition where only some subjects have labels of a
+    target (its scores, and 'combined', then mix subject sets), and subjects with one labelled step
+    (no per-subject CCC: it counts as 0)."""
+    out = []
+    for part in dict.fromkeys(s.partition for s in subjects):
+        members = [s for s in subjects if s.partition == part]
+        for t in targets:
+            unlabelled = [s.id for s in members if not np.isfinite(s.labels[t]).any()]
+            if 0 < len(unlabelled) < len(members):
+                out.append(f"{Path(root) / LABELS_DIR / t}: {len(unlabelled)} of {len(members)} {part} subject(s) "
+                           f"have no label values ({', '.join(unlabelled[:8])}{', …' if len(unlabelled) > 8 else ''}"
+                           f"); {part} scores of '{t}' cover the other {len(members) - len(unlabelled)} only, and "
+                           "'combined' mixes the targets' subject sets.")
+            single = [s.id for s in members if int(np.isfinite(s.labels[t]).sum()) == 1]
+            if single:
+                out.append(f"{Path(root) / LABELS_DIR / t}: {part} subject(s) {', '.join(single[:8])} have a single "
+                           "labelled step: a CCC needs two, so their per-subject CCC counts as 0.")
+    return out
+
+
 # -- internals -------------------------------------------------------------------------------------
 
 
@@ -251,6 +332,7 @@ def _align(
     targets: list[str],
     report: LoadReport,
     missing_steps: dict[str, int],
+    dropped_in: dict[str, list[Path]],
 ) -> Subject:
     """Put every array of one subject on its reference timeline (see docs/data.md)."""
     with_rows = [t for t in targets if t in labels and len(labels[t][1][0])]
@@ -272,7 +354,7 @@ def _align(
             continue
         ts, values, _ = labels[t][1]
         keep = np.isin(ts, timeline, assume_unique=True)
-        _count(report, f"{t}: label rows not shared by every target", int((~keep).sum()))
+        _count(report, dropped_in, labels[t][0], f"{t}: label rows not shared by every target", int((~keep).sum()))
         y[t] = np.ascontiguousarray(values[keep], dtype=np.float32)
 
     features: dict[str, np.ndarray] = {}
@@ -284,13 +366,13 @@ def _align(
         pos = np.searchsorted(timeline, ts)
         inside = pos < len(timeline)
         inside[inside] = timeline[pos[inside]] == ts[inside]
-        if with_rows and len(timeline) and not inside.any():
+        if with_rows and len(timeline) and len(ts) and not inside.any():  # (no rows at all: missing frames)
             files = ", ".join(str(labels[t][0]) for t in with_rows)
             raise DataError(
                 f"{path}: shares no timestamp with the label file(s) {files} "
                 f"(features {_span(ts)}, labels {_span(timeline)})."
             )
-        _count(report, f"{name}: feature rows outside the label timeline", int((~inside).sum()))
+        _count(report, dropped_in, path, f"{name}: feature rows outside the label timeline", int((~inside).sum()))
         out = np.full((len(timeline), x.shape[1]), np.nan, np.float32)
         out[pos[inside]] = x[inside]
         missing = len(timeline) - int(inside.sum())
@@ -322,7 +404,8 @@ def _span(ts: np.ndarray) -> str:
     return f"{ts[0]}–{ts[-1]} ms" if len(ts) else "no rows"
 
 
-def _count(report: LoadReport, reason: str, n: int) -> None:
+def _count(report: LoadReport, dropped_in: dict[str, list[Path]], path: Path, reason: str, n: int) -> None:
     if n:
         report.dropped[reason] = report.dropped.get(reason, 0) + n
+        dropped_in.setdefault(reason, []).append(path)
 

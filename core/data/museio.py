@@ -8,6 +8,7 @@ Rows are reported as "data row N (CSV line N+1)": data row 1 is the first row af
 from __future__ import annotations
 
 import csv
+import os
 import warnings
 from pathlib import Path
 from typing import IO
@@ -49,7 +50,7 @@ def _header(path: Path) -> list[str] | None:
     which costs as much as parsing a 4096-wide DeepSpectrum file.
     """
     if not path.is_file():
-        raise DataError(f"{path}: file not found.")
+        raise DataError(f"{path}: {not_a_file(path)}.")
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
             row = next(csv.reader(fh), None)
@@ -63,6 +64,15 @@ def _header(path: Path) -> list[str] | None:
             raise DataError(f"{path}: the header names column '{c}' twice.")
         seen.add(c)
     return row
+
+
+def not_a_file(path: Path, what: str = "file") -> str:
+    """Why ``path`` cannot be read as a file: 'file not found', or what is there instead."""
+    if path.is_dir():
+        return f"is a folder, not a {what}"
+    if path.is_symlink():
+        return f"is a symbolic link to {os.readlink(path)}, which does not exist (no {what} there)"
+    return f"{what} not found"
 
 
 def _find(columns: list[str], name: str) -> str | None:
@@ -128,7 +138,10 @@ def _integer_column(path: Path, values: np.ndarray, col: str) -> np.ndarray:
     frac = values != np.round(values)
     if frac.any():
         row = int(np.flatnonzero(frac)[0])
-        raise DataError(f"{path}: {_where(row)}, column '{col}': {values[row]!r} is not a whole number.")
+        if col.strip().lower() == "timestamp" and len(values) > 1 and np.median(np.diff(values)) < 10:  # 0.5, 1.0…
+            raise DataError(f"{path}: {_where(row)}, column '{col}': {values[row]:g} is not a whole number; the "
+                            "timestamps look like seconds, expected milliseconds (multiply them by 1000).")
+        raise DataError(f"{path}: {_where(row)}, column '{col}': {values[row]:g} is not a whole number.")
     return values.astype(np.int64)
 
 

@@ -15,17 +15,29 @@ from typing import Literal
 import numpy as np
 
 from musefuse.core.data.cache import Cache
-from musefuse.core.data.dataset import STEP_MS, STEP_SECONDS, Dataset
+from musefuse.core.data.dataset import STEP_SECONDS, Dataset
 from musefuse.core.data.loader import (
     FEATURES_DIR,
     LABELS_DIR,
     REQUIRED_PARTITIONS,
+    dominant_step,
+    empty_features,
+    has_values,
     load_dataset,
+    out_of_range_labels,
     resolve_cache_dir,
     resolve_folder,
     resolve_targets,
+    step_warning,
+    width_differs,
 )
-from musefuse.core.data.museio import PARTITION_FILE, WidthMismatch, read_feature_csv, read_partitions
+from musefuse.core.data.museio import (
+    PARTITION_FILE,
+    WidthMismatch,
+    not_a_file,
+    read_feature_csv,
+    read_partitions,
+)
 from musefuse.core.errors import ConfigError, DataError, MusefuseError
 from musefuse.core.interfaces import FeatureTable, Modality
 
@@ -170,13 +182,10 @@ def validate(
         report.modalities.append(summary)
         _check_features(root, m, summary, partitions, cache, report, feature_ts, all_steps)
 
-    steps = np.concatenate(all_steps) if all_steps else np.zeros(0, np.int64)
-    if len(steps):
-        values, counts = np.unique(steps, return_counts=True)
-        report.dominant_step = int(values[np.argmax(counts)])
-        if report.dominant_step != STEP_MS:
-            report.warn(root / FEATURES_DIR, f"timestamps are mostly {report.dominant_step} ms apart, "
-                        f"not the {STEP_MS} ms of MuSe-Stress.")
+    report.dominant_step = dominant_step(all_steps)
+    step = step_warning(root, report.dominant_step)
+    if step:
+        report.warn(*step)
     for (name, _sid), (path, ts) in feature_ts.items():
         _check_gaps(path, ts, report, next(s for s in report.modalities if s.name == name))
 
@@ -205,8 +214,10 @@ def validate(
             report.error(root, str(exc))
         else:
             report.subject_steps = Steps.of([len(s.timestamps) for s in ds.subjects])
+            said = {f"{p.where}: {p.message}" for p in report.problems}
             for message in ds.report.warnings:
-                report.warn(root, message)
+                if message not in said:  # the checks above found it already, in the same words
+                    report.warn(root, message)
     return report
 
 
@@ -249,8 +260,8 @@ def _check_features(
     for sid in ids:
         path = base / f"{sid}.csv"
         if not path.is_file():
-            report.error(path, f"feature file not found; subject '{sid}' ({partitions.get(sid)}) is listed in "
-                         f"{PARTITION_FILE}.")
+            report.error(path, f"{not_a_file(path, 'feature file')}; subject '{sid}' ({partitions.get(sid)}) is "
+                         f"listed in {PARTITION_FILE}.")
             continue
         try:
             table = cache.features(path, m)
@@ -269,8 +280,8 @@ def _check_features(
         summary.nan_rows += nan
         if nan and (worst is None or nan / len(table.timestamps) > worst[0]):
             worst = (nan / len(table.timestamps), path)
-        if not len(table.timestamps):
-            report.warn(path, "has a header but no rows; every step of this subject will be missing.")
+        if not has_values(table.values):  # header only, or every row NaN
+            report.warn(*empty_features(path, sid, partitions.get(sid, "test")))
         feature_ts[(m.name, sid)] = (path, table.timestamps)
         all_steps.append(np.diff(table.timestamps))
     summary.steps = Steps.of(rows)
@@ -283,8 +294,7 @@ def _check_features(
                     report.error(p, f"has {w} feature columns, but {len(widths[majority])} other file(s) of "
                                  f"'{summary.folder}' have {majority} (e.g. {widths[majority][0].name}).")
         if majority != m.width and len(widths) == 1:  # extractors differ: the files' width is used
-            report.warn(base, f"modality '{m.name}' declares {m.width} feature columns, but every file in "
-                        f"folder '{summary.folder}' has {majority}; a run uses {majority}.")
+            report.warn(*width_differs(base, m.name, m.width, summary.folder, majority))
     if summary.nan_rows and worst is not None:
         report.warn(base, f"{summary.nan_share:.1%} of rows ({summary.nan_rows} of {summary.rows}) are entirely "
                     f"NaN (missing frames); most in {worst[1].name} ({worst[0]:.0%}).")
@@ -345,8 +355,7 @@ def _check_labels(
             finite = y[np.isfinite(y)]
             outside = int((np.abs(finite) > 1).sum())
             if outside:
-                report.warn(path, f"{outside} label value(s) outside [-1, 1] (min {finite.min():g}, max "
-                            f"{finite.max():g}); MuSe labels are in [-1, 1].")
+                report.warn(*out_of_range_labels(path, outside, float(finite.min()), float(finite.max())))
             if len(finite):
                 summary.scored += 1
                 values.append(finite)
@@ -375,6 +384,8 @@ def _check_shared(
         if sid not in label_ts:
             continue
         files, shared = label_ts[sid]
+        if not len(ts):  # header only: missing frames (a warning above), not a timeline that misses the labels
+            continue
         if not len(shared):
             report.error(files[0], f"the label files of subject '{sid}' share no timestamp with one another "
                          f"({', '.join(str(f) for f in files)}).")

@@ -19,7 +19,7 @@ import multiprocessing
 import os
 import queue as queue_mod
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -100,13 +100,44 @@ class Executor(ABC):
 
 
 def run_plan(tasks: Sequence[Task], store: ArtifactStore, executor: Executor, reporter: Reporter) -> dict[str, bool]:
-    """Run what the store lacks; returns task key -> True where the artifact was reused."""
-    reused = {t.key: store.has(t.key) for t in tasks}
+    """Run what the store lacks; returns task key -> True where the artifact was reused.
+
+    A stored artifact is reused only when its files are those that were written (checksums); a
+    damaged one is reported through the reporter's ``warn`` (when it has one; TaskLog does), moved
+    aside, and its task runs again.
+    """
+    warn = getattr(reporter, "warn", None) or _warning
+    reused = {t.key: store.trusted(t.key, t.label, warn) for t in tasks}
     for t in tasks:
         if reused[t.key]:
             reporter.finished(t, store.fit_info(t.key), reused=True)
     executor.execute([t for t in tasks if not reused[t.key]], reporter)
     return reused
+
+
+def run_in_rounds(plan: Callable[[Callable[[str], dict[str, Any] | None]], Sequence[Any]], store: ArtifactStore,
+                  executor: Executor, reporter: Reporter) -> tuple[list[Any], dict[str, bool]]:
+    """Plan, run, and plan again until every plan is complete; returns the plans and task key -> reused.
+
+    ``plan(decided)`` gives the run plans (musefuse.core.graph.plan.RunPlan) as far as the gates that have run
+    allow (``decided``: a gate's choice from the store); a plan stops at a gate that has not run. Each round
+    runs only tasks no earlier round ran, so every task is reported once.
+    """
+    reused: dict[str, bool] = {}
+    while True:
+        plans = list(plan(store.gate_info))
+        new = list({t.key: t for p in plans for t in p.tasks if t.key not in reused}.values())
+        reused.update(run_plan(new, store, executor, reporter))
+        if all(p.complete for p in plans):
+            return plans, reused
+        if not new:  # cannot happen with a store that keeps what it is given; never loop forever
+            raise RuntimeError("planning made no progress: a gate's task ran but the store does not have it")
+
+
+def _warning(message: str) -> None:
+    import warnings
+
+    warnings.warn(message, stacklevel=3)
 
 
 class InProcessExecutor(Executor):

@@ -8,6 +8,7 @@ or new data for ``musefuse predict``), so a run's test predictions and ``predict
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,10 +19,13 @@ import numpy as np
 from musefuse.core import fileio
 from musefuse.core.config import RunConfig
 from musefuse.core.data.dataset import Dataset, Standardiser, Subject, fill_missing
-from musefuse.core.graph.executors import Executor, InProcessExecutor, Reporter, SilentReporter, run_plan
+from musefuse.core.graph import gate
+from musefuse.core.graph.executors import Executor, InProcessExecutor, Reporter, SilentReporter, run_in_rounds
+from musefuse.core.graph.gate import Choice
 from musefuse.core.graph.plan import RunPlan, model_seed, plan_run
 from musefuse.core.graph.store import ArtifactStore, default_store
 from musefuse.core.graph.tasks import Task, TaskEnv, input_standardiser
+from musefuse.core.graph.wiring import fusion_input, mean_signal, regressor_input
 from musefuse.core.interfaces import DifficultyEstimator, FitContext, Fuser, Modality
 from musefuse.core.learning.calibration import apply_calibration
 from musefuse.core.learning.regressor import Regressor
@@ -53,6 +57,9 @@ class Fitted:
     regressors: dict[tuple[str, str], Regressor]
     fusers: dict[str, Fuser]
     gives_signal: bool
+    # whether each regressor / fuser reads the difficulty (forced by the config or chosen by a devel gate)
+    regressor_re: dict[tuple[str, str], Choice]
+    fusion_re: dict[str, Choice]
     calibrations: dict[str, tuple[str, np.ndarray]] = field(default_factory=dict)  # modality -> (method, reference)
 
     # -- inputs of each stage ------------------------------------------------------------------
@@ -68,23 +75,17 @@ class Fitted:
             x = (features or self.features(subjects, modality)) if own is None else [
                 fill_missing(own.transform(s.features[modality]), self.config.missing) for s in subjects]
             signals.append(est.difficulty(x))
-        return [sum(d) / len(d) for d in zip(*signals, strict=True)]
-
-    def regressor_inputs(self, x: list[np.ndarray], d: list[np.ndarray]) -> list[np.ndarray]:
-        if not (self.gives_signal and self.config.re_unimodal):
-            return x
-        return [np.concatenate([xi, di[:, None]], axis=1) for xi, di in zip(x, d, strict=True)]
+        return mean_signal(signals)
 
     def fusion_inputs(
         self, out: Outputs, target: str, idx: Sequence[int] | None = None
     ) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
-        """(T, M) predictions and (T, M) difficulties (None when the fuser gets no difficulty)."""
+        """(T, M) predictions and (T, M) difficulties (None when the fuser reads no difficulty)."""
         names = [m.name for m in self.modalities]
         rows = range(len(out.subjects)) if idx is None else idx
-        preds = [np.stack([out.unimodal[(m, target)][i] for m in names], axis=1) for i in rows]
-        if not (self.gives_signal and self.config.re_fusion):
-            return preds, None
-        return preds, [np.stack([out.difficulty[m][i] for m in names], axis=1) for i in rows]
+        preds = [[out.unimodal[(m, target)][i] for i in rows] for m in names]
+        re = self.fusion_re[target].re
+        return fusion_input(preds, [[out.difficulty[m][i] for i in rows] for m in names] if re else None)
 
     # -- applying a fitted pipeline ------------------------------------------------------------
     def apply(self, subjects: list[Subject], stage: str = "fusion") -> Outputs:
@@ -96,9 +97,10 @@ class Fitted:
             if m.name in self.calibrations:
                 method, reference = self.calibrations[m.name]
                 out.difficulty[m.name] = apply_calibration(method, out.difficulty[m.name], reference)
-            xin = self.regressor_inputs(x, out.difficulty[m.name])
             for t in self.config.targets:
-                out.unimodal[(m.name, t)] = self.regressors[(m.name, t)].predict(xin)
+                re = self.regressor_re[(m.name, t)].re
+                out.unimodal[(m.name, t)] = self.regressors[(m.name, t)].predict(
+                    regressor_input(x, out.difficulty[m.name] if re else None))
         if stage == "fusion":
             for t in self.config.targets:
                 out.fusion[t] = self.fusers[t].predict(*self.fusion_inputs(out, t))
@@ -122,6 +124,7 @@ class Fitted:
         for t, fuser in self.fusers.items():
             tensors, meta = fuser.state()
             fileio.save_tensors(run / "checkpoints" / f"fuser-{t}", tensors, {"plugin": fuser.name, **meta})
+        fileio.write_json(run / DIFFICULTY_INPUTS, difficulty_inputs_json(self.regressor_re, self.fusion_re))
 
     @classmethod
     def load(cls, run: Path, config: RunConfig, host: PluginHost, device: Any) -> Fitted:
@@ -140,13 +143,15 @@ class Fitted:
             {m: estimators(m) for m in config.modalities},
             {(m, t): ck / f"regressor-{m}-{t}" for m in config.modalities for t in config.targets},
             {t: ck / f"fuser-{t}" for t in config.targets},
-            {m: ck / f"calibration-{m}" for m in config.modalities if calibrated(config, host)})
+            {m: ck / f"calibration-{m}" for m in config.modalities if calibrated(config, host)},
+            read_difficulty_inputs(run, config, host))
 
     @classmethod
     def from_checkpoints(cls, config: RunConfig, host: PluginHost, device: Any, stats: dict[str, Standardiser],
                          estimators: dict[str, list[tuple[Standardiser | None, Path]]],
                          regressors: dict[tuple[str, str], Path], fusers: dict[str, Path],
-                         calibrations: dict[str, Path]) -> Fitted:
+                         calibrations: dict[str, Path],
+                         choices: tuple[dict[tuple[str, str], Choice], dict[str, Choice]]) -> Fitted:
         """Rebuild every stage from its checkpoint (path stems of safetensors + JSON pairs)."""
         def plugin(kind: Callable[[str], Any], path: Path) -> Any:
             tensors, meta = fileio.load_tensors(path, device)
@@ -161,8 +166,41 @@ class Fitted:
             {m: [(own, plugin(host.estimator, p)) for own, p in members] for m, members in estimators.items()},
             {k: Regressor.load(*fileio.load_tensors(p, device), device) for k, p in regressors.items()},
             {t: plugin(host.fuser, p) for t, p in fusers.items()},
-            host.estimator(config.estimator).gives_signal,
+            host.estimator(config.estimator).gives_signal, *choices,
             {m: calibration(p) for m, p in calibrations.items()})
+
+
+DIFFICULTY_INPUTS = "difficulty_inputs.json"  # in a run folder: which models read the difficulty, and why
+
+
+def difficulty_inputs_json(regressor_re: dict[tuple[str, str], Choice], fusion_re: dict[str, Choice]) -> dict:
+    """{"unimodal": {modality: {target: choice}}, "fusion": {target: choice}} (gate.Choice.as_json)."""
+    unimodal: dict[str, dict[str, Any]] = {}
+    for (m, t), c in regressor_re.items():
+        unimodal.setdefault(m, {})[t] = c.as_json()
+    return {"unimodal": unimodal, "fusion": {t: c.as_json() for t, c in fusion_re.items()}}
+
+
+def read_difficulty_inputs(run: Path, config: RunConfig,
+                           host: PluginHost) -> tuple[dict[tuple[str, str], Choice], dict[str, Choice]]:
+    """Which of a run folder's models read the difficulty: its difficulty_inputs.json; a run folder written
+    before the gate existed has none, and its config's true/false says it."""
+    from musefuse.core.errors import RunFolderError
+
+    path = run / DIFFICULTY_INPUTS
+    if not path.exists():
+        if "devel" in (config.re_unimodal, config.re_fusion):
+            raise RunFolderError(f"{path} is missing: the run chose its difficulty inputs on devel, and this file "
+                                 "records the choice. Train the run again.")
+        gives = host.estimator(config.estimator).gives_signal
+        return ({(m, t): Choice(bool(config.re_unimodal) and gives) for m in config.modalities
+                 for t in config.targets}, {t: Choice(bool(config.re_fusion) and gives) for t in config.targets})
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        return ({(m, t): Choice.from_json(raw["unimodal"][m][t]) for m in config.modalities for t in config.targets},
+                {t: Choice.from_json(raw["fusion"][t]) for t in config.targets})
+    except (OSError, UnicodeDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise RunFolderError(f"{path} cannot be read ({type(exc).__name__}: {exc}); train the run again.") from None
 
 
 def calibrated(config: RunConfig, host: PluginHost) -> bool:
@@ -220,7 +258,8 @@ def collect(plan: RunPlan, store: ArtifactStore, cfg: RunConfig, dataset: Datase
         cfg, host, device, stats, {m: estimators(m) for m in plan.difficulty},
         {k: store.checkpoint(t.key) for k, t in plan.regressors.items()},
         {t: store.checkpoint(task.key) for t, task in plan.fusers.items()},
-        {m: store.checkpoint(task.key) for m, task in plan.calibrations.items()})
+        {m: store.checkpoint(task.key) for m, task in plan.calibrations.items()},
+        (plan.regressor_re, plan.fusion_re))
     env = TaskEnv(dataset, host, device, store)
     out = Outputs(dataset.subjects)
     for m, refs in plan.difficulty.items():
@@ -259,9 +298,10 @@ def train(
     memory, e.g. corrupted copies).
     """
     store = store or ArtifactStore(cfg.store or default_store())
-    plan = plan_run(cfg, dataset, host, getattr(device, "type", str(device)))
     executor = executor or InProcessExecutor(TaskEnv(dataset, host, device, store))
-    run_plan(plan.tasks, store, executor, TaskLog(reporter or SilentReporter(), log))
+    device_type = getattr(device, "type", str(device))
+    (plan,), _ = run_in_rounds(lambda decided: [plan_run(cfg, dataset, host, device_type, decided)], store,
+                               executor, TaskLog(reporter or SilentReporter(), log))
     return collect(plan, store, cfg, dataset, stats, host, device)
 
 
@@ -278,6 +318,10 @@ class TaskLog:
     def epoch(self, task: Task, epoch: int, score: float) -> None:
         self.reporter.epoch(task, epoch, score)
 
+    def warn(self, message: str) -> None:
+        """A problem found while planning (e.g. a damaged store entry that is trained again)."""
+        self.log(f"warning: {message}")
+
     def finished(self, task: Task, info: dict[str, Any], reused: bool) -> None:
         self.reporter.finished(task, info, reused)
         self.log(describe_fit(task, info, reused))
@@ -289,6 +333,8 @@ class TaskLog:
 def describe_fit(task: Task, info: dict[str, Any], reused: bool) -> str:
     """'trained unimodal fau → arousal: best epoch 7/12, devel CCC 0.7312, 21.4s, 12000 frames/s'."""
     verb = "reused " if reused else "trained"
+    if task.kind == "gate":
+        return f"{'reused ' if reused else 'decided'} {task.label}: {gate.describe(info)}"
     if "best_epoch" not in info:
         return f"{verb} {task.label} ({info['seconds']:.1f}s)"
     return (f"{verb} {task.label}: best epoch {info['best_epoch']}/{info['epochs_run']}, {info['metric']} "

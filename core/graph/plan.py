@@ -16,6 +16,7 @@ difficulty signal against its own train distribution; regressors and fuser then 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,7 @@ import numpy as np
 
 from musefuse.core.config import RunConfig
 from musefuse.core.data.dataset import STEP_SECONDS, Dataset
+from musefuse.core.graph.gate import CANDIDATES, Choice
 from musefuse.core.graph.tasks import Ref, Task, data_key
 from musefuse.core.plugin_host import PluginHost
 
@@ -39,7 +41,11 @@ def model_seed(seed: int, *parts: str) -> int:
 
 @dataclass
 class RunPlan:
-    """The tasks of one run (dependencies first) and which of them make the run's outputs."""
+    """The tasks of one run (dependencies first) and which of them make the run's outputs.
+
+    A run with a difficulty gate (``re_unimodal`` / ``re_fusion``: devel) is planned in rounds: until its
+    gates have run, the plan holds the tasks up to them and ``complete`` is False (see :func:`plan_run`).
+    """
 
     tasks: list[Task] = field(default_factory=list)
     estimators: dict[str, Task] = field(default_factory=dict)  # modality -> all-train estimator (not with fold-mean)
@@ -48,6 +54,11 @@ class RunPlan:
     calibrations: dict[str, Task] = field(default_factory=dict)  # modality -> calibration (when asked for)
     regressors: dict[tuple[str, str], Task] = field(default_factory=dict)  # (modality, target) -> all-train
     fusers: dict[str, Task] = field(default_factory=dict)  # target -> fuser
+    # whether each regressor / fuser reads the difficulty, and how that was decided (config or a devel gate)
+    regressor_re: dict[tuple[str, str], Choice] = field(default_factory=dict)
+    fusion_re: dict[str, Choice] = field(default_factory=dict)
+    gates: dict[str, Task] = field(default_factory=dict)  # "unimodal fau → arousal" / "fusion → arousal" -> gate
+    complete: bool = True  # False: a gate has not run yet; plan again once it has
 
     def add(self, task: Task) -> Task:
         if all(t.key != task.key for t in self.tasks):
@@ -76,8 +87,18 @@ def fit_budget(cfg: RunConfig) -> dict[str, Any]:
     return fit
 
 
-def plan_run(cfg: RunConfig, dataset: Dataset, host: PluginHost, device_type: str) -> RunPlan:
-    """Every task of the run described by ``cfg`` on ``dataset``, dependencies first."""
+# A finished gate's fit summary by task key, None while it has not run (ArtifactStore.gate_info).
+Decided = Callable[[str], dict[str, Any] | None]
+
+
+def plan_run(cfg: RunConfig, dataset: Dataset, host: PluginHost, device_type: str,
+             decided: Decided = lambda _key: None) -> RunPlan:
+    """Every task of the run described by ``cfg`` on ``dataset``, dependencies first.
+
+    With a difficulty gate, what comes after a gate depends on its choice: ``decided`` gives a finished gate's
+    choice, and the plan stops (``complete`` False) at the first stage whose gates have not run. Planning
+    again after running those tasks continues from there; keys of tasks already planned do not change.
+    """
     est_cls, fuser_cls = host.estimator(cfg.estimator), host.fuser(cfg.fuser)
     modalities = [host.modality(n) for n in cfg.modalities]
     ids = {p: [s.id for s in dataset.subjects if s.partition == p] for p in ("train", "devel")}
@@ -86,7 +107,7 @@ def plan_run(cfg: RunConfig, dataset: Dataset, host: PluginHost, device_type: st
     common = {"data": data_key(dataset), "device": device_type, "missing": cfg.missing, "devel_ids": ids["devel"],
               "plugins": {k: v for k, v in origins.items() if v},  # third-party code versions
               "fit": fit_budget(cfg)}
-    uses_signal = est_cls.gives_signal and (cfg.re_unimodal or cfg.re_fusion)
+    uses_signal = est_cls.gives_signal and bool(cfg.re_unimodal or cfg.re_fusion)
     oof_fusion = cfg.fusion_train == "out-of-fold" and fuser_cls.learned
     oof_difficulty = cfg.difficulty_train == "out-of-fold" and uses_signal
     method = cfg.difficulty_calibration
@@ -108,14 +129,26 @@ def plan_run(cfg: RunConfig, dataset: Dataset, host: PluginHost, device_type: st
             "settings": cfg.settings_for(m.settings_for(cfg.targets[0])).model_dump(),
             "seed": model_seed(cfg.seed, tag, "estimator", m.name), "options": cfg.options_for(est_cls)}))
 
-    def regressor(m, t: str, tag: str, fit_ids: list[str], difficulty: list[Ref]) -> Task:
-        appended = est_cls.gives_signal and cfg.re_unimodal
-        return plan.add(Task("regressor", f"{tag}unimodal {m.name} → {t}", {
+    def regressor(m, t: str, tag: str, fit_ids: list[str], difficulty: list[Ref] | None) -> Task:
+        return plan.add(Task("regressor", f"{tag}unimodal {m.name} → {t}{'' if difficulty else ' (no RE)' * gated}", {
             **common, "data": data_key(dataset, m.name), "modality": m.name, "target": t, "fit_ids": fit_ids,
             **own_scaling(tag), "settings": cfg.settings_for(m.settings_for(t), m.name, t).model_dump(),
             "seed": model_seed(cfg.seed, tag, "regressor", m.name, t),
             "shift": round(cfg.label_shift / STEP_SECONDS),
-            "difficulty": {"refs": difficulty} if appended else None, **PAIRED_INIT[appended]}))
+            "difficulty": {"refs": difficulty} if difficulty else None, **PAIRED_INIT[bool(difficulty)]}))
+
+    def choose(setting: bool | str, label: str, target: str, candidates: dict[bool, Task]) -> Choice | None:
+        """The configured choice, or a gate's between the two candidates (None while it has not run)."""
+        if setting != "devel":
+            return Choice(bool(setting))
+        gate = plan.gates[label] = plan.add(Task("gate", f"difficulty gate {label}", {
+            "data": data_key(dataset), "target": target, "fit_ids": ids["devel"],
+            "candidates": {CANDIDATES[re]: {"refs": [[task.key, None]]} for re, task in candidates.items()}}))
+        info = decided(gate.key)
+        if info is None:
+            plan.complete = False
+            return None
+        return Choice.from_gate(info)
 
     # Stages 1-2 on all train subjects (the models for devel, test and new data), plus fold models.
     fold_est = plan.fold_estimators
@@ -139,37 +172,58 @@ def plan_run(cfg: RunConfig, dataset: Dataset, host: PluginHost, device_type: st
                 "difficulty": {"refs": plan.difficulty[m.name]}}))
             plan.difficulty[m.name] = [[plan.calibrations[m.name].key, None]]
     fold_reg: dict[tuple[str, str], list[Task]] = {}
+    # Where a model can read the difficulty: the setting; elsewhere: False (and no gate)
+    unimodal_setting = cfg.re_unimodal if est_cls.gives_signal else False
+    gated = unimodal_setting == "devel"  # labels name the variant only where both exist
     for m in modalities:
         for t in cfg.targets:
-            plan.regressors[(m.name, t)] = regressor(m, t, "", ids["train"], plan.difficulty[m.name])
+            candidates = {re: regressor(m, t, "", ids["train"], plan.difficulty[m.name] if re else None)
+                          for re in ((True, False) if gated else (bool(unimodal_setting),))}
+            choice = choose(unimodal_setting, f"unimodal {m.name} → {t}", t, candidates)
+            if choice is None:
+                continue
+            plan.regressor_re[(m.name, t)], plan.regressors[(m.name, t)] = choice, candidates[choice.re]
             if oof_fusion:
                 fold_reg[(m.name, t)] = [
                     regressor(m, t, _tag(k, len(held)), _keep(ids["train"], h),
+                              None if not choice.re else
                               plan.difficulty[m.name] if shared_signal else [[fold_est[m.name][k].key, None]])
                     for k, h in enumerate(held)]
+    if not plan.complete:  # the fusers read the regressors the gates choose
+        return plan
 
     # Stage 3: one fuser per target, fed all-train outputs (and, on train, out-of-fold ones if asked).
     names = [m.name for m in modalities]
-    with_difficulty = est_cls.gives_signal and cfg.re_fusion
 
-    def fusion_inputs(preds: dict[str, list[Ref]], difficulty: dict[str, list[Ref]]) -> dict[str, Any]:
+    def fusion_inputs(preds: dict[str, list[Ref]], difficulty: dict[str, list[Ref]], re: bool) -> dict[str, Any]:
         return {"modalities": names, "predictions": {m: {"refs": preds[m]} for m in names},
-                "difficulty": {m: {"refs": difficulty[m]} for m in names} if with_difficulty else None}
+                "difficulty": {m: {"refs": difficulty[m]} for m in names} if re else None}
 
-    for t in cfg.targets:
+    def fuser(t: str, re: bool) -> Task:
         all_train = {m: [[plan.regressors[(m, t)].key, None]] for m in names}
-        inputs = fusion_inputs(all_train, plan.difficulty)
+        inputs = fusion_inputs(all_train, plan.difficulty, re)
         fit_inputs = inputs
         if oof_fusion:
             fit_inputs = fusion_inputs(
                 {m: all_train[m] + [[r.key, h] for r, h in zip(fold_reg[(m, t)], held, strict=True)] for m in names},
                 plan.difficulty if shared_signal else
                 {m: [[plan.estimators[m].key, None]] + [[e.key, h] for e, h in zip(fold_est[m], held, strict=True)]
-                 for m in names})
-        plan.fusers[t] = plan.add(Task("fuser", f"fusion ({cfg.fuser}) → {t}", {
+                 for m in names}, re)
+        return plan.add(Task("fuser", f"fusion ({cfg.fuser}) → {t}{'' if re else ' (no RE)' * gated_fusion}", {
             **common, "plugin": cfg.fuser, "target": t, "fit_ids": ids["train"],
             "settings": cfg.fusion_settings().model_dump(), "seed": model_seed(cfg.seed, "fuser", t),
-            "inputs": inputs, "fit_inputs": fit_inputs, **PAIRED_INIT[with_difficulty]}))
+            "inputs": inputs, "fit_inputs": fit_inputs, **PAIRED_INIT[re]}))
+
+    # A fuser that learns nothing is not gated (it reads no difficulty unless forced to be given it).
+    readable = est_cls.gives_signal and (fuser_cls.learned or cfg.re_fusion != "devel")
+    fusion_setting = cfg.re_fusion if readable else False
+    gated_fusion = fusion_setting == "devel"
+    for t in cfg.targets:
+        variants = (True, False) if gated_fusion else (bool(fusion_setting),)
+        candidates = {re: fuser(t, re) for re in variants}
+        choice = choose(fusion_setting, f"fusion → {t}", t, candidates)
+        if choice is not None:
+            plan.fusion_re[t], plan.fusers[t] = choice, candidates[choice.re]
     return plan
 
 

@@ -259,7 +259,8 @@ def _ray_task(task: Task, data: list[Any], store: str, store_id: str, device: st
     host, pid = socket.gethostname(), os.getpid()
     _send(events, ("started", task.key, host, pid))
     artifacts = ArtifactStore(Path(store))
-    if artifacts.has(task.key):  # a retry of a task whose worker died after writing it, or another run's
+    # A retry of a task whose worker died after writing it, or another run's (and intact).
+    if artifacts.has(task.key) and artifacts.problem(task.key) is None:
         return artifacts.fit_info(task.key)
     env = _worker_env(data, task.spec["data"], store, store_id, device)
     apply_threads(threads)

@@ -23,7 +23,9 @@ from typing import Any, Literal
 import numpy as np
 
 from musefuse.core.data.dataset import Dataset, Standardiser, fill_missing
+from musefuse.core.graph.gate import decide
 from musefuse.core.graph.store import ArtifactStore
+from musefuse.core.graph.wiring import fusion_input, mean_signal, regressor_input
 from musefuse.core.interfaces import FitContext, ModelSettings
 from musefuse.core.learning.regressor import Regressor
 from musefuse.core.plugin_host import PluginHost
@@ -32,7 +34,7 @@ from musefuse.core.plugin_host import PluginHost
 # stop matching instead of being reused.
 NUMERICS_VERSION = 1
 
-Kind = Literal["estimator", "fold-mean", "calibration", "regressor", "fuser"]
+Kind = Literal["estimator", "fold-mean", "calibration", "regressor", "fuser", "gate"]
 Ref = list  # [task key, list of subject Ids | None]
 
 
@@ -191,7 +193,7 @@ def _fit_estimator(spec, env: TaskEnv, fit, devel, ctx):
 
 def _fit_fold_mean(spec, env: TaskEnv, fit, devel, ctx):
     members = [env.signal([ref]) for ref in spec["members"]["refs"]]
-    return {}, {"members": len(members)}, [sum(d) / len(d) for d in zip(*members, strict=True)], None
+    return {}, {"members": len(members)}, mean_signal(members), None
 
 
 def _fit_calibration(spec, env: TaskEnv, fit, devel, ctx):
@@ -206,10 +208,7 @@ def _fit_calibration(spec, env: TaskEnv, fit, devel, ctx):
 
 
 def _fit_regressor(spec, env: TaskEnv, fit, devel, ctx):
-    x = _model_input(spec, env)
-    if spec["difficulty"] is not None:
-        d = env.signal(spec["difficulty"]["refs"])
-        x = [np.concatenate([xi, di[:, None]], axis=1) for xi, di in zip(x, d, strict=True)]
+    x = regressor_input(_model_input(spec, env), env.signal(spec["difficulty"]["refs"]) if spec["difficulty"] else None)
     y = env.labels(spec["target"])
     reg, result = Regressor.fit([x[i] for i in fit], [y[i] for i in fit], [x[i] for i in devel],
                                 [y[i] for i in devel], ctx, spec["shift"], int(spec["difficulty"] is not None))
@@ -219,11 +218,9 @@ def _fit_regressor(spec, env: TaskEnv, fit, devel, ctx):
 def fusion_matrix(env: TaskEnv, inputs: dict[str, Any]) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
     """Per subject, (T, M) predictions and (T, M) difficulties (None when the fuser gets none)."""
     preds = [env.signal(inputs["predictions"][m]["refs"]) for m in inputs["modalities"]]
-    p = [np.stack(cols, axis=1) for cols in zip(*preds, strict=True)]
-    if inputs["difficulty"] is None:
-        return p, None
-    diffs = [env.signal(inputs["difficulty"][m]["refs"]) for m in inputs["modalities"]]
-    return p, [np.stack(cols, axis=1) for cols in zip(*diffs, strict=True)]
+    diffs = None if inputs["difficulty"] is None else [
+        env.signal(inputs["difficulty"][m]["refs"]) for m in inputs["modalities"]]
+    return fusion_input(preds, diffs)
 
 
 def _fit_fuser(spec, env: TaskEnv, fit, devel, ctx):
@@ -240,13 +237,26 @@ def _fit_fuser(spec, env: TaskEnv, fit, devel, ctx):
     return tensors, {"plugin": fuser.name, **meta}, fuser.predict(ap, ad), fuser.fit_result
 
 
+def _fit_gate(spec, env: TaskEnv, fit, devel, ctx):
+    """Keep the candidate with the higher CCC on the gate's subjects (devel); see musefuse.core.graph.gate."""
+    from musefuse.core.learning.metrics import partition_scores
+
+    y = env.labels(spec["target"])
+    outputs = {name: env.signal(c["refs"]) for name, c in spec["candidates"].items()}
+    scores = {name: partition_scores([o[i] for i in fit], [y[i] for i in fit])["ccc"] for name, o in outputs.items()}
+    choice = decide(scores)
+    return {}, {"choice": choice}, outputs[choice], {"choice": choice, "devel_ccc": scores}
+
+
 _RUNNERS = {"estimator": _fit_estimator, "fold-mean": _fit_fold_mean, "calibration": _fit_calibration,
-            "regressor": _fit_regressor, "fuser": _fit_fuser}
+            "regressor": _fit_regressor, "fuser": _fit_fuser, "gate": _fit_gate}
 
 
 def _fit_summary(task: Task, result: Any, seconds: float) -> dict[str, Any]:
     info: dict[str, Any] = {"label": task.label, "metric": task.metric, "seconds": round(seconds, 3)}
-    if result is not None:
+    if isinstance(result, dict):  # a gate's choice and scores
+        info.update(result)
+    elif result is not None:
         info.update(best_epoch=result.best_epoch, epochs_run=result.epochs_run, best_score=result.best_score,
                     frames_per_second=result.frames_per_second, history=result.history)
     return info

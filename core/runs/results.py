@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from musefuse.core.data.dataset import PARTITIONS
+from musefuse.core.graph.gate import Choice
 from musefuse.core.graph.pipeline import Fitted, Outputs
 from musefuse.core.learning.metrics import partition_scores
 
@@ -16,8 +17,6 @@ def score_records(fitted: Fitted, out: Outputs, seed: int) -> list[dict[str, Any
     """
     cfg = fitted.config
     names = [m.name for m in fitted.modalities]
-    uni_re = fitted.gives_signal and cfg.re_unimodal
-    fus_re = fitted.gives_signal and cfg.re_fusion
     fuser = fitted.fusers[cfg.targets[0]].name if fitted.fusers else None
     records: list[dict[str, Any]] = []
     for part in PARTITIONS:
@@ -29,12 +28,17 @@ def score_records(fitted: Fitted, out: Outputs, seed: int) -> list[dict[str, Any
         for m in names:
             for t in cfg.targets:
                 sc = partition_scores([out.unimodal[(m, t)][i] for i in idx], golds[t])
-                records.append(_record("unimodal", [m], t, sc, re=uni_re, fuser=None, **base))
+                records.append(_record("unimodal", [m], t, sc, **_re(fitted.regressor_re[(m, t)]), fuser=None, **base))
         for t in cfg.targets:
             if t in out.fusion:
                 sc = partition_scores([out.fusion[t][i] for i in idx], golds[t])
-                records.append(_record("fusion", names, t, sc, re=fus_re, fuser=fuser, **base))
+                records.append(_record("fusion", names, t, sc, **_re(fitted.fusion_re[t]), fuser=fuser, **base))
     return records + combined_records(records)
+
+
+def _re(choice: Choice) -> dict[str, Any]:
+    """Whether the model read the difficulty; where a devel gate chose, its scores with and without."""
+    return {"re": choice.re, **({"re_gate": choice.devel_ccc} if choice.by == "devel" else {})}
 
 
 def _record(stage: str, modalities: list[str], target: str, sc: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -56,6 +60,7 @@ def combined_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if twin is None:
             continue
         both = None if r["ccc"] is None or twin["ccc"] is None else (r["ccc"] + twin["ccc"]) / 2
-        out.append({**r, "target": "combined", "ccc": both, "ccc_per_subject": None, "pearson": None,
-                    "rmse": None, "n_frames": None})
+        out.append({**{k: v for k, v in r.items() if k != "re_gate"}, "target": "combined", "ccc": both,
+                    "ccc_per_subject": None, "pearson": None, "rmse": None, "n_frames": None,
+                    "re": r["re"] if r["re"] == twin["re"] else None})  # None: one target's model reads it
     return out

@@ -26,12 +26,12 @@ from musefuse.core.graph.executors import (
     SilentReporter,
     apply_threads,
     parallelism,
-    run_plan,
+    run_in_rounds,
 )
-from musefuse.core.graph.pipeline import Fitted, Outputs, TaskLog, collect, estimator_files
+from musefuse.core.graph.pipeline import Fitted, Outputs, TaskLog, collect, estimator_files, read_difficulty_inputs
 from musefuse.core.graph.plan import plan_run
 from musefuse.core.graph.store import ArtifactStore, default_store
-from musefuse.core.plugin_host import PluginHost, get_host
+from musefuse.core.plugin_host import PluginHost, get_host, resolve_aliases
 from musefuse.core.runs import runfolder
 from musefuse.core.runs.drift import difficulty_drift, drift_table, drift_warnings
 from musefuse.core.runs.results import score_records
@@ -98,6 +98,7 @@ def execute_run(cfg: RunConfig, reporter: Reporter | None = None, echo=lambda _m
     """Train and evaluate the whole pipeline; returns the run folder and the result records."""
     default_modalities = "modalities" not in cfg.model_fields_set
     host = get_host()
+    cfg = resolve_aliases(cfg, host)  # one name per modality from here on (run folder, task keys, predict)
     # Unknown plugin names fail here, before any data is read or generated.
     modalities = [host.modality(n) for n in cfg.modalities]
     host.estimator(cfg.estimator)
@@ -142,9 +143,10 @@ def execute_run(cfg: RunConfig, reporter: Reporter | None = None, echo=lambda _m
         fileio.write_json(run / "environment.json", _environment(cfg, device, dataset))
 
         executor = make_executor(cfg, par, dataset, host, device, store, log)
-        plan = plan_run(cfg, dataset, host, device.type)
         tasks = TaskLog(reporter or SilentReporter(), log)
-        run_plan(plan.tasks, store, executor, tasks)
+        resolved = cfg
+        (plan,), _ = run_in_rounds(lambda decided: [plan_run(resolved, dataset, host, device.type, decided)], store,
+                                   executor, tasks)
         fileio.write_json(run / "tasks.json", tasks.entries)
         fitted, outputs = collect(plan, store, cfg, dataset, stats, host, device)
         fitted.save(run)
@@ -205,7 +207,7 @@ def _check_checkpoints(run: Path, cfg: RunConfig, host: PluginHost) -> None:
     """Read every checkpoint of ``run`` and check it against the config and the other checkpoints."""
     from musefuse.core.learning.models import model_from_checkpoint
 
-    gives = host.estimator(cfg.estimator).gives_signal
+    regressor_re, fusion_re = read_difficulty_inputs(run, cfg, host)
 
     def part(path: Path, kind: Any = None) -> tuple[dict, dict, Any]:
         tensors, meta = fileio.load_tensors(path)  # names the file when it is unreadable
@@ -249,12 +251,12 @@ def _check_checkpoints(run: Path, cfg: RunConfig, host: PluginHost) -> None:
             _, meta, model = part(path)
             if model is None or not isinstance(meta.get("shift"), int):
                 raise RunFolderError(f"{path}.json: the metadata lacks 'model' or 'shift'.")
-            expect(path, model, width + (1 if gives and cfg.re_unimodal else 0), f"modality '{name}'")
+            expect(path, model, width + regressor_re[(name, t)].re, f"modality '{name}'")
     for t in cfg.targets:
         path = run / "checkpoints" / f"fuser-{t}"
         _, _, model = part(path, host.fuser)
         n = len(cfg.modalities)
-        expect(path, model, n * (2 if gives and cfg.re_fusion else 1), f"the run's {n} modalities")
+        expect(path, model, n * (1 + fusion_re[t].re), f"the run's {n} modalities")
 
 
 def predict(run: Path, data: Path | None, out: Path, stage: str = "fusion", device: str = "auto",

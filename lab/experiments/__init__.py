@@ -29,7 +29,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,12 +39,18 @@ from musefuse.core import fileio
 from musefuse.core.config import RunConfig
 from musefuse.core.errors import ConfigError
 from musefuse.core.graph.executor_registry import make_executor
-from musefuse.core.graph.executors import Reporter, SilentReporter, apply_threads, parallelism, run_plan
+from musefuse.core.graph.executors import (
+    Reporter,
+    SilentReporter,
+    apply_threads,
+    parallelism,
+    run_in_rounds,
+)
 from musefuse.core.graph.pipeline import TaskLog, collect
 from musefuse.core.graph.plan import RunPlan, plan_run
 from musefuse.core.graph.store import ArtifactStore, default_store
 from musefuse.core.graph.tasks import Task
-from musefuse.core.plugin_host import get_host
+from musefuse.core.plugin_host import get_host, resolve_aliases
 from musefuse.core.runs import runfolder
 from musefuse.core.runs.results import score_records
 
@@ -117,16 +123,21 @@ def slug(name: str) -> str:
 
 def _unimodal(plan: RunPlan) -> RunPlan:
     """The plan without its fusers: the regressors, the difficulty signal (a run's output even where no
-    regressor reads it) and what they read."""
+    regressor reads it), the regressors' gates and what they read; complete once every regressor is chosen."""
     needed: set[str] = set()
     by_key = {t.key: t for t in plan.tasks}
-    todo = [t.key for t in plan.regressors.values()] + [key for refs in plan.difficulty.values() for key, _ in refs]
+    gates = [g.key for label, g in plan.gates.items() if label.startswith("unimodal ")]
+    todo = ([t.key for t in plan.regressors.values()] + gates
+            + [key for refs in plan.difficulty.values() for key, _ in refs])
     while todo:
         key = todo.pop()
         if key not in needed:
             needed.add(key)
             todo += list(by_key[key].deps)
-    return dataclasses.replace(plan, tasks=[t for t in plan.tasks if t.key in needed], fusers={})
+    decided = all(label in {f"unimodal {m} → {t}" for m, t in plan.regressor_re}
+                  for label in plan.gates if label.startswith("unimodal "))
+    return dataclasses.replace(plan, tasks=[t for t in plan.tasks if t.key in needed], fusers={}, fusion_re={},
+                               complete=decided)
 
 
 def run_experiment(
@@ -156,10 +167,11 @@ def run_experiment(
     names = [t.name for t in trials]
     if len(set(names)) != len(names) or len({slug(n) for n in names}) != len(names):
         raise ConfigError(f"Trial names must be distinct: {names}.")
+    host = get_host()
+    trials = [replace(t, config=resolve_aliases(t.config, host)) for t in trials]  # one name per modality
     base = trials[0].config
     if len({str(t.config.data) for t in trials}) > 1:
         raise ConfigError("The trials of one experiment must use the same --data.")
-    host = get_host()
     modalities = list(dict.fromkeys(m for t in trials for m in t.config.modalities))
     targets = list(dict.fromkeys(x for t in trials for x in t.config.targets))
     mods = [host.modality(n) for n in modalities]  # unknown names fail before any data is read
@@ -189,24 +201,23 @@ def run_experiment(
         stats = standardise(dataset, mods)
         log(f"data: {len(dataset.subjects)} subjects from {root} (fingerprint {dataset.fingerprint[:12]}), "
             f"modalities {','.join(modalities)}")
-        configs, plans, tasks = [], [], {}
+        configs = []
         for trial in trials:
             cfg = trial.config.model_copy(update={"data": root.resolve(), "out": None})
-            cfg = cfg.with_preset(cuda=device.type == "cuda")
-            plan = plan_run(cfg, dataset, host, device.type)
-            plan = _unimodal(plan) if trial.unimodal_only else plan
-            for task in plan.tasks:
-                tasks.setdefault(task.key, task)  # a model two trials share is one task
-            configs.append(cfg)
-            plans.append(plan)
+            configs.append(cfg.with_preset(cuda=device.type == "cuda"))
             fileio.write_text(folder / "configs" / f"{slug(trial.name)}.yaml",
-                                 yaml.safe_dump(json.loads(cfg.model_dump_json()), sort_keys=False))
-        n_planned = sum(len(p.tasks) for p in plans)
-        log(f"{n_planned} models over {len(trials)} trials, {len(tasks)} distinct (shared models are trained once)")
+                                 yaml.safe_dump(json.loads(configs[-1].model_dump_json()), sort_keys=False))
+
+        def plan_all(decided) -> list[RunPlan]:  # a model two trials share is one task (run_in_rounds)
+            plans = [plan_run(cfg, dataset, host, device.type, decided) for cfg in configs]
+            return [_unimodal(p) if t.unimodal_only else p for t, p in zip(trials, plans, strict=True)]
 
         executor = make_executor(base, par, dataset, host, device, store, log)
         task_log = TaskLog(reporter or SilentReporter(), log)
-        reused = run_plan(list(tasks.values()), store, executor, task_log)
+        plans, reused = run_in_rounds(plan_all, store, executor, task_log)
+        tasks = {t.key: t for p in plans for t in p.tasks}
+        n_planned = sum(len(p.tasks) for p in plans)
+        log(f"{n_planned} models over {len(trials)} trials, {len(tasks)} distinct (shared models were trained once)")
         fileio.write_json(folder / "tasks.json", task_log.entries)
 
         records: list[dict[str, Any]] = []

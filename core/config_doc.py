@@ -1,0 +1,97 @@
+"""docs/config.md, generated from `RunConfig`: every field with its type, default and description.
+
+After changing RunConfig, regenerate with the one command in `REGENERATE`; tests/test_docs.py fails
+while the file and the model disagree.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+import typing
+from pathlib import Path
+
+import annotated_types
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+
+from musefuse.core import fileio
+from musefuse.core.config import RunConfig
+
+REGENERATE = "python -m musefuse.core.config_doc docs/config.md"
+
+_HEADER = f"""\
+# Configuration reference
+
+<!-- generated from musefuse.core.config.RunConfig; do not edit, regenerate: {REGENERATE} -->
+
+Everything that determines a run: every field of `musefuse.core.config.RunConfig`, in the
+model's order. A YAML file given to `musefuse run --config FILE` can set any of them; on the
+command line a field `some_field` is `--some-field` (booleans `--some-field/--no-some-field`;
+`estimator_options` is `--estimator-option KEY=VALUE`, repeatable), and a flag overrides the file.
+The training-budget fields (`epochs`, `patience`, `window`, `hop`, `lr_schedule`, `threads`) take
+the preset's value unless set explicitly ([pipeline.md](pipeline.md#presets)).
+
+| field | type | default | description |
+|---|---|---|---|
+"""
+
+_BOUNDS = {annotated_types.Ge: ("ge", "≥"), annotated_types.Gt: ("gt", ">"),
+           annotated_types.Le: ("le", "≤"), annotated_types.Lt: ("lt", "<")}
+
+
+def type_name(annotation: object) -> str:
+    """A field's type as a reader writes it: `int`, `Path | None`, `"ccc" | "mse"`, `dict[str, Any]`."""
+    if annotation is type(None):
+        return "None"
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Literal:
+        return " | ".join(f'"{a}"' if isinstance(a, str) else repr(a) for a in args)
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(type_name(a) for a in args)
+    if origin is not None:
+        return f"{getattr(origin, '__name__', str(origin))}[{', '.join(type_name(a) for a in args)}]"
+    if annotation is typing.Any:
+        return "Any"
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def _bounds(info: FieldInfo) -> str:
+    parts = [f"{symbol} {getattr(constraint, attr)}" for constraint in info.metadata
+             for kind, (attr, symbol) in _BOUNDS.items() if isinstance(constraint, kind)]
+    return f" ({', '.join(parts)})" if parts else ""
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _rows(model: type[BaseModel], prefix: str = "") -> list[str]:
+    """One table row per field; a nested model's fields appear as `outer.inner`."""
+    rows = []
+    for name, info in model.model_fields.items():
+        if isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel):
+            rows += _rows(info.annotation, f"{prefix}{name}.")
+            continue
+        default = info.get_default(call_default_factory=True)
+        default = str(default) if isinstance(default, Path) else repr(default)
+        rows.append(f"| `{prefix}{name}` | `{_cell(type_name(info.annotation))}`{_bounds(info)} "
+                    f"| `{_cell(default)}` | {_cell(info.description or '')} |")
+    return rows
+
+
+def render() -> str:
+    """The whole of docs/config.md."""
+    return _HEADER + "\n".join(_rows(RunConfig)) + "\n"
+
+
+def main(argv: list[str]) -> None:
+    """No argument: print the reference. One path: write it there (atomically: all or nothing)."""
+    if not argv:
+        sys.stdout.write(render())
+        return
+    fileio.write_text(Path(argv[0]), render())
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
