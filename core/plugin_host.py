@@ -26,7 +26,7 @@ import pluggy
 
 from musefuse import __version__
 from musefuse.core import hookspecs
-from musefuse.core.errors import PluginError, nearest, unknown
+from musefuse.core.errors import ConfigError, PluginError, nearest, unknown
 from musefuse.core.interfaces import Corruption, DifficultyEstimator, Fuser, Modality
 from musefuse.core.registry import builtin_modules
 
@@ -245,8 +245,6 @@ def resolve_aliases(cfg: Any, host: PluginHost | None = None) -> Any:
     (plugin versions), the synthetic-data filter and ``predict`` all see one name per modality; an
     unknown name fails here, and two names of one modality (``fau,faus``) are refused.
     """
-    from musefuse.core.errors import ConfigError
-
     host = host or get_host()
     names = [host.modality(n).name for n in cfg.modalities]
     repeated = sorted({n for n in names if names.count(n) > 1})

@@ -18,6 +18,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import queue as queue_mod
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -135,8 +136,6 @@ def run_in_rounds(plan: Callable[[Callable[[str], dict[str, Any] | None]], Seque
 
 
 def _warning(message: str) -> None:
-    import warnings
-
     warnings.warn(message, stacklevel=3)
 
 
