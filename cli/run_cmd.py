@@ -61,6 +61,8 @@ def run(
     lr: float = typer.Option(None, help="Learning rate (default: per modality, from the paper's grid)."),
     dropout: float = typer.Option(None, help="Dropout between recurrent layers."),
     loss: str = typer.Option(None, help="ccc (1 - CCC, default) | mse | l1."),
+    weight_decay: float = typer.Option(
+        None, help="Weight decay of regressors and fusers (AdamW; default 0: plain Adam), e.g. 0.01."),
     pipeline: str = typer.Option(
         None, help="default | paper (the paper's exact pipeline: RE in both stages, in-sample train signals)."),
     estimator: str = typer.Option(None, help="Difficulty estimator plugin (default ae-re; none to switch off)."),
@@ -87,6 +89,8 @@ def run(
         None, "--estimator-option", help="KEY=VALUE option of the estimator plugin (repeatable), e.g. bottleneck=8."),
     label_shift: float = typer.Option(None, help="Annotation delay compensation, seconds (default 0)."),
     missing: str = typer.Option(None, help="Missing feature rows: zero (default) | ffill | mask."),
+    standardise: str = typer.Option(
+        None, help="Feature z-scoring: train (default; train statistics) | recording (each recording's own)."),
     preset: str = typer.Option(None, help="Training budget: auto (paper on CUDA, else cpu) | cpu | paper."),
     epochs: int = typer.Option(None, help="Maximum epochs per model (preset default)."),
     patience: int = typer.Option(None, help="Early-stopping patience on devel CCC (preset default)."),

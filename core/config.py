@@ -59,6 +59,9 @@ class RunConfig(BaseModel):
     lr: float | None = Field(None, gt=0, description="Adam learning rate; None: the modality's.")
     dropout: float | None = Field(None, ge=0, lt=1, description="Dropout between layers; None: the modality's.")
     loss: Literal["ccc", "mse", "l1"] = Field("ccc", description="Loss of regressors and fusers (ccc: 1 - CCC).")
+    weight_decay: float = Field(0.0, ge=0, description=(
+        "Weight decay of the regressors and fusers (decoupled: AdamW, each weight shrunk by lr x weight_decay per "
+        "step; core/learning/training.py); 0: plain Adam, as the paper. The auto-encoders never decay."))
     model_settings: dict[str, dict[str, dict[str, Any]]] = Field({}, description=(
         "Per-regressor settings, modality -> target -> {rnn, layers, hidden, lr, dropout} (any subset): the most "
         "specific level, over the fields above and the modality defaults. Auto-encoders and the fuser keep theirs. "
@@ -99,6 +102,10 @@ class RunConfig(BaseModel):
     label_shift: float = Field(
         0.0, ge=0, description="Seconds; predict the label this much later (rater lag).")
     missing: MissingPolicy = Field("zero", description="How missing feature rows are filled: zero, ffill or mask.")
+    standardise: Literal["train", "recording"] = Field("train", description=(
+        "Feature standardisation: train (z-scored with the train partition's statistics) or recording (each "
+        "subject's recording z-scored with its own mean and std, as the MuSe 2021 baselines do for eGeMAPS; "
+        "every model's input, the auto-encoders' included, and `predict` follows; core/data/recording.py)."))
     # Training budget
     preset: Literal["auto", "cpu", "paper"] = Field(
         "auto", description="Training budget; auto: paper on CUDA, cpu otherwise.")

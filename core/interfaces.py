@@ -108,6 +108,7 @@ class FitContext:
     hop: int = 100  # training window hop, frames
     batch_size: int = 32
     lr_schedule: Literal["none", "plateau"] = "none"  # plateau: halve lr from the best weights (training.py)
+    weight_decay: float = 0.0  # decoupled (AdamW): lr x weight_decay per step; a run gives it to regressors, fusers
     options: dict[str, Any] = field(default_factory=dict)  # the plugin's Options, validated, as a dict
     progress: Callable[[int, float], None] | None = None  # called as progress(epoch, devel_score)
 

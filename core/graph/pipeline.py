@@ -18,14 +18,14 @@ import numpy as np
 
 from musefuse.core import fileio
 from musefuse.core.config import RunConfig
-from musefuse.core.data.dataset import Dataset, Standardiser, Subject, fill_missing
+from musefuse.core.data.dataset import Dataset, Standardiser, Subject
 from musefuse.core.graph import gate
 from musefuse.core.graph.executors import Executor, InProcessExecutor, Reporter, SilentReporter, run_in_rounds
 from musefuse.core.graph.gate import Choice
 from musefuse.core.graph.plan import RunPlan, model_seed, plan_run
 from musefuse.core.graph.store import ArtifactStore, default_store
 from musefuse.core.graph.tasks import Task, TaskEnv, input_standardiser
-from musefuse.core.graph.wiring import fusion_input, mean_signal, regressor_input
+from musefuse.core.graph.wiring import feature_input, fusion_input, mean_signal, regressor_input
 from musefuse.core.interfaces import DifficultyEstimator, FitContext, Fuser, Modality
 from musefuse.core.learning.calibration import apply_calibration
 from musefuse.core.learning.regressor import Regressor
@@ -63,8 +63,14 @@ class Fitted:
     calibrations: dict[str, tuple[str, np.ndarray]] = field(default_factory=dict)  # modality -> (method, reference)
 
     # -- inputs of each stage ------------------------------------------------------------------
-    def features(self, subjects: Sequence[Subject], modality: str) -> list[np.ndarray]:
-        return [fill_missing(s.features[modality], self.config.missing) for s in subjects]
+    def features(self, subjects: Sequence[Subject], modality: str, own: Standardiser | None = None) -> list[np.ndarray]:
+        """Model input as in training (tasks.TaskEnv.features): ``own``: a fold estimator's input scaling."""
+        per_recording = self.config.standardise == "recording" and self._modality(modality).standardise
+        return [feature_input(s.features[modality] if own is None else own.transform(s.features[modality]),
+                              self.config.missing, per_recording) for s in subjects]
+
+    def _modality(self, name: str) -> Modality:
+        return next(m for m in self.modalities if m.name == name)
 
     def difficulty(self, subjects: Sequence[Subject], modality: str,
                    features: list[np.ndarray] | None = None) -> list[np.ndarray]:
@@ -72,8 +78,8 @@ class Fitted:
         ``features``: the subjects' :meth:`features`, when the caller has them already."""
         signals = []
         for own, est in self.estimators[modality]:
-            x = (features or self.features(subjects, modality)) if own is None else [
-                fill_missing(own.transform(s.features[modality]), self.config.missing) for s in subjects]
+            x = (features or self.features(subjects, modality)) if own is None else self.features(
+                subjects, modality, own)
             signals.append(est.difficulty(x))
         return mean_signal(signals)
 

@@ -87,6 +87,24 @@ def fit_budget(cfg: RunConfig) -> dict[str, Any]:
     return fit
 
 
+def feature_scaling(cfg: RunConfig) -> dict[str, str]:
+    """Per-recording standardisation (``standardise: recording``) in the key of every model, only when asked
+    for, so that the keys of models trained with train statistics stay as they were.
+
+    Every model reads it, the auto-encoders included: the difficulty must describe the input the regressor
+    reads; it then flags what is unusual within a recording, no longer how far a subject sits from the train
+    population. A fold model's own scaling (``fold_standardise``) is affine per column and the per-recording
+    z-scoring, applied after it, cancels it: the two settings need no special case, and with ``recording``
+    held-out train subjects are scaled exactly like devel and test ones, which is what fold scaling is for.
+    """
+    return {"feature_scaling": "recording"} if cfg.standardise == "recording" else {}
+
+
+def regularisation(cfg: RunConfig) -> dict[str, float]:
+    """Weight decay in the key of regressors and fusers (the models that take it), only when set."""
+    return {"weight_decay": cfg.weight_decay} if cfg.weight_decay else {}
+
+
 # A finished gate's fit summary by task key, None while it has not run (ArtifactStore.gate_info).
 Decided = Callable[[str], dict[str, Any] | None]
 
@@ -106,7 +124,7 @@ def plan_run(cfg: RunConfig, dataset: Dataset, host: PluginHost, device_type: st
     origins = {f"{kind} {name}": _origin(host, kind, name) for kind, name in used}
     common = {"data": data_key(dataset), "device": device_type, "missing": cfg.missing, "devel_ids": ids["devel"],
               "plugins": {k: v for k, v in origins.items() if v},  # third-party code versions
-              "fit": fit_budget(cfg)}
+              "fit": fit_budget(cfg), **feature_scaling(cfg)}
     uses_signal = est_cls.gives_signal and bool(cfg.re_unimodal or cfg.re_fusion)
     oof_fusion = cfg.fusion_train == "out-of-fold" and fuser_cls.learned
     oof_difficulty = cfg.difficulty_train == "out-of-fold" and uses_signal
@@ -134,7 +152,7 @@ def plan_run(cfg: RunConfig, dataset: Dataset, host: PluginHost, device_type: st
             **common, "data": data_key(dataset, m.name), "modality": m.name, "target": t, "fit_ids": fit_ids,
             **own_scaling(tag), "settings": cfg.settings_for(m.settings_for(t), m.name, t).model_dump(),
             "seed": model_seed(cfg.seed, tag, "regressor", m.name, t),
-            "shift": round(cfg.label_shift / STEP_SECONDS),
+            "shift": round(cfg.label_shift / STEP_SECONDS), **regularisation(cfg),
             "difficulty": {"refs": difficulty} if difficulty else None, **PAIRED_INIT[bool(difficulty)]}))
 
     def choose(setting: bool | str, label: str, target: str, candidates: dict[bool, Task]) -> Choice | None:
@@ -212,7 +230,7 @@ def plan_run(cfg: RunConfig, dataset: Dataset, host: PluginHost, device_type: st
         return plan.add(Task("fuser", f"fusion ({cfg.fuser}) → {t}{'' if re else ' (no RE)' * gated_fusion}", {
             **common, "plugin": cfg.fuser, "target": t, "fit_ids": ids["train"],
             "settings": cfg.fusion_settings().model_dump(), "seed": model_seed(cfg.seed, "fuser", t),
-            "inputs": inputs, "fit_inputs": fit_inputs, **PAIRED_INIT[re]}))
+            "inputs": inputs, "fit_inputs": fit_inputs, **regularisation(cfg), **PAIRED_INIT[re]}))
 
     # A fuser that learns nothing is not gated (it reads no difficulty unless forced to be given it).
     readable = est_cls.gives_signal and (fuser_cls.learned or cfg.re_fusion != "devel")

@@ -22,10 +22,10 @@ from typing import Any, Literal
 
 import numpy as np
 
-from musefuse.core.data.dataset import Dataset, Standardiser, fill_missing
+from musefuse.core.data.dataset import Dataset, Standardiser
 from musefuse.core.graph.gate import decide
 from musefuse.core.graph.store import ArtifactStore
-from musefuse.core.graph.wiring import fusion_input, mean_signal, regressor_input
+from musefuse.core.graph.wiring import feature_input, fusion_input, mean_signal, regressor_input
 from musefuse.core.interfaces import FitContext, ModelSettings
 from musefuse.core.learning.regressor import Regressor
 from musefuse.core.plugin_host import PluginHost
@@ -89,27 +89,32 @@ class TaskEnv:
     host: PluginHost
     device: Any  # torch.device
     store: ArtifactStore
-    _features: dict[tuple[str, str], list[np.ndarray]] = field(default_factory=dict)
+    _features: dict[tuple[str, str, bool], list[np.ndarray]] = field(default_factory=dict)
 
     def index(self, ids: Sequence[str]) -> list[int]:
         pos = {s.id: i for i, s in enumerate(self.dataset.subjects)}
         return [pos[i] for i in ids]
 
-    def features(self, modality: str, missing: str, standardise_on: Sequence[str] | None = None) -> list[np.ndarray]:
+    def features(self, modality: str, missing: str, standardise_on: Sequence[str] | None = None,
+                 per_recording: bool = False) -> list[np.ndarray]:
         """Gap-filled model input of every subject (computed once per process).
 
         ``standardise_on`` (a fold model's fit subjects): z-scored again with those subjects' statistics
         alone, so that the subjects the fold holds out are as new to the model's input scaling as devel
         and test subjects are to the run's (not cached: a fold's copy is needed by one task).
+        ``per_recording`` (``standardise: recording``): each recording z-scored with its own statistics
+        last, for a modality that is standardised at all (wiring.feature_input).
         """
+        per_recording = per_recording and self.host.modality(modality).standardise
         own = None if standardise_on is None else input_standardiser(self.dataset, self.host, modality, standardise_on)
         if own is not None:
-            return [fill_missing(own.transform(s.features[modality]), missing)  # type: ignore[arg-type]
+            return [feature_input(own.transform(s.features[modality]), missing, per_recording)  # type: ignore[arg-type]
                     for s in self.dataset.subjects]
-        if (modality, missing) not in self._features:
-            self._features[(modality, missing)] = [fill_missing(s.features[modality], missing)  # type: ignore[arg-type]
-                                                   for s in self.dataset.subjects]
-        return self._features[(modality, missing)]
+        key = (modality, missing, per_recording)
+        if key not in self._features:
+            self._features[key] = [feature_input(s.features[modality], missing, per_recording)  # type: ignore[arg-type]
+                                   for s in self.dataset.subjects]
+        return self._features[key]
 
     def signal(self, refs: Sequence[Ref]) -> list[np.ndarray]:
         """One (T,) array per subject, assembled from upstream tasks' signals (later refs override)."""
@@ -168,7 +173,8 @@ def run_task(task: Task, env: TaskEnv, progress: Progress | None = None) -> dict
         device=env.device, seed=spec["seed"], settings=ModelSettings(**spec["settings"]), loss=spec["fit"]["loss"],
         max_epochs=spec["fit"]["epochs"], patience=spec["fit"]["patience"], window=spec["fit"]["window"],
         hop=spec["fit"]["hop"], batch_size=spec["fit"]["batch_size"],
-        lr_schedule=spec["fit"].get("lr_schedule", "none"), options=dict(spec.get("options", {})),
+        lr_schedule=spec["fit"].get("lr_schedule", "none"), weight_decay=spec.get("weight_decay", 0.0),
+        options=dict(spec.get("options", {})),
         progress=progress)
     tensors, meta, outputs, result = _RUNNERS[task.kind](spec, env, fit, devel, ctx)
     info = _fit_summary(task, result, time.perf_counter() - started)
@@ -178,9 +184,11 @@ def run_task(task: Task, env: TaskEnv, progress: Progress | None = None) -> dict
 
 
 def _model_input(spec, env: TaskEnv) -> list[np.ndarray]:
-    """A model's features: the run's standardisation, or its fit subjects' own (``standardise: fit``)."""
+    """A model's features: the run's standardisation, or its fit subjects' own (``standardise: fit``), then
+    per recording where the run asks for it (``feature_scaling: recording``, see plan.feature_scaling)."""
     own = spec["fit_ids"] if spec.get("standardise") == "fit" else None
-    return env.features(spec["modality"], spec["missing"], standardise_on=own)
+    return env.features(spec["modality"], spec["missing"], standardise_on=own,
+                        per_recording=spec.get("feature_scaling") == "recording")
 
 
 def _fit_estimator(spec, env: TaskEnv, fit, devel, ctx):

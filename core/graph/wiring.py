@@ -11,6 +11,15 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from musefuse.core.data.dataset import MissingPolicy, fill_missing
+from musefuse.core.data.recording import standardise_recording
+
+
+def feature_input(x: np.ndarray, missing: MissingPolicy, per_recording: bool) -> np.ndarray:
+    """A model's input from one subject's standardised features (T, D): z-scored again with the recording's
+    own statistics when ``per_recording`` (``standardise: recording``), then gap-filled (``missing``)."""
+    return fill_missing(standardise_recording(x) if per_recording else x, missing)
+
 
 def regressor_input(x: list[np.ndarray], d: list[np.ndarray] | None) -> list[np.ndarray]:
     """Per subject, the features (T, F) with the difficulty (T,) appended as a last column (None: the features)."""

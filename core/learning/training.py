@@ -196,7 +196,7 @@ def fit_sequence_model(
     devel_scored = any(np.isfinite(y).any() for y in devel_gold)
 
     lr = ctx.settings.lr
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    optimizer = _optimizer(model, lr, ctx.weight_decay)
     # "plateau": after `plateau` epochs without improvement, go back to the best weights and halve the
     # learning rate instead of drifting on; stopping still needs `patience` epochs without improvement.
     # Devel CCC swings by ±0.1 between epochs at lr 0.005, so plain patience often keeps a lucky epoch 1–3.
@@ -259,7 +259,7 @@ def fit_sequence_model(
             if plateau and bad_epochs % plateau == 0 and best_state is not None:
                 model.load_state_dict(best_state)
                 lr /= 2
-                optimizer = torch.optim.Adam(model.parameters(), lr=lr)  # fresh moments for the restored weights
+                optimizer = _optimizer(model, lr, ctx.weight_decay)  # fresh moments for the restored weights
 
     if best_state is not None:
         model.load_state_dict(best_state)
@@ -273,6 +273,16 @@ def fit_sequence_model(
         steps_per_second=steps / train_seconds if train_seconds > 0 else 0.0,
         frames_per_second=int(lengths.sum()) * len(history) / train_seconds if train_seconds > 0 else 0.0,
     )
+
+
+def _optimizer(model: SequenceModel, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    """Adam; with weight decay, AdamW (Loshchilov & Hutter 2019). Adam's own ``weight_decay`` is an L2 term in
+    the gradient, which Adam then divides by the gradient's running magnitude: weights with large gradients
+    (the CCC loss gives very uneven ones) would barely decay. AdamW shrinks every weight by lr x weight_decay
+    per step, whatever its gradient. Without decay, plain Adam, so runs without it train exactly as before."""
+    if weight_decay > 0:
+        return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    return torch.optim.Adam(model.parameters(), lr=lr)
 
 
 def _evaluate(
