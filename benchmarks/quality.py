@@ -39,11 +39,12 @@ OLD_SCALE = ["--estimator-option", "reference=train", *ALL_TRAIN]  # ... z-score
 OLD_FOLDS = ["--no-fold-standardise"]  # fold models on the run's standardisation
 IN_SAMPLE = ["--difficulty-train", "in-sample", "--fusion-train", "in-sample", *OLD_SCALE]
 OOF_BOTH = ["--difficulty-train", "out-of-fold", "--fusion-train", "out-of-fold"]
+NORE = ["--estimator", "none", "--fusion-train", "out-of-fold", "--fold-standardise"]
 VARIANTS = {
     "re": [*FORCED, *IN_SAMPLE],
     "nore": ["--estimator", "none", "--fusion-train", "in-sample"],
     "nore-oof": ["--estimator", "none", "--fusion-train", "out-of-fold", *OLD_FOLDS],
-    "nore-oof-fs": ["--estimator", "none", "--fusion-train", "out-of-fold", "--fold-standardise"],
+    "nore-oof-fs": NORE,
     "oof": [*FORCED, "--difficulty-train", "in-sample", "--fusion-train", "out-of-fold", *OLD_FOLDS, *OLD_SCALE],
     "oofd": [*FORCED, "--difficulty-train", "out-of-fold", "--fusion-train", "in-sample", *OLD_FOLDS, *OLD_SCALE],
     "oofd-oof": [*FORCED, *OOF_BOTH, *OLD_FOLDS, *OLD_SCALE],
@@ -56,6 +57,11 @@ VARIANTS = {
     "q": [*FORCED, *IN_SAMPLE, "--difficulty-calibration", "quantile"],
     # the default since issue 21: the devel gate decides per regressor and fuser whether it reads the RE
     "gate": [*OOF_BOTH, "--fold-standardise", "--difficulty-unseen", "fold-mean"],
+    # between-subject generalisation options (issue 21), each on the no-RE pipeline nore-oof-fs
+    "nore-rec": [*NORE, "--standardise", "recording"],  # per-recording z-scoring (MuSe baselines, eGeMAPS)
+    "nore-wd": [*NORE, "--weight-decay", "0.01"],
+    "nore-drop": [*NORE, "--dropout", "0.5"],  # the top of the paper's grid
+    "nore-win": [*NORE, "--window", "50", "--hop", "25"],  # shorter, denser windows
 }
 LABELS = {"re": "with RE", "nore": "without RE", "nore-oof": "without RE, out-of-fold fusion inputs",
           "oof": "with RE, out-of-fold fusion inputs",
@@ -65,7 +71,9 @@ LABELS = {"re": "with RE", "nore": "without RE", "nore-oof": "without RE, out-of
           "oofd-oof-fs-dv": "out-of-fold RE and fusion inputs, fold-standardised, RE scaled on devel",
           "oofd-oof-fs-fm": "out-of-fold RE and fusion inputs, fold-standardised, devel/test RE the fold mean",
           "oofd-q": "out-of-fold RE, quantile-calibrated", "q": "with RE, quantile-calibrated",
-          "gate": "RE where it wins on devel (the default)"}
+          "gate": "RE where it wins on devel (the default)",
+          "nore-rec": "without RE, per-recording standardisation", "nore-wd": "without RE, weight decay 0.01",
+          "nore-drop": "without RE, dropout 0.5", "nore-win": "without RE, windows 50 / hop 25"}
 
 
 def run_one(out: Path, variant: str, seed: int, modalities: str, extra: list[str]) -> Path:

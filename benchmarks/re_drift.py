@@ -35,7 +35,7 @@ import torch
 
 from musefuse.core.data.dataset import Standardiser, fill_missing
 from musefuse.core.data.loader import load_dataset, standardise
-from musefuse.core.interfaces import FitContext
+from musefuse.core.interfaces import FitContext, TrainingBudget
 from musefuse.core.plugin_host import get_host
 from musefuse.core.runs.drift import difficulty_drift
 from musefuse.lab.synth import default_dataset
@@ -53,9 +53,9 @@ def fold_of(n_train: int, folds: int, seed: int) -> np.ndarray:
 
 
 def fit_ae(train: list[np.ndarray], devel: list[np.ndarray], settings, args, seed: int) -> AutoEncoderRE:
-    ctx = FitContext(device=torch.device("cpu"), seed=seed, settings=settings, max_epochs=args.epochs,
-                     patience=args.patience, window=args.window, hop=args.window, batch_size=32,
-                     options=dict(AE_OPTIONS))
+    ctx = FitContext(device=torch.device("cpu"), seed=seed, settings=settings, options=dict(AE_OPTIONS),
+                     budget=TrainingBudget(epochs=args.epochs, patience=args.patience, window=args.window,
+                                           hop=args.window, batch_size=32))
     est = AutoEncoderRE()
     est.fit(train, devel, ctx)
     return est

@@ -10,18 +10,19 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from musefuse.core.data.dataset import MissingPolicy
 from musefuse.core.errors import ConfigError
-from musefuse.core.interfaces import ModelSettings, RnnType
+from musefuse.core.interfaces import ModelSettings, RnnType, TrainingBudget
 
 # Presets change only the training budget, never the architecture (4 x 64 BiGRU stays).
 # `paper`: the paper's budget and plain early stopping (sec. 4.3). `cpu`: chosen on devel from the
 # quality-vs-time curve on this project's 2-core CPU (benchmarks/budget_curve.py, docs/results.md "Training budget").
-PRESETS: dict[str, dict[str, Any]] = {
-    "paper": {"epochs": 100, "patience": 15, "window": 200, "hop": 100, "lr_schedule": "none"},
-    # One torch thread: the recurrences are many small steps that a second thread barely speeds up
-    # (3.7 vs 3.8 s/epoch measured), while two threads on a busy 2-core machine oversubscribe it badly.
+PRESETS: dict[str, TrainingBudget] = {
+    "paper": TrainingBudget(),
     # 30 epochs / patience 10 cost 1.6x the time and were no better on devel; plateau beat plain patience.
-    "cpu": {"epochs": 15, "patience": 5, "window": 100, "hop": 100, "threads": 1, "lr_schedule": "plateau"},
+    "cpu": TrainingBudget(epochs=15, patience=5, window=100, hop=100, lr_schedule="plateau"),
 }
+# One torch thread on CPU: the recurrences are many small steps that a second thread barely speeds up
+# (3.7 vs 3.8 s/epoch measured), while two threads on a busy 2-core machine oversubscribe it badly.
+PRESET_THREADS = {"cpu": 1}
 # Printed at start: what a preset costs against `paper`, as measured (benchmarks/results/budget*/).
 PRESET_COST = {
     "cpu": "costs, against 'paper' (embedded data, no RE, 3 seeds): fusion test CCC -0.007 arousal / -0.021 "
@@ -109,13 +110,16 @@ class RunConfig(BaseModel):
     # Training budget
     preset: Literal["auto", "cpu", "paper"] = Field(
         "auto", description="Training budget; auto: paper on CUDA, cpu otherwise.")
-    epochs: int = Field(100, ge=1, description="Maximum epochs per model.")
-    patience: int = Field(15, ge=1, description="Epochs without a better devel CCC before training stops.")
-    window: int = Field(200, ge=2, description="Training window, frames (MuSe 2021 baseline: 100 s at 2 Hz).")
-    hop: int = Field(100, ge=1, description="Training window hop, frames.")
-    batch_size: int = Field(32, ge=1, description="Training windows per batch.")
-    lr_schedule: Literal["none", "plateau"] = Field(
-        "none", description="none: plain early stopping; plateau: halve lr from the best weights (training.py).")
+    # The budget fields: None takes the preset's (with_preset); `budget` is the resolved TrainingBudget.
+    epochs: int | None = Field(None, ge=1, description="Maximum epochs per model; None: the preset's.")
+    patience: int | None = Field(
+        None, ge=1, description="Epochs without a better devel CCC before training stops; None: the preset's.")
+    window: int | None = Field(
+        None, ge=2, description="Training window, frames (MuSe 2021 baseline: 100 s at 2 Hz); None: the preset's.")
+    hop: int | None = Field(None, ge=1, description="Training window hop, frames; None: the preset's.")
+    batch_size: int | None = Field(None, ge=1, description="Training windows per batch; None: the preset's.")
+    lr_schedule: Literal["none", "plateau"] | None = Field(None, description=(
+        "none: plain early stopping; plateau: halve lr from the best weights (training.py); None: the preset's."))
     # Execution
     seed: int = Field(0, description="Random seed; every model derives its own from it and its name.")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when present.")
@@ -188,11 +192,20 @@ class RunConfig(BaseModel):
         """The fuser's settings: the paper's 4-layer BiRNN, with this run's overrides."""
         return self.settings_for(ModelSettings(lr=0.005))
 
+    @property
+    def budget(self) -> TrainingBudget:
+        """The training budget of every learned model (the preset's, with the fields set explicitly)."""
+        unset = [k for k in TrainingBudget.model_fields if getattr(self, k) is None]
+        if unset:
+            raise ConfigError(f"The training budget is not resolved ({', '.join(unset)}): call with_preset first.")
+        return TrainingBudget(**{k: getattr(self, k) for k in TrainingBudget.model_fields})
+
     def with_preset(self, cuda: bool) -> RunConfig:
         """Apply the preset (training budget) and the pipeline to the fields the user did not set explicitly."""
         name = self.preset if self.preset != "auto" else ("paper" if cuda else "cpu")
-        update = {k: v for k, v in {**PRESETS[name], **PIPELINES[self.pipeline]}.items()
-                  if k not in self.model_fields_set}
+        preset = {**PRESETS[name].model_dump(), **({"threads": PRESET_THREADS[name]} if name in PRESET_THREADS else {})}
+        update = {k: v for k, v in {**preset, **PIPELINES[self.pipeline]}.items()
+                  if k not in self.model_fields_set or (k in preset and getattr(self, k) is None)}
         resolved = self.model_copy(update={**update, "preset": name})
         return RunConfig.model_validate(resolved.model_dump())
 

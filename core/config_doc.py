@@ -29,8 +29,9 @@ Everything that determines a run: every field of `musefuse.core.config.RunConfig
 model's order. A YAML file given to `musefuse run --config FILE` can set any of them; on the
 command line a field `some_field` is `--some-field` (booleans `--some-field/--no-some-field`;
 `estimator_options` is `--estimator-option KEY=VALUE`, repeatable), and a flag overrides the file.
-The training-budget fields (`epochs`, `patience`, `window`, `hop`, `lr_schedule`, `threads`) take
-the preset's value unless set explicitly ([pipeline.md](pipeline.md#presets)).
+The training-budget fields (`epochs`, `patience`, `window`, `hop`, `batch_size`, `lr_schedule`) left at
+None take the preset's value (a preset is a `TrainingBudget`, `musefuse.core.config.PRESETS`; `cpu` also sets
+`threads`), and together they are the run's `RunConfig.budget` ([pipeline.md](pipeline.md#presets)).
 
 | field | type | default | description |
 |---|---|---|---|

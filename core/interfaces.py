@@ -94,6 +94,28 @@ class Modality(BaseModel):
         raise NotImplementedError(f"Modality '{self.name}' cannot extract features from raw media.")
 
 
+class TrainingBudget(BaseModel):
+    """How long, and on what pieces of the sequences, every learned model of a run trains.
+
+    A preset (``musefuse.core.config.PRESETS``) is one of these; the defaults are the paper's budget
+    (sec. 4.3). A model's task key holds its budget (:meth:`key`), so a changed budget never reuses a model.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    epochs: int = Field(100, ge=1)  # at most
+    patience: int = Field(15, ge=1)  # early stopping: epochs without a better devel score
+    window: int = Field(200, ge=2)  # training window, frames
+    hop: int = Field(100, ge=1)  # training window hop, frames
+    batch_size: int = Field(32, ge=1)  # windows per batch
+    lr_schedule: Literal["none", "plateau"] = "none"  # plateau: halve lr from the best weights (training.py)
+
+    def key(self) -> dict[str, Any]:
+        """The budget in a task key. A plain-patience schedule is left out, so that models trained before
+        ``lr_schedule`` existed keep their keys."""
+        return self.model_dump(exclude=set() if self.lr_schedule != "none" else {"lr_schedule"})
+
+
 @dataclass
 class FitContext:
     """Everything a learned plugin needs to train, handed over by the pipeline."""
@@ -102,12 +124,7 @@ class FitContext:
     seed: int
     settings: ModelSettings
     loss: Literal["ccc", "mse", "l1"] = "ccc"
-    max_epochs: int = 100
-    patience: int = 15  # early stopping: epochs without devel improvement
-    window: int = 200  # training window length, frames
-    hop: int = 100  # training window hop, frames
-    batch_size: int = 32
-    lr_schedule: Literal["none", "plateau"] = "none"  # plateau: halve lr from the best weights (training.py)
+    budget: TrainingBudget = field(default_factory=TrainingBudget)
     weight_decay: float = 0.0  # decoupled (AdamW): lr x weight_decay per step; a run gives it to regressors, fusers
     options: dict[str, Any] = field(default_factory=dict)  # the plugin's Options, validated, as a dict
     progress: Callable[[int, float], None] | None = None  # called as progress(epoch, devel_score)

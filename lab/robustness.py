@@ -33,19 +33,18 @@ from musefuse.core import fileio
 from musefuse.core.config import RunConfig
 from musefuse.core.data.dataset import Dataset, Subject
 from musefuse.core.errors import ConfigError
-from musefuse.core.graph.executors import apply_threads, parallelism
-from musefuse.core.graph.pipeline import Fitted, Reporter, fit_context, model_seed, train
+from musefuse.core.graph.pipeline import Fitted, Reporter, fit_context, model_seed
 from musefuse.core.interfaces import Corruption
 from musefuse.core.learning.metrics import partition_scores
-from musefuse.core.plugin_host import PluginHost, get_host, resolve_aliases
-from musefuse.core.runs import runfolder
+from musefuse.core.plugin_host import PluginHost
+from musefuse.core.runs.session import Session
 from musefuse.lab.difficulty_quality import TruthMasks, difficulty_auc, read_truth_masks, separation
 from musefuse.lab.robustness_plot import MODEL_LABELS, plot_curves
 
 DEFAULT_LEVELS = (0.0, 0.25, 0.5, 0.75, 1.0)
 # What `musefuse robustness` writes into --out: what prepare() may clear there, and nothing else.
-OUTPUT_ENTRIES = frozenset({"log.txt", "robustness.csv", "difficulty.csv", "robustness.md", "robustness.png",
-                            "summary.json"})
+OUTPUT_ENTRIES = frozenset({"log.txt", "environment.json", "robustness.csv", "difficulty.csv", "robustness.md",
+                            "robustness.png", "summary.json"})
 MIN_BASE_CCC = 0.1  # below this level-0 CCC, "relative robustness" (a ratio) is not reported
 
 
@@ -331,31 +330,23 @@ def evaluate_robustness(
     own seeds are used and K is at least their number.
     """
 
-    from musefuse.core.data.embedded import data_root
-    from musefuse.core.data.loader import load_dataset, standardise
-    from musefuse.core.runs.runner import resolve_device
+    from musefuse.core.runs.checkpoints import load_fitted
+    from musefuse.core.runs.runner import load_run_config
 
-    host = get_host()
-    base = resolve_aliases(base, host)  # one name per modality, as in a run
     levels = parse_levels(list(levels))
     if seeds < 1:
         raise ConfigError("'seeds': must be at least 1.")
-    modalities = [host.modality(n) for n in base.modalities]
-    for exp in experiments:
-        for spec in exp:
-            host.corruption(spec.corruption)
-            if spec.modality not in base.modalities:
-                raise ConfigError(f"'corrupt': modality '{spec.modality}' is not one of this pipeline's "
-                                  f"modalities ({', '.join(base.modalities)}).")
-    device = resolve_device(base.device)
-    base = base.with_preset(cuda=device.type == "cuda")
-    par = parallelism(device.type, 1, base.threads)  # models train in this process (corrupted data live in memory)
-    apply_threads(par.threads)
-    out = runfolder.prepare(out, overwrite, entries=OUTPUT_ENTRIES)
-    log = runfolder.RunLog(out / "log.txt", echo)
-    try:
-        log(f"device {device} | {par.threads} torch thread{'s' * (par.threads > 1)}")
-        from musefuse.core.runs.runner import load_fitted, load_run_config
+    # models train in this process, one at a time (corrupted and augmented copies of the data live in memory)
+    with Session.open([base], out, overwrite=overwrite, entries=OUTPUT_ENTRIES, reporter=reporter, echo=echo,
+                      workers=1) as session:
+        base, host, device, log, out = session.configs[0], session.host, session.device, session.log, session.folder
+        for exp in experiments:
+            for spec in exp:
+                host.corruption(spec.corruption)
+                if spec.modality not in base.modalities:
+                    raise ConfigError(f"'corrupt': modality '{spec.modality}' is not one of this pipeline's "
+                                      f"modalities ({', '.join(base.modalities)}).")
+        log(f"device {device} | {session.par.threads} torch thread{'s' * (session.par.threads > 1)}")
 
         def load(path: Path) -> tuple[int, Fitted]:
             cfg = load_run_config(path)
@@ -367,9 +358,9 @@ def evaluate_robustness(
         if any(f.gives_signal for _, f in loaded_nore):
             raise ConfigError("'baseline-run': a baseline run must be trained without RE (estimator: none).")
         seeds = max(seeds, len(loaded), len(loaded_nore))
-        root = data_root(base, log)
-        dataset = load_dataset(root, modalities, base.targets)
-        stats = standardise(dataset, modalities, stats=loaded[0][1].stats if loaded else None)
+        dataset = session.load(stats=loaded[0][1].stats if loaded else None)
+        base = session.configs[0]
+        root = session.root
         truth = read_truth_masks(root, dataset.subjects, base.modalities)
         log(f"musefuse robustness → {out} | data {root} ({len(dataset.subjects)} subjects"
             f"{', with truth masks' if truth else ', no truth masks: no oracle'}) | device {device} | "
@@ -380,8 +371,7 @@ def evaluate_robustness(
         seed_list = [loaded[k][0] if k < len(loaded) else base.seed + k for k in range(seeds)]
         for k, seed in enumerate(seed_list):
             cfg = base.model_copy(update={"seed": seed})
-            pipes = _pipelines(cfg, dataset, stats, host, device, reporter, log,
-                               loaded[k][1] if k < len(loaded) else None,
+            pipes = _pipelines(cfg, session, dataset, loaded[k][1] if k < len(loaded) else None,
                                loaded_nore[k][1] if k < len(loaded_nore) else None,
                                truth, experiments if augment else None)
             clean_preds, clean_difficulty = predictions(pipes, evaluated, truth, {})
@@ -407,8 +397,6 @@ def evaluate_robustness(
         results = Results(rows, quality, levels, seed_list, out)
         write_results(results, base, [*runs, *baseline_runs])
         log(f"written: {out / 'robustness.md'}, robustness.csv, difficulty.csv, robustness.png")
-    finally:
-        log.close()
     return results
 
 
@@ -418,13 +406,14 @@ def _outputs(subjects: list[Subject], difficulty: dict[str, list[np.ndarray]]) -
     return Outputs(subjects, difficulty)
 
 
-def _pipelines(cfg: RunConfig, dataset: Dataset, stats: dict, host: PluginHost, device: Any,
-               reporter: Reporter | None, log: Callable[[str], None], loaded: Fitted | None,
+def _pipelines(cfg: RunConfig, session: Session, dataset: Dataset, loaded: Fitted | None,
                loaded_nore: Fitted | None, truth: TruthMasks | None,
                augment: list[CorruptionSet] | None) -> Pipelines:
+    host, device, log = session.host, session.device, session.log
+
     def fit(c: RunConfig, data: Dataset, what: str) -> Fitted:
         log(f"seed {c.seed}: training the pipeline {what}")
-        return train(c, data, stats, host, device, reporter, log)[0]
+        return session.fit(c, data)
 
     # "with RE" means it here: where the config leaves the choice to the devel gate, both stages read the RE
     re_cfg = cfg.model_copy(update={k: True for k in ("re_unimodal", "re_fusion") if getattr(cfg, k) == "devel"})
@@ -438,7 +427,7 @@ def _pipelines(cfg: RunConfig, dataset: Dataset, stats: dict, host: PluginHost, 
     oracle = None
     if truth is not None:
         log(f"seed {cfg.seed}: training the oracle fuser (true corruption masks instead of RE)")
-        oracle = fit_oracle(re, dataset.subjects, truth, host, device, reporter)
+        oracle = fit_oracle(re, dataset.subjects, truth, host, device, session.tasks.reporter)
     pipes = Pipelines(re, nore, oracle)
     if augment:
         aug = augmented_dataset(dataset, augment, cfg.seed, host)

@@ -11,8 +11,17 @@ from musefuse.core.interfaces import ModelSettings
 
 def test_cpu_preset_changes_only_the_budget_and_keeps_explicit_values():
     cfg = RunConfig(epochs=7).with_preset(cuda=False)
-    assert cfg.preset == "cpu" and cfg.epochs == 7 and cfg.patience == PRESETS["cpu"]["patience"]
+    assert cfg.preset == "cpu" and cfg.epochs == 7 and cfg.patience == PRESETS["cpu"].patience
+    assert cfg.budget == PRESETS["cpu"].model_copy(update={"epochs": 7}) and cfg.threads == 1
     assert cfg.rnn is None and cfg.layers is None  # the architecture is each modality's: 4 x 64 BiGRU
+
+
+def test_the_budget_lives_in_the_preset_until_resolved():
+    with pytest.raises(ConfigError, match="not resolved"):
+        RunConfig().budget  # noqa: B018 — None fields: the preset decides, so nothing to train with yet
+    assert RunConfig().with_preset(cuda=True).budget == PRESETS["paper"]
+    # the key of a plain-patience budget is the one models had before lr_schedule existed
+    assert "lr_schedule" not in PRESETS["paper"].key() and PRESETS["cpu"].key()["lr_schedule"] == "plateau"
 
 
 def test_auto_preset_is_the_paper_on_cuda():

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from musefuse.core.interfaces import FitContext, ModelSettings
+from musefuse.core.interfaces import FitContext, ModelSettings, TrainingBudget
 from musefuse.plugins.estimators import AutoEncoderRE
 
 SETTINGS = ModelSettings(rnn="bigru", layers=1, hidden=8, lr=0.01, dropout=0.0)
@@ -16,8 +16,8 @@ def sequences(n: int, seed: int, scale: float = 1.0) -> list[np.ndarray]:
 
 
 def fitted(reference: str, train, devel) -> AutoEncoderRE:
-    ctx = FitContext(device=torch.device("cpu"), seed=0, settings=SETTINGS, max_epochs=3, patience=3, window=20,
-                     hop=20, batch_size=4, options={"reference": reference})
+    ctx = FitContext(device=torch.device("cpu"), seed=0, settings=SETTINGS, options={"reference": reference},
+                     budget=TrainingBudget(epochs=3, patience=3, window=20, hop=20, batch_size=4))
     est = AutoEncoderRE()
     est.fit(train, devel, ctx)
     return est

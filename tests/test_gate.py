@@ -143,3 +143,41 @@ def test_the_gates_choice_reaches_results_the_run_folder_and_predict(data, tmp_p
     (run / "difficulty_inputs.json").unlink()
     result = CliRunner().invoke(app, ["predict", "--run", str(run), "--out", str(tmp_path / "p2"), "--device", "cpu"])
     assert result.exit_code == 2 and "difficulty_inputs.json" in result.output
+
+
+def test_forcing_a_difficulty_that_no_estimator_gives_is_refused(data, tmp_path):
+    """--estimator none with --re-unimodal/--re-fusion: refused before any work, not silently recorded as on."""
+    result = CliRunner().invoke(app, ["run", "--modalities", "fau", "--data", str(data), "--out", str(tmp_path / "r"),
+                                      "--estimator", "none", "--re-unimodal", "--re-fusion"])
+    assert result.exit_code == 2, result.output
+    assert "--re-unimodal and --re-fusion" in result.output and "gives no difficulty signal" in result.output
+    assert not (tmp_path / "r").exists()
+
+
+def test_the_gate_decides_on_devel_not_on_what_looks_good_on_train(data, tmp_path):
+    """A candidate that fits train perfectly (as a model reading a misleading RE does) but not devel loses."""
+    import numpy as np
+    import torch
+
+    from musefuse.core.graph.store import ArtifactStore
+    from musefuse.core.graph.tasks import Task, TaskEnv, data_key, run_task
+
+    cfg = config(data)
+    ds, _, host = loaded(data, cfg)
+    store = ArtifactStore(tmp_path / "store")
+    rng = np.random.default_rng(0)
+    y = {s.id: np.nan_to_num(s.labels["arousal"]).astype(np.float32) for s in ds.subjects}
+    misleading = {s.id: y[s.id] if s.partition == "train" else rng.standard_normal(len(y[s.id])).astype(np.float32)
+                  for s in ds.subjects}  # perfect on train, noise on devel
+    modest = {s.id: (0.5 * y[s.id] + 0.3 * rng.standard_normal(len(y[s.id]))).astype(np.float32) for s in ds.subjects}
+    for key, signals in (("a" * 64, misleading), ("b" * 64, modest)):
+        store.put(key, {"kind": "regressor", "label": key[:1], "key": key}, {}, {}, signals, {"label": key[:1]})
+    devel = [s.id for s in ds.subjects if s.partition == "devel"]
+    gate = Task("gate", "difficulty gate unimodal fau → arousal", {
+        "data": data_key(ds), "target": "arousal", "fit_ids": devel,
+        "candidates": {"re": {"refs": [["a" * 64, None]]}, "no-re": {"refs": [["b" * 64, None]]}}})
+    info = run_task(gate, TaskEnv(ds, host, torch.device("cpu"), store))
+    assert info["choice"] == "no-re" and info["devel_ccc"]["no-re"] > info["devel_ccc"]["re"]
+    assert Choice.from_gate(store.gate_info(gate.key)) == Choice(False, "devel", info["devel_ccc"])
+    kept = store.signals(gate.key)  # later stages read the kept candidate's outputs through the gate
+    assert all(np.array_equal(kept[s.id], modest[s.id]) for s in ds.subjects)

@@ -18,7 +18,7 @@ from musefuse.core.data.recording import standardise_recording
 from musefuse.core.graph.plan import plan_run
 from musefuse.core.graph.store import ArtifactStore
 from musefuse.core.graph.tasks import TaskEnv, run_task
-from musefuse.core.interfaces import FitContext, ModelSettings
+from musefuse.core.interfaces import FitContext, ModelSettings, TrainingBudget
 from musefuse.core.learning.models import SequenceModel
 from musefuse.core.learning.training import fit_sequence_model
 from musefuse.lab.synth import write_synthetic
@@ -140,8 +140,8 @@ def test_weight_decay_shrinks_the_weights():
     def norm(decay: float) -> float:
         torch.manual_seed(0)
         model = SequenceModel(3, 1, settings)
-        ctx = FitContext(device=torch.device("cpu"), seed=0, settings=settings, max_epochs=5, patience=5,
-                         window=30, hop=30, weight_decay=decay)
+        ctx = FitContext(device=torch.device("cpu"), seed=0, settings=settings, weight_decay=decay,
+                         budget=TrainingBudget(epochs=5, patience=5, window=30, hop=30))
         fit_sequence_model(model, x, y, x, y, ctx)
         return float(sum((p.detach() ** 2).sum() for p in model.parameters()))
 

@@ -14,8 +14,8 @@ from musefuse.cli.app import app
 from musefuse.core.config import RunConfig
 from musefuse.core.data.loader import load_dataset, standardise
 from musefuse.core.errors import ConfigError
-from musefuse.core.graph.pipeline import Fitted
 from musefuse.core.plugin_host import PluginHost
+from musefuse.core.runs.checkpoints import load_fitted
 from musefuse.core.runs.runner import execute_run, load_run_config
 from musefuse.lab.difficulty_quality import difficulty_auc, read_truth_masks, roc_auc
 from musefuse.lab.robustness import CorruptionSpec, corrupt_subjects, curve_summary, parse_corrupt, parse_levels
@@ -96,7 +96,7 @@ def test_corrupting_subjects_is_seeded_and_leaves_originals(data):
 def test_truth_masks_and_difficulty_auc_of_a_finished_run(run, data):
     host = PluginHost(third_party=False)
     cfg = load_run_config(run)
-    fitted = Fitted.load(run, cfg, host, "cpu")
+    fitted = load_fitted(run, cfg, host, "cpu")
     ds = load_dataset(data, fitted.modalities, cfg.targets)
     standardise(ds, fitted.modalities, stats=fitted.stats)
     truth = read_truth_masks(data, ds.subjects, ["egemaps", "fau"])

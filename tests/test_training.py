@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from musefuse.core.interfaces import FitContext, ModelSettings
+from musefuse.core.interfaces import FitContext, ModelSettings, TrainingBudget
 from musefuse.core.learning.metrics import ccc
 from musefuse.core.learning.models import SequenceModel
 from musefuse.core.learning.training import fit_sequence_model, pad, predict_sequences, sequence_loss, windows
@@ -21,8 +21,11 @@ def toy(n: int, seed: int, lengths=(30, 60)) -> tuple[list[np.ndarray], list[np.
 
 
 def ctx(**kw) -> FitContext:
-    base = dict(device=torch.device("cpu"), seed=0, settings=SETTINGS, max_epochs=15, patience=15)
-    return FitContext(**{**base, "window": 20, "hop": 10, "batch_size": 8, **kw})
+    """A FitContext with a small budget; budget fields (epochs, patience, ...) and others as keywords."""
+    budget = {"epochs": 15, "patience": 15, "window": 20, "hop": 10, "batch_size": 8}
+    budget.update({k: kw.pop(k) for k in list(kw) if k in TrainingBudget.model_fields})
+    return FitContext(**{"device": torch.device("cpu"), "seed": 0, "settings": SETTINGS,
+                         "budget": TrainingBudget(**budget), **kw})
 
 
 def model(out: int = 1, settings: ModelSettings = SETTINGS, **kw) -> SequenceModel:
@@ -82,7 +85,7 @@ def test_learns_a_trivial_task_and_restores_the_best_epoch():
 def test_early_stopping_and_loss_selection():
     tx, ty = toy(6, 0)
     dx, dy = toy(3, 1)
-    r = fit_sequence_model(model(), tx, ty, dx, dy, ctx(max_epochs=30, patience=2), select="loss", objective="mse")
+    r = fit_sequence_model(model(), tx, ty, dx, dy, ctx(epochs=30, patience=2), select="loss", objective="mse")
     assert r.epochs_run <= 30
     assert r.best_score == min(h["devel_loss"] for h in r.history)
     assert r.epochs_run == 30 or r.epochs_run == r.best_epoch + 2
@@ -95,7 +98,7 @@ def test_same_seed_same_weights_with_dropout_and_noise():
     states = []
     for _ in range(2):
         m = model(settings=settings)
-        fit_sequence_model(m, tx, ty, dx, dy, ctx(max_epochs=3, settings=settings), input_noise=0.1)
+        fit_sequence_model(m, tx, ty, dx, dy, ctx(epochs=3, settings=settings), input_noise=0.1)
         states.append(m.state_dict())
     for k in states[0]:
         assert torch.equal(states[0][k], states[1][k]), k
@@ -105,7 +108,7 @@ def test_multi_output_auto_encoder_with_bottleneck():
     tx, _ = toy(6, 0)
     dx, _ = toy(2, 1)
     m = model(out=3, bottleneck=2)
-    r = fit_sequence_model(m, tx, tx, dx, dx, ctx(max_epochs=3), objective="mse", select="loss", input_noise=0.1)
+    r = fit_sequence_model(m, tx, tx, dx, dx, ctx(epochs=3), objective="mse", select="loss", input_noise=0.1)
     assert np.isfinite(r.best_score) and r.best_score == min(h["devel_loss"] for h in r.history)
     preds = predict_sequences(m, dx, "cpu", batch_size=1)
     assert [p.shape for p in preds] == [x.shape for x in dx]
@@ -114,9 +117,9 @@ def test_multi_output_auto_encoder_with_bottleneck():
 def test_no_devel_labels_selects_on_training_loss():
     tx, ty = toy(4, 0)
     dx, dy = toy(2, 1)
-    r = fit_sequence_model(model(), tx, ty, dx, [np.full_like(y, np.nan) for y in dy], ctx(max_epochs=2))
+    r = fit_sequence_model(model(), tx, ty, dx, [np.full_like(y, np.nan) for y in dy], ctx(epochs=2))
     assert r.best_score == min(h["train_loss"] for h in r.history)
-    r = fit_sequence_model(model(), tx, ty, [], [], ctx(max_epochs=2))
+    r = fit_sequence_model(model(), tx, ty, [], [], ctx(epochs=2))
     assert r.epochs_run == 2
 
 
@@ -145,7 +148,7 @@ def test_best_epoch_weights_are_restored_not_the_last():
     dx, dy = toy(4, 1)
     dy = [-y for y in dy]  # devel disagrees with train: the better the fit, the worse the devel score
     m = model()
-    r = fit_sequence_model(m, tx, ty, dx, dy, ctx(max_epochs=8, patience=3))
+    r = fit_sequence_model(m, tx, ty, dx, dy, ctx(epochs=8, patience=3))
     assert r.best_epoch < r.epochs_run
     assert r.history[-1]["devel_ccc"] < r.best_score
     recomputed = ccc(np.concatenate(predict_sequences(m, dx, "cpu")), np.concatenate(dy))
@@ -158,7 +161,7 @@ def test_a_diverged_model_is_reported_not_raised():
     m = model()
     with torch.no_grad():
         m.head.bias.fill_(float("nan"))
-    r = fit_sequence_model(m, tx, ty, dx, dy, ctx(max_epochs=2, patience=5))
+    r = fit_sequence_model(m, tx, ty, dx, dy, ctx(epochs=2, patience=5))
     assert r.best_epoch == 0 and np.isnan(r.best_score) and r.epochs_run == 2
 
 
@@ -166,7 +169,7 @@ def test_plateau_schedule_halves_lr_after_epochs_without_improvement():
     tx, ty = toy(12, 0)
     dx, dy = toy(4, 1)
     dy = [-y for y in dy]  # devel gets worse as the model learns: plateaus from the first epochs
-    r = fit_sequence_model(model(), tx, ty, dx, dy, ctx(max_epochs=12, patience=6, lr_schedule="plateau"))
+    r = fit_sequence_model(model(), tx, ty, dx, dy, ctx(epochs=12, patience=6, lr_schedule="plateau"))
     lr, bad, best = SETTINGS.lr, 0, -np.inf
     for h in r.history:  # patience 6 -> halve after every 2 epochs without a new best, stop after 6
         assert h["lr"] == pytest.approx(lr)
@@ -183,5 +186,5 @@ def test_plateau_schedule_halves_lr_after_epochs_without_improvement():
 def test_plain_patience_keeps_the_learning_rate():
     tx, ty = toy(6, 0)
     dx, dy = toy(3, 1)
-    r = fit_sequence_model(model(), tx, ty, dx, [-y for y in dy], ctx(max_epochs=6, patience=6))
+    r = fit_sequence_model(model(), tx, ty, dx, [-y for y in dy], ctx(epochs=6, patience=6))
     assert {h["lr"] for h in r.history} == {SETTINGS.lr}

@@ -8,7 +8,6 @@ or new data for ``musefuse predict``), so a run's test predictions and ``predict
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,46 +111,7 @@ class Fitted:
                 out.fusion[t] = self.fusers[t].predict(*self.fusion_inputs(out, t))
         return out
 
-    # -- checkpoints ---------------------------------------------------------------------------
-    def save(self, run: Path) -> None:
-        for name, st in self.stats.items():
-            fileio.save_tensors(run / "standardisation" / name, _stats_tensors(st), {"modality": name})
-        for name, members in self.estimators.items():
-            for stem, (own, est) in zip(_estimator_stems(name, len(members)), members, strict=True):
-                tensors, meta = est.state()
-                fileio.save_tensors(run / "checkpoints" / f"estimator-{stem}", tensors, {"plugin": est.name, **meta})
-                if own is not None:
-                    fileio.save_tensors(run / "standardisation" / stem, _stats_tensors(own), {"modality": name})
-        for name, (method, reference) in self.calibrations.items():
-            fileio.save_tensors(run / "checkpoints" / f"calibration-{name}", {"reference": _tensor(reference)},
-                                   {"method": method})
-        for (m, t), reg in self.regressors.items():
-            fileio.save_tensors(run / "checkpoints" / f"regressor-{m}-{t}", *reg.state())
-        for t, fuser in self.fusers.items():
-            tensors, meta = fuser.state()
-            fileio.save_tensors(run / "checkpoints" / f"fuser-{t}", tensors, {"plugin": fuser.name, **meta})
-        fileio.write_json(run / DIFFICULTY_INPUTS, difficulty_inputs_json(self.regressor_re, self.fusion_re))
-
-    @classmethod
-    def load(cls, run: Path, config: RunConfig, host: PluginHost, device: Any) -> Fitted:
-        """The fitted pipeline saved in a run folder (see :meth:`save`)."""
-        def standardiser(stem: str) -> Standardiser:
-            tensors, _ = fileio.load_tensors(run / "standardisation" / stem)
-            return Standardiser(tensors["mean"].numpy(), tensors["std"].numpy())
-
-        def estimators(m: str) -> list[tuple[Standardiser | None, Path]]:
-            return [(None if own is None else standardiser(own), ck / stem)
-                    for own, stem in estimator_files(config, host, m)]
-
-        ck = run / "checkpoints"
-        return cls.from_checkpoints(
-            config, host, device, {name: standardiser(name) for name in config.modalities},
-            {m: estimators(m) for m in config.modalities},
-            {(m, t): ck / f"regressor-{m}-{t}" for m in config.modalities for t in config.targets},
-            {t: ck / f"fuser-{t}" for t in config.targets},
-            {m: ck / f"calibration-{m}" for m in config.modalities if calibrated(config, host)},
-            read_difficulty_inputs(run, config, host))
-
+    # -- checkpoints (a run folder's layout: musefuse.core.runs.checkpoints) ----------------------
     @classmethod
     def from_checkpoints(cls, config: RunConfig, host: PluginHost, device: Any, stats: dict[str, Standardiser],
                          estimators: dict[str, list[tuple[Standardiser | None, Path]]],
@@ -176,80 +136,10 @@ class Fitted:
             {m: calibration(p) for m, p in calibrations.items()})
 
 
-DIFFICULTY_INPUTS = "difficulty_inputs.json"  # in a run folder: which models read the difficulty, and why
-
-
-def difficulty_inputs_json(regressor_re: dict[tuple[str, str], Choice], fusion_re: dict[str, Choice]) -> dict:
-    """{"unimodal": {modality: {target: choice}}, "fusion": {target: choice}} (gate.Choice.as_json)."""
-    unimodal: dict[str, dict[str, Any]] = {}
-    for (m, t), c in regressor_re.items():
-        unimodal.setdefault(m, {})[t] = c.as_json()
-    return {"unimodal": unimodal, "fusion": {t: c.as_json() for t, c in fusion_re.items()}}
-
-
-def read_difficulty_inputs(run: Path, config: RunConfig,
-                           host: PluginHost) -> tuple[dict[tuple[str, str], Choice], dict[str, Choice]]:
-    """Which of a run folder's models read the difficulty: its difficulty_inputs.json; a run folder written
-    before the gate existed has none, and its config's true/false says it."""
-    from musefuse.core.errors import RunFolderError
-
-    path = run / DIFFICULTY_INPUTS
-    if not path.exists():
-        if "devel" in (config.re_unimodal, config.re_fusion):
-            raise RunFolderError(f"{path} is missing: the run chose its difficulty inputs on devel, and this file "
-                                 "records the choice. Train the run again.")
-        gives = host.estimator(config.estimator).gives_signal
-        return ({(m, t): Choice(bool(config.re_unimodal) and gives) for m in config.modalities
-                 for t in config.targets}, {t: Choice(bool(config.re_fusion) and gives) for t in config.targets})
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        return ({(m, t): Choice.from_json(raw["unimodal"][m][t]) for m in config.modalities for t in config.targets},
-                {t: Choice.from_json(raw["fusion"][t]) for t in config.targets})
-    except (OSError, UnicodeDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise RunFolderError(f"{path} cannot be read ({type(exc).__name__}: {exc}); train the run again.") from None
-
-
-def calibrated(config: RunConfig, host: PluginHost) -> bool:
-    """Whether a run's difficulty signal goes through a calibration (see musefuse.core.graph.plan)."""
-    return (config.difficulty_calibration != "none" and host.estimator(config.estimator).gives_signal
-            and (config.re_unimodal or config.re_fusion))
-
-
-def fold_mean(config: RunConfig, host: PluginHost) -> bool:
-    """Whether new subjects' difficulty is the mean of the fold estimators' (see musefuse.core.graph.plan)."""
-    return (config.difficulty_unseen == "fold-mean" and host.estimator(config.estimator).gives_signal
-            and (config.re_unimodal or config.re_fusion))
-
-
-def estimator_files(config: RunConfig, host: PluginHost, modality: str) -> list[tuple[str | None, str]]:
-    """(stem under standardisation/ or None, stem under checkpoints/) of each of a modality's estimators in a
-    run folder: its all-train estimator, or with fold-mean its fold estimators and their input scaling."""
-    n = config.folds if fold_mean(config, host) else 1
-    own = n > 1 and config.fold_standardise and host.modality(modality).standardise
-    return [(stem if own else None, f"estimator-{stem}") for stem in _estimator_stems(modality, n)]
-
-
-def _estimator_stems(modality: str, n: int) -> list[str]:
-    """Checkpoint names of a modality's estimators: 'fau', or 'fau-fold1' ... for fold estimators."""
-    return [modality] if n == 1 else [f"{modality}-fold{k + 1}" for k in range(n)]
-
-
-def _tensor(a: np.ndarray) -> Any:
-    import torch
-
-    return torch.from_numpy(np.ascontiguousarray(a))
-
-
-def _stats_tensors(st: Standardiser) -> dict[str, Any]:
-    return {"mean": _tensor(st.mean), "std": _tensor(st.std)}
-
-
 def fit_context(cfg: RunConfig, device: Any, settings: Any, seed: int, **options: Any) -> FitContext:
     """A FitContext with this run's training budget (for models fitted outside the task graph)."""
-    return FitContext(
-        device=device, seed=seed, settings=settings, loss=cfg.loss, max_epochs=cfg.epochs, patience=cfg.patience,
-        window=cfg.window, hop=cfg.hop, batch_size=cfg.batch_size, lr_schedule=cfg.lr_schedule, options=options,
-    )
+    return FitContext(device=device, seed=seed, settings=settings, loss=cfg.loss, budget=cfg.budget,
+                      weight_decay=cfg.weight_decay, options=options)
 
 
 def collect(plan: RunPlan, store: ArtifactStore, cfg: RunConfig, dataset: Dataset, stats: dict[str, Standardiser],

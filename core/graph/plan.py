@@ -79,12 +79,8 @@ def folds(cfg: RunConfig, dataset: Dataset) -> list[list[str]]:
 
 
 def fit_budget(cfg: RunConfig) -> dict[str, Any]:
-    """The training budget in a model's key. A plain-patience schedule is left out, so that models
-    trained before `lr_schedule` existed keep their keys."""
-    fit = {k: getattr(cfg, k) for k in ("loss", "epochs", "patience", "window", "hop", "batch_size")}
-    if cfg.lr_schedule != "none":
-        fit["lr_schedule"] = cfg.lr_schedule
-    return fit
+    """The training budget in a model's key (with the loss: what every learned model is fitted for)."""
+    return {"loss": cfg.loss, **cfg.budget.key()}
 
 
 def feature_scaling(cfg: RunConfig) -> dict[str, str]:

@@ -26,7 +26,7 @@ from musefuse.core.data.dataset import Dataset, Standardiser
 from musefuse.core.graph.gate import decide
 from musefuse.core.graph.store import ArtifactStore
 from musefuse.core.graph.wiring import feature_input, fusion_input, mean_signal, regressor_input
-from musefuse.core.interfaces import FitContext, ModelSettings
+from musefuse.core.interfaces import FitContext, ModelSettings, TrainingBudget
 from musefuse.core.learning.regressor import Regressor
 from musefuse.core.plugin_host import PluginHost
 
@@ -169,13 +169,11 @@ def run_task(task: Task, env: TaskEnv, progress: Progress | None = None) -> dict
     if data_key(env.dataset, spec.get("modality")) != spec["data"]:
         raise RuntimeError(f"{task.label}: the data changed since the run was planned (fingerprint mismatch).")
     fit, devel = env.index(spec["fit_ids"]), env.index(spec.get("devel_ids", []))
-    ctx = None if "fit" not in spec else FitContext(  # a model's training budget; calibrations have none
-        device=env.device, seed=spec["seed"], settings=ModelSettings(**spec["settings"]), loss=spec["fit"]["loss"],
-        max_epochs=spec["fit"]["epochs"], patience=spec["fit"]["patience"], window=spec["fit"]["window"],
-        hop=spec["fit"]["hop"], batch_size=spec["fit"]["batch_size"],
-        lr_schedule=spec["fit"].get("lr_schedule", "none"), weight_decay=spec.get("weight_decay", 0.0),
-        options=dict(spec.get("options", {})),
-        progress=progress)
+    fit_spec = spec.get("fit")  # a model's loss and training budget (plan.fit_budget); gates and means have none
+    ctx = None if fit_spec is None else FitContext(
+        device=env.device, seed=spec["seed"], settings=ModelSettings(**spec["settings"]), loss=fit_spec["loss"],
+        budget=TrainingBudget(**{k: v for k, v in fit_spec.items() if k != "loss"}),
+        weight_decay=spec.get("weight_decay", 0.0), options=dict(spec.get("options", {})), progress=progress)
     tensors, meta, outputs, result = _RUNNERS[task.kind](spec, env, fit, devel, ctx)
     info = _fit_summary(task, result, time.perf_counter() - started)
     signals = {s.id: o for s, o in zip(env.dataset.subjects, outputs, strict=True)}

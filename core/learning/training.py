@@ -5,7 +5,7 @@ Example (a regressor on toy data)::
     from musefuse.core.interfaces import FitContext, ModelSettings
     settings = ModelSettings(layers=1, hidden=16)
     model = SequenceModel(input_dim=4, output_dim=1, settings=settings)
-    ctx = FitContext(device=torch.device("cpu"), seed=0, settings=settings, max_epochs=20)
+    ctx = FitContext(device=torch.device("cpu"), seed=0, settings=settings, budget=TrainingBudget(epochs=20))
     result = fit_sequence_model(model, train_x, train_y, devel_x, devel_y, ctx)
     preds = predict_sequences(model, devel_x, ctx.device)
 
@@ -186,7 +186,8 @@ def fit_sequence_model(
         raise ValueError(f"Labels are (T,) but the model has {model.output_dim} outputs.")
 
     # Training windows, padded into one tensor, moved to the device once.
-    cuts = [(i, s, e) for i, x in enumerate(train_x) if len(x) for s, e in windows(len(x), ctx.window, ctx.hop)]
+    budget = ctx.budget
+    cuts = [(i, s, e) for i, x in enumerate(train_x) if len(x) for s, e in windows(len(x), budget.window, budget.hop)]
     wx, lengths = pad([train_x[i][s:e] for i, s, e in cuts])  # (N, W, F), (N,)
     wy, _ = pad([train_y[i][s:e] for i, s, e in cuts], value=np.nan)  # (N, W[, F_out]); NaN = no label
     wx, wy = wx.to(device), wy.to(device)
@@ -200,15 +201,15 @@ def fit_sequence_model(
     # "plateau": after `plateau` epochs without improvement, go back to the best weights and halve the
     # learning rate instead of drifting on; stopping still needs `patience` epochs without improvement.
     # Devel CCC swings by ±0.1 between epochs at lr 0.005, so plain patience often keeps a lucky epoch 1–3.
-    plateau = max(2, ctx.patience // 3) if ctx.lr_schedule == "plateau" else 0
+    plateau = max(2, ctx.budget.patience // 3) if ctx.budget.lr_schedule == "plateau" else 0
     generator = torch.Generator().manual_seed(ctx.seed)  # CPU generator: same order on any device
-    n, bs = wx.shape[0], max(1, ctx.batch_size)
+    n, bs = wx.shape[0], max(1, ctx.budget.batch_size)
     higher_better = select == "ccc" and devel_scored
     best_score, best_epoch, best_state, bad_epochs = None, 0, None, 0
     history: list[dict[str, Any]] = []
     steps, train_seconds = 0, 0.0
 
-    for epoch in range(1, ctx.max_epochs + 1):
+    for epoch in range(1, ctx.budget.epochs + 1):
         t0 = time.perf_counter()
         model.train()
         perm = torch.randperm(n, generator=generator)  # (N,) CPU
@@ -254,7 +255,7 @@ def fit_sequence_model(
             best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
         else:
             bad_epochs += 1
-            if bad_epochs >= ctx.patience:
+            if bad_epochs >= ctx.budget.patience:
                 break
             if plateau and bad_epochs % plateau == 0 and best_state is not None:
                 model.load_state_dict(best_state)

@@ -29,7 +29,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,25 +38,17 @@ import yaml
 from musefuse.core import fileio
 from musefuse.core.config import RunConfig
 from musefuse.core.errors import ConfigError
-from musefuse.core.graph.executor_registry import make_executor
-from musefuse.core.graph.executors import (
-    Reporter,
-    SilentReporter,
-    apply_threads,
-    parallelism,
-    run_in_rounds,
-)
-from musefuse.core.graph.pipeline import TaskLog, collect
-from musefuse.core.graph.plan import RunPlan, plan_run
-from musefuse.core.graph.store import ArtifactStore, default_store
+from musefuse.core.graph.executors import Reporter
+from musefuse.core.graph.plan import RunPlan
 from musefuse.core.graph.tasks import Task
-from musefuse.core.plugin_host import get_host, resolve_aliases
 from musefuse.core.runs import runfolder
 from musefuse.core.runs.results import score_records
+from musefuse.core.runs.session import Session
 
 # Everything an experiment writes at the top of its folder: what prepare() may clear, nothing else.
-EXPERIMENT_ENTRIES = frozenset({"experiment.json", "configs", "tasks.json", "results.csv", "results.json",
-                                "table.md", "table.csv", "log.txt", "selected.yaml", "grid.csv", "report"})
+EXPERIMENT_ENTRIES = frozenset({"experiment.json", "environment.json", "configs", "tasks.json", "results.csv",
+                                "results.json", "table.md", "table.csv", "log.txt", "selected.yaml", "grid.csv",
+                                "report"})
 RECORD_COLUMNS = ["trial", "variant", "seed", "stage", "modalities", "target", "partition", "re", "fuser", "ccc",
                   "ccc_per_subject", "pearson", "rmse", "n_frames"]
 # Config fields that say how and where a trial runs, not what it computes (same for every trial).
@@ -158,71 +150,35 @@ def run_experiment(
     command's own files (its table) before ``results.json`` marks the folder finished. ``keep``
     filters the scored records before anything is written (model selection drops test scores there).
     """
-    from musefuse.core.data.embedded import data_root
-    from musefuse.core.data.loader import load_dataset, standardise
-    from musefuse.core.runs.runner import resolve_device
-
     if not trials:
         raise ConfigError("The experiment has no trials.")
     names = [t.name for t in trials]
     if len(set(names)) != len(names) or len({slug(n) for n in names}) != len(names):
         raise ConfigError(f"Trial names must be distinct: {names}.")
-    host = get_host()
-    trials = [replace(t, config=resolve_aliases(t.config, host)) for t in trials]  # one name per modality
-    base = trials[0].config
-    if len({str(t.config.data) for t in trials}) > 1:
-        raise ConfigError("The trials of one experiment must use the same --data.")
-    modalities = list(dict.fromkeys(m for t in trials for m in t.config.modalities))
-    targets = list(dict.fromkeys(x for t in trials for x in t.config.targets))
-    mods = [host.modality(n) for n in modalities]  # unknown names fail before any data is read
-    for t in trials:
-        host.estimator(t.config.estimator)
-        host.fuser(t.config.fuser)
-    if base.data is not None and not Path(base.data).is_dir():
-        from musefuse.core.errors import DataError
-
-        raise DataError(f"--data {base.data}: data folder not found.")
-    device = resolve_device(base.device)
-    resolved0 = base.with_preset(cuda=device.type == "cuda")
-    par = parallelism(device.type, base.workers, resolved0.threads)
-    apply_threads(par.threads)
-    store = ArtifactStore(base.store or default_store())
-    folder = runfolder.prepare(out or Path("experiments") / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}", overwrite,
-                               entries=EXPERIMENT_ENTRIES)
-    log = runfolder.RunLog(folder / runfolder.LOG, echo)
-    started = time.perf_counter()
-    try:
-        log(f"musefuse {kind} → {folder} | {len(trials)} trials | device {device} | preset '{resolved0.preset}' | "
-            f"executor {base.executor}: {par.describe()} | artifact store {store.root}")
-        root = data_root(base.model_copy(update={"modalities": modalities}), log)
-        dataset = load_dataset(root, mods, targets)
-        for msg in dataset.report.warnings[:20]:
-            log(f"data warning: {msg}")
-        stats = standardise(dataset, mods)
-        log(f"data: {len(dataset.subjects)} subjects from {root} (fingerprint {dataset.fingerprint[:12]}), "
-            f"modalities {','.join(modalities)}")
-        configs = []
-        for trial in trials:
-            cfg = trial.config.model_copy(update={"data": root.resolve(), "out": None})
-            configs.append(cfg.with_preset(cuda=device.type == "cuda"))
+    folder = out or Path("experiments") / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
+    with Session.open([t.config for t in trials], folder, overwrite=overwrite, entries=EXPERIMENT_ENTRIES,
+                      reporter=reporter, echo=echo) as session:
+        log, folder, base = session.log, session.folder, session.configs[0]
+        log(f"musefuse {kind} → {folder} | {len(trials)} trials | device {session.device} | preset '{base.preset}' | "
+            f"executor {base.executor}: {session.par.describe()} | artifact store {session.store.root}")
+        dataset = session.load()
+        configs = [c.model_copy(update={"out": None}) for c in session.configs]
+        for trial, cfg in zip(trials, configs, strict=True):
             fileio.write_text(folder / "configs" / f"{slug(trial.name)}.yaml",
-                                 yaml.safe_dump(json.loads(configs[-1].model_dump_json()), sort_keys=False))
+                              yaml.safe_dump(json.loads(cfg.model_dump_json()), sort_keys=False))
 
         def plan_all(decided) -> list[RunPlan]:  # a model two trials share is one task (run_in_rounds)
-            plans = [plan_run(cfg, dataset, host, device.type, decided) for cfg in configs]
+            plans = [session.plan(cfg, decided) for cfg in configs]
             return [_unimodal(p) if t.unimodal_only else p for t, p in zip(trials, plans, strict=True)]
 
-        executor = make_executor(base, par, dataset, host, device, store, log)
-        task_log = TaskLog(reporter or SilentReporter(), log)
-        plans, reused = run_in_rounds(plan_all, store, executor, task_log)
+        plans, reused = session.train(plan_all)
         tasks = {t.key: t for p in plans for t in p.tasks}
         n_planned = sum(len(p.tasks) for p in plans)
         log(f"{n_planned} models over {len(trials)} trials, {len(tasks)} distinct (shared models were trained once)")
-        fileio.write_json(folder / "tasks.json", task_log.entries)
 
         records: list[dict[str, Any]] = []
         for trial, cfg, plan in zip(trials, configs, plans, strict=True):
-            fitted, outputs = collect(plan, store, cfg, dataset, stats, host, device)
+            fitted, outputs = session.collect(plan, cfg)
             for r in score_records(fitted, outputs, cfg.seed):
                 records.append({"trial": trial.name, "variant": trial.heading, **r})
         if keep is not None:
@@ -233,26 +189,20 @@ def run_experiment(
             entry["reused" if reused[task.key] else "trained"] += 1
         n_reused = sum(reused.values())
         result = ExperimentResult(folder, records, list(trials), len(tasks) - n_reused, n_reused,
-                                  time.perf_counter() - started, kinds)
+                                  time.perf_counter() - session.started, kinds)
         log(result.counts())
         fileio.write_json(folder / "experiment.json", {
             "kind": kind,
             "trials": [{"name": t.name, "variant": t.variant, "heading": t.heading, "seed": c.seed,
                         "unimodal_only": t.unimodal_only, "config": f"configs/{slug(t.name)}.yaml"}
                        for t, c in zip(trials, configs, strict=True)],
-            "data": str(root.resolve()), "fingerprint": dataset.fingerprint, "device": str(device),
+            "data": str(session.root.resolve()), "fingerprint": dataset.fingerprint, "device": str(session.device),
             "models": {"distinct": len(tasks), "trained": result.trained, "reused": result.reused, "by_kind": kinds},
             "seconds": round(result.seconds, 1)})
         fileio.write_text(folder / "results.csv", records_csv(records))
         if write is not None:
             write(folder, result)
-        log(f"finished in {result.seconds:.0f}s")
-        fileio.write_json(folder / runfolder.RESULTS, records)  # last: its presence means 'finished'
-    except BaseException as exc:
-        log.failed(exc)
-        raise
-    finally:
-        log.close()
+        session.finish(records)
     return result
 
 
