@@ -152,6 +152,9 @@ def test_forcing_a_difficulty_that_no_estimator_gives_is_refused(data, tmp_path)
     assert result.exit_code == 2, result.output
     assert "--re-unimodal and --re-fusion" in result.output and "gives no difficulty signal" in result.output
     assert not (tmp_path / "r").exists()
+    result = CliRunner().invoke(app, ["run", "--modalities", "fau", "--data", str(data), "--out", str(tmp_path / "r"),
+                                      "--estimator", "none", "--pipeline", "paper"])
+    assert result.exit_code == 2 and "(from --pipeline paper)" in result.output, result.output
 
 
 def test_the_gate_decides_on_devel_not_on_what_looks_good_on_train(data, tmp_path):

@@ -71,8 +71,9 @@ def check_config(cfg: RunConfig, host: PluginHost) -> RunConfig:
     host.fuser(cfg.fuser)
     forced = [f"--{k.replace('_', '-')}" for k in ("re_unimodal", "re_fusion") if getattr(cfg, k) is True]
     if forced and not estimator.gives_signal:
-        raise ConfigError(f"{' and '.join(forced)}: estimator '{cfg.estimator}' gives no difficulty signal to "
-                          "append; drop the flag or choose an estimator that gives one (e.g. ae-re).")
+        source = " (from --pipeline paper)" if cfg.pipeline == "paper" else ""
+        raise ConfigError(f"{' and '.join(forced)}{source}: estimator '{cfg.estimator}' gives no difficulty signal "
+                          "to append; drop the flag or choose an estimator that gives one (e.g. ae-re).")
     return cfg
 
 
@@ -118,7 +119,8 @@ class Session:
         if base.gpus_per_task is not None and device.type != "cuda":
             raise ConfigError(f"--gpus-per-task {base.gpus_per_task}: the run's device is {device}; "
                               "GPU shares need --device cuda (or auto on a machine with a GPU).")
-        configs = [c.with_preset(cuda=device.type == "cuda") for c in configs]
+        # the preset and the pipeline fill what was not set; check again what they filled in
+        configs = [check_config(c.with_preset(cuda=device.type == "cuda"), host) for c in configs]
         par = parallelism(device.type, workers or configs[0].workers, configs[0].threads)
         apply_threads(par.threads)
         store = ArtifactStore(base.store or default_store())
