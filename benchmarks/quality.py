@@ -8,6 +8,7 @@ interrupted benchmark resumes where it stopped.
     python benchmarks/quality.py --seeds 0,1,2 --variants re,nore
     python benchmarks/quality.py --seeds 0,1,2 --variants re,oof              # fusion inputs: in-sample vs OOF
     python benchmarks/quality.py --variants re,oofd,nore --out benchmarks/results/idheavy -- --data DATA
+    python benchmarks/quality.py --variants gate,oofd-oof-fs-fm,nore-oof-fs --out benchmarks/results/embedded-gate
 
 Variants: re = AE-RE into regressors and fuser, in-sample everywhere (the paper's); nore = --estimator none (no
 difficulty anywhere); nore-oof = nore with out-of-fold fusion inputs; oof = re with out-of-fold fusion
@@ -17,7 +18,11 @@ since issue 10; variants without -fs use the run's standardisation for them, as 
 auto-encoder's RE z-scored on devel, subjects none of them trained on (the other RE variants z-score it
 on train); -fm = devel and test RE the mean of the fold auto-encoders' (`--difficulty-unseen
 fold-mean`; the other RE variants take it from the all-train auto-encoder); oofd-q =
-oofd with the RE quantile-calibrated against its train distribution; q = re, calibrated.
+oofd with the RE quantile-calibrated against its train distribution; q = re, calibrated. Every RE variant
+forces the RE into both stages (--re-unimodal --re-fusion); gate = the default since issue 21 (each regressor
+and fuser keeps the RE only where it wins on devel), reported with its choices and against the better of the
+other variants per seed. nore-rec / -wd / -drop / -win = nore-oof-fs with per-recording standardisation,
+weight decay 0.01, dropout 0.5, windows 50 / hop 25.
 Writes OUT/quality-<variants>.md (tables for docs/results.md, with the difficulty drift, and every variant's fusion
 CCC minus the last variant's, paired by seed) and prints it.
 """
