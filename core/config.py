@@ -36,7 +36,7 @@ PRESET_COST = {
 PIPELINES: dict[str, dict[str, Any]] = {
     "default": {},
     "paper": {"re_unimodal": True, "re_fusion": True, "fusion_train": "in-sample", "difficulty_train": "in-sample",
-              "difficulty_unseen": "all-train", "difficulty_calibration": "none"},
+              "difficulty_unseen": "all-train", "difficulty_calibration": "none", "mean_shrink": 0.0},
 }
 
 _LEGACY_ESTIMATOR_FIELDS = {"ae_bottleneck": "bottleneck", "ae_noise": "noise", "re_smoothing": "smoothing"}
@@ -107,6 +107,11 @@ class RunConfig(BaseModel):
         "Feature standardisation: train (z-scored with the train partition's statistics) or recording (each "
         "subject's recording z-scored with its own mean and std, as the MuSe 2021 baselines do for eGeMAPS; "
         "every model's input, the auto-encoders' included, and `predict` follows; core/data/recording.py)."))
+    mean_shrink: float | Literal["devel"] = Field("devel", description=(
+        "How far each recording's fused prediction is pulled toward the train label mean, keeping its course "
+        "within the recording: 0 (not at all) to 1 (every recording centred on it), or devel (chosen per target "
+        "from 0, 0.25, 0.5, 0.75, 1 on devel CCC; a tie keeps the smaller). For subjects whose overall level the "
+        "models cannot predict (core/learning/mean_shrink.py); needs no label, so `predict` applies it too."))
     # Training budget
     preset: Literal["auto", "cpu", "paper"] = Field(
         "auto", description="Training budget; auto: paper on CUDA, cpu otherwise.")
@@ -159,6 +164,19 @@ class RunConfig(BaseModel):
         if len(set(value)) != len(value):
             raise ValueError(f"names repeat: {value}")
         return value
+
+    @field_validator("mean_shrink", mode="before")
+    @classmethod
+    def _shrink_or_devel(cls, value: Any) -> float | str:
+        if value == "devel":
+            return value
+        try:
+            lam = float(value)
+        except (TypeError, ValueError):
+            lam = float("nan")
+        if not 0 <= lam <= 1:  # NaN fails too
+            raise ValueError(f"expected a number from 0 to 1, or devel; got {value!r}")
+        return lam
 
     @field_validator("model_settings")
     @classmethod

@@ -125,7 +125,11 @@ def test_the_gates_choice_reaches_results_the_run_folder_and_predict(data, tmp_p
     for t in ("arousal", "valence"):
         rec = next(r for r in records if (r["stage"], r["target"], r["partition"]) == ("fusion", t, "devel"))
         assert rec["re"] == inputs["fusion"][t]["re"]
-        assert rec["ccc"] == pytest.approx(max(v for v in inputs["fusion"][t]["devel_ccc"].values() if v is not None))
+        # the kept fuser's devel CCC is the higher one; the record scores it after its recording-mean shrinkage
+        shrink = json.loads((run / "mean_shrink.json").read_text())[t]
+        assert shrink["devel_ccc"]["0"] == pytest.approx(max(v for v in inputs["fusion"][t]["devel_ccc"].values()
+                                                              if v is not None))
+        assert rec["ccc"] == pytest.approx(shrink["devel_ccc"][f"{shrink['lambda']:g}"])
 
     out = tmp_path / "pred"
     result = CliRunner().invoke(app, ["predict", "--run", str(run), "--out", str(out), "--device", "cpu"])

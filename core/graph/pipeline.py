@@ -26,7 +26,9 @@ from musefuse.core.graph.store import ArtifactStore, default_store
 from musefuse.core.graph.tasks import Task, TaskEnv, input_standardiser
 from musefuse.core.graph.wiring import feature_input, fusion_input, mean_signal, regressor_input
 from musefuse.core.interfaces import DifficultyEstimator, FitContext, Fuser, Modality
+from musefuse.core.learning import mean_shrink
 from musefuse.core.learning.calibration import apply_calibration
+from musefuse.core.learning.mean_shrink import MeanShrink
 from musefuse.core.learning.regressor import Regressor
 from musefuse.core.plugin_host import PluginHost
 
@@ -60,6 +62,8 @@ class Fitted:
     regressor_re: dict[tuple[str, str], Choice]
     fusion_re: dict[str, Choice]
     calibrations: dict[str, tuple[str, np.ndarray]] = field(default_factory=dict)  # modality -> (method, reference)
+    # target -> how far each recording's fused prediction is pulled to the train label mean (none: not at all)
+    mean_shrink: dict[str, MeanShrink] = field(default_factory=dict)
 
     # -- inputs of each stage ------------------------------------------------------------------
     def features(self, subjects: Sequence[Subject], modality: str, own: Standardiser | None = None) -> list[np.ndarray]:
@@ -108,8 +112,12 @@ class Fitted:
                     regressor_input(x, out.difficulty[m.name] if re else None))
         if stage == "fusion":
             for t in self.config.targets:
-                out.fusion[t] = self.fusers[t].predict(*self.fusion_inputs(out, t))
+                out.fusion[t] = self.shrink(t, self.fusers[t].predict(*self.fusion_inputs(out, t)))
         return out
+
+    def shrink(self, target: str, fused: list[np.ndarray]) -> list[np.ndarray]:
+        """The fuser's predictions with their recording-mean shrinkage (core/learning/mean_shrink.py)."""
+        return self.mean_shrink[target].apply(fused) if target in self.mean_shrink else fused
 
     # -- checkpoints (a run folder's layout: musefuse.core.runs.checkpoints) ----------------------
     @classmethod
@@ -117,7 +125,8 @@ class Fitted:
                          estimators: dict[str, list[tuple[Standardiser | None, Path]]],
                          regressors: dict[tuple[str, str], Path], fusers: dict[str, Path],
                          calibrations: dict[str, Path],
-                         choices: tuple[dict[tuple[str, str], Choice], dict[str, Choice]]) -> Fitted:
+                         choices: tuple[dict[tuple[str, str], Choice], dict[str, Choice]],
+                         shrinks: dict[str, MeanShrink]) -> Fitted:
         """Rebuild every stage from its checkpoint (path stems of safetensors + JSON pairs)."""
         def plugin(kind: Callable[[str], Any], path: Path) -> Any:
             tensors, meta = fileio.load_tensors(path, device)
@@ -133,7 +142,7 @@ class Fitted:
             {k: Regressor.load(*fileio.load_tensors(p, device), device) for k, p in regressors.items()},
             {t: plugin(host.fuser, p) for t, p in fusers.items()},
             host.estimator(config.estimator).gives_signal, *choices,
-            {m: calibration(p) for m, p in calibrations.items()})
+            {m: calibration(p) for m, p in calibrations.items()}, shrinks)
 
 
 def fit_context(cfg: RunConfig, device: Any, settings: Any, seed: int, **options: Any) -> FitContext:
@@ -155,7 +164,7 @@ def collect(plan: RunPlan, store: ArtifactStore, cfg: RunConfig, dataset: Datase
         {k: store.checkpoint(t.key) for k, t in plan.regressors.items()},
         {t: store.checkpoint(task.key) for t, task in plan.fusers.items()},
         {m: store.checkpoint(task.key) for m, task in plan.calibrations.items()},
-        (plan.regressor_re, plan.fusion_re))
+        (plan.regressor_re, plan.fusion_re), {})
     env = TaskEnv(dataset, host, device, store)
     out = Outputs(dataset.subjects)
     for m, refs in plan.difficulty.items():
@@ -164,7 +173,22 @@ def collect(plan: RunPlan, store: ArtifactStore, cfg: RunConfig, dataset: Datase
         out.unimodal[k] = env.signal([[task.key, None]])
     for t, task in plan.fusers.items():
         out.fusion[t] = env.signal([[task.key, None]])
+    fitted.mean_shrink = choose_mean_shrink(cfg, out)
+    out.fusion = {t: fitted.shrink(t, preds) for t, preds in out.fusion.items()}
     return fitted, out
+
+
+def choose_mean_shrink(cfg: RunConfig, out: Outputs) -> dict[str, MeanShrink]:
+    """Each target's recording-mean shrinkage: ``cfg.mean_shrink``, or chosen on the devel subjects' fusion CCC."""
+    def golds(part: str, t: str) -> list[np.ndarray]:
+        return [s.labels[t] for s in out.subjects if s.partition == part and t in s.labels]
+
+    chosen = {}
+    for t, preds in out.fusion.items():
+        devel = [i for i, s in enumerate(out.subjects) if s.partition == "devel" and t in s.labels]
+        chosen[t] = mean_shrink.choose(cfg.mean_shrink, [preds[i] for i in devel], golds("devel", t),
+                                       mean_shrink.train_mean(golds("train", t)))
+    return chosen
 
 
 def _own_standardiser(task: Task, dataset: Dataset, host: PluginHost) -> Standardiser | None:

@@ -7,6 +7,7 @@
     RUN/checkpoints/regressor-<modality>-<target>       one per modality and target
     RUN/checkpoints/fuser-<target>                      one per target
     RUN/difficulty_inputs.json                          which regressors and fusers read the difficulty
+    RUN/mean_shrink.json                                each target's recording-mean shrinkage of the fusion
 
 Each checkpoint is a safetensors file plus its JSON metadata, never pickle. :func:`load_fitted`
 checks every file against the configuration and the others before rebuilding anything, so a
@@ -28,10 +29,12 @@ from musefuse.core.data.dataset import Standardiser
 from musefuse.core.errors import MusefuseError, RunFolderError
 from musefuse.core.graph.gate import Choice
 from musefuse.core.graph.pipeline import Fitted
+from musefuse.core.learning.mean_shrink import MeanShrink
 from musefuse.core.learning.models import model_from_checkpoint
 from musefuse.core.plugin_host import PluginHost
 
 DIFFICULTY_INPUTS = "difficulty_inputs.json"
+MEAN_SHRINK = "mean_shrink.json"
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,10 @@ class Layout:
     def difficulty_inputs(self) -> Path:
         return self.run / DIFFICULTY_INPUTS
 
+    @property
+    def mean_shrink(self) -> Path:
+        return self.run / MEAN_SHRINK
+
 
 def save_fitted(fitted: Fitted, run: Path, host: PluginHost) -> None:
     """Every part of ``fitted`` into the run folder ``run`` (each file atomic)."""
@@ -94,12 +101,14 @@ def save_fitted(fitted: Fitted, run: Path, host: PluginHost) -> None:
         tensors, meta = fuser.state()
         fileio.save_tensors(where.fuser(t), tensors, {"plugin": fuser.name, **meta})
     fileio.write_json(where.difficulty_inputs, difficulty_inputs_json(fitted.regressor_re, fitted.fusion_re))
+    fileio.write_json(where.mean_shrink, {t: sh.as_json() for t, sh in fitted.mean_shrink.items()})
 
 
 def load_fitted(run: Path, cfg: RunConfig, host: PluginHost, device: Any) -> Fitted:
     """A finished run's fitted pipeline, with every checkpoint checked first (:func:`check`)."""
     where = Layout(Path(run), cfg, host)
     choices = check(where)
+    shrinks = read_mean_shrink(where)
 
     def standardiser(path: Path) -> Standardiser:
         tensors, _ = fileio.load_tensors(path)
@@ -112,7 +121,7 @@ def load_fitted(run: Path, cfg: RunConfig, host: PluginHost, device: Any) -> Fit
              for m in cfg.modalities},
             {(m, t): where.regressor(m, t) for m in cfg.modalities for t in cfg.targets},
             {t: where.fuser(t) for t in cfg.targets},
-            {m: where.calibration(m) for m in cfg.modalities if where.calibration(m) is not None}, choices)
+            {m: where.calibration(m) for m in cfg.modalities if where.calibration(m) is not None}, choices, shrinks)
     except MusefuseError:
         raise
     except Exception as exc:  # whatever the checks did not foresee
@@ -198,6 +207,22 @@ def read_difficulty_inputs(where: Layout) -> tuple[dict[tuple[str, str], Choice]
         raw = json.loads(path.read_text(encoding="utf-8"))
         return ({(m, t): Choice.from_json(raw["unimodal"][m][t]) for m in config.modalities for t in config.targets},
                 {t: Choice.from_json(raw["fusion"][t]) for t in config.targets})
+    except (OSError, UnicodeDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise RunFolderError(f"{path} cannot be read ({type(exc).__name__}: {exc}); train the run again.") from None
+
+
+def read_mean_shrink(where: Layout) -> dict[str, MeanShrink]:
+    """Each target's recording-mean shrinkage: the run folder's mean_shrink.json; a run folder written before
+    the shrinkage existed has none (and no mean_shrink in its config.yaml), and its fusion is not shrunk."""
+    path = where.mean_shrink
+    if not path.exists():
+        if "mean_shrink" in where.config.model_fields_set:
+            raise RunFolderError(f"{path} is missing: it records how far the run pulls each recording's fused "
+                                 "prediction to the train label mean. Train the run again.")
+        return {}
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        return {t: MeanShrink.from_json(raw[t]) for t in where.config.targets}
     except (OSError, UnicodeDecodeError, KeyError, TypeError, ValueError) as exc:
         raise RunFolderError(f"{path} cannot be read ({type(exc).__name__}: {exc}); train the run again.") from None
 

@@ -7,6 +7,7 @@ Layout::
     RUN/standardisation/<modality>.safetensors   train mean/std
     RUN/checkpoints/<name>.safetensors + .json   tensors + metadata, never pickle
     RUN/difficulty_inputs.json  which regressors and fusers read the difficulty (and the devel gate's scores)
+    RUN/mean_shrink.json        each target's recording-mean shrinkage of the fusion (and its devel scores)
     RUN/difficulty/<modality>/<Id>.csv           timestamp,segment_id,value
     RUN/predictions/<stage>/<target>/<Id>.csv    timestamp,segment_id,value (MuSe submission layout)
     RUN/log.txt                first file of a run (it marks the folder as a run folder); ends with
@@ -39,7 +40,7 @@ LOG = "log.txt"
 # Add a name here when a run starts writing a new top-level file or folder.
 RUN_ENTRIES = frozenset({"config.yaml", "environment.json", RESULTS, LOG, "standardisation", "checkpoints",
                          "difficulty", "predictions", "tasks.json", "difficulty_drift.json", "difficulty_inputs.json",
-                         "report"})  # musefuse report's default output
+                         "mean_shrink.json", "report"})  # musefuse report's default output
 MIN_FREE_BYTES = 64 * 2**20  # a run folder of the demo is ~10 MiB; refuse to start with less than this free
 
 

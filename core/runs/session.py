@@ -45,6 +45,7 @@ from musefuse.core.graph.executors import (
 from musefuse.core.graph.pipeline import Fitted, Outputs, TaskLog, collect, train
 from musefuse.core.graph.plan import Decided, RunPlan, plan_run
 from musefuse.core.graph.store import ArtifactStore, default_store
+from musefuse.core.learning import mean_shrink
 from musefuse.core.plugin_host import PluginHost, get_host, resolve_aliases
 from musefuse.core.runs import runfolder
 
@@ -176,7 +177,10 @@ class Session:
         return done, reused
 
     def collect(self, plan: RunPlan, cfg: RunConfig) -> tuple[Fitted, Outputs]:
-        return collect(plan, self.store, cfg, self.dataset, self.stats, self.host, self.device)
+        fitted, outputs = collect(plan, self.store, cfg, self.dataset, self.stats, self.host, self.device)
+        for target, shrink in fitted.mean_shrink.items():
+            self.log(mean_shrink.describe(target, shrink))
+        return fitted, outputs
 
     def fit(self, cfg: RunConfig, dataset: Dataset) -> Fitted:
         """One configuration trained on an in-memory ``dataset`` (e.g. corrupted copies), in this process."""
