@@ -23,7 +23,8 @@ forces the RE into both stages (--re-unimodal --re-fusion); gate = the default s
 and fuser keeps the RE only where it wins on devel), reported with its choices and against the better of the
 other variants per seed. nore-rec / -wd / -drop / -win = nore-oof-fs with per-recording standardisation,
 weight decay 0.1, dropout 0.5, windows 50 / hop 25. Every variant so far runs without the recording-mean
-shrinkage (--mean-shrink 0); default = gate with it chosen on devel (the default since then).
+shrinkage (--mean-shrink 0); default = gate with it chosen on devel (the default since then), nore-ms =
+nore-oof-fs with it.
 Writes OUT/quality-<variants>.md (tables for docs/results.md, with the difficulty drift, and every variant's fusion
 CCC minus the last variant's, paired by seed) and prints it.
 """
@@ -73,6 +74,7 @@ VARIANTS: dict[str, list[str]] = {
 # `default` is the default since then: the gate plus the shrinkage chosen on devel.
 VARIANTS = {name: [*flags, "--mean-shrink", "0"] for name, flags in VARIANTS.items()}
 VARIANTS["default"] = [*OOF_BOTH, "--fold-standardise", "--difficulty-unseen", "fold-mean"]
+VARIANTS["nore-ms"] = NORE  # nore-oof-fs with the shrinkage chosen on devel (reuses nore-oof-fs's models)
 LABELS = {"re": "with RE", "nore": "without RE", "nore-oof": "without RE, out-of-fold fusion inputs",
           "oof": "with RE, out-of-fold fusion inputs",
           "oofd": "with out-of-fold RE", "oofd-oof": "out-of-fold RE and fusion inputs",
@@ -84,7 +86,8 @@ LABELS = {"re": "with RE", "nore": "without RE", "nore-oof": "without RE, out-of
           "gate": "RE where it wins on devel, no shrinkage (the default before it)",
           "nore-rec": "without RE, per-recording standardisation", "nore-wd": "without RE, weight decay 0.1",
           "nore-drop": "without RE, dropout 0.5", "nore-win": "without RE, windows 50 / hop 25",
-          "default": "the default: the gate and the recording-mean shrinkage chosen on devel"}
+          "default": "the default: the gate and the recording-mean shrinkage chosen on devel",
+          "nore-ms": "without RE, recording-mean shrinkage chosen on devel"}
 
 
 def run_one(out: Path, variant: str, seed: int, modalities: str, extra: list[str]) -> Path:
