@@ -47,15 +47,21 @@ def synth(
         help="Feature noise whose intensity follows stress in train subjects only, in [0, 1] "
         "(default: the variant's; 0).",
     ),
+    rater_offset: float = typer.Option(
+        None, "--rater-offset",
+        help="Std of a per-subject label offset no feature shows, >= 0 (default: the variant's; 0).",
+    ),
 ) -> None:
     """Write a synthetic MuSe-Stress dataset (MuSe 2021 layout) plus its ground truth under truth/.
 
     Example: musefuse synth --out data/synth --small
     Example: musefuse synth --out data/idheavy --variant identity-heavy
     Example: musefuse synth --out data/mislead --variant re-misleads --modalities egemaps,vggface,fau
+    Example: musefuse synth --out data/levels --variant hidden-levels --modalities egemaps,vggface,fau
     """
     mods = split_csv(modalities)
-    knobs = variant_knobs(variant, identity=identity, corruption_spread=corruption_spread, re_mislead=re_mislead)
+    knobs = variant_knobs(variant, identity=identity, corruption_spread=corruption_spread, re_mislead=re_mislead,
+                          rater_offset=rater_offset)
     start = time.perf_counter()
     with Progress(
         TextColumn("writing"),
@@ -82,7 +88,8 @@ def synth(
         f"Wrote {manifest['subjects']} subjects (train {parts['train']}, devel {parts['devel']}, "
         f"test {parts['test']}) to {path}\n"
         f"modalities: {', '.join(manifest['modalities'])}; seed {seed}; identity {knobs['identity']:g}, "
-        f"corruption spread {knobs['corruption_spread']:g}, RE mislead {knobs['re_mislead']:g}; "
+        f"corruption spread {knobs['corruption_spread']:g}, RE mislead {knobs['re_mislead']:g}, "
+        f"rater offset {knobs['rater_offset']:g}; "
         f"{_size(path)} in {elapsed:.1f} s\n"
         f"ground truth (not read by musefuse): {path / 'truth'}",
         highlight=False,

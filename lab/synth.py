@@ -95,13 +95,16 @@ WIDTHS: dict[str, int] = _registry_widths()
 # Named settings of the knobs (docs/synthetic-data.md, 'Subject identity' and 'A difficulty signal
 # that misleads').
 VARIANTS: dict[str, dict[str, float]] = {
-    "default": {"identity": 0.0, "corruption_spread": 0.0, "re_mislead": 0.0},
+    "default": {"identity": 0.0, "corruption_spread": 0.0, "re_mislead": 0.0, "rater_offset": 0.0},
     # Features that carry subject identity as real ones do (VGGFace most), and subjects that differ
     # in how noisy their recordings are: models can memorise the train subjects.
-    "identity-heavy": {"identity": 1.0, "corruption_spread": 0.5, "re_mislead": 0.0},
+    "identity-heavy": {"identity": 1.0, "corruption_spread": 0.5, "re_mislead": 0.0, "rater_offset": 0.0},
     # Feature noise an auto-encoder sees, whose intensity follows the subject's stress in the train
     # subjects only: the reconstruction error predicts the labels on train and not on unseen subjects.
-    "re-misleads": {"identity": 0.0, "corruption_spread": 0.0, "re_mislead": 1.0},
+    "re-misleads": {"identity": 0.0, "corruption_spread": 0.0, "re_mislead": 1.0, "rater_offset": 0.0},
+    # Each recording's labels sit at a level of their own that nothing in the features shows (how its
+    # raters anchored the scale): models can follow the course within a recording but not its level.
+    "hidden-levels": {"identity": 0.0, "corruption_spread": 0.0, "re_mislead": 0.0, "rater_offset": 0.2},
 }
 
 # Corruption kinds by channel: off the feature manifold, then on it (misleading but plausible).
@@ -169,6 +172,10 @@ class SynthParams:
     re_mislead_std: float = 1.5
     re_mislead_share: float = 0.5
     re_mislead_modalities: tuple[str, ...] = ("egemaps", "deepspectrum", "vggface", "fau")
+    # Rater-offset knob: std of a per-subject offset added to each target's labels only (one draw per
+    # subject and target; labels clipped to [-1, 1] after it). The features never see it, so a subject's
+    # label level is partly unpredictable. 0 = none (the data of version 2; left out of the manifest).
+    rater_offset: float = 0.0
     modalities: dict[str, ModalitySpec] = field(default_factory=lambda: dict(MODALITY_SPECS))
 
 
@@ -181,7 +188,7 @@ PARAMS = SynthParams()
 # --------------------------------------------------------------------------------------------
 
 _STREAMS = {"split": 0, "subject": 1, "channel": 2, "world": 3, "features": 4, "identity": 5, "noisiness": 6,
-            "mislead": 7}
+            "mislead": 7, "rater": 8}
 
 
 def _rng(seed: int, stream: str, *key: int) -> np.random.Generator:
@@ -280,6 +287,7 @@ class Subject:
     latent: Latent
     other: Latent  # someone else: the interviewer, another speaker
     labels: dict[str, np.ndarray]  # arousal, valence: (T,) each
+    rater_offsets: dict[str, float]  # arousal, valence: the label offset no feature shows (0.0: knob off)
 
 
 def draw_subject(seed: int, subject: int, small: bool, p: SynthParams) -> Subject:
@@ -290,7 +298,17 @@ def draw_subject(seed: int, subject: int, small: bool, p: SynthParams) -> Subjec
     lat = _latent(rng, steps, p)
     other = _latent(rng, steps, p)
     labels = {target: _labels(rng, x, lag, p) for target, x in (("arousal", lat.arousal), ("valence", lat.valence))}
-    return Subject(steps, lag, lat, other, labels)
+    offsets = rater_offsets(seed, subject, p)
+    labels = {t: np.clip(y + offsets[t], -1.0, 1.0) if offsets[t] else y for t, y in labels.items()}
+    return Subject(steps, lag, lat, other, labels, offsets)
+
+
+def rater_offsets(seed: int, subject: int, p: SynthParams) -> dict[str, float]:
+    """Each target's label offset of one subject (the rater-offset knob; 0.0 each when it is off)."""
+    if p.rater_offset <= 0:
+        return {"arousal": 0.0, "valence": 0.0}
+    rng = _rng(seed, "rater", subject)
+    return {t: float(rng.normal(0.0, p.rater_offset)) for t in ("arousal", "valence")}
 
 
 # --------------------------------------------------------------------------------------------
@@ -634,20 +652,23 @@ def _csv_bytes(header: list[str], blocks: list[tuple[np.ndarray, int]]) -> bytes
 # --------------------------------------------------------------------------------------------
 
 
-def params_for(identity: float = 0.0, corruption_spread: float = 0.0, re_mislead: float = 0.0) -> SynthParams:
+def params_for(identity: float = 0.0, corruption_spread: float = 0.0, re_mislead: float = 0.0,
+               rater_offset: float = 0.0) -> SynthParams:
     """The generator's parameters with these knobs (refused if negative, or ``re_mislead`` above 1)."""
-    for name, value in (("identity", identity), ("corruption spread", corruption_spread)):
+    for name, value in (("identity", identity), ("corruption spread", corruption_spread),
+                        ("rater offset", rater_offset)):
         if not (np.isfinite(value) and value >= 0):
             raise ConfigError(f"The {name} knob must be a number >= 0, got {value}.")
     if not (np.isfinite(re_mislead) and 0 <= re_mislead <= 1):
         raise ConfigError(f"The RE-mislead knob must be a number in [0, 1], got {re_mislead}.")
     return replace(
-        PARAMS, identity=float(identity), corruption_spread=float(corruption_spread), re_mislead=float(re_mislead)
+        PARAMS, identity=float(identity), corruption_spread=float(corruption_spread), re_mislead=float(re_mislead),
+        rater_offset=float(rater_offset),
     )
 
 
 def variant_knobs(variant: str, **overrides: float | None) -> dict[str, float]:
-    """``identity``, ``corruption_spread`` and ``re_mislead`` of a named variant (see ``VARIANTS``),
+    """``identity``, ``corruption_spread``, ``re_mislead`` and ``rater_offset`` of a named variant (``VARIANTS``),
     with those of ``overrides`` that are not None in their place."""
     if variant not in VARIANTS:
         raise ConfigError(unknown("synthetic variant", variant, list(VARIANTS)))
@@ -695,6 +716,7 @@ def write_synthetic(
     identity: float = 0.0,
     corruption_spread: float = 0.0,
     re_mislead: float = 0.0,
+    rater_offset: float = 0.0,
 ) -> Path:
     """Write a synthetic MuSe-Stress dataset to ``out`` and return ``out``.
 
@@ -704,14 +726,15 @@ def write_synthetic(
     strongest in VGGFace); ``corruption_spread`` (>= 0) how much subjects differ in their share of
     corrupted frames. Both 0: the data of generator version 1. ``re_mislead`` (in [0, 1]) adds feature
     noise an auto-encoder sees, following the stress of train subjects only (0: none, the bytes of
-    version 2). ``VARIANTS`` names settings of the three.
+    version 2). ``rater_offset`` (>= 0) gives each subject's labels an offset no feature shows (0: none,
+    the bytes of version 2). ``VARIANTS`` names settings of the four.
     The same arguments give byte-identical files. A non-empty ``out`` is refused unless
     ``overwrite``; even then only a previous synthetic dataset (or an empty folder) is replaced.
     The dataset is built in a temporary sibling folder and renamed into place when complete.
     ``progress(done, total)`` is called after each file of features (subjects x modalities).
     """
     out = Path(out)
-    p = params_for(identity, corruption_spread, re_mislead)
+    p = params_for(identity, corruption_spread, re_mislead, rater_offset)
     n = subjects if subjects is not None else (9 if small else 69)
     mods = _check_modalities(modalities)
     parts = assign_partitions(n, seed)
@@ -759,7 +782,8 @@ def _generate(
     ids = [str(i + 1) for i in range(n)]
     _write(root / "metadata" / "partition.csv", ("Id,Partition\n" + "".join(f"{i},{parts[i]}\n" for i in ids)).encode())
 
-    subject_rows = ["Id,Partition,steps,label_lag_steps"]
+    offset_cols = ",rater_offset_arousal,rater_offset_valence" if p.rater_offset > 0 else ""
+    subject_rows = ["Id,Partition,steps,label_lag_steps" + offset_cols]
     done, total = 0, n * len(mods)
     for k, sid in enumerate(ids):
         subject = draw_subject(seed, k, small, p)
@@ -789,7 +813,8 @@ def _generate(
             if progress is not None:
                 progress(done, total)
         _write(root / "truth" / f"{sid}.csv", _truth_csv(truth_cols, truth_num, kinds_cols))
-        subject_rows.append(f"{sid},{parts[sid]},{steps},{lag}")
+        offsets = "".join(f",{subject.rater_offsets[t]:.6f}" for t in ("arousal", "valence")) if offset_cols else ""
+        subject_rows.append(f"{sid},{parts[sid]},{steps},{lag}{offsets}")
     _write(root / "truth" / "subjects.csv", ("\n".join(subject_rows) + "\n").encode())
     _write(root / "truth" / "README.md", (TRUTH_README + (TRUTH_README_MISLEAD if p.re_mislead > 0 else "")).encode())
     manifest = {
@@ -809,11 +834,13 @@ def _generate(
 
 
 def _manifest_params(p: SynthParams) -> dict:
-    """Every parameter, but those of the RE-mislead knob only when it is on: at 0 the manifest keeps
-    the bytes of generator version 2 (cache folders are keyed on the version, not the contents)."""
+    """Every parameter, but those of the RE-mislead and rater-offset knobs only when they are on: at 0 the
+    manifest keeps the bytes of generator version 2 (cache folders are keyed on the version, not the contents)."""
     params = asdict(p)
     if p.re_mislead <= 0:
         params = {k: v for k, v in params.items() if not k.startswith("re_mislead")}
+    if p.rater_offset <= 0:
+        del params["rater_offset"]
     return params
 
 
@@ -882,6 +909,7 @@ def default_dataset(
     identity: float | None = None,
     corruption_spread: float | None = None,
     re_mislead: float | None = None,
+    rater_offset: float | None = None,
 ) -> Path:
     """The shared synthetic dataset (seed 0), generated on first use and reused.
 
@@ -890,18 +918,21 @@ def default_dataset(
     skips, e.g., the 1 GB of DeepSpectrum CSV — values are the same either way, as each modality has
     its own random stream). One missing its manifest (an interrupted run) is generated again.
     ``variant`` names the knobs (``VARIANTS``: ``default``, ``identity-heavy``, ``re-misleads``);
-    ``identity``, ``corruption_spread`` and ``re_mislead``, when given, override the variant's.
+    ``identity``, ``corruption_spread``, ``re_mislead`` and ``rater_offset``, when given, override the variant's.
 
     Example: ``default_dataset(variant="identity-heavy", modalities=["egemaps", "vggface", "fau"])``
     """
     seed = 0
     mods = _check_modalities(modalities)
-    knobs = variant_knobs(variant, identity=identity, corruption_spread=corruption_spread, re_mislead=re_mislead)
+    knobs = variant_knobs(variant, identity=identity, corruption_spread=corruption_spread, re_mislead=re_mislead,
+                          rater_offset=rater_offset)
     params_for(**knobs)  # refuse bad values before naming a folder after them
     tag = "" if set(mods) == set(MODALITIES) else "-" + "+".join(sorted(mods))
     knob_tag = "" if not any(knobs.values()) else f"-id{knobs['identity']:g}-cs{knobs['corruption_spread']:g}"
     if knobs["re_mislead"]:  # after the identity knobs, so the folders of the other variants keep their names
         knob_tag += f"-rm{knobs['re_mislead']:g}"
+    if knobs["rater_offset"]:
+        knob_tag += f"-ro{knobs['rater_offset']:g}"
     name = f"v{GENERATOR_VERSION}-seed{seed}{'-small' if small else ''}{knob_tag}{tag}"
     path = fileio.cache_folder("synth") / name
     if (path / "truth" / "manifest.json").is_file() and _is_synthetic(path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 from pathlib import Path
 
 import numpy as np
@@ -495,3 +496,22 @@ def test_a_linear_auto_encoder_error_tracks_the_labels_in_train_only(mislead_pai
             assert r["train"] > 0.4 and abs(r["devel"]) < 0.2 and abs(r["test"]) < 0.2, r
         else:
             assert max(abs(v) for v in r.values()) < 0.2, r
+
+
+def test_rater_offset_moves_each_subjects_labels_and_nothing_else(tmp_path):
+    kw = {"subjects": 6, "small": True, "seed": 1, "modalities": ["fau"]}
+    off, on = write_synthetic(tmp_path / "off", **kw), write_synthetic(tmp_path / "on", rater_offset=0.2, **kw)
+    truth = pd.read_csv(on / "truth" / "subjects.csv", dtype={"Id": str}).set_index("Id")
+    assert json.loads((on / "truth" / "manifest.json").read_text())["params"]["rater_offset"] == 0.2
+    for sid in truth.index:
+        a, b = (pd.read_csv(root / "feature_segments" / "fau" / f"{sid}.csv") for root in (off, on))
+        pd.testing.assert_frame_equal(a, b)  # the features never see it
+        for t in ("arousal", "valence"):
+            y0, y1 = (pd.read_csv(root / "label_segments" / t / f"{sid}.csv")["value"].to_numpy() for root in (off, on))
+            offset = truth.loc[sid, f"rater_offset_{t}"]
+            inside = np.abs(y0 + offset) < 1  # not clipped
+            np.testing.assert_allclose(y1[inside], y0[inside] + offset, atol=2e-6)
+            assert np.all(np.abs(y1) <= 1)
+    assert truth[["rater_offset_arousal", "rater_offset_valence"]].abs().to_numpy().max() > 0.05
+    with pytest.raises(ConfigError, match="rater offset"):
+        params_for(rater_offset=-0.1)
