@@ -340,6 +340,9 @@ def evaluate_robustness(
     with Session.open([base], out, overwrite=overwrite, entries=OUTPUT_ENTRIES, reporter=reporter, echo=echo,
                       workers=1) as session:
         base, host, device, log, out = session.configs[0], session.host, session.device, session.log, session.folder
+        # a modality's folder alias (faus) names the modality itself (fau), as in --modalities
+        experiments = [tuple(CorruptionSpec(host.modality(s.modality).name, s.corruption) for s in exp)
+                       for exp in experiments]
         for exp in experiments:
             for spec in exp:
                 host.corruption(spec.corruption)

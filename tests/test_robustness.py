@@ -163,6 +163,7 @@ def test_robustness_of_a_finished_run_is_repeatable(run, tmp_path):
     [
         (["--corrupt", "fau:blur"], "Unknown corruption 'blur'"),
         (["--corrupt", "vggface:gaussian"], "not one of this pipeline's modalities"),
+        (["--corrupt", "hrv:gaussian"], "Unknown modality 'hrv'"),
         (["--corrupt", "fau:gaussian", "--levels", "0.5,3"], "outside [0, 1]"),
         (["--corrupt", "fau:gaussian", "--modalities", "fau"], "exactly one of --run"),
     ],
@@ -171,6 +172,13 @@ def test_bad_requests_are_named(run, tmp_path, args, message):
     result = cli("robustness", "--run", run, "--out", tmp_path / "o", "--device", "cpu", *args)
     assert result.exit_code == 2, result.output
     assert message in result.output
+
+
+def test_a_modality_alias_names_the_modality(run, tmp_path):
+    result = cli("robustness", "--run", run, "--corrupt", "faus:gaussian", "--levels", "1", "--out", tmp_path / "o",
+                 "--threads", "1", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert set(pd.read_csv(tmp_path / "o" / "robustness.csv")["experiment"]) == {"fau:gaussian"}
 
 
 def test_third_party_corruption_end_to_end(third_party, monkeypatch, run, tmp_path):
