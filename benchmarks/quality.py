@@ -154,8 +154,9 @@ def report(out: Path, variants: list[str], seeds: list[int], modalities: list[st
     for t, part in (("combined", "devel"), ("arousal", "test"), ("valence", "test"), ("combined", "test")):
         lines.append(f"| {part} {t} | " + " | ".join(ms(paired(recs[v], recs[ref], t, part))
                                                       for v in variants[:-1]) + " |")
-    if "gate" in variants:
-        lines += gate_report(out, seeds, variants, recs)
+    gated = next((v for v in ("default", "gate") if v in variants), None)  # the pipelines with a devel gate
+    if gated:
+        lines += gate_report(out, seeds, variants, recs, gated)
     lines += ["", "**Difficulty drift** — mean RE on devel / test in train sd units (0 = no drift), mean over seeds",
               "", "| modality | " + " | ".join(LABELS[v] for v in variants if not v.startswith("nore")) + " |",
               "|---|" + "---|" * len([v for v in variants if not v.startswith("nore")])]
@@ -168,13 +169,15 @@ def report(out: Path, variants: list[str], seeds: list[int], modalities: list[st
     return "\n".join(lines)
 
 
-def gate_report(out: Path, seeds: list[int], variants: list[str], recs: dict[str, list[dict]]) -> list[str]:
-    """How often the devel gate kept the RE, and the gated pipeline against the better of the others, per seed."""
+def gate_report(out: Path, seeds: list[int], variants: list[str], recs: dict[str, list[dict]],
+                gated: str) -> list[str]:
+    """How often the devel gate kept the RE, and the gated pipeline against the better of the others, per seed;
+    with the recording-mean shrinkage each seed's λ where the variant chose it on devel."""
     lines = ["", "**The devel gate's choices** — seeds (of those run) in which each model kept the RE; its devel CCC "
              "with / without RE, mean over seeds", "", "| model | kept the RE | devel CCC with RE | without |",
              "|---|---|---|---|"]
     inputs = [json.loads(p.read_text()) for s in seeds
-              if (p := out / f"gate-seed{s}" / "difficulty_inputs.json").exists()]
+              if (p := out / f"{gated}-seed{s}" / "difficulty_inputs.json").exists()]
     models = [(f"unimodal {m} → {t}", lambda d, m=m, t=t: d["unimodal"][m][t])
               for m in (inputs[0]["unimodal"] if inputs else {}) for t in ("arousal", "valence")]
     models += [(f"fusion → {t}", lambda d, t=t: d["fusion"][t]) for t in ("arousal", "valence")]
@@ -184,16 +187,32 @@ def gate_report(out: Path, seeds: list[int], variants: list[str], recs: dict[str
         lines.append(f"| {name} | {kept}/{len(choices)} | "
                      + " | ".join(ms([c["devel_ccc"][k] for c in choices if c["devel_ccc"][k] is not None])
                                   for k in ("re", "no-re")) + " |")
-    others = [v for v in variants if v != "gate"]
-    lines += ["", f"**Gate minus the better of {', '.join(others)}, per seed** (the better chosen per seed and row)",
+    for name, shrinks in shrink_choices(out, seeds, variants).items():
+        lines.append(f"| recording-mean shrinkage ({name}) | λ per seed: "
+                     + "; ".join(f"{t} " + ", ".join(f"{x:g}" for x in lams) for t, lams in shrinks.items()) + " | | |")
+    others = [v for v in variants if v not in ("gate", "default")]
+    lines += ["", f"**{gated} minus the better of {', '.join(others)}, per seed** (the better chosen per seed and row)",
               "", "| | per seed | mean ± std |", "|---|---|---|"]
     for t, part in (("combined", "devel"), ("arousal", "devel"), ("valence", "devel"), ("arousal", "test"),
                     ("valence", "test")):
         best = [max(cands) for cands in zip(*[paired(recs[v], [], t, part, absolute=True) for v in others],
                                             strict=True)] if others else []
-        diffs = [g - b for g, b in zip(paired(recs["gate"], [], t, part, absolute=True), best, strict=False)]
+        diffs = [g - b for g, b in zip(paired(recs[gated], [], t, part, absolute=True), best, strict=False)]
         lines.append(f"| {part} {t} | " + ", ".join(f"{d:+.3f}" for d in diffs) + f" | {ms(diffs)} |")
     return lines
+
+
+def shrink_choices(out: Path, seeds: list[int], variants: list[str]) -> dict[str, dict[str, list[float]]]:
+    """variant -> target -> the λ each seed's run chose on devel (variants that chose it only)."""
+    chosen: dict[str, dict[str, list[float]]] = {}
+    for v in variants:
+        for s in seeds:
+            path = out / f"{v}-seed{s}" / "mean_shrink.json"
+            if path.exists():
+                for t, sh in json.loads(path.read_text()).items():
+                    if sh["by"] == "devel":
+                        chosen.setdefault(v, {}).setdefault(t, []).append(sh["lambda"])
+    return chosen
 
 
 def paired(records: list[dict], reference: list[dict], target: str, partition: str,
