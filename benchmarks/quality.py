@@ -157,15 +157,17 @@ def report(out: Path, variants: list[str], seeds: list[int], modalities: list[st
     gated = next((v for v in ("default", "gate") if v in variants), None)  # the pipelines with a devel gate
     if gated:
         lines += gate_report(out, seeds, variants, recs, gated)
-    lines += ["", "**Difficulty drift** — mean RE on devel / test in train sd units (0 = no drift), mean over seeds",
-              "", "| modality | " + " | ".join(LABELS[v] for v in variants if not v.startswith("nore")) + " |",
-              "|---|" + "---|" * len([v for v in variants if not v.startswith("nore")])]
-    for m in modalities:
-        cells = []
-        for v in (v for v in variants if not v.startswith("nore")):
-            d = drift(out, v, seeds, m)
-            cells.append(f"{ms(d['devel'])} / {ms(d['test'])}")
-        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    with_re = [v for v in variants if not v.startswith("nore")]
+    if with_re:  # variants without the RE have no drift to show
+        lines += ["", "**Difficulty drift** — mean RE on devel / test in train sd units (0 = no drift), "
+                  "mean over seeds", "", "| modality | " + " | ".join(LABELS[v] for v in with_re) + " |",
+                  "|---|" + "---|" * len(with_re)]
+        for m in modalities:
+            cells = []
+            for v in with_re:
+                d = drift(out, v, seeds, m)
+                cells.append(f"{ms(d['devel'])} / {ms(d['test'])}")
+            lines.append(f"| {m} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

@@ -10,7 +10,10 @@ For each run and target it reports
   ``ŷ' = ŷ − λ · (mean of ŷ over the recording − μ)``, μ the train label mean: λ = 0 keeps the
   predictions, λ = 1 centres every recording on μ and keeps only its within-recording course. It
   needs no labels of the recording, so it can be applied to test and new subjects.
-- test CCC at λ = 0 and at the devel-chosen λ.
+- test CCC at λ = 0 and at the devel-chosen λ, and with ``--curve`` devel and test CCC at every λ of the
+  grid, per run (to see whether devel's choice carries over to test).
+
+The runs must hold unshrunk predictions (``--mean-shrink 0``, or a run whose devel chose λ = 0).
 
 Example:
     python benchmarks/subject_means.py benchmarks/results/embedded-gate/gate-seed? \
@@ -20,6 +23,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 from pathlib import Path
 
@@ -61,7 +65,16 @@ def means_r(recs) -> float:
     return float(np.corrcoef([p.mean() for p, _ in recs], [g.mean() for _, g in recs])[0, 1])
 
 
+def unshrunk(run: Path) -> bool:
+    """Whether the run's fused predictions are as the fuser made them (no mean_shrink.json, or λ = 0)."""
+    path = run / "mean_shrink.json"
+    return not path.exists() or all(v["lambda"] == 0 for v in json.loads(path.read_text()).values())
+
+
 def analyse(run: Path) -> list[dict]:
+    if not unshrunk(run):
+        raise SystemExit(f"{run}: its fused predictions are already shrunk (mean_shrink.json); "
+                         "give the run trained with --mean-shrink 0")
     config = yaml.safe_load((run / "config.yaml").read_text())
     data = Path(config["data"])
     parts = pd.read_csv(data / "metadata" / "partition.csv", dtype=str)
@@ -74,7 +87,8 @@ def analyse(run: Path) -> list[dict]:
         lam = max(GRID, key=lambda x: (shrunk_ccc(devel, x, mu), -x))  # a tie keeps the smaller shrinkage
         rows.append({"run": run.name, "target": target, "r_devel": means_r(devel), "r_test": means_r(test),
                      "lambda": lam, "test_0": shrunk_ccc(test, 0.0, mu), "test_lam": shrunk_ccc(test, lam, mu),
-                     "test_1": shrunk_ccc(test, 1.0, mu)})
+                     "test_1": shrunk_ccc(test, 1.0, mu),
+                     "curve": {x: (shrunk_ccc(devel, x, mu), shrunk_ccc(test, x, mu)) for x in GRID}})
     return rows
 
 
@@ -86,6 +100,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("runs", nargs="+", type=Path, help="run folders (one per seed)")
     ap.add_argument("--out", type=Path, help="also write the table here (markdown)")
+    ap.add_argument("--curve", action="store_true", help="also devel / test CCC at every λ, per run")
     args = ap.parse_args()
     rows = [row for run in args.runs for row in analyse(run)]
     lines = ["| target | r(means) devel | r(means) test | λ chosen on devel | test CCC λ=0 | test CCC at λ | "
@@ -96,6 +111,11 @@ def main() -> None:
         lines.append(f"| {target} | {ms([r['r_devel'] for r in sel])} | {ms([r['r_test'] for r in sel])} | {lams} | "
                      f"{ms([r['test_0'] for r in sel])} | {ms([r['test_lam'] for r in sel])} | "
                      f"{ms([r['test_1'] for r in sel])} |")
+    if args.curve:
+        lines += ["", "| run | target | " + " | ".join(f"λ={x:g} devel / test" for x in GRID) + " |",
+                  "|---|---|" + "---|" * len(GRID)]
+        lines += [f"| {r['run']} | {r['target']} | " + " | ".join(f"{d:.3f} / {t:.3f}" for d, t in r["curve"].values())
+                  + " |" for r in rows]
     text = "\n".join([f"Runs: {', '.join(str(r) for r in args.runs)}", "", *lines])
     if args.out:
         args.out.write_text(text + "\n")

@@ -110,7 +110,8 @@ class RunConfig(BaseModel):
     mean_shrink: float | Literal["devel"] = Field("devel", description=(
         "How far each recording's fused prediction is pulled toward the train label mean, keeping its course "
         "within the recording: 0 (not at all) to 1 (every recording centred on it), or devel (chosen per target "
-        "from 0, 0.25, 0.5, 0.75, 1 on devel CCC; a tie keeps the smaller). For subjects whose overall level the "
+        "from 0, 0.25, 0.5, 0.75, 1 on devel CCC; a λ > 0 must gain more than the bootstrap standard error of its "
+        "gain, a tie keeps the smaller). For subjects whose overall level the "
         "models cannot predict (core/learning/mean_shrink.py); needs no label, so `predict` applies it too."))
     # Training budget
     preset: Literal["auto", "cpu", "paper"] = Field(

@@ -61,6 +61,29 @@ def test_devel_shrinks_levels_it_cannot_trust_and_keeps_levels_it_can():
     assert choose("devel", preds, [np.full(120, np.nan)] * 12, mu=0.0).lam == 0.0  # unscored devel: no shrinkage
 
 
+def test_a_devel_gain_inside_its_resampling_noise_does_not_shrink():
+    """Six recordings whose predicted levels are mostly right: λ = 0.25 scores best on devel, by less
+    than the standard error of that gain, so λ stays 0; every λ > 0 chosen anywhere beat its error."""
+    rng = np.random.default_rng(9)
+    preds, golds = [], []
+    for _ in range(6):
+        course = np.sin(np.linspace(0, 6, 120) + rng.uniform(0, 6))
+        level = rng.normal(0, 0.5)
+        golds.append((level + course).astype(np.float32))
+        preds.append((0.8 * level + rng.normal(0, 0.25) + course + rng.normal(0, 0.3, 120)).astype(np.float32))
+    shrink = choose("devel", preds, golds, mu=0.0)
+    scores, se = shrink.devel_ccc, shrink.gain_se
+    assert max(scores, key=lambda k: scores[k]) == "0.25" and 0 < scores["0.25"] - scores["0"] < se["0.25"]
+    assert shrink.lam == 0.0
+    assert choose("devel", preds, golds, mu=0.0) == shrink  # the resampling is seeded: the same choice again
+
+    rng = np.random.default_rng(3)
+    for level_known in (False, True) * 3:
+        chosen = choose("devel", *_recordings(rng, level_known), mu=0.0)
+        key = f"{chosen.lam:g}"
+        assert chosen.lam == 0 or chosen.devel_ccc[key] - chosen.devel_ccc["0"] > chosen.gain_se[key]
+
+
 @pytest.mark.parametrize("value", ["2", "-0.1", "x", "nan"])
 def test_a_bad_shrinkage_is_refused_naming_the_option(value, tmp_path):
     result = CliRunner().invoke(app, ["run", "--out", str(tmp_path / "r"), "--mean-shrink", value])
