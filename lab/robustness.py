@@ -33,10 +33,12 @@ from musefuse.core import fileio
 from musefuse.core.config import RunConfig
 from musefuse.core.data.dataset import Dataset, Subject
 from musefuse.core.errors import ConfigError
-from musefuse.core.graph.pipeline import Fitted, Reporter, fit_context, model_seed
+from musefuse.core.graph.pipeline import Fitted, Outputs, Reporter, fit_context, model_seed
 from musefuse.core.interfaces import Corruption
 from musefuse.core.learning.metrics import partition_scores
 from musefuse.core.plugin_host import PluginHost
+from musefuse.core.runs.checkpoints import load_fitted
+from musefuse.core.runs.runner import load_run_config
 from musefuse.core.runs.session import Session
 from musefuse.lab.difficulty_quality import TruthMasks, difficulty_auc, read_truth_masks, separation
 from musefuse.lab.robustness_plot import MODEL_LABELS, plot_curves
@@ -329,10 +331,6 @@ def evaluate_robustness(
     (finished run folders with and without RE) replace seed k's training; with runs given, their
     own seeds are used and K is at least their number.
     """
-
-    from musefuse.core.runs.checkpoints import load_fitted
-    from musefuse.core.runs.runner import load_run_config
-
     levels = parse_levels(list(levels))
     if seeds < 1:
         raise ConfigError("'seeds': must be at least 1.")
@@ -404,7 +402,6 @@ def evaluate_robustness(
 
 
 def _outputs(subjects: list[Subject], difficulty: dict[str, list[np.ndarray]]) -> Any:
-    from musefuse.core.graph.pipeline import Outputs
 
     return Outputs(subjects, difficulty)
 

@@ -24,6 +24,7 @@ import numpy as np
 
 from musefuse.core.config import RunConfig
 from musefuse.core.data.dataset import STEP_SECONDS, Dataset
+from musefuse.core.errors import ConfigError
 from musefuse.core.graph.gate import CANDIDATES, Choice
 from musefuse.core.graph.tasks import Ref, Task, data_key
 from musefuse.core.plugin_host import PluginHost
@@ -70,7 +71,6 @@ def folds(cfg: RunConfig, dataset: Dataset) -> list[list[str]]:
     """Held-out subject Ids of each of ``cfg.folds`` folds over the train partition (seeded)."""
     train_idx = [i for i, s in enumerate(dataset.subjects) if s.partition == "train"]
     if cfg.folds > len(train_idx):
-        from musefuse.core.errors import ConfigError
 
         raise ConfigError(f"'folds': {cfg.folds} folds need at least {cfg.folds} train subjects "
                           f"(the data have {len(train_idx)}).")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -27,6 +28,8 @@ from musefuse.core.graph.gate import decide
 from musefuse.core.graph.store import ArtifactStore
 from musefuse.core.graph.wiring import feature_input, fusion_input, mean_signal, regressor_input
 from musefuse.core.interfaces import FitContext, ModelSettings, TrainingBudget
+from musefuse.core.learning.calibration import apply_calibration, reference_quantiles
+from musefuse.core.learning.metrics import partition_scores
 from musefuse.core.learning.regressor import Regressor
 from musefuse.core.plugin_host import PluginHost
 
@@ -162,7 +165,6 @@ Progress = Callable[[int, float], None]
 
 def run_task(task: Task, env: TaskEnv, progress: Progress | None = None) -> dict[str, Any]:
     """Fit the task's model, write its artifact into the store; returns its fit summary."""
-    import time
 
     started = time.perf_counter()
     spec = task.spec
@@ -205,8 +207,6 @@ def _fit_fold_mean(spec, env: TaskEnv, fit, devel, ctx):
 def _fit_calibration(spec, env: TaskEnv, fit, devel, ctx):
     import torch
 
-    from musefuse.core.learning.calibration import apply_calibration, reference_quantiles
-
     d = env.signal(spec["difficulty"]["refs"])
     reference = reference_quantiles([d[i] for i in fit])  # the train subjects' signal (out-of-fold if asked)
     return ({"reference": torch.from_numpy(reference)}, {"method": spec["method"]},
@@ -245,7 +245,6 @@ def _fit_fuser(spec, env: TaskEnv, fit, devel, ctx):
 
 def _fit_gate(spec, env: TaskEnv, fit, devel, ctx):
     """Keep the candidate with the higher CCC on the gate's subjects (devel); see musefuse.core.graph.gate."""
-    from musefuse.core.learning.metrics import partition_scores
 
     y = env.labels(spec["target"])
     outputs = {name: env.signal(c["refs"]) for name, c in spec["candidates"].items()}

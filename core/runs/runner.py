@@ -6,6 +6,7 @@ import json
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from musefuse.core import fileio
@@ -108,7 +109,6 @@ def predict(run: Path, data: Path | None, out: Path, stage: str = "fusion", devi
     OUT/<modality>/<target>/<Id>.csv instead. ``echo`` receives one line per step (progress).
     ``threads``: torch threads (default: as for a run's workers, see executors.parallelism).
     """
-    import numpy as np
 
     if stage not in ("fusion", "unimodal"):
         raise ConfigError(f"'stage' must be fusion or unimodal; got '{stage}'.")

@@ -37,7 +37,7 @@ import yaml
 
 from musefuse.core import fileio
 from musefuse.core.config import RunConfig
-from musefuse.core.errors import ConfigError
+from musefuse.core.errors import ConfigError, RunFolderError
 from musefuse.core.graph.executors import Reporter
 from musefuse.core.graph.plan import RunPlan
 from musefuse.core.graph.tasks import Task
@@ -222,7 +222,6 @@ def records_csv(records: Sequence[dict[str, Any]], columns: Sequence[str] = RECO
 
 def load_experiment(folder: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """experiment.json and results.json of a finished experiment folder."""
-    from musefuse.core.errors import RunFolderError
 
     folder = runfolder.require_finished(Path(folder))
     try:
