@@ -89,8 +89,8 @@ def run(
         None, "--estimator-option", help="KEY=VALUE option of the estimator plugin (repeatable), e.g. bottleneck=8."),
     label_shift: float = typer.Option(None, help="Annotation delay compensation, seconds (default 0)."),
     mean_shrink: str = typer.Option(
-        None, help="Pull each recording's fused prediction toward the train label mean: 0..1, or devel (default: "
-                   "chosen on devel from 0, .25, .5, .75, 1)."),
+        None, help="Pull each recording's fused prediction toward the train label mean: 0..1 (default 0), or "
+                   "devel (chosen on devel from 0, .25, .5, .75, 1; docs/pipeline.md)."),
     missing: str = typer.Option(None, help="Missing feature rows: zero (default) | ffill | mask."),
     standardise: str = typer.Option(
         None, help="Feature z-scoring: train (default; train statistics) | recording (each recording's own)."),

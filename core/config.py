@@ -107,12 +107,14 @@ class RunConfig(BaseModel):
         "Feature standardisation: train (z-scored with the train partition's statistics) or recording (each "
         "subject's recording z-scored with its own mean and std, as the MuSe 2021 baselines do for eGeMAPS; "
         "every model's input, the auto-encoders' included, and `predict` follows; core/data/recording.py)."))
-    mean_shrink: float | Literal["devel"] = Field("devel", description=(
+    mean_shrink: float | Literal["devel"] = Field(0.0, description=(
         "How far each recording's fused prediction is pulled toward the train label mean, keeping its course "
-        "within the recording: 0 (not at all) to 1 (every recording centred on it), or devel (chosen per target "
-        "from 0, 0.25, 0.5, 0.75, 1 on devel CCC; a λ > 0 must gain more than the bootstrap standard error of its "
-        "gain, a tie keeps the smaller). For subjects whose overall level the "
-        "models cannot predict (core/learning/mean_shrink.py); needs no label, so `predict` applies it too."))
+        "within the recording: 0 (not at all; the default) to 1 (every recording centred on it), or devel (chosen "
+        "per target from 0, 0.25, 0.5, 0.75, 1 on devel CCC; a λ > 0 must gain more than the bootstrap standard "
+        "error of its gain, a tie keeps the smaller). Not chosen on devel by default: on synthetic data devel's "
+        "few recordings chose λ = 1 where it cost test valence 0.12 and 0.31 (docs/results.md). For subjects "
+        "whose overall level the models cannot predict (core/learning/mean_shrink.py); needs no label, so "
+        "`predict` applies it too."))
     # Training budget
     preset: Literal["auto", "cpu", "paper"] = Field(
         "auto", description="Training budget; auto: paper on CUDA, cpu otherwise.")

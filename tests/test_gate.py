@@ -98,7 +98,7 @@ def test_paper_pipeline_is_one_flag_away():
 def test_the_gates_choice_reaches_results_the_run_folder_and_predict(data, tmp_path):
     run = tmp_path / "run"
     args = ["run", "--modalities", ",".join(MODS), "--data", data, "--out", run, "--layers", "1", "--hidden", "8",
-            "--epochs", "2", "--threads", "1", "--device", "cpu"]
+            "--epochs", "2", "--threads", "1", "--device", "cpu", "--mean-shrink", "devel"]
     result = CliRunner().invoke(app, [str(a) for a in args])
     assert result.exit_code == 0, result.output
     inputs = json.loads((run / "difficulty_inputs.json").read_text())

@@ -12,15 +12,15 @@ keeps the course within each recording and pulls its level toward μ: λ = 0 lea
 as it is, λ = 1 centres every recording on μ. It reads no label of the recording, so it applies
 to test and new subjects alike.
 
-With ``mean_shrink: devel`` (the default) λ is chosen per target on devel, but only on evidence
-devel can give: a devel partition holds few recordings (14 in MuSe-Stress), and a gain from moving
-their levels is a statement about those few subjects. So a λ > 0 is eligible only where its devel
-CCC gain over λ = 0 exceeds one standard error of that gain, estimated by resampling the devel
+The default is λ = 0. With ``mean_shrink: devel`` λ is chosen per target on devel, but only on the
+evidence devel can give: a devel partition holds few recordings (14 in MuSe-Stress), and a gain from
+moving their levels is a statement about those few subjects. So a λ > 0 is eligible only where its
+devel CCC gain over λ = 0 exceeds one standard error of that gain, estimated by resampling the devel
 recordings (paired bootstrap, :data:`BOOTSTRAP` draws from a fixed seed; the one-standard-error rule
 of model selection, applied to the difference against the simpler model). Among the eligible λ of
-:data:`GRID`, the highest devel CCC wins (a tie keeps the smaller λ). Without the rule, the best
-devel λ moved test CCC by −0.024 … +0.007 on the hidden-levels synthetic data (docs/results.md);
-with it, λ stays 0 unless devel's case for shrinking is clear.
+:data:`GRID`, the highest devel CCC wins (a tie keeps the smaller λ). Even so, devel can mislead: on
+synthetic data whose devel subjects' levels ran against the test subjects', it chose λ = 1 and cost
+test valence 0.12 and 0.31 (docs/results.md), which is why devel does not choose by default.
 
 ``benchmarks/subject_means.py`` measures the same on finished run folders (per-recording means'
 correlation, and test CCC at each λ).
