@@ -71,7 +71,6 @@ def folds(cfg: RunConfig, dataset: Dataset) -> list[list[str]]:
     """Held-out subject Ids of each of ``cfg.folds`` folds over the train partition (seeded)."""
     train_idx = [i for i, s in enumerate(dataset.subjects) if s.partition == "train"]
     if cfg.folds > len(train_idx):
-
         raise ConfigError(f"'folds': {cfg.folds} folds need at least {cfg.folds} train subjects "
                           f"(the data have {len(train_idx)}).")
     order = np.random.default_rng(cfg.seed).permutation(train_idx)

@@ -165,7 +165,6 @@ Progress = Callable[[int, float], None]
 
 def run_task(task: Task, env: TaskEnv, progress: Progress | None = None) -> dict[str, Any]:
     """Fit the task's model, write its artifact into the store; returns its fit summary."""
-
     started = time.perf_counter()
     spec = task.spec
     if data_key(env.dataset, spec.get("modality")) != spec["data"]:
@@ -245,7 +244,6 @@ def _fit_fuser(spec, env: TaskEnv, fit, devel, ctx):
 
 def _fit_gate(spec, env: TaskEnv, fit, devel, ctx):
     """Keep the candidate with the higher CCC on the gate's subjects (devel); see musefuse.core.graph.gate."""
-
     y = env.labels(spec["target"])
     outputs = {name: env.signal(c["refs"]) for name, c in spec["candidates"].items()}
     scores = {name: partition_scores([o[i] for i in fit], [y[i] for i in fit])["ccc"] for name, o in outputs.items()}

@@ -109,7 +109,6 @@ def predict(run: Path, data: Path | None, out: Path, stage: str = "fusion", devi
     OUT/<modality>/<target>/<Id>.csv instead. ``echo`` receives one line per step (progress).
     ``threads``: torch threads (default: as for a run's workers, see executors.parallelism).
     """
-
     if stage not in ("fusion", "unimodal"):
         raise ConfigError(f"'stage' must be fusion or unimodal; got '{stage}'.")
     run = Path(run)
