@@ -379,7 +379,7 @@ def evaluate_robustness(
             clean_rows = score(clean_preds, evaluated, partitions)
             if truth is not None:  # the data's own corruptions, seen by the clean pipeline
                 for part in partitions:
-                    for m, res in difficulty_auc(_outputs(evaluated, clean_difficulty), None, truth, [part]).items():
+                    for m, res in difficulty_auc(Outputs(evaluated, clean_difficulty), None, truth, [part]).items():
                         quality.append({"experiment": "(data)", "level": 0.0, "seed": seed, "partition": part,
                                         "modality": m, "source": "truth", **res})
             for exp in experiments:
@@ -401,9 +401,6 @@ def evaluate_robustness(
     return results
 
 
-def _outputs(subjects: list[Subject], difficulty: dict[str, list[np.ndarray]]) -> Any:
-
-    return Outputs(subjects, difficulty)
 
 
 def _pipelines(cfg: RunConfig, session: Session, dataset: Dataset, loaded: Fitted | None,

@@ -222,7 +222,6 @@ def records_csv(records: Sequence[dict[str, Any]], columns: Sequence[str] = RECO
 
 def load_experiment(folder: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """experiment.json and results.json of a finished experiment folder."""
-
     folder = runfolder.require_finished(Path(folder))
     try:
         meta = json.loads((folder / "experiment.json").read_text(encoding="utf-8"))
