@@ -72,10 +72,11 @@ VARIANTS: dict[str, list[str]] = {
 }
 # Every variant above runs without the recording-mean shrinkage (core/learning/mean_shrink.py), spelt out because
 # it was the default for a while.
-VARIANTS = {name: [*flags, "--mean-shrink", "0"] for name, flags in VARIANTS.items()}
+BASE = VARIANTS
+VARIANTS = {name: [*flags, "--mean-shrink", "0"] for name, flags in BASE.items()}
 # gate / nore-oof-fs with the shrinkage chosen on devel (they reuse those variants' models)
-VARIANTS["gate-ms"] = [*OOF_BOTH, "--fold-standardise", "--difficulty-unseen", "fold-mean", "--mean-shrink", "devel"]
-VARIANTS["nore-ms"] = [*NORE, "--mean-shrink", "devel"]
+VARIANTS |= {name: [*BASE[base], "--mean-shrink", "devel"] for name, base in (("gate-ms", "gate"),
+                                                                                 ("nore-ms", "nore-oof-fs"))}
 LABELS = {"re": "with RE", "nore": "without RE", "nore-oof": "without RE, out-of-fold fusion inputs",
           "oof": "with RE, out-of-fold fusion inputs",
           "oofd": "with out-of-fold RE", "oofd-oof": "out-of-fold RE and fusion inputs",

@@ -31,9 +31,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from musefuse.core.learning.mean_shrink import GRID
 from musefuse.core.learning.metrics import ccc
-
-GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
 def read_series(path: Path) -> pd.Series:
@@ -84,11 +83,11 @@ def analyse(run: Path) -> list[dict]:
         mu = float(np.concatenate([read_series(data / "label_segments" / target / f"{s}.csv").dropna().to_numpy()
                                    for s in ids["train"]]).mean())
         devel, test = (recordings(run, data, target, p, ids[p]) for p in ("devel", "test"))
-        lam = max(GRID, key=lambda x: (shrunk_ccc(devel, x, mu), -x))  # a tie keeps the smaller shrinkage
+        curve = {x: (shrunk_ccc(devel, x, mu), shrunk_ccc(test, x, mu)) for x in GRID}  # devel, test CCC
+        lam = max(GRID, key=lambda x: (curve[x][0], -x))  # devel's best λ; a tie keeps the smaller shrinkage
         rows.append({"run": run.name, "target": target, "r_devel": means_r(devel), "r_test": means_r(test),
-                     "lambda": lam, "test_0": shrunk_ccc(test, 0.0, mu), "test_lam": shrunk_ccc(test, lam, mu),
-                     "test_1": shrunk_ccc(test, 1.0, mu),
-                     "curve": {x: (shrunk_ccc(devel, x, mu), shrunk_ccc(test, x, mu)) for x in GRID}})
+                     "lambda": lam, "test_0": curve[0.0][1], "test_lam": curve[lam][1], "test_1": curve[1.0][1],
+                     "curve": curve})
     return rows
 
 
