@@ -16,38 +16,41 @@ from musefuse.core.runs.runner import execute_run
 
 
 def results_table(records: list[dict], title: str) -> Table:
-    """Devel and test CCC per stage, modalities and target, plus the combined score (paper, Table 9).
-
-    One row per (stage, modalities, target), so the table reads in an 80-column log.
-    """
+    """Devel and test CCC with their 95% intervals (subject bootstrap) per stage, modalities and target, plus the
+    combined score (paper, Table 9). One row per (stage, modalities, target), so the table reads in a log."""
     table = Table(title=title)
-    for name in ("stage", "modalities", "RE", "target"):
+    for name in ("stage", "modalities", "model", "target"):
         table.add_column(name)
-    table.add_column("devel", justify="right")
-    table.add_column("test", justify="right")
+    table.add_column("devel [95% CI]", justify="right", no_wrap=True)
+    table.add_column("test [95% CI]", justify="right", no_wrap=True)
 
-    def fmt(v):
-        return "—" if v is None else f"{v:.4f}"
+    def fmt(r):
+        if r is None or r["ccc"] is None:
+            return "—"
+        ci = r.get("ccc_ci95")
+        return f"{r['ccc']:.3f}" + ("" if not ci else f" [{ci[0]:.2f},{ci[1]:.2f}]")
 
     rows = dict.fromkeys((r["stage"], tuple(r["modalities"]), r.get("fuser"), r["target"]) for r in records)
-    re_of = {(r["stage"], tuple(r["modalities"]), r["target"]): _re_cell(r) for r in records}
+    model_of = {(r["stage"], tuple(r["modalities"]), r["target"]): _model_cell(r) for r in records}
     previous = None
     for stage, mods, fuser, target in rows:
-        by_part = {r["partition"]: r["ccc"] for r in records
+        by_part = {r["partition"]: r for r in records
                    if (r["stage"], tuple(r["modalities"]), r["target"]) == (stage, mods, target)}
         label = stage if fuser is None else f"{stage} ({fuser})"
         first = (stage, mods) != previous
-        table.add_row(label if first else "", "+".join(mods) if first else "", re_of[(stage, mods, target)],
+        table.add_row(label if first else "", "+".join(mods) if first else "", model_of[(stage, mods, target)],
                       target, fmt(by_part.get("devel")), fmt(by_part.get("test")), end_section=False)
         previous = (stage, mods)
     return table
 
 
-def _re_cell(record: dict) -> str:
-    """'yes' / 'no' (forced by the config), 'yes (devel)' / 'no (devel)' (chosen by the difficulty gate)."""
-    if record["re"] is None:  # combined, over targets that chose differently
+def _model_cell(record: dict) -> str:
+    """The candidate the data chose (decisions.json), else whether the model reads the RE as configured."""
+    if "chosen" in record:
+        return record["chosen"]
+    if record["re"] is None:  # combined over targets that chose differently, or an average of both kinds
         return "mixed"
-    return ("yes" if record["re"] else "no") + (" (devel)" if "re_gate" in record else "")
+    return "RE" if record["re"] else "no RE"
 
 
 @reports_errors

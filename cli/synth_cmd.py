@@ -51,6 +51,15 @@ def synth(
         None, "--rater-offset",
         help="Std of a per-subject label offset no feature shows, >= 0 (default: the variant's; 0).",
     ),
+    subject_mapping: float = typer.Option(
+        None, "--subject-mapping",
+        help="How far each subject's own feature->affect mapping departs from the population's, >= 0 "
+        "(default: the variant's; 0).",
+    ),
+    level_leak: float = typer.Option(
+        None, "--level-leak",
+        help="A look that tracks the affect level of train subjects only, >= 0 (default: the variant's; 0).",
+    ),
 ) -> None:
     """Write a synthetic MuSe-Stress dataset (MuSe 2021 layout) plus its ground truth under truth/.
 
@@ -58,10 +67,11 @@ def synth(
     Example: musefuse synth --out data/idheavy --variant identity-heavy
     Example: musefuse synth --out data/mislead --variant re-misleads --modalities egemaps,vggface,fau
     Example: musefuse synth --out data/levels --variant hidden-levels --modalities egemaps,vggface,fau
+    Example: musefuse synth --out data/unseen --variant unseen-subjects --modalities egemaps,vggface,fau
     """
     mods = split_csv(modalities)
     knobs = variant_knobs(variant, identity=identity, corruption_spread=corruption_spread, re_mislead=re_mislead,
-                          rater_offset=rater_offset)
+                          rater_offset=rater_offset, subject_mapping=subject_mapping, level_leak=level_leak)
     start = time.perf_counter()
     with Progress(
         TextColumn("writing"),
@@ -89,7 +99,8 @@ def synth(
         f"test {parts['test']}) to {path}\n"
         f"modalities: {', '.join(manifest['modalities'])}; seed {seed}; identity {knobs['identity']:g}, "
         f"corruption spread {knobs['corruption_spread']:g}, RE mislead {knobs['re_mislead']:g}, "
-        f"rater offset {knobs['rater_offset']:g}; "
+        f"rater offset {knobs['rater_offset']:g}, subject mapping {knobs['subject_mapping']:g}, "
+        f"level leak {knobs['level_leak']:g}; "
         f"{_size(path)} in {elapsed:.1f} s\n"
         f"ground truth (not read by musefuse): {path / 'truth'}",
         highlight=False,

@@ -80,6 +80,14 @@ class RunConfig(BaseModel):
         "left out."))
     re_fusion: bool | Literal["devel"] = Field("devel", description=(
         "Difficulty appended to the fuser's input: devel (the difficulty gate, as for re_unimodal), true or false."))
+    unimodal_candidates: list[Literal["recording", "delay+2s", "delay+4s"]] = Field([], description=(
+        "More variants of every regressor to train and decide between, beyond the difficulty input (re_unimodal): "
+        "recording (features z-scored per recording), delay+2s / delay+4s (the label that much later than "
+        "label_shift). Each is decided per regressor by the rule of core/learning/decisions.py on out-of-fold + "
+        "devel predictions; each costs its fold models."))
+    average_candidates: bool = Field(True, description=(
+        "Where a regressor has several candidates, their average is one more (needs no training); the rule keeps "
+        "it only where it wins on unseen subjects."))
     fusion_train: Literal["in-sample", "out-of-fold"] = Field("out-of-fold", description=(
         "The fuser's train inputs: out-of-fold (predictions and difficulty from models that never saw the subject) "
         "or in-sample (the paper's: over-fitted predictions, the more so the longer the regressors train). "

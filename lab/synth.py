@@ -105,7 +105,17 @@ VARIANTS: dict[str, dict[str, float]] = {
     # Each recording's labels sit at a level of their own that nothing in the features shows (how its
     # raters anchored the scale): models can follow the course within a recording but not its level.
     "hidden-levels": {"identity": 0.0, "corruption_spread": 0.0, "re_mislead": 0.0, "rater_offset": 0.2},
+    # Subjects unlike each other the way held-out MuSe-layout subjects were: each maps affect to features
+    # partly in a way of their own, their features carry who they are, that identity tracks the affect level of
+    # the train subjects only (a chance pattern of few subjects that a model learns and unseen ones lack), and
+    # part of each label level is the raters'. Devel and test (14 subjects each) then disagree.
+    "unseen-subjects": {"identity": 1.0, "corruption_spread": 0.5, "re_mislead": 0.0, "rater_offset": 0.15,
+                        "subject_mapping": 0.6, "level_leak": 1.0},
 }
+# Knobs added after the first variants: 0 where a variant does not name them.
+for _knobs in VARIANTS.values():
+    _knobs.setdefault("subject_mapping", 0.0)
+    _knobs.setdefault("level_leak", 0.0)
 
 # Corruption kinds by channel: off the feature manifold, then on it (misleading but plausible).
 OFF_MANIFOLD = {"audio": ("noise", "clipped"), "video": ("occlusion", "noise"), "text": ("garbled",)}
@@ -176,6 +186,15 @@ class SynthParams:
     # subject and target; labels clipped to [-1, 1] after it). The features never see it, so a subject's
     # label level is partly unpredictable. 0 = none (the data of version 2; left out of the manifest).
     rater_offset: float = 0.0
+    # Subject-mapping knob: std of each subject's own perturbation of every hidden unit's emotion weights, relative
+    # to the modality's gains (one draw per subject and modality): models learn the population's mapping, which
+    # fits each new subject only in part. 0 = none (left out of the manifest, the bytes of version 2).
+    subject_mapping: float = 0.0
+    # Level-leak knob: a feature-space direction per modality and target (weighted by the modality's
+    # subject_pattern) scaled by the subject's standardised mean latent level, in train subjects; devel and test
+    # subjects carry a decoy level drawn from the same distribution. Models learn "this look = this level" from
+    # train subjects and are misled by it on unseen ones. 0 = none (left out of the manifest).
+    level_leak: float = 0.0
     modalities: dict[str, ModalitySpec] = field(default_factory=lambda: dict(MODALITY_SPECS))
 
 
@@ -188,7 +207,7 @@ PARAMS = SynthParams()
 # --------------------------------------------------------------------------------------------
 
 _STREAMS = {"split": 0, "subject": 1, "channel": 2, "world": 3, "features": 4, "identity": 5, "noisiness": 6,
-            "mislead": 7, "rater": 8}
+            "mislead": 7, "rater": 8, "mapping": 9, "leak": 10}
 
 
 def _rng(seed: int, stream: str, *key: int) -> np.random.Generator:
@@ -412,6 +431,18 @@ def re_mislead_std(seed: int, subject: int, lat: Latent, partition: str, p: Synt
     return p.re_mislead * p.re_mislead_std / (1.0 + np.exp(-d))
 
 
+def leaked_levels(seed: int, subject: int, lat: Latent, partition: str, p: SynthParams) -> np.ndarray | None:
+    """(2,) standardised (arousal, valence) level that a subject's look carries (the level-leak knob); None at 0.
+
+    A train subject's own mean latent level; a devel or test subject's is a decoy's, drawn from the same latent
+    model, so unseen subjects look as varied as train ones but their look says nothing of their level.
+    """
+    if p.level_leak <= 0:
+        return None
+    source = lat if partition == "train" else _latent(_rng(seed, "leak", 1, subject), len(lat.arousal), p)
+    return _standardise(source, p)[:, :2].mean(axis=0)
+
+
 def re_mislead_columns(seed: int, name: str, p: SynthParams) -> np.ndarray:
     """The columns of modality ``name`` that carry the RE-mislead noise: a fixed share, drawn per modality."""
     d = WIDTHS[name]
@@ -492,18 +523,25 @@ def _features(
     plan: ChannelPlan,
     p: SynthParams,
     mislead: np.ndarray | None = None,
+    levels: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(T, D) features, (T,) bool corrupted, (T,) kind strings for one subject and modality.
 
-    ``mislead`` is the (T,) std of the RE-mislead noise (``re_mislead_std``), None for none.
+    ``mislead`` is the (T,) std of the RE-mislead noise (``re_mislead_std``), None for none; ``levels`` the
+    (2,) level the subject's look carries (``leaked_levels``), None for none.
     """
     spec = p.modalities[name]
     world = _world(seed, name, p)
     rng = _rng(seed, "features", subject, MODALITIES.index(name))
     steps, h, d = len(lat.arousal), spec.hidden, WIDTHS[name]
+    own_w = world.w
+    if p.subject_mapping > 0:  # this subject's own way of showing affect (own stream: the others keep their draws)
+        gains = np.array([[spec.gain_arousal], [spec.gain_valence], [spec.gain_product]])
+        own_w = world.w + p.subject_mapping * gains * _rng(seed, "mapping", subject, MODALITIES.index(name)
+                                                           ).standard_normal(world.w.shape)
 
-    def hidden_input(traj: Latent, who: np.ndarray, nuisance: np.ndarray | float) -> np.ndarray:
-        return gain * (_standardise(traj, p) @ world.w) + world.bias + who + nuisance  # (T, H)
+    def hidden_input(traj: Latent, who: np.ndarray, nuisance: np.ndarray | float, w: np.ndarray) -> np.ndarray:
+        return gain * (_standardise(traj, p) @ w) + world.bias + who + nuisance  # (T, H)
 
     # How expressive this person is in this channel: the same for both feature sets of a channel.
     gain = _rng(seed, "channel", subject, len(CHANNELS) + CHANNELS.index(spec.channel)).lognormal(
@@ -526,12 +564,12 @@ def _features(
             np.add.at(sums, utt, x)
             return (sums / np.bincount(utt, minlength=n_utt)[:, None])[utt]
 
-        u = per_utterance(hidden_input(lat, who, 0.0)) + topics[utt]
-        u_other = per_utterance(hidden_input(other, who_other, 0.0)) + topics[(utt + 1) % n_utt]
+        u = per_utterance(hidden_input(lat, who, 0.0, own_w)) + topics[utt]
+        u_other = per_utterance(hidden_input(other, who_other, 0.0, world.w)) + topics[(utt + 1) % n_utt]
         noise = rng.standard_normal((n_utt, d)).astype(np.float32)[utt] * spec.noise
     else:
-        u = hidden_input(lat, who, nuisance)
-        u_other = hidden_input(other, who_other, _ou(rng, steps, taus, spec.nuisance, h))
+        u = hidden_input(lat, who, nuisance, own_w)
+        u_other = hidden_input(other, who_other, _ou(rng, steps, taus, spec.nuisance, h), world.w)
         noise = rng.standard_normal((steps, d), dtype=np.float32) * np.float32(spec.noise)
     r = np.tanh(u) @ world.readout + face @ world.identity + noise
     strength = p.identity * spec.subject_pattern
@@ -540,6 +578,9 @@ def _features(
         pattern = _subject_pattern(_rng(seed, "identity", subject, MODALITIES.index(name), 0), h, d, strength, p)
         pattern_other = _subject_pattern(_rng(seed, "identity", subject, MODALITIES.index(name), 1), h, d, strength, p)
         r += pattern[0] + np.tanh(u) @ pattern[1]
+    if levels is not None:  # the look that goes with a level (in train subjects), as strong as their identity
+        directions = _rng(seed, "leak", 0, MODALITIES.index(name)).standard_normal((2, d))
+        r += p.level_leak * spec.subject_pattern * (levels @ directions)
 
     corrupt = np.zeros(steps, bool)
     kinds = np.full(steps, "none", dtype=object)
@@ -653,17 +694,18 @@ def _csv_bytes(header: list[str], blocks: list[tuple[np.ndarray, int]]) -> bytes
 
 
 def params_for(identity: float = 0.0, corruption_spread: float = 0.0, re_mislead: float = 0.0,
-               rater_offset: float = 0.0) -> SynthParams:
+               rater_offset: float = 0.0, subject_mapping: float = 0.0, level_leak: float = 0.0) -> SynthParams:
     """The generator's parameters with these knobs (refused if negative, or ``re_mislead`` above 1)."""
     for name, value in (("identity", identity), ("corruption spread", corruption_spread),
-                        ("rater offset", rater_offset)):
+                        ("rater offset", rater_offset), ("subject mapping", subject_mapping),
+                        ("level leak", level_leak)):
         if not (np.isfinite(value) and value >= 0):
             raise ConfigError(f"The {name} knob must be a number >= 0, got {value}.")
     if not (np.isfinite(re_mislead) and 0 <= re_mislead <= 1):
         raise ConfigError(f"The RE-mislead knob must be a number in [0, 1], got {re_mislead}.")
     return replace(
         PARAMS, identity=float(identity), corruption_spread=float(corruption_spread), re_mislead=float(re_mislead),
-        rater_offset=float(rater_offset),
+        rater_offset=float(rater_offset), subject_mapping=float(subject_mapping), level_leak=float(level_leak),
     )
 
 
@@ -717,6 +759,8 @@ def write_synthetic(
     corruption_spread: float = 0.0,
     re_mislead: float = 0.0,
     rater_offset: float = 0.0,
+    subject_mapping: float = 0.0,
+    level_leak: float = 0.0,
 ) -> Path:
     """Write a synthetic MuSe-Stress dataset to ``out`` and return ``out``.
 
@@ -734,7 +778,7 @@ def write_synthetic(
     ``progress(done, total)`` is called after each file of features (subjects x modalities).
     """
     out = Path(out)
-    p = params_for(identity, corruption_spread, re_mislead, rater_offset)
+    p = params_for(identity, corruption_spread, re_mislead, rater_offset, subject_mapping, level_leak)
     n = subjects if subjects is not None else (9 if small else 69)
     mods = _check_modalities(modalities)
     parts = assign_partitions(n, seed)
@@ -799,10 +843,11 @@ def _generate(
         truth_num = [ts.astype(np.float64), lat.arousal, lat.valence, other.arousal, other.valence]
         kinds_cols: list[tuple[str, np.ndarray, np.ndarray, np.ndarray | None]] = []
         subject_mislead = re_mislead_std(seed, k, lat, parts[sid], p)
+        levels = leaked_levels(seed, k, lat, parts[sid], p)
         for m in mods:
             spec = p.modalities[m]
             mislead = subject_mislead if m in p.re_mislead_modalities else None
-            x, corrupt, kinds = _features(seed, k, m, lat, other, plans[spec.channel], p, mislead)
+            x, corrupt, kinds = _features(seed, k, m, lat, other, plans[spec.channel], p, mislead, levels)
             header = ["timestamp", "segment_id", *(f"{m}_{j}" for j in range(WIDTHS[m]))]
             _write(
                 root / "feature_segments" / m / f"{sid}.csv",
@@ -839,8 +884,9 @@ def _manifest_params(p: SynthParams) -> dict:
     params = asdict(p)
     if p.re_mislead <= 0:
         params = {k: v for k, v in params.items() if not k.startswith("re_mislead")}
-    if p.rater_offset <= 0:
-        del params["rater_offset"]
+    for knob in ("rater_offset", "subject_mapping", "level_leak"):
+        if getattr(p, knob) <= 0:
+            del params[knob]
     return params
 
 
@@ -910,6 +956,8 @@ def default_dataset(
     corruption_spread: float | None = None,
     re_mislead: float | None = None,
     rater_offset: float | None = None,
+    subject_mapping: float | None = None,
+    level_leak: float | None = None,
 ) -> Path:
     """The shared synthetic dataset (seed 0), generated on first use and reused.
 
@@ -925,7 +973,7 @@ def default_dataset(
     seed = 0
     mods = _check_modalities(modalities)
     knobs = variant_knobs(variant, identity=identity, corruption_spread=corruption_spread, re_mislead=re_mislead,
-                          rater_offset=rater_offset)
+                          rater_offset=rater_offset, subject_mapping=subject_mapping, level_leak=level_leak)
     params_for(**knobs)  # refuse bad values before naming a folder after them
     tag = "" if set(mods) == set(MODALITIES) else "-" + "+".join(sorted(mods))
     knob_tag = "" if not any(knobs.values()) else f"-id{knobs['identity']:g}-cs{knobs['corruption_spread']:g}"
@@ -933,6 +981,8 @@ def default_dataset(
         knob_tag += f"-rm{knobs['re_mislead']:g}"
     if knobs["rater_offset"]:
         knob_tag += f"-ro{knobs['rater_offset']:g}"
+    if knobs["subject_mapping"] or knobs["level_leak"]:
+        knob_tag += f"-sm{knobs['subject_mapping']:g}-ll{knobs['level_leak']:g}"
     name = f"v{GENERATOR_VERSION}-seed{seed}{'-small' if small else ''}{knob_tag}{tag}"
     path = fileio.cache_folder("synth") / name
     if (path / "truth" / "manifest.json").is_file() and _is_synthetic(path):

@@ -18,16 +18,15 @@ import numpy as np
 from musefuse.core import fileio
 from musefuse.core.config import RunConfig
 from musefuse.core.data.dataset import Dataset, Standardiser, Subject
-from musefuse.core.graph import gate
 from musefuse.core.graph.executors import Executor, InProcessExecutor, Reporter, SilentReporter, run_in_rounds
-from musefuse.core.graph.gate import Choice
-from musefuse.core.graph.plan import RunPlan, model_seed, plan_run
+from musefuse.core.graph.plan import FUSION_CANDIDATES, RunPlan, model_seed, plan_run
 from musefuse.core.graph.store import ArtifactStore, default_store
 from musefuse.core.graph.tasks import Task, TaskEnv, input_standardiser
 from musefuse.core.graph.wiring import feature_input, fusion_input, mean_signal, regressor_input
 from musefuse.core.interfaces import DifficultyEstimator, FitContext, Fuser, Modality
 from musefuse.core.learning import mean_shrink
 from musefuse.core.learning.calibration import apply_calibration
+from musefuse.core.learning.decisions import Decision, configured
 from musefuse.core.learning.mean_shrink import MeanShrink
 from musefuse.core.learning.regressor import Regressor
 from musefuse.core.plugin_host import PluginHost
@@ -46,6 +45,16 @@ class Outputs:
 
 
 @dataclass
+class Member:
+    """One model of a regressor: its mean with the others predicts (one member: a single model)."""
+
+    regressor: Regressor
+    re: bool  # reads the difficulty
+    per_recording: bool  # its features z-scored per recording
+    own: Standardiser | None = None  # a fold model's own input scaling (None: the run's)
+
+
+@dataclass
 class Fitted:
     """Everything a run learned; applies to any dataset that has the run's modalities."""
 
@@ -55,20 +64,30 @@ class Fitted:
     # modality -> its difficulty estimator(s): the all-train one, or the fold ones whose signals are averaged
     # (``difficulty_unseen: fold-mean``), each with the input standardisation it was fitted with (None: the run's)
     estimators: dict[str, list[tuple[Standardiser | None, DifficultyEstimator]]]
-    regressors: dict[tuple[str, str], Regressor]
+    regressors: dict[tuple[str, str], list[Member]]  # the models of the kept candidate (their mean predicts)
     fusers: dict[str, Fuser]
     gives_signal: bool
-    # whether each regressor / fuser reads the difficulty (forced by the config or chosen by a devel gate)
-    regressor_re: dict[tuple[str, str], Choice]
-    fusion_re: dict[str, Choice]
+    fusion_re: dict[str, bool]  # whether each target's fuser reads the difficulty
+    # what was decided and on which evidence (core/learning/decisions.py): per regressor, per fuser
+    unimodal_decisions: dict[tuple[str, str], Decision] = field(default_factory=dict)
+    fusion_decisions: dict[str, Decision] = field(default_factory=dict)
     calibrations: dict[str, tuple[str, np.ndarray]] = field(default_factory=dict)  # modality -> (method, reference)
     # target -> how far each recording's fused prediction is pulled to the train label mean (none: not at all)
     mean_shrink: dict[str, MeanShrink] = field(default_factory=dict)
 
+    def reads_re(self, modality: str, target: str) -> bool | None:
+        """Whether a regressor reads the difficulty: True, False, or None where some of its members do."""
+        flags = {member.re for member in self.regressors[(modality, target)]}
+        return flags.pop() if len(flags) == 1 else None
+
     # -- inputs of each stage ------------------------------------------------------------------
-    def features(self, subjects: Sequence[Subject], modality: str, own: Standardiser | None = None) -> list[np.ndarray]:
-        """Model input as in training (tasks.TaskEnv.features): ``own``: a fold estimator's input scaling."""
-        per_recording = self.config.standardise == "recording" and self._modality(modality).standardise
+    def features(self, subjects: Sequence[Subject], modality: str, own: Standardiser | None = None,
+                 per_recording: bool | None = None) -> list[np.ndarray]:
+        """Model input as in training (tasks.TaskEnv.features): ``own``: a fold model's input scaling;
+        ``per_recording``: z-scored per recording (None: as the run's ``standardise`` says)."""
+        if per_recording is None:
+            per_recording = self.config.standardise == "recording"
+        per_recording = per_recording and self._modality(modality).standardise
         return [feature_input(s.features[modality] if own is None else own.transform(s.features[modality]),
                               self.config.missing, per_recording) for s in subjects]
 
@@ -86,6 +105,16 @@ class Fitted:
             signals.append(est.difficulty(x))
         return mean_signal(signals)
 
+    def predict_unimodal(self, subjects: Sequence[Subject], modality: str, target: str,
+                         difficulty: list[np.ndarray] | None) -> list[np.ndarray]:
+        """The mean of the regressor's members' predictions (each with the input it was trained on)."""
+        preds = []
+        for member in self.regressors[(modality, target)]:
+            per_recording = member.per_recording or self.config.standardise == "recording"
+            x = self.features(subjects, modality, member.own, per_recording)
+            preds.append(member.regressor.predict(regressor_input(x, difficulty if member.re else None)))
+        return mean_signal(preds)
+
     def fusion_inputs(
         self, out: Outputs, target: str, idx: Sequence[int] | None = None
     ) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
@@ -93,7 +122,7 @@ class Fitted:
         names = [m.name for m in self.modalities]
         rows = range(len(out.subjects)) if idx is None else idx
         preds = [[out.unimodal[(m, target)][i] for i in rows] for m in names]
-        re = self.fusion_re[target].re
+        re = self.fusion_re[target]
         return fusion_input(preds, [[out.difficulty[m][i] for i in rows] for m in names] if re else None)
 
     # -- applying a fitted pipeline ------------------------------------------------------------
@@ -107,9 +136,7 @@ class Fitted:
                 method, reference = self.calibrations[m.name]
                 out.difficulty[m.name] = apply_calibration(method, out.difficulty[m.name], reference)
             for t in self.config.targets:
-                re = self.regressor_re[(m.name, t)].re
-                out.unimodal[(m.name, t)] = self.regressors[(m.name, t)].predict(
-                    regressor_input(x, out.difficulty[m.name] if re else None))
+                out.unimodal[(m.name, t)] = self.predict_unimodal(subjects, m.name, t, out.difficulty[m.name])
         if stage == "fusion":
             for t in self.config.targets:
                 out.fusion[t] = self.shrink(t, self.fusers[t].predict(*self.fusion_inputs(out, t)))
@@ -123,11 +150,12 @@ class Fitted:
     @classmethod
     def from_checkpoints(cls, config: RunConfig, host: PluginHost, device: Any, stats: dict[str, Standardiser],
                          estimators: dict[str, list[tuple[Standardiser | None, Path]]],
-                         regressors: dict[tuple[str, str], Path], fusers: dict[str, Path],
-                         calibrations: dict[str, Path],
-                         choices: tuple[dict[tuple[str, str], Choice], dict[str, Choice]],
+                         regressors: dict[tuple[str, str], list[tuple[Path, bool, bool, Standardiser | None]]],
+                         fusers: dict[str, Path], calibrations: dict[str, Path], fusion_re: dict[str, bool],
+                         decisions: tuple[dict[tuple[str, str], Decision], dict[str, Decision]],
                          shrinks: dict[str, MeanShrink]) -> Fitted:
-        """Rebuild every stage from its checkpoint (path stems of safetensors + JSON pairs)."""
+        """Rebuild every stage from its checkpoint (path stems of safetensors + JSON pairs); a regressor's
+        members as (path, reads the difficulty, per-recording features, own input scaling)."""
         def plugin(kind: Callable[[str], Any], path: Path) -> Any:
             tensors, meta = fileio.load_tensors(path, device)
             return kind(meta["plugin"]).load(tensors, meta, device)
@@ -136,12 +164,15 @@ class Fitted:
             tensors, meta = fileio.load_tensors(path)
             return str(meta["method"]), tensors["reference"].numpy()
 
+        def member(path: Path, re: bool, per_recording: bool, own: Standardiser | None) -> Member:
+            return Member(Regressor.load(*fileio.load_tensors(path, device), device), re, per_recording, own)
+
         return cls(
             config, [host.modality(n) for n in config.modalities], stats,
             {m: [(own, plugin(host.estimator, p)) for own, p in members] for m, members in estimators.items()},
-            {k: Regressor.load(*fileio.load_tensors(p, device), device) for k, p in regressors.items()},
+            {k: [member(*args) for args in members] for k, members in regressors.items()},
             {t: plugin(host.fuser, p) for t, p in fusers.items()},
-            host.estimator(config.estimator).gives_signal, *choices,
+            host.estimator(config.estimator).gives_signal, fusion_re, *decisions,
             {m: calibration(p) for m, p in calibrations.items()}, shrinks)
 
 
@@ -159,20 +190,31 @@ def collect(plan: RunPlan, store: ArtifactStore, cfg: RunConfig, dataset: Datase
             return [(None, store.checkpoint(plan.estimators[m].key))]
         return [(_own_standardiser(t, dataset, host), store.checkpoint(t.key)) for t in plan.fold_estimators[m]]
 
+    def decided(task: Task | None, label: str, only: str) -> Decision:
+        if task is None:
+            return configured(label, only)
+        return Decision.from_json(store.gate_info(task.key)["decision"])
+
+    unimodal = {k: decided(up.decision, f"unimodal {k[0]} → {k[1]}: model", next(iter(up.candidates)))
+                for k, up in plan.unimodal.items()}
+    fusion = {t: decided(plan.fusion_decisions.get(t), f"fusion → {t}: difficulty input",
+                         FUSION_CANDIDATES[next(iter(fusers))]) for t, fusers in plan.fusers.items()}
+    fusion_re = {t: d.chosen == FUSION_CANDIDATES[True] for t, d in fusion.items()}
+    regressors = {k: [(store.checkpoint(task.key), task.spec["difficulty"] is not None,
+                       task.spec.get("feature_scaling") == "recording", _own_standardiser(task, dataset, host))
+                      for task in up.members(unimodal[k].chosen)] for k, up in plan.unimodal.items()}
     fitted = Fitted.from_checkpoints(
-        cfg, host, device, stats, {m: estimators(m) for m in plan.difficulty},
-        {k: store.checkpoint(t.key) for k, t in plan.regressors.items()},
-        {t: store.checkpoint(task.key) for t, task in plan.fusers.items()},
-        {m: store.checkpoint(task.key) for m, task in plan.calibrations.items()},
-        (plan.regressor_re, plan.fusion_re), {})
+        cfg, host, device, stats, {m: estimators(m) for m in plan.difficulty}, regressors,
+        {t: store.checkpoint(plan.fusers[t][re].key) for t, re in fusion_re.items()},
+        {m: store.checkpoint(task.key) for m, task in plan.calibrations.items()}, fusion_re, (unimodal, fusion), {})
     env = TaskEnv(dataset, host, device, store)
     out = Outputs(dataset.subjects)
     for m, refs in plan.difficulty.items():
         out.difficulty[m] = env.signal(refs)
-    for k, task in plan.regressors.items():
-        out.unimodal[k] = env.signal([[task.key, None]])
-    for t, task in plan.fusers.items():
-        out.fusion[t] = env.signal([[task.key, None]])
+    for k, up in plan.unimodal.items():
+        out.unimodal[k] = env.signal(up.output)
+    for t, refs in plan.fusion_output.items():
+        out.fusion[t] = env.signal(refs)
     fitted.mean_shrink = choose_mean_shrink(cfg, out)
     out.fusion = {t: fitted.shrink(t, preds) for t, preds in out.fusion.items()}
     return fitted, out
@@ -253,8 +295,8 @@ class TaskLog:
 def describe_fit(task: Task, info: dict[str, Any], reused: bool) -> str:
     """'trained unimodal fau → arousal: best epoch 7/12, devel CCC 0.7312, 21.4s, 12000 frames/s'."""
     verb = "reused " if reused else "trained"
-    if task.kind == "gate":
-        return f"{'reused ' if reused else 'decided'} {task.label}: {gate.describe(info)}"
+    if task.kind == "decision":
+        return f"{'reused ' if reused else 'decided'} {task.label}: {Decision.from_json(info['decision']).describe()}"
     if "best_epoch" not in info:
         return f"{verb} {task.label} ({info['seconds']:.1f}s)"
     return (f"{verb} {task.label}: best epoch {info['best_epoch']}/{info['epochs_run']}, {info['metric']} "

@@ -25,8 +25,8 @@ import numpy as np
 from musefuse.core.config import RunConfig
 from musefuse.core.data.dataset import STEP_SECONDS, Dataset
 from musefuse.core.errors import ConfigError
-from musefuse.core.graph.gate import CANDIDATES, Choice
 from musefuse.core.graph.tasks import Ref, Task, data_key
+from musefuse.core.learning.decisions import AVERAGE, BASE, REGRESSOR_CANDIDATES, Candidate
 from musefuse.core.plugin_host import PluginHost
 
 # A model with a difficulty input starts from the no-signal model's weights (models.seeded_model). In the key
@@ -41,11 +41,32 @@ def model_seed(seed: int, *parts: str) -> int:
 
 
 @dataclass
+class UnimodalPlan:
+    """One regressor (modality × target): its candidates' models, the decision between them, and its output.
+
+    With out-of-fold fusion inputs (the default) every candidate is ``folds`` fold models: each train subject's
+    prediction comes from the model that held it out, and every other subject's is the mean of the fold models
+    (an ensemble, at no extra training). Otherwise a candidate is one model fitted on all train subjects.
+    """
+
+    candidates: dict[str, list[Task]]  # name -> its models (the fold models, or the one all-train model)
+    refs: dict[str, list[Ref]]  # name -> its predictions of every subject (AVERAGE: of all candidates)
+    decision: Task | None  # None: one candidate, set by the config
+    output: list[Ref]  # what the fuser reads: the decision's output, or the one candidate's predictions
+
+    def members(self, chosen: str) -> list[Task]:
+        """The models whose mean predicts unseen subjects for the chosen candidate."""
+        if chosen == AVERAGE:
+            return [t for tasks in self.candidates.values() for t in tasks]
+        return self.candidates[chosen]
+
+
+@dataclass
 class RunPlan:
     """The tasks of one run (dependencies first) and which of them make the run's outputs.
 
-    A run with a difficulty gate (``re_unimodal`` / ``re_fusion``: devel) is planned in rounds: until its
-    gates have run, the plan holds the tasks up to them and ``complete`` is False (see :func:`plan_run`).
+    Choices made from data (:mod:`musefuse.core.learning.decisions`) are decision tasks whose output is the chosen
+    candidate's signal, so a plan is complete at once: what follows a decision reads its output.
     """
 
     tasks: list[Task] = field(default_factory=list)
@@ -53,13 +74,12 @@ class RunPlan:
     fold_estimators: dict[str, list[Task]] = field(default_factory=dict)  # modality -> its fold estimators
     difficulty: dict[str, list[Ref]] = field(default_factory=dict)  # modality -> the run's difficulty signal
     calibrations: dict[str, Task] = field(default_factory=dict)  # modality -> calibration (when asked for)
-    regressors: dict[tuple[str, str], Task] = field(default_factory=dict)  # (modality, target) -> all-train
-    fusers: dict[str, Task] = field(default_factory=dict)  # target -> fuser
-    # whether each regressor / fuser reads the difficulty, and how that was decided (config or a devel gate)
-    regressor_re: dict[tuple[str, str], Choice] = field(default_factory=dict)
-    fusion_re: dict[str, Choice] = field(default_factory=dict)
-    gates: dict[str, Task] = field(default_factory=dict)  # "unimodal fau → arousal" / "fusion → arousal" -> gate
-    complete: bool = True  # False: a gate has not run yet; plan again once it has
+    unimodal: dict[tuple[str, str], UnimodalPlan] = field(default_factory=dict)  # (modality, target) -> regressor
+    fusers: dict[str, dict[bool, Task]] = field(default_factory=dict)  # target -> {reads the RE: fuser}
+    fusion_decisions: dict[str, Task] = field(default_factory=dict)  # target -> decision between its fusers
+    fusion_output: dict[str, list[Ref]] = field(default_factory=dict)  # target -> the fused predictions
+    held: list[list[str]] = field(default_factory=list)  # each fold's held-out train subjects
+    complete: bool = True
 
     def add(self, task: Task) -> Task:
         if all(t.key != task.key for t in self.tasks):
@@ -142,26 +162,30 @@ def plan_run(cfg: RunConfig, dataset: Dataset, host: PluginHost, device_type: st
             "settings": cfg.settings_for(m.settings_for(cfg.targets[0])).model_dump(),
             "seed": model_seed(cfg.seed, tag, "estimator", m.name), "options": cfg.options_for(est_cls)}))
 
-    def regressor(m, t: str, tag: str, fit_ids: list[str], difficulty: list[Ref] | None) -> Task:
-        return plan.add(Task("regressor", f"{tag}unimodal {m.name} → {t}{'' if difficulty else ' (no RE)' * gated}", {
-            **common, "data": data_key(dataset, m.name), "modality": m.name, "target": t, "fit_ids": fit_ids,
-            **own_scaling(tag), "settings": cfg.settings_for(m.settings_for(t), m.name, t).model_dump(),
+    def regressor(m, t: str, tag: str, fit_ids: list[str], difficulty: list[Ref] | None, cand: Candidate,
+                  named: bool) -> Task:
+        scaling = {"feature_scaling": "recording"} if cand.per_recording else {}
+        return plan.add(Task("regressor", f"{tag}unimodal {m.name} → {t}{f' ({cand.name})' if named else ''}", {
+            **common, **scaling, "data": data_key(dataset, m.name), "modality": m.name, "target": t,
+            "fit_ids": fit_ids, **own_scaling(tag),
+            "settings": cfg.settings_for(m.settings_for(t), m.name, t).model_dump(),
             "seed": model_seed(cfg.seed, tag, "regressor", m.name, t),
-            "shift": round(cfg.label_shift / STEP_SECONDS), **regularisation(cfg),
+            "shift": round((cfg.label_shift + cand.extra_shift_s) / STEP_SECONDS), **regularisation(cfg),
             "difficulty": {"refs": difficulty} if difficulty else None, **PAIRED_INIT[bool(difficulty)]}))
 
-    def choose(setting: bool | str, label: str, target: str, candidates: dict[bool, Task]) -> Choice | None:
-        """The configured choice, or a gate's between the two candidates (None while it has not run)."""
-        if setting != "devel":
-            return Choice(bool(setting))
-        gate = plan.gates[label] = plan.add(Task("gate", f"difficulty gate {label}", {
-            "data": data_key(dataset), "target": target, "fit_ids": ids["devel"],
-            "candidates": {CANDIDATES[re]: {"refs": [[task.key, None]]} for re, task in candidates.items()}}))
-        info = decided(gate.key)
-        if info is None:
-            plan.complete = False
-            return None
-        return Choice.from_gate(info)
+    def averaged(label: str, modality: str | None, members: list[list[Ref]]) -> Task:
+        """A signal that is the mean of others (fold models' predictions, or candidates')."""
+        return plan.add(Task("fold-mean", label, {
+            "data": data_key(dataset, modality), "modality": modality, "fit_ids": ids["train"],
+            "members": [{"refs": refs} for refs in members]}))
+
+    def decide(label: str, target: str, candidates: dict[str, list[Ref]], pooled: bool) -> Task:
+        """A decision task: the rule of core/learning/decisions.py on the candidates' unseen-subject predictions."""
+        return plan.add(Task("decision", f"decision {label}", {
+            "data": data_key(dataset), "target": target, "decision": label,
+            "fit_ids": ids["train"] + ids["devel"] if pooled else ids["devel"],
+            "evidence": "out-of-fold train + devel" if pooled else "devel",
+            "order": list(candidates), "candidates": {n: {"refs": refs} for n, refs in candidates.items()}}))
 
     # Stages 1-2 on all train subjects (the models for devel, test and new data), plus fold models.
     fold_est = plan.fold_estimators
@@ -184,44 +208,56 @@ def plan_run(cfg: RunConfig, dataset: Dataset, host: PluginHost, device_type: st
                 "data": data_key(dataset, m.name), "modality": m.name, "method": method, "fit_ids": ids["train"],
                 "difficulty": {"refs": plan.difficulty[m.name]}}))
             plan.difficulty[m.name] = [[plan.calibrations[m.name].key, None]]
-    fold_reg: dict[tuple[str, str], list[Task]] = {}
-    # Where a model can read the difficulty: the setting; elsewhere: False (and no gate)
-    unimodal_setting = cfg.re_unimodal if est_cls.gives_signal else False
-    gated = unimodal_setting == "devel"  # labels name the variant only where both exist
+    def unimodal(m, t: str) -> UnimodalPlan:
+        """The candidates of one regressor, their predictions, and the decision between them."""
+        cands = unimodal_candidates(cfg, est_cls.gives_signal)
+        named = len(cands) > 1
+        models: dict[str, list[Task]] = {}
+        refs: dict[str, list[Ref]] = {}
+        for c in cands:
+            if oof_fusion:  # fold models: out-of-fold for train subjects, their mean for everyone else
+                models[c.name] = [
+                    regressor(m, t, _tag(k, len(held)), _keep(ids["train"], h),
+                              None if not c.re else
+                              plan.difficulty[m.name] if shared_signal else [[fold_est[m.name][k].key, None]],
+                              c, named)
+                    for k, h in enumerate(held)]
+                ensemble = averaged(f"unimodal {m.name} → {t}{f' ({c.name})' if named else ''} (mean of {len(held)} "
+                                "folds)", m.name, [[[r.key, None]] for r in models[c.name]])
+                refs[c.name] = [[ensemble.key, None]] + [[r.key, h] for r, h in zip(models[c.name], held,
+                                                                                      strict=True)]
+            else:
+                models[c.name] = [regressor(m, t, "", ids["train"], plan.difficulty[m.name] if c.re else None, c,
+                                            named)]
+                refs[c.name] = [[models[c.name][0].key, None]]
+        if named and cfg.average_candidates:  # the candidates' mean: free, and less dependent on any one
+            refs[AVERAGE] = [[averaged(f"unimodal {m.name} → {t} (average of {len(cands)} candidates)", m.name,
+                                   list(refs.values())).key, None]]
+        if not named:
+            return UnimodalPlan(models, refs, None, refs[cands[0].name])
+        decision = decide(f"unimodal {m.name} → {t}: model", t, refs, pooled=oof_fusion)
+        return UnimodalPlan(models, refs, decision, [[decision.key, None]])
+
+    plan.held = held
     for m in modalities:
         for t in cfg.targets:
-            candidates = {re: regressor(m, t, "", ids["train"], plan.difficulty[m.name] if re else None)
-                          for re in ((True, False) if gated else (bool(unimodal_setting),))}
-            choice = choose(unimodal_setting, f"unimodal {m.name} → {t}", t, candidates)
-            if choice is None:
-                continue
-            plan.regressor_re[(m.name, t)], plan.regressors[(m.name, t)] = choice, candidates[choice.re]
-            if oof_fusion:
-                fold_reg[(m.name, t)] = [
-                    regressor(m, t, _tag(k, len(held)), _keep(ids["train"], h),
-                              None if not choice.re else
-                              plan.difficulty[m.name] if shared_signal else [[fold_est[m.name][k].key, None]])
-                    for k, h in enumerate(held)]
-    if not plan.complete:  # the fusers read the regressors the gates choose
-        return plan
+            plan.unimodal[(m.name, t)] = unimodal(m, t)
 
-    # Stage 3: one fuser per target, fed all-train outputs (and, on train, out-of-fold ones if asked).
+    # Stage 3: one fuser per target (two where the decision is left to the data, with and without the RE).
     names = [m.name for m in modalities]
 
-    def fusion_inputs(preds: dict[str, list[Ref]], difficulty: dict[str, list[Ref]], re: bool) -> dict[str, Any]:
-        return {"modalities": names, "predictions": {m: {"refs": preds[m]} for m in names},
-                "difficulty": {m: {"refs": difficulty[m]} for m in names} if re else None}
-
     def fuser(t: str, re: bool) -> Task:
-        all_train = {m: [[plan.regressors[(m, t)].key, None]] for m in names}
-        inputs = fusion_inputs(all_train, plan.difficulty, re)
-        fit_inputs = inputs
-        if oof_fusion:
-            fit_inputs = fusion_inputs(
-                {m: all_train[m] + [[r.key, h] for r, h in zip(fold_reg[(m, t)], held, strict=True)] for m in names},
-                plan.difficulty if shared_signal else
-                {m: [[plan.estimators[m].key, None]] + [[e.key, h] for e, h in zip(fold_est[m], held, strict=True)]
-                 for m in names}, re)
+        preds = {m: {"refs": plan.unimodal[(m, t)].output} for m in names}
+        if oof_fusion and not shared_signal:  # the difficulty of train subjects from the fold estimators
+            difficulty = {m: [[plan.estimators[m].key, None]] + [[e.key, h] for e, h in zip(fold_est[m], held,
+                                                                                           strict=True)]
+                          for m in names}
+            fit_difficulty = {m: {"refs": difficulty[m]} for m in names}
+        else:
+            fit_difficulty = {m: {"refs": plan.difficulty[m]} for m in names}
+        inputs = {"modalities": names, "predictions": preds,
+                  "difficulty": {m: {"refs": plan.difficulty[m]} for m in names} if re else None}
+        fit_inputs = {**inputs, "difficulty": fit_difficulty if re else None}
         return plan.add(Task("fuser", f"fusion ({cfg.fuser}) → {t}{'' if re else ' (no RE)' * gated_fusion}", {
             **common, "plugin": cfg.fuser, "target": t, "fit_ids": ids["train"],
             "settings": cfg.fusion_settings().model_dump(), "seed": model_seed(cfg.seed, "fuser", t),
@@ -232,12 +268,28 @@ def plan_run(cfg: RunConfig, dataset: Dataset, host: PluginHost, device_type: st
     fusion_setting = cfg.re_fusion if readable else False
     gated_fusion = fusion_setting == "devel"
     for t in cfg.targets:
-        variants = (True, False) if gated_fusion else (bool(fusion_setting),)
-        candidates = {re: fuser(t, re) for re in variants}
-        choice = choose(fusion_setting, f"fusion → {t}", t, candidates)
-        if choice is not None:
-            plan.fusion_re[t], plan.fusers[t] = choice, candidates[choice.re]
+        variants = (False, True) if gated_fusion else (bool(fusion_setting),)
+        plan.fusers[t] = {re: fuser(t, re) for re in variants}
+        if gated_fusion:  # fusers have no out-of-fold predictions: devel is their only unseen evidence
+            plan.fusion_decisions[t] = decide(f"fusion → {t}: difficulty input", t, {
+                FUSION_CANDIDATES[re]: [[task.key, None]] for re, task in plan.fusers[t].items()}, pooled=False)
+            plan.fusion_output[t] = [[plan.fusion_decisions[t].key, None]]
+        else:
+            plan.fusion_output[t] = [[plan.fusers[t][variants[0]].key, None]]
     return plan
+
+
+# The fuser's two candidates, simplest first.
+FUSION_CANDIDATES = {False: "no-re", True: "re"}
+
+
+def unimodal_candidates(cfg: RunConfig, gives_signal: bool) -> list[Candidate]:
+    """The regressor candidates of a run, simplest first: the difficulty input as ``re_unimodal`` says (both
+    where the data decide, only one where it is forced), then ``unimodal_candidates`` in declaration order."""
+    setting = cfg.re_unimodal if gives_signal else False
+    names = [BASE, "re"] if setting == "devel" else (["re"] if setting else [BASE])
+    names += [n for n in REGRESSOR_CANDIDATES if n in cfg.unimodal_candidates and n not in (BASE, "re")]
+    return [REGRESSOR_CANDIDATES[n] for n in names]
 
 
 def _origin(host: PluginHost, kind: str, name: str) -> str | None:

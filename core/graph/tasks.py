@@ -24,12 +24,11 @@ from typing import Any, Literal
 import numpy as np
 
 from musefuse.core.data.dataset import Dataset, Standardiser
-from musefuse.core.graph.gate import decide
 from musefuse.core.graph.store import ArtifactStore
 from musefuse.core.graph.wiring import feature_input, fusion_input, mean_signal, regressor_input
 from musefuse.core.interfaces import FitContext, ModelSettings, TrainingBudget
 from musefuse.core.learning.calibration import apply_calibration, reference_quantiles
-from musefuse.core.learning.metrics import partition_scores
+from musefuse.core.learning.decisions import decide
 from musefuse.core.learning.regressor import Regressor
 from musefuse.core.plugin_host import PluginHost
 
@@ -37,7 +36,7 @@ from musefuse.core.plugin_host import PluginHost
 # stop matching instead of being reused.
 NUMERICS_VERSION = 1
 
-Kind = Literal["estimator", "fold-mean", "calibration", "regressor", "fuser", "gate"]
+Kind = Literal["estimator", "fold-mean", "calibration", "regressor", "fuser", "decision"]
 Ref = list  # [task key, list of subject Ids | None]
 
 
@@ -199,7 +198,9 @@ def _fit_estimator(spec, env: TaskEnv, fit, devel, ctx):
 
 
 def _fit_fold_mean(spec, env: TaskEnv, fit, devel, ctx):
-    members = [env.signal([ref]) for ref in spec["members"]["refs"]]
+    raw = spec["members"]  # {"refs": [ref, ...]}: one ref a member; [{"refs": [...]}, ...]: a ref list a member
+    members = [env.signal([ref]) for ref in raw["refs"]] if isinstance(raw, dict) else [env.signal(m["refs"])
+                                                                                        for m in raw]
     return {}, {"members": len(members)}, mean_signal(members), None
 
 
@@ -242,22 +243,25 @@ def _fit_fuser(spec, env: TaskEnv, fit, devel, ctx):
     return tensors, {"plugin": fuser.name, **meta}, fuser.predict(ap, ad), fuser.fit_result
 
 
-def _fit_gate(spec, env: TaskEnv, fit, devel, ctx):
-    """Keep the candidate with the higher CCC on the gate's subjects (devel); see musefuse.core.graph.gate."""
+def _fit_decision(spec, env: TaskEnv, fit, devel, ctx):
+    """The rule of musefuse.core.learning.decisions on the candidates' predictions of the evidence subjects
+    (``fit_ids``); its output is the chosen candidate's signal, so what follows reads the choice."""
     y = env.labels(spec["target"])
-    outputs = {name: env.signal(c["refs"]) for name, c in spec["candidates"].items()}
-    scores = {name: partition_scores([o[i] for i in fit], [y[i] for i in fit])["ccc"] for name, o in outputs.items()}
-    choice = decide(scores)
-    return {}, {"choice": choice}, outputs[choice], {"choice": choice, "devel_ccc": scores}
+    outputs = {name: env.signal(spec["candidates"][name]["refs"]) for name in spec["order"]}
+    parts = [env.dataset.subjects[i].partition for i in fit]
+    decision = decide(spec["decision"], {n: [o[i] for i in fit] for n, o in outputs.items()}, [y[i] for i in fit],
+                      spec["evidence"], parts)
+    return {}, {"choice": decision.chosen}, outputs[decision.chosen], {"choice": decision.chosen,
+                                                                       "decision": decision.as_json()}
 
 
 _RUNNERS = {"estimator": _fit_estimator, "fold-mean": _fit_fold_mean, "calibration": _fit_calibration,
-            "regressor": _fit_regressor, "fuser": _fit_fuser, "gate": _fit_gate}
+            "regressor": _fit_regressor, "fuser": _fit_fuser, "decision": _fit_decision}
 
 
 def _fit_summary(task: Task, result: Any, seconds: float) -> dict[str, Any]:
     info: dict[str, Any] = {"label": task.label, "metric": task.metric, "seconds": round(seconds, 3)}
-    if isinstance(result, dict):  # a gate's choice and scores
+    if isinstance(result, dict):  # a decision's choice and scores
         info.update(result)
     elif result is not None:
         info.update(best_epoch=result.best_epoch, epochs_run=result.epochs_run, best_score=result.best_score,

@@ -217,3 +217,49 @@ def ccc_loss(pred: torch.Tensor, gold: torch.Tensor, mask: torch.Tensor | None =
     dx, dy = w * (x - mx), w * (y - my)  # padding contributes exactly 0
     vx, vy, cov = (dx * dx).sum(0) / n, (dy * dy).sum(0) / n, (dx * dy).sum(0) / n
     return 1.0 - _ccc_from_moments(mx, my, vx, vy, cov, eps=EPS).mean()
+
+
+# ---------------------------------------------------------------------------------------------
+# Subject bootstrap: how much a partition-level CCC owes to which recordings happen to be in it
+
+BOOTSTRAP_DRAWS = 1000  # resamples for an interval (200 suffice for a standard error)
+
+
+def bootstrap_cccs(preds: dict[str, list[np.ndarray]], golds: list[np.ndarray], draws: int = BOOTSTRAP_DRAWS,
+                   seed: int = 0) -> dict[str, np.ndarray] | None:
+    """Per candidate, the CCC over ``draws`` resamples of the recordings (with replacement, fixed seed).
+
+    Every candidate is scored on the same resamples (paired), so the spread of a difference between two
+    candidates is the spread of their per-draw differences. Recordings without a labelled frame are left out;
+    None when fewer than two recordings are labelled.
+    """
+    keep = [i for i, g in enumerate(golds) if np.isfinite(g).sum() > 0]
+    if len(keep) < 2:
+        return None
+    counts = np.random.default_rng(seed).multinomial(len(keep), np.full(len(keep), 1 / len(keep)), size=draws)
+    out = {}
+    for name, cand in preds.items():
+        sums = np.array([_raw_sums(cand[i], golds[i]) for i in keep])  # (R, 6)
+        n, sx, sy, sxx, syy, sxy = (counts @ sums).T
+        mx, my = sx / n, sy / n
+        vx, vy, cov = sxx / n - mx * mx, syy / n - my * my, sxy / n - mx * my
+        den = vx + vy + (mx - my) ** 2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[name] = np.where(den > 0, 2 * cov / np.where(den > 0, den, 1.0), 1.0)
+    return out
+
+
+def _raw_sums(pred: np.ndarray, gold: np.ndarray) -> list[float]:
+    keep = np.isfinite(gold)
+    x, y = np.asarray(pred, np.float64)[keep], np.asarray(gold, np.float64)[keep]
+    return [float(x.size), x.sum(), y.sum(), (x * x).sum(), (y * y).sum(), (x * y).sum()]
+
+
+def ccc_ci95(preds: list[np.ndarray], golds: list[np.ndarray], draws: int = BOOTSTRAP_DRAWS,
+             seed: int = 0) -> list[float] | None:
+    """95% percentile interval of the partition CCC over resampled recordings; None when it cannot be drawn."""
+    cccs = bootstrap_cccs({"": preds}, golds, draws, seed)
+    if cccs is None:
+        return None
+    lo, hi = np.percentile(cccs[""], [2.5, 97.5])
+    return [round(float(lo), 4), round(float(hi), 4)]

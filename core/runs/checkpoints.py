@@ -4,10 +4,14 @@
     RUN/standardisation/<modality>-fold<k>.safetensors  a fold estimator's own input scaling (fold-mean)
     RUN/checkpoints/estimator-<modality>[-fold<k>]      the difficulty estimator(s): one, or the fold ones
     RUN/checkpoints/calibration-<modality>              the difficulty's calibration (when asked for)
-    RUN/checkpoints/regressor-<modality>-<target>       one per modality and target
+    RUN/checkpoints/regressor-<modality>-<target>-<k>   the models of each regressor (their mean predicts)
+    RUN/standardisation/regressor-<modality>-<target>-<k>  a fold model's own input scaling
     RUN/checkpoints/fuser-<target>                      one per target
-    RUN/difficulty_inputs.json                          which regressors and fusers read the difficulty
+    RUN/decisions.json                                  every choice made from data, and each regressor's models
     RUN/mean_shrink.json                                each target's recording-mean shrinkage of the fusion
+
+Run folders written before decisions.json (musefuse 0.1 up to the devel gate) hold one model per regressor,
+``checkpoints/regressor-<modality>-<target>``, and ``difficulty_inputs.json``; they load as they were.
 
 Each checkpoint is a safetensors file plus its JSON metadata, never pickle. :func:`load_fitted`
 checks every file against the configuration and the others before rebuilding anything, so a
@@ -29,11 +33,13 @@ from musefuse.core.data.dataset import Standardiser
 from musefuse.core.errors import MusefuseError, RunFolderError
 from musefuse.core.graph.gate import Choice
 from musefuse.core.graph.pipeline import Fitted
+from musefuse.core.learning.decisions import Decision, configured
 from musefuse.core.learning.mean_shrink import MeanShrink
 from musefuse.core.learning.models import model_from_checkpoint
 from musefuse.core.plugin_host import PluginHost
 
-DIFFICULTY_INPUTS = "difficulty_inputs.json"
+DIFFICULTY_INPUTS = "difficulty_inputs.json"  # run folders written before decisions.json
+DECISIONS = "decisions.json"
 MEAN_SHRINK = "mean_shrink.json"
 
 
@@ -68,7 +74,18 @@ class Layout:
         return self.run / "checkpoints" / f"calibration-{modality}" if calibrated else None
 
     def regressor(self, modality: str, target: str) -> Path:
+        """The one model of a regressor in a run folder written before decisions.json."""
         return self.run / "checkpoints" / f"regressor-{modality}-{target}"
+
+    def member(self, stem: str) -> Path:
+        return self.run / "checkpoints" / stem
+
+    def member_scaling(self, stem: str) -> Path:
+        return self.run / "standardisation" / stem
+
+    @property
+    def decisions(self) -> Path:
+        return self.run / DECISIONS
 
     def fuser(self, target: str) -> Path:
         return self.run / "checkpoints" / f"fuser-{target}"
@@ -95,19 +112,31 @@ def save_fitted(fitted: Fitted, run: Path, host: PluginHost) -> None:
                 fileio.save_tensors(own_path, _stats_tensors(own), {"modality": name})
     for name, (method, reference) in fitted.calibrations.items():
         fileio.save_tensors(where.calibration(name), {"reference": _tensor(reference)}, {"method": method})
-    for (m, t), reg in fitted.regressors.items():
-        fileio.save_tensors(where.regressor(m, t), *reg.state())
+    entries = []
+    for (m, t), members in fitted.regressors.items():
+        listed = []
+        for k, member in enumerate(members):
+            stem = f"regressor-{m}-{t}-{k + 1}"
+            fileio.save_tensors(where.member(stem), *member.regressor.state())
+            if member.own is not None:
+                fileio.save_tensors(where.member_scaling(stem), _stats_tensors(member.own), {"modality": m})
+            listed.append({"checkpoint": stem, "re": member.re, "per_recording": member.per_recording,
+                           "own_scaling": member.own is not None})
+        entries.append({"stage": "unimodal", "modality": m, "target": t,
+                        **fitted.unimodal_decisions[(m, t)].as_json(), "members": listed})
     for t, fuser in fitted.fusers.items():
         tensors, meta = fuser.state()
         fileio.save_tensors(where.fuser(t), tensors, {"plugin": fuser.name, **meta})
-    fileio.write_json(where.difficulty_inputs, difficulty_inputs_json(fitted.regressor_re, fitted.fusion_re))
+        entries.append({"stage": "fusion", "target": t, **fitted.fusion_decisions[t].as_json(),
+                        "re": fitted.fusion_re[t]})
+    fileio.write_json(where.decisions, entries)
     fileio.write_json(where.mean_shrink, {t: sh.as_json() for t, sh in fitted.mean_shrink.items()})
 
 
 def load_fitted(run: Path, cfg: RunConfig, host: PluginHost, device: Any) -> Fitted:
     """A finished run's fitted pipeline, with every checkpoint checked first (:func:`check`)."""
     where = Layout(Path(run), cfg, host)
-    choices = check(where)
+    regressors, fusion_re, decisions = check(where)
     shrinks = read_mean_shrink(where)
 
     def standardiser(path: Path) -> Standardiser:
@@ -119,9 +148,11 @@ def load_fitted(run: Path, cfg: RunConfig, host: PluginHost, device: Any) -> Fit
             cfg, host, device, {m: standardiser(where.standardisation(m)) for m in cfg.modalities},
             {m: [(None if own is None else standardiser(own), path) for own, path in where.estimators(m)]
              for m in cfg.modalities},
-            {(m, t): where.regressor(m, t) for m in cfg.modalities for t in cfg.targets},
+            {k: [(path, re, per_recording, None if own is None else standardiser(own))
+                 for path, re, per_recording, own in members] for k, members in regressors.items()},
             {t: where.fuser(t) for t in cfg.targets},
-            {m: where.calibration(m) for m in cfg.modalities if where.calibration(m) is not None}, choices, shrinks)
+            {m: where.calibration(m) for m in cfg.modalities if where.calibration(m) is not None}, fusion_re,
+            decisions, shrinks)
     except MusefuseError:
         raise
     except Exception as exc:  # whatever the checks did not foresee
@@ -129,11 +160,17 @@ def load_fitted(run: Path, cfg: RunConfig, host: PluginHost, device: Any) -> Fit
                              f"{fileio.first_line(exc)}); train the run again.") from None
 
 
-def check(where: Layout) -> tuple[dict[tuple[str, str], Choice], dict[str, Choice]]:
-    """Read every checkpoint and check it against the config and the other checkpoints; returns which models
-    read the difficulty (difficulty_inputs.json)."""
+# A regressor's members as the run folder lists them: (checkpoint, reads the RE, per-recording, own scaling or None)
+Members = dict[tuple[str, str], list[tuple[Path, bool, bool, Path | None]]]
+
+
+def check(where: Layout) -> tuple[Members, dict[str, bool], tuple[dict[tuple[str, str], Decision],
+                                                                 dict[str, Decision]]]:
+    """Read every checkpoint and check it against the config and the other checkpoints; returns each regressor's
+    members, whether each fuser reads the difficulty, and the decisions (decisions.json, or for older run folders
+    difficulty_inputs.json)."""
     cfg, host = where.config, where.host
-    regressor_re, fusion_re = read_difficulty_inputs(where)
+    members, fusion_re, decisions = read_decisions(where)
 
     def part(path: Path, kind: Any = None) -> tuple[dict, dict, Any]:
         tensors, meta = fileio.load_tensors(path)  # names the file when it is unreadable
@@ -171,25 +208,65 @@ def check(where: Layout) -> tuple[dict[tuple[str, str], Choice], dict[str, Choic
             _, _, model = part(path, host.estimator)
             expect(path, model, width, f"modality '{name}' (standardisation/{name}.safetensors)")
         for t in cfg.targets:
-            path = where.regressor(name, t)
-            _, meta, model = part(path)
-            if model is None or not isinstance(meta.get("shift"), int):
-                raise RunFolderError(f"{path}.json: the metadata lacks 'model' or 'shift'.")
-            expect(path, model, width + regressor_re[(name, t)].re, f"modality '{name}'")
+            for path, re, _, own in members[(name, t)]:
+                if own is not None:
+                    standardisation(own, width=features)
+                _, meta, model = part(path)
+                if model is None or not isinstance(meta.get("shift"), int):
+                    raise RunFolderError(f"{path}.json: the metadata lacks 'model' or 'shift'.")
+                expect(path, model, width + re, f"modality '{name}'")
     for t in cfg.targets:
         path = where.fuser(t)
         _, _, model = part(path, host.fuser)
         n = len(cfg.modalities)
-        expect(path, model, n * (1 + fusion_re[t].re), f"the run's {n} modalities")
-    return regressor_re, fusion_re
+        expect(path, model, n * (1 + fusion_re[t]), f"the run's {n} modalities")
+    return members, fusion_re, decisions
 
 
-def difficulty_inputs_json(regressor_re: dict[tuple[str, str], Choice], fusion_re: dict[str, Choice]) -> dict:
-    """{"unimodal": {modality: {target: choice}}, "fusion": {target: choice}} (gate.Choice.as_json)."""
-    unimodal: dict[str, dict[str, Any]] = {}
-    for (m, t), c in regressor_re.items():
-        unimodal.setdefault(m, {})[t] = c.as_json()
-    return {"unimodal": unimodal, "fusion": {t: c.as_json() for t, c in fusion_re.items()}}
+def read_decisions(where: Layout) -> tuple[Members, dict[str, bool], tuple[dict[tuple[str, str], Decision],
+                                                                          dict[str, Decision]]]:
+    """decisions.json: each regressor's models and each fuser's difficulty input, with what decided them; a run
+    folder written before it has difficulty_inputs.json and one model per regressor."""
+    cfg, path = where.config, where.decisions
+    if not path.exists():
+        regressor_re, fusion_re = read_difficulty_inputs(where)
+        return ({k: [(where.regressor(*k), c.re, False, None)] for k, c in regressor_re.items()},
+                {t: c.re for t, c in fusion_re.items()},
+                ({k: configured(f"unimodal {k[0]} → {k[1]}: model", "re" if c.re else "plain")
+                  for k, c in regressor_re.items()},
+                 {t: configured(f"fusion → {t}: difficulty input", "re" if c.re else "no-re")
+                  for t, c in fusion_re.items()}))
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(raw, list):
+            raise ValueError("expected a list of decisions")
+        unimodal = {(e["modality"], e["target"]): e for e in raw if e.get("stage") == "unimodal"}
+        fusion = {e["target"]: e for e in raw if e.get("stage") == "fusion"}
+        members = {}
+        for k in [(m, t) for m in cfg.modalities for t in cfg.targets]:
+            if k not in unimodal:
+                raise KeyError(f"no entry for the regressor {k[0]} → {k[1]} of config.yaml")
+            listed = unimodal[k]["members"]
+            if not isinstance(listed, list) or not listed:
+                raise ValueError(f"the regressor {k[0]} → {k[1]} lists no models")
+            members[k] = [(where.member(_stem(e["checkpoint"])), bool(e["re"]), bool(e["per_recording"]),
+                           where.member_scaling(_stem(e["checkpoint"])) if e["own_scaling"] else None)
+                          for e in listed]
+        missing = [t for t in cfg.targets if t not in fusion]
+        if missing:
+            raise KeyError(f"no entry for the fuser of {', '.join(missing)} of config.yaml")
+        return (members, {t: bool(fusion[t]["re"]) for t in cfg.targets},
+                ({k: Decision.from_json(unimodal[k]) for k in members},
+                 {t: Decision.from_json(fusion[t]) for t in cfg.targets}))
+    except (OSError, UnicodeDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise RunFolderError(f"{path} cannot be read ({type(exc).__name__}: {exc}); train the run again.") from None
+
+
+def _stem(name: Any) -> str:
+    """A checkpoint's file stem as decisions.json names it: a plain name, never a path."""
+    if not isinstance(name, str) or not name or "/" in name or "\\" in name or name.startswith("."):
+        raise ValueError(f"{name!r} is not a checkpoint name")
+    return name
 
 
 def read_difficulty_inputs(where: Layout) -> tuple[dict[tuple[str, str], Choice], dict[str, Choice]]:

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from musefuse.core.data.dataset import PARTITIONS
-from musefuse.core.graph.gate import Choice
 from musefuse.core.graph.pipeline import Fitted, Outputs
+from musefuse.core.learning.decisions import Decision
 from musefuse.core.learning.mean_shrink import MeanShrink
-from musefuse.core.learning.metrics import partition_scores
+from musefuse.core.learning.metrics import bootstrap_cccs, partition_scores
 
 
 def score_records(fitted: Fitted, out: Outputs, seed: int) -> list[dict[str, Any]]:
     """One record per (stage, modalities, target, partition); ``ccc`` is None where unscored.
 
-    A record with target 'combined' holds the mean of the arousal and valence CCC (the MuSe score).
+    A record with target 'combined' holds the mean of the arousal and valence CCC (the MuSe score). ``ccc_ci95``
+    is the 95% interval of a record's CCC over resampled recordings (subject bootstrap, fixed seed).
     """
     cfg = fitted.config
     names = [m.name for m in fitted.modalities]
@@ -28,19 +31,31 @@ def score_records(fitted: Fitted, out: Outputs, seed: int) -> list[dict[str, Any
         base = {"partition": part, "seed": seed}
         for m in names:
             for t in cfg.targets:
-                sc = partition_scores([out.unimodal[(m, t)][i] for i in idx], golds[t])
-                records.append(_record("unimodal", [m], t, sc, **_re(fitted.regressor_re[(m, t)]), fuser=None, **base))
+                preds = [out.unimodal[(m, t)][i] for i in idx]
+                records.append(_record("unimodal", [m], t, preds, golds[t], re=fitted.reads_re(m, t),
+                                       **_chosen(fitted.unimodal_decisions.get((m, t))), fuser=None, **base))
         for t in cfg.targets:
             if t in out.fusion:
-                sc = partition_scores([out.fusion[t][i] for i in idx], golds[t])
-                records.append(_record("fusion", names, t, sc, **_re(fitted.fusion_re[t]), fuser=fuser,
+                preds = [out.fusion[t][i] for i in idx]
+                records.append(_record("fusion", names, t, preds, golds[t], re=fitted.fusion_re[t],
+                                       **_chosen(fitted.fusion_decisions.get(t)), fuser=fuser,
                                        **_shrink(fitted.mean_shrink.get(t)), **base))
-    return records + combined_records(records)
+    records += combined_records(records)
+    for r in records:
+        r.pop("_draws", None)
+    return records
 
 
-def _re(choice: Choice) -> dict[str, Any]:
-    """Whether the model read the difficulty; where a devel gate chose, its scores with and without."""
-    return {"re": choice.re, **({"re_gate": choice.devel_ccc} if choice.by == "devel" else {})}
+def _interval(draws: Any) -> list[float] | None:
+    if draws is None:
+        return None
+    lo, hi = np.percentile(draws, [2.5, 97.5])
+    return [round(float(lo), 4), round(float(hi), 4)]
+
+
+def _chosen(decision: Decision | None) -> dict[str, Any]:
+    """The candidate a model is, where the data chose it (decisions.json has the evidence)."""
+    return {} if decision is None or decision.evidence == "config" else {"chosen": decision.chosen}
 
 
 def _shrink(shrink: MeanShrink | None) -> dict[str, Any]:
@@ -50,10 +65,13 @@ def _shrink(shrink: MeanShrink | None) -> dict[str, Any]:
     return {"mean_shrink": shrink.lam, **({"mean_shrink_devel": shrink.devel_ccc} if shrink.by == "devel" else {})}
 
 
-def _record(stage: str, modalities: list[str], target: str, sc: dict[str, Any], **extra: Any) -> dict[str, Any]:
+def _record(stage: str, modalities: list[str], target: str, preds: list, golds: list, **extra: Any) -> dict[str, Any]:
+    sc = partition_scores(preds, golds)
+    draws = None if sc["ccc"] is None else (bootstrap_cccs({"": preds}, golds) or {}).get("")
     return {
         "stage": stage, "modalities": modalities, "target": target, "partition": extra.pop("partition"),
-        "ccc": sc["ccc"], "ccc_per_subject": sc["ccc_per_subject_mean"], "pearson": sc["pearson"],
+        "ccc": sc["ccc"], "ccc_ci95": _interval(draws), "_draws": draws,
+        "ccc_per_subject": sc["ccc_per_subject_mean"], "pearson": sc["pearson"],
         "rmse": sc["rmse"], "n_frames": sc["n_frames"], **extra,
     }
 
@@ -69,9 +87,12 @@ def combined_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if twin is None:
             continue
         both = None if r["ccc"] is None or twin["ccc"] is None else (r["ccc"] + twin["ccc"]) / 2
-        out.append({**{k: v for k, v in r.items() if k not in ("re_gate", "mean_shrink_devel")}, "target": "combined",
-                    "ccc": both, "ccc_per_subject": None, "pearson": None, "rmse": None, "n_frames": None,
-                    "re": r["re"] if r["re"] == twin["re"] else None,  # None: one target's model reads it
+        # the same recordings resampled for both targets (same seed): the mean of paired draws
+        paired = r.get("_draws") is not None and twin.get("_draws") is not None and len(r["_draws"]) == len(
+            twin["_draws"])
+        out.append({**{k: v for k, v in r.items() if k not in ("chosen", "mean_shrink_devel")}, "target": "combined",
+                    "ccc": both, "ccc_ci95": _interval((r["_draws"] + twin["_draws"]) / 2) if paired else None, "ccc_per_subject": None, "pearson": None, "rmse": None, "n_frames": None,
+                    "re": r["re"] if r["re"] == twin["re"] else None,  # None: one target's reads it
                     **({"mean_shrink": r["mean_shrink"] if r["mean_shrink"] == twin.get("mean_shrink") else None}
                        if "mean_shrink" in r else {})})
     return out

@@ -60,9 +60,11 @@ def execute_run(cfg: RunConfig, reporter: Reporter | None = None, echo=lambda _m
             log(f"modalities: {','.join(cfg.modalities)} (the default; choose with --modalities)")
         how = session.par.describe() if cfg.executor != "ray" else f"{session.par.threads} torch thread(s) per task"
         log(f"executor {cfg.executor}: {how} | artifact store {session.store.root}")
-        if "devel" in (cfg.re_unimodal, cfg.re_fusion):
-            log("difficulty inputs: each model trained with and without the RE; devel decides which is kept "
-                "(--re-unimodal/--re-fusion force it)")
+        if "devel" in (cfg.re_unimodal, cfg.re_fusion) or cfg.unimodal_candidates:
+            log("decisions: each regressor's candidates (with and without the RE"
+                f"{''.join(', ' + c for c in cfg.unimodal_candidates)}{', their average' * cfg.average_candidates}) "
+                "are scored on out-of-fold + devel predictions, each fuser's on devel; a more complex one is kept "
+                "only where it wins by more than a subject-bootstrap standard error (decisions.json)")
         session.load()
         cfg = session.configs[0].model_copy(update={"out": run.resolve()})
         fileio.write_text(run / "config.yaml", CONFIG_HEADER + yaml.safe_dump(json.loads(cfg.model_dump_json()),
@@ -70,6 +72,9 @@ def execute_run(cfg: RunConfig, reporter: Reporter | None = None, echo=lambda _m
         (plan,), _ = session.train(lambda decided: [session.plan(cfg, decided)])
         fitted, outputs = session.collect(plan, cfg)
         save_fitted(fitted, run, session.host)
+        for decision in [*fitted.unimodal_decisions.values(), *fitted.fusion_decisions.values()]:
+            for note in decision.notes:
+                log(f"warning: {decision.decision}: {note}")
         write_predictions(run, fitted, outputs)
         if fitted.gives_signal:
             drift = difficulty_drift(outputs.difficulty, [s.partition for s in session.dataset.subjects])

@@ -1,0 +1,156 @@
+"""Every choice a run makes from data: the candidates, and the one rule that picks among them.
+
+A run decides, per regressor (modality × target), which variant of the model predicts (with or without the
+difficulty input, per-recording standardisation, a longer annotation delay, or the average of all of them), per
+fuser whether it reads the difficulty, and, where asked, how far each recording's fused level is pulled to the
+train mean (:mod:`musefuse.core.learning.mean_shrink`). All of them are decided here, the same way.
+
+**The evidence** is what the candidates predicted for subjects they never saw, pooled: out-of-fold predictions
+for the train subjects (each from the fold model that held the subject out; the fold models exist anyway, they
+give the fuser its train inputs) and the devel subjects' predictions — about 55 subjects in MuSe-Stress instead
+of devel's 14. A single devel partition is a noisy judge: on held-out MuSe-layout data one model's devel and test
+CCC differed by up to 0.4, and the devel-only gate this replaces flipped its choices from seed to seed. Where no
+out-of-fold predictions exist (fusers, in-sample pipelines) the evidence is devel alone, and the decision says so.
+
+**The rule**: candidates are declared simplest first. Each is scored by the CCC over all evidence frames, and by
+a subject bootstrap (recordings resampled with replacement, :data:`DRAWS` draws from a fixed seed, every
+candidate scored on the same draws). Going through the candidates in order, a candidate replaces the one kept so
+far only where its CCC gain is larger than the bootstrap standard error of that gain (the one-standard-error
+rule of model selection, applied to paired differences). An unscored candidate never wins. So a more complex
+candidate must win clearly on unseen subjects, and a tie keeps the simpler one.
+
+Adding a choice is one declaration in :data:`REGRESSOR_CANDIDATES` (and a name in the config's
+``unimodal_candidates``); the planner trains each declared candidate's fold models, and the decision task scores
+them with :func:`decide`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from musefuse.core.learning.metrics import bootstrap_cccs, ccc_ci95, partition_scores
+
+DRAWS = 200  # subject resamples for a standard error (the choice is reproducible: the seed is fixed)
+BASE = "plain"  # the regressor as configured: no difficulty input, the run's standardisation and delay
+AVERAGE = "average"  # the mean of every trained candidate's predictions: needs no training of its own
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A variant of a regressor: what it changes in the model the config describes."""
+
+    name: str
+    description: str
+    re: bool = False  # the difficulty appended to its input
+    per_recording: bool = False  # features z-scored per recording (standardise: recording)
+    extra_shift_s: float = 0.0  # predict the label this much later than the run's label_shift
+
+
+# The declared regressor candidates, simplest first (the order the rule goes through them).
+REGRESSOR_CANDIDATES: dict[str, Candidate] = {c.name: c for c in (
+    Candidate(BASE, "the features alone"),
+    Candidate("re", "the features and the difficulty (reconstruction error)", re=True),
+    Candidate("recording", "the features z-scored per recording (a subject's level and look removed)",
+              per_recording=True),
+    Candidate("delay+2s", "the label 2 s later than the run's label_shift (annotation delay)", extra_shift_s=2.0),
+    Candidate("delay+4s", "the label 4 s later than the run's label_shift", extra_shift_s=4.0),
+)}
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One choice, as written to decisions.json: what was decided, what was kept, and on what evidence."""
+
+    decision: str  # "unimodal vggface → arousal: model"
+    chosen: str
+    candidates: dict[str, dict[str, float | None]]  # name -> {"ccc", "se", "gain_se"} (gain over the simplest)
+    n_subjects: int
+    evidence: str  # "out-of-fold train + devel" | "devel" | "config"
+    notes: list[str] = field(default_factory=list)  # e.g. devel and out-of-fold evidence disagree
+
+    def as_json(self) -> dict[str, Any]:
+        return {"decision": self.decision, "chosen": self.chosen, "candidates": self.candidates,
+                "n_subjects": self.n_subjects, "evidence": self.evidence, "notes": list(self.notes)}
+
+    @classmethod
+    def from_json(cls, raw: Any) -> Decision:
+        if not isinstance(raw, dict) or not isinstance(raw.get("chosen"), str) or not isinstance(
+                raw.get("candidates"), dict) or raw["chosen"] not in raw["candidates"]:
+            raise ValueError("expected {'decision', 'chosen' (one of 'candidates'), 'candidates', ...}")
+        return cls(str(raw.get("decision", "")), raw["chosen"], raw["candidates"], int(raw.get("n_subjects", 0)),
+                   str(raw.get("evidence", "")), list(raw.get("notes", [])))
+
+    def describe(self) -> str:
+        """'CCC plain 0.512 ± 0.041, re 0.530 ± 0.040 (gain 0.018 ± 0.021) → plain (55 subjects, out-of-fold …)'."""
+        parts = []
+        for name, sc in self.candidates.items():
+            if sc.get("ccc") is None:
+                parts.append(f"{name} —")
+                continue
+            text = f"{name} {sc['ccc']:.4f}" + (f" ± {sc['se']:.4f}" if sc.get("se") is not None else "")
+            parts.append(text)
+        where = f"{self.n_subjects} subjects, {self.evidence}"
+        return f"CCC {', '.join(parts)} → {self.chosen} ({where})"
+
+
+def configured(decision: str, chosen: str) -> Decision:
+    """A choice the configuration made (nothing was scored)."""
+    return Decision(decision, chosen, {chosen: {"ccc": None, "se": None, "gain_se": None}}, 0, "config")
+
+
+def decide(decision: str, signals: dict[str, Sequence[np.ndarray] | None], golds: Sequence[np.ndarray],
+           evidence: str, partitions: Sequence[str] | None = None) -> Decision:
+    """Apply the rule to candidates' predictions of the evidence subjects (``signals``, simplest first).
+
+    ``partitions`` (one per subject, e.g. 'train' / 'devel') lets the decision note where the kept candidate's
+    devel and out-of-fold scores disagree by more than their 95% intervals.
+    """
+    golds = list(golds)
+    points = {n: None if s is None else partition_scores(list(s), golds)["ccc"] for n, s in signals.items()}
+    scored = {n: list(s) for n, s in signals.items() if s is not None and points[n] is not None}
+    draws = bootstrap_cccs(scored, golds, DRAWS) if scored else None
+    order = [n for n in signals if n in scored]
+    chosen = order[0] if order else next(iter(signals))
+    for name in order[1:]:
+        gain = points[name] - points[chosen]
+        if draws is not None and gain > float(np.std(draws[name] - draws[chosen])):
+            chosen = name
+    simplest = order[0] if order else None
+    table = {}
+    for n in signals:
+        if n not in scored or draws is None:
+            table[n] = {"ccc": _round(points[n]), "se": None, "gain_se": None}
+            continue
+        gain_se = None if n == simplest else _round(float(np.std(draws[n] - draws[simplest])))
+        table[n] = {"ccc": _round(points[n]), "se": _round(float(np.std(draws[n]))), "gain_se": gain_se}
+    n_subjects = sum(1 for g in golds if np.isfinite(g).any())
+    notes = _disagreement(signals.get(chosen), golds, partitions) if chosen in scored else []
+    return Decision(decision, chosen, table, n_subjects, evidence, notes)
+
+
+def _disagreement(preds: Sequence[np.ndarray] | None, golds: list[np.ndarray],
+                  partitions: Sequence[str] | None) -> list[str]:
+    """A note where the devel and the out-of-fold (train) evidence of the kept candidate do not overlap."""
+    if preds is None or partitions is None or {"train", "devel"} - set(partitions):
+        return []
+    parts = {}
+    for part in ("train", "devel"):
+        idx = [i for i, p in enumerate(partitions) if p == part]
+        sub_p, sub_g = [preds[i] for i in idx], [golds[i] for i in idx]
+        ccc, ci = partition_scores(sub_p, sub_g)["ccc"], ccc_ci95(sub_p, sub_g)
+        if ccc is None or ci is None:
+            return []
+        parts[part] = (ccc, ci)
+    (oof, oof_ci), (dev, dev_ci) = parts["train"], parts["devel"]
+    if oof_ci[1] < dev_ci[0] or dev_ci[1] < oof_ci[0]:
+        return [f"devel CCC {dev:.3f} [{dev_ci[0]:.3f}, {dev_ci[1]:.3f}] and out-of-fold CCC {oof:.3f} "
+                f"[{oof_ci[0]:.3f}, {oof_ci[1]:.3f}] disagree beyond their 95% intervals: devel alone would mislead"]
+    return []
+
+
+def _round(v: float | None) -> float | None:
+    return None if v is None else round(float(v), 6)
