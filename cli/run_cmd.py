@@ -72,10 +72,16 @@ def run(
     fuser: str = typer.Option(None, help="Fuser plugin (default birnn; mean is the baseline)."),
     re_unimodal: bool = typer.Option(
         None, "--re-unimodal/--no-re-unimodal",
-        help="Force the difficulty into / out of the regressors' input (default: where it wins on devel)."),
+        help="Force the difficulty into / out of the regressors' input (default: where it wins on unseen subjects)."),
     re_fusion: bool = typer.Option(
         None, "--re-fusion/--no-re-fusion",
         help="Force the difficulty into / out of the fuser's input (default: where it wins on devel)."),
+    unimodal_candidates: str = typer.Option(
+        None, help="More regressor variants decided on unseen subjects, comma-separated: recording, delay+2s, "
+                   "delay+4s (default none; each costs its fold models; docs/pipeline.md)."),
+    average_candidates: bool = typer.Option(
+        None, "--average-candidates/--no-average-candidates",
+        help="Where a regressor has several candidates, their average is one more (default on)."),
     fusion_train: str = typer.Option(
         None, help="Fuser's train inputs: out-of-fold (default) | in-sample (the paper's)."),
     difficulty_train: str = typer.Option(
@@ -121,6 +127,7 @@ def run(
     """Train and evaluate auto-encoders, unimodal regressors and late fusion; write a run folder."""
     flags = {k: v for k, v in locals().items() if k not in ("config", "as_json", "estimator_option")}
     flags["modalities"], flags["targets"] = split_csv(modalities), split_csv(targets)
+    flags["unimodal_candidates"] = split_csv(unimodal_candidates)
     flags["estimator_options"] = parse_options(estimator_option, "--estimator-option")
     cfg = build_config(config, **flags)
     with RichReporter() as reporter:

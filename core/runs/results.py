@@ -91,7 +91,8 @@ def combined_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         paired = r.get("_draws") is not None and twin.get("_draws") is not None and len(r["_draws"]) == len(
             twin["_draws"])
         out.append({**{k: v for k, v in r.items() if k not in ("chosen", "mean_shrink_devel")}, "target": "combined",
-                    "ccc": both, "ccc_ci95": _interval((r["_draws"] + twin["_draws"]) / 2) if paired else None, "ccc_per_subject": None, "pearson": None, "rmse": None, "n_frames": None,
+                    "ccc": both, "ccc_ci95": _interval((r["_draws"] + twin["_draws"]) / 2) if paired else None,
+                    "ccc_per_subject": None, "pearson": None, "rmse": None, "n_frames": None,
                     "re": r["re"] if r["re"] == twin["re"] else None,  # None: one target's reads it
                     **({"mean_shrink": r["mean_shrink"] if r["mean_shrink"] == twin.get("mean_shrink") else None}
                        if "mean_shrink" in r else {})})
