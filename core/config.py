@@ -74,12 +74,14 @@ class RunConfig(BaseModel):
     estimator: str = Field("ae-re", description="Difficulty estimator plugin; none: no difficulty signal at all.")
     fuser: str = Field("birnn", description="Fuser plugin; mean (the unimodal predictions' average) is the baseline.")
     re_unimodal: bool | Literal["devel"] = Field("devel", description=(
-        "Difficulty appended to the regressors' input: devel (each regressor is trained with and without it and "
-        "keeps the one with the higher devel CCC: the difficulty gate, core/graph/gate.py), true or false (forced). "
-        "On held-out subjects the RE misled the models that read it, so a signal that does not help on devel is "
+        "Difficulty appended to the regressors' input: devel (each regressor is trained with and without it, and "
+        "the rule of core/learning/decisions.py keeps the one that predicts unseen subjects better: out-of-fold "
+        "train and devel predictions pooled, a subject-bootstrap standard error to beat), true or false (forced). "
+        "On held-out subjects the RE misled the models that read it, so a signal that does not clearly help is "
         "left out."))
     re_fusion: bool | Literal["devel"] = Field("devel", description=(
-        "Difficulty appended to the fuser's input: devel (the difficulty gate, as for re_unimodal), true or false."))
+        "Difficulty appended to the fuser's input: devel (decided by the same rule, on devel: fusers have no "
+        "out-of-fold predictions), true or false."))
     unimodal_candidates: list[Literal["recording", "delay+2s", "delay+4s"]] = Field([], description=(
         "More variants of every regressor to train and decide between, beyond the difficulty input (re_unimodal): "
         "recording (features z-scored per recording), delay+2s / delay+4s (the label that much later than "

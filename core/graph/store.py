@@ -188,7 +188,8 @@ class ArtifactStore:
         return json.loads((self.path(key) / "fit.json").read_text(encoding="utf-8"))
 
     def gate_info(self, key: str) -> dict[str, Any] | None:
-        """A finished gate task's choice and scores (musefuse.core.graph.gate); None while it has not run."""
+        """A finished decision task's choice and scores (musefuse.core.learning.decisions); None while it has not
+        run."""
         return self.fit_info(key) if self.has(key) else None
 
     # -- writing -------------------------------------------------------------------------------

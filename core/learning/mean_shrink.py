@@ -14,11 +14,10 @@ to test and new subjects alike.
 
 The default is λ = 0. With ``mean_shrink: devel`` λ is chosen per target on devel, but only on the
 evidence devel can give: a devel partition holds few recordings (14 in MuSe-Stress), and a gain from
-moving their levels is a statement about those few subjects. So a λ > 0 is eligible only where its
-devel CCC gain over λ = 0 exceeds one standard error of that gain, estimated by resampling the devel
-recordings (paired bootstrap, :data:`BOOTSTRAP` draws from a fixed seed; the one-standard-error rule
-of model selection, applied to the difference against the simpler model). Among the eligible λ of
-:data:`GRID`, the highest devel CCC wins (a tie keeps the smaller λ). Even so, devel can mislead: on
+moving their levels is a statement about those few subjects. So λ is decided by the rule of every
+data-driven choice (:mod:`musefuse.core.learning.decisions`): going up :data:`GRID`, a larger λ replaces
+the one kept so far only where its devel CCC gain exceeds the standard error of that gain over resampled
+devel recordings (paired subject bootstrap, fixed seed; a tie keeps the smaller λ). Even so, devel can mislead: on
 synthetic data whose devel subjects' levels ran against the test subjects', it chose λ = 1 and cost
 test valence 0.12 and 0.31 (docs/results.md), which is why devel does not choose by default.
 
@@ -34,10 +33,9 @@ from typing import Any
 
 import numpy as np
 
-from musefuse.core.learning.metrics import Moments, partition_scores
+from musefuse.core.learning import decisions
 
 GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
-BOOTSTRAP = 200  # resamples of the devel recordings for the standard error of a λ's gain
 
 
 @dataclass(frozen=True)
@@ -76,42 +74,16 @@ def train_mean(golds: Sequence[np.ndarray]) -> float:
 
 
 def choose(setting: float | str, preds: Sequence[np.ndarray], golds: Sequence[np.ndarray], mu: float) -> MeanShrink:
-    """The shrinkage for one target: ``setting`` a fixed λ, or 'devel' (``preds``/``golds``: devel recordings)."""
+    """The shrinkage for one target: ``setting`` a fixed λ, or 'devel' (``preds``/``golds``: devel recordings),
+    decided by the rule every data-driven choice follows (musefuse.core.learning.decisions): λ from small to
+    large, a larger one kept only where it beats the one kept so far by more than the standard error of the gain."""
     if setting != "devel":
         return MeanShrink(float(setting), mu)
-    golds = list(golds)
-    shrunk = {lam: MeanShrink(lam, mu).apply(preds) for lam in GRID}
-    scores = {lam: partition_scores(shrunk[lam], golds)["ccc"] for lam in GRID}
-    se = gain_standard_errors(shrunk, golds)
-    eligible = [lam for lam in GRID if scores[lam] is not None
-                and (lam == 0 or (scores[0.0] is not None and se[lam] is not None
-                                  and scores[lam] - scores[0.0] > se[lam]))]
-    lam = max(eligible, key=lambda x: (scores[x], -x)) if eligible else 0.0  # unscored devel: keep the prediction
-    return MeanShrink(lam, mu, "devel", {f"{x:g}": scores[x] for x in GRID}, {f"{x:g}": se[x] for x in GRID})
-
-
-def gain_standard_errors(shrunk: dict[float, list[np.ndarray]], golds: list[np.ndarray]) -> dict[float, float | None]:
-    """Per λ, the bootstrap standard error of CCC(λ) − CCC(0) over resampled devel recordings (None: too few)."""
-    scored = [i for i, g in enumerate(golds) if np.isfinite(g).sum() > 1]
-    if len(scored) < 2:
-        return {lam: None for lam in shrunk}
-    # each recording's sufficient statistics once per λ; a resample merges them
-    moments = {lam: {i: Moments().update(preds[i], golds[i]) for i in scored} for lam, preds in shrunk.items()}
-    rng = np.random.default_rng(0)  # fixed: the same predictions always get the same choice
-    gains: dict[float, list[float]] = {lam: [] for lam in shrunk}
-    for _ in range(BOOTSTRAP):
-        draw = rng.choice(scored, size=len(scored))
-        ccc = {lam: _merged(m, draw).ccc() for lam, m in moments.items()}
-        for lam in shrunk:
-            gains[lam].append(ccc[lam] - ccc[0.0])
-    return {lam: float(np.std(g)) for lam, g in gains.items()}
-
-
-def _merged(moments: dict[int, Moments], draw: np.ndarray) -> Moments:
-    total = Moments()
-    for i in draw:
-        total.merge(moments[int(i)])
-    return total
+    shrunk = {f"{lam:g}": MeanShrink(lam, mu).apply(preds) for lam in GRID}
+    decision = decisions.decide("fusion: recording-mean shrinkage", shrunk, list(golds), "devel")
+    table = decision.candidates
+    return MeanShrink(float(decision.chosen), mu, "devel", {k: c["ccc"] for k, c in table.items()},
+                      {k: c["gain_se"] for k, c in table.items()})
 
 
 def describe(target: str, shrink: MeanShrink) -> str:

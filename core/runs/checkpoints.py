@@ -31,7 +31,6 @@ from musefuse.core import fileio
 from musefuse.core.config import RunConfig
 from musefuse.core.data.dataset import Standardiser
 from musefuse.core.errors import MusefuseError, RunFolderError
-from musefuse.core.graph.gate import Choice
 from musefuse.core.graph.pipeline import Fitted
 from musefuse.core.learning.decisions import Decision, configured
 from musefuse.core.learning.mean_shrink import MeanShrink
@@ -228,6 +227,10 @@ def read_decisions(where: Layout) -> tuple[Members, dict[str, bool], tuple[dict[
     """decisions.json: each regressor's models and each fuser's difficulty input, with what decided them; a run
     folder written before it has difficulty_inputs.json and one model per regressor."""
     cfg, path = where.config, where.decisions
+    written_with_decisions = any((where.run / "checkpoints").glob("regressor-*-1.safetensors"))
+    if not path.exists() and written_with_decisions:
+        raise RunFolderError(f"{path} is missing: it lists each regressor's models and what the run decided. "
+                             "Train the run again.")
     if not path.exists():
         regressor_re, fusion_re = read_difficulty_inputs(where)
         return ({k: [(where.regressor(*k), c.re, False, None)] for k, c in regressor_re.items()},
@@ -267,6 +270,19 @@ def _stem(name: Any) -> str:
     if not isinstance(name, str) or not name or "/" in name or "\\" in name or name.startswith("."):
         raise ValueError(f"{name!r} is not a checkpoint name")
     return name
+
+
+@dataclass(frozen=True)
+class Choice:
+    """Whether one model of a run folder written before decisions.json reads the difficulty."""
+
+    re: bool
+
+    @classmethod
+    def from_json(cls, raw: Any) -> Choice:
+        if not isinstance(raw, dict) or not isinstance(raw.get("re"), bool):
+            raise ValueError("expected {'re': true|false, ...}")
+        return cls(raw["re"])
 
 
 def read_difficulty_inputs(where: Layout) -> tuple[dict[tuple[str, str], Choice], dict[str, Choice]]:

@@ -114,22 +114,19 @@ def slug(name: str) -> str:
 
 
 def _unimodal(plan: RunPlan) -> RunPlan:
-    """The plan without its fusers: the regressors, the difficulty signal (a run's output even where no
-    regressor reads it), the regressors' gates and what they read; complete once every regressor is chosen."""
+    """The plan without its fusers: the regressors' outputs (their decisions, candidates and what they read) and
+    the difficulty signal (a run's output even where no regressor reads it)."""
     needed: set[str] = set()
     by_key = {t.key: t for t in plan.tasks}
-    gates = [g.key for label, g in plan.gates.items() if label.startswith("unimodal ")]
-    todo = ([t.key for t in plan.regressors.values()] + gates
+    todo = ([key for up in plan.unimodal.values() for key, _ in up.output]
             + [key for refs in plan.difficulty.values() for key, _ in refs])
     while todo:
         key = todo.pop()
         if key not in needed:
             needed.add(key)
             todo += list(by_key[key].deps)
-    decided = all(label in {f"unimodal {m} → {t}" for m, t in plan.regressor_re}
-                  for label in plan.gates if label.startswith("unimodal "))
-    return dataclasses.replace(plan, tasks=[t for t in plan.tasks if t.key in needed], fusers={}, fusion_re={},
-                               complete=decided)
+    return dataclasses.replace(plan, tasks=[t for t in plan.tasks if t.key in needed], fusers={},
+                               fusion_decisions={}, fusion_output={})
 
 
 def run_experiment(

@@ -1,0 +1,250 @@
+"""Decisions made from data: the one rule, the plan's candidates, decisions.json, predict following it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from graph_helpers import TINY, loaded
+from typer.testing import CliRunner
+
+from musefuse.cli.app import app
+from musefuse.core.config import RunConfig
+from musefuse.core.graph.plan import plan_run
+from musefuse.core.learning.decisions import AVERAGE, BASE, Decision, decide
+from musefuse.core.learning.metrics import ccc_ci95
+from musefuse.lab.synth import write_synthetic
+
+MODS = ["egemaps", "fau"]
+DEFAULTS = {**TINY, "re_unimodal": "devel", "re_fusion": "devel", "fusion_train": "out-of-fold",
+            "difficulty_train": "out-of-fold", "difficulty_unseen": "fold-mean"}
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    return write_synthetic(tmp_path_factory.mktemp("decisions") / "small", small=True, seed=2, modalities=MODS)
+
+
+def config(data: Path, **changes) -> RunConfig:
+    return RunConfig(**{"modalities": MODS, "data": data, **DEFAULTS, **changes}).with_preset(cuda=False)
+
+
+def recordings(n: int = 30, steps: int = 200, seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [np.cumsum(rng.standard_normal(steps)) / 10 for _ in range(n)]
+
+
+def noisy(golds: list[np.ndarray], std: float, seed: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [g + rng.normal(0, std, g.shape) for g in golds]
+
+
+# ------------------------------------------------------------------------------------------------ the rule
+
+
+def test_a_clear_winner_wins_and_one_within_its_standard_error_loses():
+    golds = recordings()
+    simple = noisy(golds, 1.0, 1)
+    clearly_better = noisy(golds, 0.2, 2)
+    decision = decide("x", {"plain": simple, "re": clearly_better}, golds, "devel")
+    assert decision.chosen == "re"
+    assert decision.candidates["re"]["ccc"] > decision.candidates["plain"]["ccc"]
+    # a candidate a little better overall, but perfect on two recordings and inverted on another: within its error
+    barely = [g if i < 2 else -g if i == 2 else s for i, (s, g) in enumerate(zip(simple, golds, strict=True))]
+    decision = decide("x", {"plain": simple, "re": barely}, golds, "devel")
+    assert decision.candidates["re"]["ccc"] > decision.candidates["plain"]["ccc"]
+    assert decision.candidates["re"]["ccc"] - decision.candidates["plain"]["ccc"] < decision.candidates["re"][
+        "gain_se"]
+    assert decision.chosen == "plain"
+
+
+def test_a_tie_keeps_the_simpler_and_an_unscored_candidate_never_wins():
+    golds = recordings()
+    same = noisy(golds, 0.5, 3)
+    assert decide("x", {"plain": same, "re": list(same)}, golds, "devel").chosen == "plain"
+    assert decide("x", {"plain": same, "re": None}, golds, "devel").chosen == "plain"
+    assert decide("x", {"plain": None, "re": same}, golds, "devel").chosen == "re"
+    unscored = decide("x", {"plain": same, "re": None}, golds, "devel")
+    assert unscored.candidates["re"] == {"ccc": None, "se": None, "gain_se": None}
+
+
+def test_candidates_are_compared_in_order_each_against_the_one_kept_so_far():
+    golds = recordings()
+    re = noisy(golds, 0.6, 2)
+    average = [g if i < 7 else -g if i == 7 else r for i, (r, g) in enumerate(zip(re, golds, strict=True))]
+    decision = decide("x", {"plain": noisy(golds, 1.5, 1), "re": re, "average": average}, golds, "devel")
+    # re beats plain clearly; the average beats plain clearly too, but re only within its error: re stays
+    assert decision.candidates["average"]["ccc"] > decision.candidates["re"]["ccc"]
+    assert decision.chosen == "re"
+
+
+def test_the_decision_reads_back_and_a_damaged_one_is_refused():
+    golds = recordings(n=6)
+    decision = decide("unimodal fau → arousal: model", {"plain": noisy(golds, 1, 1), "re": noisy(golds, 0.2, 2)},
+                      golds, "out-of-fold train + devel")
+    assert Decision.from_json(json.loads(json.dumps(decision.as_json()))) == decision
+    assert decision.n_subjects == 6 and set(decision.candidates["re"]) == {"ccc", "se", "gain_se"}
+    with pytest.raises(ValueError):
+        Decision.from_json({**decision.as_json(), "chosen": "bogus"})
+
+
+def test_devel_and_out_of_fold_evidence_that_disagree_are_noted():
+    golds = recordings(n=40)
+    parts = ["train"] * 30 + ["devel"] * 10
+    # good on the train subjects' out-of-fold predictions, noise on devel
+    preds = noisy(golds[:30], 0.1, 1) + [np.random.default_rng(9).standard_normal(200) for _ in range(10)]
+    decision = decide("x", {"plain": preds}, golds, "out-of-fold train + devel", parts)
+    assert decision.notes and "disagree beyond their 95% intervals" in decision.notes[0]
+    assert not decide("x", {"plain": noisy(golds, 0.3, 2)}, golds, "out-of-fold train + devel", parts).notes
+
+
+def test_the_interval_of_a_perfect_prediction_is_one_and_a_noisy_one_covers_its_ccc():
+    golds = recordings()
+    assert ccc_ci95(golds, golds) == [1.0, 1.0]
+    lo, hi = ccc_ci95(noisy(golds, 0.5, 1), golds)
+    assert lo < hi < 1.0
+    assert ccc_ci95(golds[:1], golds[:1]) is None  # one recording: nothing to resample
+
+
+# ------------------------------------------------------------------------------------------------ the plan
+
+
+def test_each_candidate_is_fold_models_and_the_fuser_reads_the_decision(data):
+    cfg = config(data)
+    ds, _, host = loaded(data, cfg)
+    plan = plan_run(cfg, ds, host, "cpu")
+    assert plan.complete
+    up = plan.unimodal[("fau", "arousal")]
+    assert list(up.refs) == [BASE, "re", AVERAGE]
+    assert [len(models) for models in up.candidates.values()] == [cfg.folds, cfg.folds]
+    assert all(t.spec["difficulty"] is None for t in up.candidates[BASE])
+    assert all(t.spec["difficulty"] is not None for t in up.candidates["re"])
+    # the evidence: train subjects (out-of-fold) and devel ones, pooled
+    ids = {p: {s.id for s in ds.subjects if s.partition == p} for p in ("train", "devel")}
+    assert set(up.decision.spec["fit_ids"]) == ids["train"] | ids["devel"]
+    for name, refs in up.refs.items():
+        if name != AVERAGE:  # each train subject read from the fold model that held it out
+            assert {i for _, held in refs[1:] for i in held} == ids["train"]
+    fuser = plan.fusers["arousal"][False]
+    assert fuser.spec["inputs"]["predictions"]["fau"]["refs"] == [[up.decision.key, None]]
+    assert plan.fusion_decisions["arousal"].spec["fit_ids"] == [s.id for s in ds.subjects if s.partition == "devel"]
+    assert not any(t.kind == "regressor" and not t.label.startswith("fold") for t in plan.tasks)  # no all-train one
+
+
+def test_forcing_the_difficulty_plans_no_decision_and_keeps_the_fold_models(data):
+    ds, _, host = loaded(data, config(data))
+    forced = plan_run(config(data, re_unimodal=False, re_fusion=False), ds, host, "cpu")
+    assert not any(t.kind == "decision" for t in forced.tasks)
+    decided = plan_run(config(data), ds, host, "cpu")
+    # a run that decides trains the forced run's models among its candidates: nothing is trained twice
+    assert {t.key for t in forced.tasks if t.kind == "regressor"} <= {t.key for t in decided.tasks}
+
+
+def test_declared_candidates_are_planned_by_name(data):
+    cfg = config(data, unimodal_candidates=["recording", "delay+2s"], average_candidates=False)
+    ds, _, host = loaded(data, cfg)
+    up = plan_run(cfg, ds, host, "cpu").unimodal[("egemaps", "valence")]
+    assert list(up.refs) == [BASE, "re", "recording", "delay+2s"]
+    assert all(t.spec["feature_scaling"] == "recording" for t in up.candidates["recording"])
+    assert {t.spec["shift"] for t in up.candidates["delay+2s"]} == {4}
+    with pytest.raises(Exception, match="unimodal_candidates"):
+        config(data, unimodal_candidates=["bogus"])
+
+
+def test_the_rule_keeps_what_holds_on_unseen_subjects_not_what_fits_train(data, tmp_path):
+    """A candidate perfect on train subjects' in-sample fit (as a model that memorised them) but not on unseen
+    ones loses, when the evidence is unseen-subject predictions."""
+    import torch
+
+    from musefuse.core.graph.store import ArtifactStore
+    from musefuse.core.graph.tasks import Task, TaskEnv, data_key, run_task
+
+    cfg = config(data)
+    ds, _, host = loaded(data, cfg)
+    store = ArtifactStore(tmp_path / "store")
+    rng = np.random.default_rng(0)
+    y = {s.id: np.nan_to_num(s.labels["arousal"]).astype(np.float32) for s in ds.subjects}
+    memorised = {s.id: y[s.id] if s.partition == "train" else rng.standard_normal(len(y[s.id])).astype(np.float32)
+                 for s in ds.subjects}
+    modest = {s.id: (0.5 * y[s.id] + 0.3 * rng.standard_normal(len(y[s.id]))).astype(np.float32) for s in ds.subjects}
+    for key, signals in (("a" * 64, memorised), ("b" * 64, modest)):
+        store.put(key, {"kind": "regressor", "label": key[:1], "key": key}, {}, {}, signals, {"label": key[:1]})
+    devel = [s.id for s in ds.subjects if s.partition == "devel"]
+    task = Task("decision", "decision unimodal fau → arousal: model", {
+        "data": data_key(ds), "target": "arousal", "decision": "unimodal fau → arousal: model", "fit_ids": devel,
+        "evidence": "devel", "order": ["plain", "re"],
+        "candidates": {"plain": {"refs": [["b" * 64, None]]}, "re": {"refs": [["a" * 64, None]]}}})
+    info = run_task(task, TaskEnv(ds, host, torch.device("cpu"), store))
+    assert info["choice"] == "plain"
+    kept = store.signals(task.key)  # later stages read the kept candidate's outputs through the decision
+    assert all(np.array_equal(kept[s.id], modest[s.id]) for s in ds.subjects)
+
+
+# ------------------------------------------------------------------------------------------------ end to end
+
+
+@pytest.mark.slow
+def test_decisions_reach_the_run_folder_results_and_predict(data, tmp_path):
+    run = tmp_path / "run"
+    args = ["run", "--modalities", ",".join(MODS), "--data", data, "--out", run, "--layers", "1", "--hidden", "8",
+            "--epochs", "2", "--threads", "1", "--device", "cpu", "--mean-shrink", "devel"]
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    entries = json.loads((run / "decisions.json").read_text())
+    assert isinstance(entries, list) and len(entries) == 6
+    log = (run / "log.txt").read_text()
+    records = json.loads((run / "results.json").read_text())
+    for e in entries:
+        assert {"decision", "chosen", "candidates", "n_subjects"} <= set(e)
+        assert all({"ccc", "se"} <= set(c) for c in e["candidates"].values())
+        assert f"decided decision {e['decision']}: CCC" in log
+        if e["stage"] == "unimodal":
+            assert e["evidence"] == "out-of-fold train + devel" and e["n_subjects"] == 7  # 5 train + 2 devel
+            assert len(e["members"]) == 3 * (2 if e["chosen"] == AVERAGE else 1)
+            rec = next(r for r in records if (r["stage"], r["modalities"], r["target"], r["partition"])
+                       == ("unimodal", [e["modality"]], e["target"], "devel"))
+            assert rec["chosen"] == e["chosen"]
+        else:
+            assert e["evidence"] == "devel" and e["n_subjects"] == 2
+    assert all(len(r["ccc_ci95"]) == 2 and r["ccc_ci95"][0] <= r["ccc_ci95"][1]
+               for r in records if r["ccc"] is not None and r["partition"] != "test" or r["ccc_ci95"])
+
+    out = tmp_path / "pred"
+    result = CliRunner().invoke(app, ["predict", "--run", str(run), "--out", str(out), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    import pandas as pd
+
+    # devel and test subjects: the run's fold ensembles are predict's; train subjects' run outputs are out-of-fold
+    unseen = pd.read_csv(data / "metadata" / "partition.csv").query("Partition != 'train'")["Id"]
+    for sid in unseen:
+        theirs = pd.read_csv(run / "predictions" / "fusion" / "arousal" / f"{sid}.csv")
+        mine = pd.read_csv(out / "arousal" / f"{sid}.csv")
+        assert (abs(theirs["value"] - mine["value"]) < 1e-5).all(), sid
+
+    damaged = entries[:1] + [{**entries[1], "members": [{"checkpoint": "../../etc/passwd", "re": False,
+                                                         "per_recording": False, "own_scaling": False}]}] + entries[2:]
+    (run / "decisions.json").write_text(json.dumps(damaged))
+    result = CliRunner().invoke(app, ["predict", "--run", str(run), "--out", str(tmp_path / "p2"), "--device", "cpu"])
+    assert result.exit_code == 2 and "decisions.json" in result.output, result.output
+    (run / "decisions.json").unlink()
+    result = CliRunner().invoke(app, ["predict", "--run", str(run), "--out", str(tmp_path / "p3"), "--device", "cpu"])
+    assert result.exit_code == 2 and "decisions.json is missing" in result.output, result.output
+
+
+def test_paper_pipeline_is_one_flag_away():
+    cfg = RunConfig(pipeline="paper").with_preset(cuda=False)
+    assert (cfg.re_unimodal, cfg.re_fusion, cfg.fusion_train, cfg.difficulty_train, cfg.difficulty_unseen) == (
+        True, True, "in-sample", "in-sample", "all-train")
+    assert RunConfig(pipeline="paper", re_fusion=False).with_preset(cuda=False).re_fusion is False  # flags win
+    assert RunConfig().with_preset(cuda=False).re_unimodal == "devel"
+
+
+def test_forcing_a_difficulty_that_no_estimator_gives_is_refused(data, tmp_path):
+    """--estimator none with --re-unimodal/--re-fusion: refused before any work, not silently recorded as on."""
+    result = CliRunner().invoke(app, ["run", "--modalities", "fau", "--data", str(data), "--out", str(tmp_path / "r"),
+                                      "--estimator", "none", "--re-unimodal", "--re-fusion"])
+    assert result.exit_code == 2, result.output
+    assert "--re-unimodal and --re-fusion" in result.output and "gives no difficulty signal" in result.output
+    assert not (tmp_path / "r").exists()
