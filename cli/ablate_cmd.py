@@ -55,8 +55,8 @@ def ablate(
     preset: str = typer.Option(None, help="Training budget: auto (paper on CUDA, else cpu) | cpu | paper."),
     epochs: int = typer.Option(None, help="Maximum epochs per model (preset default)."),
     patience: int = typer.Option(None, help="Early-stopping patience on devel CCC (preset default)."),
-    estimator_option: list[str] = typer.Option(None, "--estimator-option", help="KEY=VALUE option of the "
-                                               "estimator plugin (repeatable)."),
+    estimator_option: list[str] = typer.Option(None, "--estimator-option", metavar="KEY=VALUE",
+                                               help="Option of the estimator plugin (repeatable)."),
     device: str = typer.Option(None, help="auto (default) | cpu | cuda."),
     threads: int = typer.Option(None, help="torch CPU threads per worker."),
     workers: int = typer.Option(None, help="Concurrent trainings (default: from the hardware)."),

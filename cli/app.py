@@ -19,6 +19,7 @@ from musefuse.cli import (
     synth_cmd,
     validate_cmd,
 )
+from musefuse.cli.common import Command, Group
 
 app = typer.Typer(
     name="musefuse",
@@ -26,6 +27,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=Group,
 )
 
 def _version(value: bool) -> None:
@@ -60,7 +62,7 @@ for _name, _command in COMMANDS:
     if isinstance(_command, typer.Typer):
         app.add_typer(_command, name=_name)
     else:
-        app.command(_name)(_command)
+        app.command(_name, cls=Command)(_command)
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ import typer
 import yaml
 from rich.console import Console
 from rich.markup import escape
+from typer.core import TyperCommand, TyperGroup
 
 from musefuse.core.errors import ConfigError, MusefuseError
 
@@ -17,6 +18,30 @@ from musefuse.core.errors import ConfigError, MusefuseError
 err = Console(stderr=True)
 
 F = TypeVar("F", bound=Callable)
+
+
+class _FlagsAsFlags:
+    """--help shows a flag as a flag: typer's rich help gives every option a type tag, flags included
+    (`--overwrite <bool>`, which reads as if it took a value); options that take one keep theirs."""
+
+    def get_params(self, ctx):
+        params = super().get_params(ctx)  # type: ignore[misc]
+        for param in params:
+            if getattr(param, "is_flag", False):
+                param.display_type_rich = _no_type  # the help option, created late, comes through here too
+        return params
+
+
+def _no_type(ctx=None) -> None:
+    return None
+
+
+class Command(_FlagsAsFlags, TyperCommand):
+    """Every musefuse command (``app.command(name, cls=Command)``)."""
+
+
+class Group(_FlagsAsFlags, TyperGroup):
+    """The musefuse app and its command groups (``typer.Typer(cls=Group)``)."""
 
 
 def reports_errors(func: F) -> F:

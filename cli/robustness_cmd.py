@@ -19,8 +19,9 @@ def robustness(
     corrupt: str = typer.Option(..., help="MODALITY:CORRUPTION[,...], e.g. vggface:occlusion,egemaps:gaussian; "
                                           "'a:x+b:y' corrupts both together."),
     out: Path = typer.Option(..., help="Folder for robustness.csv/.md/.png, difficulty.csv, summary.json, log.txt."),
-    run: list[Path] = typer.Option(None, help="A finished run with RE; repeat for more seeds (run k is seed k)."),
-    baseline_run: list[Path] = typer.Option(None, "--baseline-run", help="A finished run without RE "
+    run: list[Path] = typer.Option(None, metavar="<path>",
+                                   help="A finished run with RE; repeat for more seeds (run k is seed k)."),
+    baseline_run: list[Path] = typer.Option(None, "--baseline-run", metavar="<path>", help="A finished run without RE "
                                             "(--estimator none); repeat per seed. Untrained seeds are trained."),
     modalities: str = typer.Option(None, help="Train first instead of --run: comma-separated modalities."),
     levels: str = typer.Option(",".join(f"{v:g}" for v in DEFAULT_LEVELS), help="Corruption levels in [0, 1]; "

@@ -95,7 +95,8 @@ def run(
         None, "--fold-standardise/--no-fold-standardise",
         help="Fold models standardise features on their own subjects (default on)."),
     estimator_option: list[str] = typer.Option(
-        None, "--estimator-option", help="KEY=VALUE option of the estimator plugin (repeatable), e.g. bottleneck=8."),
+        None, "--estimator-option", metavar="KEY=VALUE",
+        help="Option of the estimator plugin (repeatable), e.g. bottleneck=8."),
     label_shift: float = typer.Option(None, help="Annotation delay compensation, seconds (default 0)."),
     mean_shrink: str = typer.Option(
         None, help="Pull each recording's fused prediction toward the train label mean: 0..1 (default 0), or "

@@ -20,10 +20,11 @@ from musefuse.lab.experiments.tables import fmt, mean_std
 
 @reports_errors
 def select_cmd(
-    grid: list[str] = typer.Option(None, "--grid", help="AXIS=V1,V2 (repeatable; axes rnn, layers, hidden, lr, "
-                                   "dropout). Axes not given keep the paper's grid: rnn lstm,bilstm,gru,bigru; "
-                                   "lr 0.001,0.005,0.0005; dropout 0.1,0.2,0.5."),
-    grid_file: Path = typer.Option(None, help="YAML mapping axis: [values] (--grid overrides it axis by axis)."),
+    grid: list[str] = typer.Option(None, "--grid", metavar="AXIS=V1,V2", help="Repeatable; axes rnn, layers, "
+                                   "hidden, lr, dropout. Axes not given keep the paper's grid: rnn "
+                                   "lstm,bilstm,gru,bigru; lr 0.001,0.005,0.0005; dropout 0.1,0.2,0.5."),
+    grid_file: Path = typer.Option(None, help="YAML mapping of each axis to a list of values (--grid overrides it "
+                                   "axis by axis)."),
     modalities: str = typer.Option(None, help="Comma-separated modalities (default: the paper's five)."),
     targets: str = typer.Option(None, help="Comma-separated targets (default: arousal,valence)."),
     data: Path = typer.Option(None, help="MuSe-layout data folder (default: the embedded synthetic dataset)."),
@@ -33,7 +34,8 @@ def select_cmd(
     preset: str = typer.Option(None, help="Training budget: auto (paper on CUDA, else cpu) | cpu | paper."),
     epochs: int = typer.Option(None, help="Maximum epochs per model (preset default)."),
     patience: int = typer.Option(None, help="Early-stopping patience on devel CCC (preset default)."),
-    estimator_option: list[str] = typer.Option(None, "--estimator-option", help="KEY=VALUE estimator option."),
+    estimator_option: list[str] = typer.Option(None, "--estimator-option", metavar="KEY=VALUE",
+                                               help="Option of the estimator plugin (repeatable)."),
     device: str = typer.Option(None, help="auto (default) | cpu | cuda."),
     threads: int = typer.Option(None, help="torch CPU threads per worker."),
     workers: int = typer.Option(None, help="Concurrent trainings (default: from the hardware)."),

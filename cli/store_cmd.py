@@ -10,12 +10,12 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from musefuse.cli.common import err, reports_errors
+from musefuse.cli.common import Command, Group, err, reports_errors
 from musefuse.core.errors import ConfigError
 from musefuse.core.graph.store import MANIFEST, ArtifactStore, default_store
 
 store_app = typer.Typer(help="Check and clean the artifact store (finished models shared between runs).",
-                        no_args_is_help=True)
+                        no_args_is_help=True, cls=Group)
 
 STORE_OPTION = typer.Option(None, "--store", help="The artifact store (default: as for run, in the user cache).")
 # A temporary folder lives for the seconds a task takes to write its files; one this old was left by a
@@ -30,7 +30,7 @@ def _open(store: Path | None) -> ArtifactStore:
     return ArtifactStore(root)
 
 
-@store_app.command("verify")
+@store_app.command("verify", cls=Command)
 @reports_errors
 def verify(store: Path = STORE_OPTION) -> None:
     """Check every entry against the checksums taken when it was written; exit 1 when any is damaged.
@@ -65,7 +65,7 @@ def verify(store: Path = STORE_OPTION) -> None:
         raise typer.Exit(1)
 
 
-@store_app.command("gc")
+@store_app.command("gc", cls=Command)
 @reports_errors
 def gc(
     store: Path = STORE_OPTION,
@@ -93,7 +93,7 @@ def gc(
     err.print(f"{len(doomed)} folder(s) {verb}, {freed / 2**20:.1f} MiB." if doomed else "Nothing to remove.")
 
 
-@store_app.command("rm")
+@store_app.command("rm", cls=Command)
 @reports_errors
 def rm(
     key: str = typer.Argument(..., help="An entry's key, or a prefix of it that only one key has."),

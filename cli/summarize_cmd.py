@@ -24,7 +24,7 @@ def summarize_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print only the rows as JSON on stdout."),
 ) -> None:
     """Mean ± std over seeds per stage × modalities × target × partition, one group per setting that differs."""
-    summary = summarize(runs, split_csv(partitions) or ["devel", "test"])
+    summary = summarize(runs, split_csv(partitions) or [])
     for message in summary.warnings:
         err.print(f"warning: {message}", highlight=False)
     if markdown is not None:

@@ -9,11 +9,12 @@ from rich.table import Table
 from rich.text import Text
 
 from musefuse.cli.common import err, reports_errors, split_csv
-from musefuse.core.config import RunConfig
+from musefuse.core.config import build_config
 from musefuse.core.data.loader import FEATURES_DIR
 from musefuse.core.data.validate import Steps, ValidationReport, validate
+from musefuse.core.errors import ConfigError
 from musefuse.core.interfaces import Modality
-from musefuse.core.plugin_host import get_host
+from musefuse.core.plugin_host import get_host, resolve_aliases
 
 
 @reports_errors
@@ -25,43 +26,47 @@ def validate_command(
     targets: str = typer.Option(
         None, "--targets", help="Comma-separated targets, as for run (default: arousal,valence)."
     ),
+    folds: int = typer.Option(None, "--folds", help="Folds over train subjects, as for run (default 3)."),
     all_modalities: bool = typer.Option(
-        False, "--all", help="Check every installed modality whose folder exists and every label folder."
+        False, "--all", help="Instead of --modalities: check every installed modality whose folder exists, and "
+        "every label folder unless --targets names some."
     ),
     no_cache: bool = typer.Option(False, "--no-cache", help="Parse every CSV; do not read or fill the cache."),
 ) -> None:
     """Check a data folder for the run you will do: partitions, widths, timestamps, labels.
 
-    Give the same --modalities and --targets as to `musefuse run`; exits 2 exactly when that run
-    would stop on the data.
+    Give the same --modalities, --targets and --folds as to `musefuse run`; exits 2 exactly when
+    that run would stop on the data.
     """
+    if all_modalities and modalities is not None:
+        raise ConfigError(f"--all and --modalities {modalities}: give one of them (--all checks every installed "
+                          "modality whose folder exists; --modalities the ones a run uses).")
     host = get_host()
     known = host.modalities()
-    defaults = RunConfig.model_fields
-    if modalities is not None:
-        chosen = [host.modality(name) for name in split_csv(modalities) or []]
-    elif all_modalities:
-        chosen = _present(data, known.values())
-    else:
-        chosen = [host.modality(name) for name in defaults["modalities"].default]
-    wanted = split_csv(targets)
-    if wanted is None and not all_modalities:
-        wanted = list(defaults["targets"].default)
+    # The run's own rules for these options (names that repeat, aliases of one modality, folds >= 2).
+    cfg = resolve_aliases(build_config(modalities=split_csv(modalities), targets=split_csv(targets), folds=folds),
+                          host)
+    chosen = _present(data, known.values()) if all_modalities else [host.modality(n) for n in cfg.modalities]
+    wanted = cfg.targets if targets is not None or not all_modalities else None
     report = validate(
         data,
         chosen,
         wanted,
         known_folders={f for m in known.values() for f in m.folders()},
         use_cache=not no_cache,
+        folds=cfg.folds,
     )
     for m in _present(data, known.values()):
         if m not in chosen:
-            report.warn(Path(data) / FEATURES_DIR, f"modality '{m.name}' not checked: name it in --modalities "
-                        "(or pass --all) to check it for a run that uses it.")
+            how = ("add it to --modalities" if modalities is not None
+                   else "name it in --modalities (or pass --all instead)")
+            report.warn(Path(data) / FEATURES_DIR, f"modality '{m.name}' not checked: {how} to check it for a run "
+                        "that uses it.")
     render(report)
     names = ",".join(m.name for m in chosen)
     err.print(f"Checked for: musefuse run --modalities {names}"
-              + (f" --targets {','.join(wanted)}" if wanted else " (every label folder as a target)"))
+              + (f" --targets {','.join(wanted)}" if wanted else " (every label folder as a target)")
+              + (f" --folds {cfg.folds}" if folds is not None else ""))
     if report.errors:
         err.print(f"[bold red]{len(report.errors)} error(s)[/], {len(report.warnings)} warning(s): "
                   "a run would stop on this data.")

@@ -139,7 +139,7 @@ class RunConfig(BaseModel):
     lr_schedule: Literal["none", "plateau"] | None = Field(None, description=(
         "none: plain early stopping; plateau: halve lr from the best weights (training.py); None: the preset's."))
     # Execution
-    seed: int = Field(0, description="Random seed; every model derives its own from it and its name.")
+    seed: int = Field(0, ge=0, description="Random seed; every model derives its own from it and its name.")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when present.")
     threads: int | None = Field(
         None, ge=1, description="torch CPU threads per worker; None: the preset's, else torch's.")
@@ -264,7 +264,22 @@ def build_config(file: Path | None = None, **flags: Any) -> RunConfig:
             raise ConfigError(f"Config file {file} must hold a mapping of field: value.")
         values.update(loaded)
     values.update({k: v for k, v in flags.items() if v is not None})
+    source = str(file) if file else "command line"
     try:
-        return RunConfig.model_validate(values)
+        cfg = RunConfig.model_validate(values)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, str(file) if file else "command line")) from None
+        raise ConfigError(_describe(exc, source)) from None
+    _check_together(cfg, source)
+    return cfg
+
+
+def _check_together(cfg: RunConfig, source: str) -> None:
+    """Options that mean something only with another one, refused where a user sets them (not a model
+    validator: a finished run folder written before this check must still load)."""
+    ray_only = [k for k in ("ray_address", "gpus_per_task") if getattr(cfg, k) is not None]
+    if ray_only and cfg.executor != "ray":
+        flags = " and ".join(f"--{k.replace('_', '-')}" for k in ray_only)
+        fields = " and ".join(f"'{k}'" for k in ray_only)
+        raise ConfigError(f"Invalid configuration ({source}): {fields} ({flags}) apply to executor ray only, but "
+                          f"'executor' (--executor) is {cfg.executor}; add --executor ray (docs/ray.md) or drop "
+                          f"{flags}.")

@@ -792,8 +792,12 @@ def write_synthetic(
                 f"{out} is not empty and does not hold a musefuse synthetic dataset (no truth/manifest.json); "
                 "refusing to replace it even with --overwrite."
             )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    try:  # the temporary sibling is ours: an error names the folder the user gave
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    except OSError as exc:
+        raise DataError(f"--out {out}: cannot write there ({exc.strerror or exc}); choose a folder you can "
+                        "write to.") from None
     try:
         _generate(tmp, n, small, seed, mods, parts, p, progress)
         if out.exists():
@@ -803,8 +807,10 @@ def write_synthetic(
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, out)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError):  # disk full, a quota, the folder taken away meanwhile
+            raise DataError(f"--out {out}: writing the dataset failed ({exc.strerror or exc}).") from None
         raise
     return out
 

@@ -76,3 +76,14 @@ def test_readme_yaml_example_is_a_valid_config():
     assert blocks, "the README's YAML example is gone"
     for block in blocks:
         RunConfig.model_validate(yaml.safe_load(block))
+
+
+def test_readme_yaml_example_shows_the_defaults():
+    """The README's example is read as 'what a run does'; a value other than the default misleads."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    (block,) = re.findall(r"```yaml\n(.*?)```", readme, flags=re.S)
+    example = yaml.safe_load(block)
+    assert example, "the README's YAML example sets no field"
+    differ = {k: (v, RunConfig.model_fields[k].get_default(call_default_factory=True)) for k, v in example.items()
+              if v != RunConfig.model_fields[k].get_default(call_default_factory=True)}
+    assert not differ, f"README's YAML example differs from RunConfig's defaults (example, default): {differ}"

@@ -29,7 +29,7 @@ def data(tmp_path):
 
 
 def test_clean_folder_exits_0(run, data):
-    result = run("--data", str(data), "--modalities", "egemaps,fau")
+    result = run("--data", str(data), "--modalities", "egemaps,fau", "--folds", "2")  # 2 train subjects
     assert result.exit_code == 0, result.output
     assert "OK" in result.output and "faus" in result.output and "egemaps" in result.output
 
@@ -37,7 +37,7 @@ def test_clean_folder_exits_0(run, data):
 def test_warnings_do_not_fail(run, tmp_path):
     data = make_dataset(tmp_path / "d", {"egemaps": 88, "faus": 17, "mystery": 3}, steps=12,
                         nan_rows={"faus": [0, 1]})
-    result = run("--data", str(data), "--modalities", "egemaps,fau")
+    result = run("--data", str(data), "--modalities", "egemaps,fau", "--folds", "2")
     assert result.exit_code == 0, result.output
     assert "mystery" in result.output and "no installed modality" in result.output
     assert "entirely NaN" in result.output
@@ -49,7 +49,7 @@ def test_every_problem_is_listed_and_exit_is_2(run, data):
     lines[3] = lines[3].replace(",", ",abc", 1)  # a non-numeric cell on data row 3
     f.write_text("\n".join(lines) + "\n")
     (data / "label_segments" / "valence" / "3.csv").unlink()  # a devel subject without labels
-    result = run("--data", str(data), "--all")
+    result = run("--data", str(data), "--all", "--folds", "2")
     assert result.exit_code == 2, result.output
     assert "egemaps/2.csv" in result.output and "data row 3" in result.output
     assert "valence/3.csv" in result.output and "label file not found" in result.output

@@ -6,6 +6,7 @@ train statistics. Each CSV goes through :mod:`musefuse.core.data.cache`, so it i
 
 from __future__ import annotations
 
+import filecmp
 import hashlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -130,6 +131,8 @@ def load_dataset(
         report.warnings.append(": ".join(message))
     for name, n in missing_steps.items():
         report.warnings.append(f"{name}: {n} timeline step(s) had no feature row and became NaN rows.")
+    for m in modalities:
+        report.warnings += [": ".join(w) for w in alias_folder_differs(root, m, folders[m.name])]
     return Dataset(
         root=root,
         modalities=[m.name for m in modalities],
@@ -163,6 +166,34 @@ def resolve_folder(root: Path, modality: Modality) -> str:
         f"{base}: no folder for modality '{modality.name}' (looked for {', '.join(modality.folders())}). "
         f"Folders there: {', '.join(there) or '(none)'}."
     )
+
+
+def alias_folder_differs(root: Path, modality: Modality, folder: str) -> list[tuple[str, str]]:
+    """(folder, message) for each other folder of ``modality`` (its name or an alias) next to the one read
+    (``folder``, the first present) whose files differ from it: only ``folder`` is read."""
+    base = Path(root) / FEATURES_DIR
+    out = []
+    for name in modality.folders():
+        other = base / name
+        if name == folder or not other.is_dir():
+            continue
+        difference = _differs(base / folder, other)
+        if difference:
+            out.append((str(other), f"modality '{modality.name}' reads folder '{folder}' (the first present of "
+                        f"{', '.join(modality.folders())}); '{name}', another name of it, is ignored, and its files "
+                        f"differ ({difference}). Remove or rename the folder that is not meant."))
+    return out
+
+
+def _differs(read: Path, other: Path) -> str | None:
+    """How two feature folders differ (None: the same CSV files, byte for byte)."""
+    if read.resolve() == other.resolve():
+        return None
+    a, b = ({p.name: p for p in f.glob("*.csv")} for f in (read, other))
+    if a.keys() != b.keys():
+        return f"{len(a)} vs {len(b)} CSV files, {len(a.keys() ^ b.keys())} not in both"
+    changed = [n for n in sorted(a) if not filecmp.cmp(a[n], b[n], shallow=True)]  # same stat: not read
+    return f"{len(changed)} file(s) differ, e.g. {changed[0]}" if changed else None
 
 
 def resolve_targets(root: Path, targets: list[str] | None) -> list[str]:

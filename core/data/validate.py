@@ -20,6 +20,7 @@ from musefuse.core.data.loader import (
     FEATURES_DIR,
     LABELS_DIR,
     REQUIRED_PARTITIONS,
+    alias_folder_differs,
     dominant_step,
     empty_features,
     has_values,
@@ -136,11 +137,13 @@ def validate(
     cache_dir: Path | None = None,
     use_cache: bool = True,
     require_labels_for: Iterable[str] = ("train", "devel"),
+    folds: int | None = None,
 ) -> ValidationReport:
     """Every problem of a MuSe-layout folder, plus a summary of what is there.
 
     ``known_folders``: folder names any installed modality claims; other folders under
-    ``feature_segments/`` are reported as warnings.
+    ``feature_segments/`` are reported as warnings. ``folds``: the run's folds over train subjects
+    (out-of-fold inputs, the default); fewer train subjects than folds is an error, as it is for the run.
     """
     root = Path(root)
     report = ValidationReport(root)
@@ -178,6 +181,8 @@ def validate(
         except DataError as exc:
             report.record(exc, root / FEATURES_DIR)
             continue
+        for where, message in alias_folder_differs(root, m, folder):
+            report.warn(where, message)
         summary = ModalitySummary(m.name, folder, m.width)
         report.modalities.append(summary)
         _check_features(root, m, summary, partitions, cache, report, feature_ts, all_steps)
@@ -218,6 +223,12 @@ def validate(
             for message in ds.report.warnings:
                 if message not in said:  # the checks above found it already, in the same words
                     report.warn(root, message)
+            for where, message in constant_labels(ds):  # as the run warns (check_settings)
+                report.warn(where, message)
+    short = too_few_for_folds(folds, report.partitions["train"]) if folds and report.partitions["train"] else None
+    if short:  # a setting, not the data: checked after loading, so that the data's own problems are listed too
+        report.error(root / PARTITION_FILE, f"{short} (A run with --fusion-train and --difficulty-train in-sample "
+                     "needs no folds.)")
     return report
 
 
@@ -420,13 +431,40 @@ def check_settings(
         short = sum(n <= shift for n in lengths)
         warnings.append(f"--label-shift {label_shift:g} s leaves no label for {short} of {len(lengths)} train "
                         "subject(s), which are shorter.")
-    if out_of_fold and folds is not None and folds > len(train):
-        raise ConfigError(
-            f"'folds': {folds} folds need at least {folds} train subjects, but the data have {len(train)}; "
-            f"use --folds {max(2, len(train))} or fewer."
-        )
+    short = too_few_for_folds(folds, len(train)) if out_of_fold and folds is not None else None
+    if short:
+        raise ConfigError(short)
     everyone = [len(s.timestamps) for s in dataset.subjects]
     if window is not None and everyone and window > max(everyone):
         warnings.append(f"--window {window} is longer than every subject (the longest has {max(everyone)} "
                         "steps): each subject is trained on as one window.")
+    warnings += [f"{where}: {message}" for where, message in constant_labels(dataset)]
     return warnings
+
+
+def too_few_for_folds(folds: int, train: int) -> str | None:
+    """Out-of-fold inputs over fewer train subjects than folds: some folds would be empty."""
+    if folds <= train:
+        return None
+    return (f"'folds': {folds} folds need at least {folds} train subjects, but the data have {train}; "
+            f"use --folds {max(2, train)} or fewer.")
+
+
+def constant_labels(dataset: Dataset) -> list[tuple[str, str]]:
+    """(label folder, message) per partition and target whose labels never change: a CCC against constant
+    labels is undefined (0 or NaN), so that partition trains, early-stops or scores on nothing."""
+    out = []
+    role = {"train": "the models learn nothing from it", "devel": "early stopping and the devel choices "
+            "(difficulty gate, mean shrinkage) choose on noise", "test": "its test scores mean nothing"}
+    for part in dict.fromkeys(s.partition for s in dataset.subjects):
+        for t in dataset.targets:
+            labelled = [s for s in dataset.partition(part) if s.is_scored(t)]
+            values = np.concatenate([s.labels[t][np.isfinite(s.labels[t])] for s in labelled] or [np.zeros(0)])
+            if len(values) < 2 or values.min() != values.max():
+                continue
+            folder = Path(dataset.root) / LABELS_DIR / t
+            files = ", ".join(f"{s.id}.csv" for s in labelled[:8]) + (", …" if len(labelled) > 8 else "")
+            out.append((str(folder), f"every {part} label of '{t}' is {float(values[0]):g} ({len(labelled)} "
+                        f"file(s): {files}): CCC is undefined on constant labels, so "
+                        f"{role.get(part, f'its {part} scores mean nothing')}."))
+    return out

@@ -69,12 +69,17 @@ def check_config(cfg: RunConfig, host: PluginHost) -> RunConfig:
     for name in cfg.modalities:
         host.modality(name)
     estimator = host.estimator(cfg.estimator)
-    host.fuser(cfg.fuser)
+    fuser = host.fuser(cfg.fuser)
     forced = [f"--{k.replace('_', '-')}" for k in ("re_unimodal", "re_fusion") if getattr(cfg, k) is True]
+    source = " (from --pipeline paper)" if cfg.pipeline == "paper" else ""
     if forced and not estimator.gives_signal:
-        source = " (from --pipeline paper)" if cfg.pipeline == "paper" else ""
         raise ConfigError(f"{' and '.join(forced)}{source}: estimator '{cfg.estimator}' gives no difficulty signal "
                           "to append; drop the flag or choose an estimator that gives one (e.g. ae-re).")
+    if cfg.re_fusion is True and not fuser.learned:  # it would be recorded as reading the RE (re: true)
+        drop = "add --no-re-fusion" if source else "drop --re-fusion"
+        raise ConfigError(f"--re-fusion{source} with --fuser {cfg.fuser}: fuser '{cfg.fuser}' learns nothing and reads "
+                          f"no difficulty signal, so the RE cannot enter fusion; {drop}, or choose a learned fuser "
+                          "(e.g. birnn).")
     return cfg
 
 

@@ -22,6 +22,7 @@ from musefuse.core.errors import ConfigError, RunFolderError
 from musefuse.core.runs import runfolder
 from musefuse.lab.experiments.tables import Stat, fmt, mean_std
 
+PARTITIONS = ("train", "devel", "test")  # what results.json scores
 # Fields that do not change what a run computes (or are its seed): never a grouping field.
 IGNORED = ("seed", "out", "store", "overwrite", "workers", "threads", "executor")
 
@@ -94,6 +95,11 @@ def summarize(runs: Sequence[Path], partitions: Sequence[str] = ("devel", "test"
     """Group ``runs`` by the config fields that differ between them; mean ± std over each group's seeds."""
     if not runs:
         raise ConfigError("summarize: name at least one run folder.")
+    unknown = [p for p in partitions if p not in PARTITIONS]
+    if unknown or not partitions or len(set(partitions)) != len(partitions):
+        problem = (f"unknown partition(s) {', '.join(unknown)}" if unknown else
+                   "names a partition twice" if partitions else "names no partition")
+        raise ConfigError(f"--partitions {','.join(partitions)}: {problem}; allowed: {', '.join(PARTITIONS)}.")
     loaded = [(Path(r), *read_run(r)) for r in runs]
     keys = sorted({k for _, cfg, _ in loaded for k in cfg} - set(IGNORED))
     differ = [k for k in keys if len({_value(cfg.get(k)) for _, cfg, _ in loaded}) > 1]
