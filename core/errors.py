@@ -45,6 +45,10 @@ class PluginRunError(PluginError):
             return f"{self.kind} '{self.name}' (built in, musefuse {self.version})"
         return f"{self.kind} '{self.name}' from distribution {self.source} {self.version}"
 
+    def summary(self) -> str:
+        """The plugin and what it did wrong, in one line (for a list of failed tasks that names each task)."""
+        return f"{self.origin()}: {self.problem.rstrip('.')}"
+
     def __str__(self) -> str:
         where = f" in task '{self.task}'" if self.task else ""
         trace = " Its traceback is in the run's log.txt (--debug prints it)." if self.details else ""

@@ -259,3 +259,14 @@ def test_environment_lists_third_party_distributions_with_versions(faulty, synth
     assert set(plugins) == {"musefuse-faulty", "musefuse-hrv"}
     assert plugins["musefuse-hrv"] == {"version": "0.3.1", "provides": ["modality hrv"]}
     assert plugins["musefuse-faulty"]["version"] == "0.2.0" and "fuser nan" in plugins["musefuse-faulty"]["provides"]
+
+
+def test_ray_lists_a_failed_plugin_task_in_one_line():
+    from musefuse.core.graph.ray_executor import _why
+    from musefuse.core.graph.tasks import Task
+
+    task = Task("fuser", "fusion (short) → arousal", {"fit_ids": []})
+    cause = PluginRunError("fuser", "short", "musefuse-faulty", "0.2.0", "predict() returned 3 steps",
+                           task=task.label, details="Traceback ...")
+    why = _why(SimpleNamespace(cause=cause), task, {task.key: task}, {})
+    assert why == "fuser 'short' from distribution musefuse-faulty 0.2.0: predict() returned 3 steps"

@@ -41,7 +41,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from musefuse.core.errors import ConfigError, MusefuseError, first_line
+from musefuse.core.errors import ConfigError, MusefuseError, PluginRunError, first_line
 from musefuse.core.graph.executors import CUDA_WORKERS, Executor, Reporter, apply_threads
 from musefuse.core.graph.store import ArtifactStore
 from musefuse.core.graph.tasks import Task, TaskEnv, run_task
@@ -162,7 +162,8 @@ class RayExecutor(Executor):
             error = MusefuseError(
                 f"{len(failed)} of {len(tasks)} task(s) failed on Ray:\n"
                 + "\n".join(f"  {by_key[k].label}: {why}" for k, why in failed.items())
-                + f"\nFinished models are kept in the store ({self.store}): run the same command again to resume.")
+                + f"\nFinished models are kept in the store ({self.store}): run the same command again to resume."
+                + ("\nThe plugins' tracebacks are in the run's log.txt (--debug prints them)." if tracebacks else ""))
             error.details = "\n".join(tracebacks) or None  # log.txt and --debug
             raise error
 
@@ -208,7 +209,9 @@ def _why(exc: Exception, task: Task, by_key: dict[str, Task], failed: dict[str, 
     if upstream:
         return "not run: " + ", ".join(upstream) + " failed"
     cause = getattr(exc, "cause", None)
-    if isinstance(cause, MusefuseError):  # e.g. a plugin that failed: its message names plugin and task
+    if isinstance(cause, PluginRunError):  # the plugin, its distribution and what it did (the line names the task)
+        return cause.summary()
+    if isinstance(cause, MusefuseError):
         return first_line(cause)
     if cause is not None:  # an exception raised by the task itself (not retried: it would fail again)
         return f"{type(cause).__name__}: {str(cause).strip().splitlines()[0] if str(cause).strip() else ''}"

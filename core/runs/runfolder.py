@@ -3,7 +3,8 @@
 Layout::
 
     RUN/config.yaml            resolved configuration
-    RUN/environment.json       versions, git commit, device, seed, dataset fingerprint
+    RUN/environment.json       versions, git commit, device, seed, dataset fingerprint, third-party plugin
+                               distributions (with versions)
     RUN/standardisation/<modality>.safetensors   train mean/std
     RUN/checkpoints/<name>.safetensors + .json   tensors + metadata, never pickle
     RUN/difficulty_inputs.json  which regressors and fusers read the difficulty (and the devel gate's scores)
