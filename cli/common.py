@@ -1,8 +1,14 @@
-"""What every command shares: the stderr console and the error-to-exit-code rule."""
+"""What every command shares: the stderr console and the error-to-exit-code rule.
+
+``MUSEFUSE_DEBUG=1`` (any command), or ``--debug`` on a command that has it, prints an error's traceback
+(a failing plugin's own) above its one-paragraph message.
+"""
 
 from __future__ import annotations
 
 import functools
+import os
+import traceback
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -44,23 +50,43 @@ class Group(_FlagsAsFlags, TyperGroup):
     """The musefuse app and its command groups (``typer.Typer(cls=Group)``)."""
 
 
+DEBUG_ENV = "MUSEFUSE_DEBUG"
+
+
+def debugging(flag: bool | None = None) -> bool:
+    """True with ``--debug`` (``flag``) or ``MUSEFUSE_DEBUG`` set to anything but '', '0' or 'false'."""
+    return bool(flag) or os.environ.get(DEBUG_ENV, "").strip().lower() not in ("", "0", "false", "no")
+
+
 def reports_errors(func: F) -> F:
-    """Turn a named musefuse error, or an OSError, into one readable paragraph on stderr and exit code 2."""
+    """Turn a named musefuse error, or an OSError, into one readable paragraph on stderr and exit code 2.
+
+    With debugging on (a ``debug`` parameter of the command, or ``MUSEFUSE_DEBUG``), the traceback comes
+    first: a plugin's own when the error carries one (``details``), else where the error was raised.
+    """
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
         except MusefuseError as exc:
+            _traceback(exc, kwargs.get("debug"))
             err.print(f"[bold red]Error:[/] {escape(str(exc))}", highlight=False, markup=True, soft_wrap=True)
             raise typer.Exit(2) from None
         except OSError as exc:  # the machine, not musefuse: disk full, read-only, a file where a folder goes
+            _traceback(exc, kwargs.get("debug"))
             where = f" ({exc.filename})" if exc.filename else ""
             message = f"{exc.strerror or exc}{where}."
             err.print(f"[bold red]Error:[/] {escape(message)}", highlight=False, markup=True, soft_wrap=True)
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _traceback(exc: BaseException, flag: bool | None) -> None:
+    if debugging(flag):
+        text = getattr(exc, "details", None) or "".join(traceback.format_exception(exc))
+        err.print(text.rstrip(), markup=False, highlight=False, soft_wrap=True)
 
 
 def split_csv(value: str | None) -> list[str] | None:

@@ -124,9 +124,11 @@ def run(
     out: Path = typer.Option(None, help="The run folder (default: runs/<timestamp>)."),
     overwrite: bool = typer.Option(None, "--overwrite", help="Reuse a non-empty --out."),
     as_json: bool = typer.Option(False, "--json", help="Print only the results as JSON on stdout."),
+    debug: bool = typer.Option(
+        False, "--debug", help="On an error, print its traceback too (a failing plugin's is always in log.txt)."),
 ) -> None:
     """Train and evaluate auto-encoders, unimodal regressors and late fusion; write a run folder."""
-    flags = {k: v for k, v in locals().items() if k not in ("config", "as_json", "estimator_option")}
+    flags = {k: v for k, v in locals().items() if k not in ("config", "as_json", "estimator_option", "debug")}
     flags["modalities"], flags["targets"] = split_csv(modalities), split_csv(targets)
     flags["unimodal_candidates"] = split_csv(unimodal_candidates)
     flags["estimator_options"] = parse_options(estimator_option, "--estimator-option")

@@ -2,9 +2,15 @@
 
 import difflib
 
+# What a plugin may raise without taking musefuse down: any error, and SystemExit (sys.exit() at import,
+# in a hook or while it trains). KeyboardInterrupt still stops the program.
+PLUGIN_FAILURES = (Exception, SystemExit)
+
 
 class MusefuseError(Exception):
     """Base class of every error musefuse reports to a user."""
+
+    details: str | None = None  # more than the user needs to read (a plugin's traceback): log.txt, and --debug
 
 
 class DataError(MusefuseError):
@@ -17,6 +23,37 @@ class ConfigError(MusefuseError):
 
 class PluginError(MusefuseError):
     """A plugin is unknown, duplicated, or returned something invalid."""
+
+
+class PluginRunError(PluginError):
+    """A plugin failed while a run used it: it raised, or returned something the pipeline cannot use.
+
+    The message names the plugin, its distribution and version, and the task (filled in by the task
+    that called it); ``details`` holds the plugin's traceback when it raised. Picklable, so that it
+    crosses from a worker process or a Ray task to the command unchanged.
+    """
+
+    def __init__(self, kind: str, name: str, source: str, version: str, problem: str,
+                 task: str | None = None, details: str | None = None) -> None:
+        super().__init__(kind, name, source, version, problem, task, details)
+        self.kind, self.name, self.source, self.version = kind, name, source, version
+        self.problem, self.task, self.details = problem, task, details
+
+    def origin(self) -> str:
+        """"fuser 'short' from distribution musefuse-faulty 0.2.0", or "... (built in, musefuse 0.5.0)"."""
+        if self.source == "musefuse":
+            return f"{self.kind} '{self.name}' (built in, musefuse {self.version})"
+        return f"{self.kind} '{self.name}' from distribution {self.source} {self.version}"
+
+    def summary(self) -> str:
+        """The plugin and what it did wrong, in one line (for a list of failed tasks that names each task)."""
+        return f"{self.origin()}: {self.problem.rstrip('.')}"
+
+    def __str__(self) -> str:
+        where = f" in task '{self.task}'" if self.task else ""
+        trace = " Its traceback is in the run's log.txt (--debug prints it)." if self.details else ""
+        return (f"{self.origin()} failed{where}: {self.problem.rstrip('.')}.{trace} Models that finished are "
+                "kept in the artifact store: after fixing or replacing the plugin, the same command resumes from them.")
 
 
 class RunFolderError(MusefuseError):

@@ -3,8 +3,10 @@
 Both arrive the same way — modules implementing the hooks in :mod:`musefuse.core.hookspecs` —
 and every registered object passes through one `register` callback per hook, where names,
 aliases and duplicates are resolved and invalid objects are refused. Whatever a third-party
-plugin does wrong (fails to import, raises, returns junk, claims a taken name, misspells a hook)
-becomes a warning naming its distribution; the rest keeps working.
+plugin does wrong (fails to import, raises, registers or returns junk, claims a taken name,
+misspells a hook) becomes a warning naming its distribution; the rest keeps working. What plugins
+print while they load goes to stderr (stdout carries ``--json`` output). At run time the task graph
+calls plugins through musefuse.core.graph.boundary, which turns their failures into one error.
 
 Environment:
   MUSEFUSE_LOAD_PLUGINS=dist1,dist2   load only these third-party distributions ('' = none); names
@@ -14,9 +16,11 @@ Environment:
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import re
+import reprlib
 import sys
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -26,8 +30,8 @@ import pluggy
 
 from musefuse import __version__
 from musefuse.core import hookspecs
-from musefuse.core.errors import ConfigError, PluginError, nearest, unknown
-from musefuse.core.interfaces import Corruption, DifficultyEstimator, Fuser, Modality
+from musefuse.core.errors import PLUGIN_FAILURES, ConfigError, PluginError, nearest, unknown
+from musefuse.core.interfaces import Corruption, DifficultyEstimator, Fuser, Modality, PluginOptions
 from musefuse.core.registry import builtin_modules
 
 BUILTIN = "musefuse"
@@ -64,14 +68,25 @@ class PluginInfo:
         return out
 
 
+def _short(obj: Any) -> str:
+    """A plugin's object in a warning: its repr, cut to a line."""
+    short = reprlib.Repr()
+    short.maxstring = short.maxother = 80
+    return short.repr(obj)
+
+
 def canonical(name: str) -> str:
     """A distribution name as packaging normalises it (PEP 503): 'MuseFuse_HRV' -> 'musefuse-hrv'."""
     return re.sub(r"[-_.]+", "-", name).lower().strip()
 
 
-# What a plugin may raise without taking musefuse down: any error, and SystemExit (sys.exit() at
-# import or in a hook). KeyboardInterrupt still stops the program.
-_PLUGIN_FAILURES = (Exception, SystemExit)
+_PLUGIN_FAILURES = PLUGIN_FAILURES  # any error, and SystemExit; KeyboardInterrupt still stops the program
+
+
+# Class attributes the pipeline reads from a registered class, and what each must be.
+_CLASS_FLAGS: dict[str, tuple[str, ...]] = {"estimator": ("gives_signal",), "fuser": ("learned",)}
+_METHODS: dict[str, tuple[str, ...]] = {"estimator": ("fit", "difficulty", "state", "load"),
+                                        "fuser": ("fit", "predict", "state", "load"), "corruption": ("apply",)}
 
 
 def _validate(kind: str, expected: type, obj: Any) -> tuple[str, str]:
@@ -79,6 +94,9 @@ def _validate(kind: str, expected: type, obj: Any) -> tuple[str, str]:
     if kind == "modality":
         if not isinstance(obj, Modality):
             raise PluginError(f"register_modalities passed {type(obj).__name__}, not a musefuse Modality")
+        folders = obj.folders()  # a subclass may override it: it must still give folder names
+        if not (isinstance(folders, list) and folders and all(isinstance(f, str) and f for f in folders)):
+            raise PluginError(f"modality '{obj.name}': folders() gave {folders!r}, not a list of folder names")
         return obj.name, obj.description
     if not (isinstance(obj, type) and issubclass(obj, expected)):
         raise PluginError(f"register_{kind}s passed {obj!r}, not a subclass of {expected.__name__}")
@@ -88,6 +106,16 @@ def _validate(kind: str, expected: type, obj: Any) -> tuple[str, str]:
     if getattr(obj, "__abstractmethods__", None):
         missing = ", ".join(sorted(obj.__abstractmethods__))
         raise PluginError(f"{obj.__name__} does not implement {missing}")
+    for method in _METHODS.get(kind, ()):
+        if not callable(getattr(obj, method, None)):
+            raise PluginError(f"{obj.__name__}.{method} is {getattr(obj, method, None)!r}, not a method")
+    for flag in _CLASS_FLAGS.get(kind, ()):
+        if not isinstance(getattr(obj, flag), bool):
+            raise PluginError(f"{obj.__name__}.{flag} is {getattr(obj, flag)!r}; it must be True or False")
+    if kind == "estimator" and not (isinstance(obj.Options, type) and issubclass(obj.Options, PluginOptions)):
+        raise PluginError(f"{obj.__name__}.Options is {obj.Options!r}, not a subclass of PluginOptions")
+    if not isinstance(obj.description, str):
+        raise PluginError(f"{obj.__name__}.description is {obj.description!r}, not a string")
     return name, (obj.description or (obj.__doc__ or "").strip().split("\n")[0])
 
 
@@ -102,12 +130,14 @@ class PluginHost:
         self._items: dict[str, dict[str, PluginInfo]] = {kind: {} for kind, _ in HOOKS.values()}
         self._aliases: dict[str, tuple[str, str]] = {}  # modality folder alias -> (modality, source)
         self.switched_off: set[str] = set()  # installed plugin distributions that LOAD_ENV left out
-        self._register_builtins()
-        if third_party:
-            self._register_entry_points()
-        self._check_unknown_hooks()
-        for hook in HOOKS:
-            self._collect(hook)
+        # What plugins print while they load or register goes to stderr: stdout is for --json output.
+        with contextlib.redirect_stdout(sys.stderr):
+            self._register_builtins()
+            if third_party:
+                self._register_entry_points()
+            self._check_unknown_hooks()
+            for hook in HOOKS:
+                self._collect(hook)
 
     # -- loading -------------------------------------------------------------------------------
     def _register_builtins(self) -> None:
@@ -162,13 +192,21 @@ class PluginHost:
                 except PluginError as exc:
                     self.warn(f"{kind} from '{_source}' refused: {exc}")
                     return
+                except _PLUGIN_FAILURES as exc:  # e.g. a Modality subclass whose folders() raises
+                    self.warn(f"{kind} {_short(obj)} from '{_source}' refused: checking it raised "
+                              f"{type(exc).__name__}: {exc}")
+                    return
                 self._add(PluginInfo(name, kind, _source, _version, description, obj))
 
             try:
-                impl.function(register=register)
+                returned = impl.function(register=register)
             except _PLUGIN_FAILURES as exc:
                 self.warn(f"{hook_name} of '{source}' raised {type(exc).__name__}: {exc}; its {kind}s"
                           " registered before the error are kept, the rest skipped")
+                continue
+            if returned is not None:  # e.g. `return [MyFuser]`, or a hook written as a generator
+                self.warn(f"{hook_name} of '{source}' returned {_short(returned)}, which is ignored: a hook calls "
+                          f"register(...) once for each {kind} it provides and returns nothing")
 
     def _add(self, info: PluginInfo) -> None:
         table = self._items[info.kind]
@@ -191,6 +229,15 @@ class PluginHost:
     def warn(self, message: str) -> None:
         self.warnings.append(message)
 
+    def distributions(self) -> dict[str, dict[str, Any]]:
+        """Third-party distributions whose plugins loaded: name -> version and what each provides."""
+        out: dict[str, dict[str, Any]] = {}
+        for source, version in sorted(set(self._sources.values())):
+            if source != BUILTIN:
+                provides = [f"{i.kind} {i.name}" for i in self.entries() if i.source == source]
+                out[source] = {"version": version, "provides": provides}
+        return out
+
     # -- queries -------------------------------------------------------------------------------
     def entries(self, kind: str | None = None) -> list[PluginInfo]:
         """Everything registered, built-ins first, optionally of one kind."""
@@ -198,11 +245,15 @@ class PluginHost:
 
     def get(self, kind: str, name: str) -> Any:
         """The object registered as ``name`` (a modality also answers to its folder aliases)."""
+        return self.info(kind, name).obj
+
+    def info(self, kind: str, name: str) -> PluginInfo:
+        """What is registered as ``name``, with its distribution and version (a modality: also by alias)."""
         table = self._items[kind]
         if name in table:
-            return table[name].obj
+            return table[name]
         if kind == "modality" and name in self._aliases:
-            return table[self._aliases[name][0]].obj
+            return table[self._aliases[name][0]]
         off = ""
         if self.switched_off:  # the name may well be theirs: say so rather than "unknown"
             off = (f" {LOAD_ENV}={os.environ.get(LOAD_ENV, '')!r} switched off the installed plugin distribution(s) "
@@ -228,12 +279,13 @@ class PluginHost:
 _HOST: PluginHost | None = None
 
 
-def get_host(*, reload: bool = False) -> PluginHost:
-    """The process-wide host, loaded on first use; its warnings go to stderr once."""
+def get_host(*, reload: bool = False, quiet: bool = False) -> PluginHost:
+    """The process-wide host, loaded on first use; its warnings go to stderr once (``quiet``: not at all,
+    e.g. in worker processes, whose parent has printed them)."""
     global _HOST
     if _HOST is None or reload:
         _HOST = PluginHost()
-        for message in _HOST.warnings:
+        for message in [] if quiet else _HOST.warnings:
             print(f"musefuse: warning: {message}", file=sys.stderr)
     return _HOST
 

@@ -15,7 +15,7 @@ from musefuse.core.config import RunConfig
 ROOT = Path(__file__).resolve().parents[1]
 
 # `musefuse run` options that are not RunConfig fields of their own name.
-NOT_FIELDS = {"config", "as_json"}          # the YAML file itself; the output format
+NOT_FIELDS = {"config", "as_json", "debug"}  # the YAML file itself; the output format; tracebacks on errors
 RENAMED = {"estimator_option": "estimator_options"}  # repeatable KEY=VALUE, collected into one dict
 
 

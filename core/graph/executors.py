@@ -2,7 +2,9 @@
 
 - :class:`InProcessExecutor`: one task at a time in this process (tests, debugging, in-memory data).
 - :class:`LocalExecutor`: ``workers`` processes (``concurrent.futures``, spawn), each loading the
-  data once; on CPU they use the cores, on CUDA several trainings share the GPU.
+  data once; on CPU they use the cores, on CUDA several trainings share the GPU. A worker dies with
+  the process that started it, whatever kills that (SIGKILL included), and never writes a store
+  entry once it is gone (:func:`die_with_parent`, :class:`WorkerStore`).
 
 A new executor (e.g. Ray) implements :meth:`Executor.execute`: run the given tasks, each after its
 ``deps``, calling the reporter as tasks start, progress and finish; it is registered by name in
@@ -15,9 +17,14 @@ inputs from the store, and runs with the same number of torch threads.
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
 import queue as queue_mod
+import signal
+import sys
+import threading
+import time
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -167,24 +174,78 @@ class WorkerSpec:
     store: Path
 
 
+# A worker whose parent is gone exits at once with this status (nobody is left to read it).
+ORPHAN_EXIT = 70
+_WATCH_SECONDS = 0.5
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _orphaned() -> None:
+    os._exit(ORPHAN_EXIT)  # not SystemExit: no cleanup that could write anything, no waiting on the pool
+
+
+def die_with_parent(parent: int, *, kernel: bool = True) -> None:
+    """Make this worker process end when ``parent`` (the process that started it) ends, however it ends.
+
+    On Linux the kernel sends SIGKILL when the parent dies (``prctl(PR_SET_PDEATHSIG)``; strictly, when the
+    parent's thread that started the worker ends: LocalExecutor starts and shuts down its pool in one call,
+    so that thread outlives its workers). Everywhere, a daemon thread checks ``os.getppid()`` every half
+    second; a worker that finds itself orphaned (the parent died before the prctl took effect, or another
+    platform) exits at once. ``kernel=False``: the watcher alone (tests of the fallback).
+    """
+    if kernel and sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):  # no prctl in this libc: the watcher below still works
+            pass
+    if os.getppid() != parent:
+        _orphaned()
+
+    def watch() -> None:
+        while True:
+            time.sleep(_WATCH_SECONDS)
+            if os.getppid() != parent:
+                _orphaned()
+
+    threading.Thread(target=watch, name="musefuse-parent-watch", daemon=True).start()
+
+
+class WorkerStore(ArtifactStore):
+    """The artifact store as a worker process writes it: never once the process that started it is gone.
+
+    A worker that was stopped and resumes after its run died (or a platform without PR_SET_PDEATHSIG)
+    would otherwise write a finished task into a store that another run may be using by then.
+    """
+
+    def __init__(self, root: Path, parent: int) -> None:
+        super().__init__(root)
+        self.parent = parent
+
+    def put(self, key: str, *args: Any, **kwargs: Any) -> None:
+        if os.getppid() != self.parent:
+            _orphaned()
+        super().put(key, *args, **kwargs)
+
+
 _ENV: TaskEnv | None = None
 _EVENTS: Any = None
 
 
-def _init_worker(spec: WorkerSpec, events: Any) -> None:
-    """Load the data once per worker process (parsed CSVs come from the binary cache)."""
+def _init_worker(spec: WorkerSpec, events: Any, parent: int) -> None:
+    """Tie the worker to its parent, then load the data once (parsed CSVs come from the binary cache)."""
     global _ENV, _EVENTS
+    die_with_parent(parent)
     import torch
 
     apply_threads(spec.threads)
     torch.backends.cudnn.benchmark = False  # fixed kernels, as in the main process
-    host = get_host()
+    host = get_host(quiet=True)  # the parent has printed the plugins' warnings
     modalities = [host.modality(n) for n in spec.modalities]
     dataset = load_dataset(spec.data, modalities, list(spec.targets))
     standardise(dataset, modalities)
     if dataset.fingerprint != spec.fingerprint:
         raise MusefuseError(f"{spec.data}: the data changed while the run was starting; run again.")
-    _ENV, _EVENTS = TaskEnv(dataset, host, torch.device(spec.device), ArtifactStore(spec.store)), events
+    _ENV, _EVENTS = TaskEnv(dataset, host, torch.device(spec.device), WorkerStore(spec.store, parent)), events
 
 
 def _work(task: Task) -> dict[str, Any]:
@@ -210,7 +271,7 @@ class LocalExecutor(Executor):
         running: dict[Future, Task] = {}
         workers = min(self.workers, len(tasks))
         with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
-                                 initargs=(self.spec, events)) as pool:
+                                 initargs=(self.spec, events, os.getpid())) as pool:
             try:
                 while todo or running:
                     for task in [t for t in todo if all(d in done or d not in by_key for d in t.deps)]:
@@ -231,7 +292,10 @@ class LocalExecutor(Executor):
             except BaseException:
                 for future in running:
                     future.cancel()
-                pool.shutdown(wait=True, cancel_futures=True)
+                pool.shutdown(wait=True, cancel_futures=True)  # the running tasks finish into the store
+                for future, task in running.items():  # ...and are logged, so the log says what was kept
+                    if future.done() and not future.cancelled() and future.exception() is None:
+                        reporter.finished(task, future.result(), reused=False)
                 raise
             _drain(events, by_key, reporter)
 

@@ -41,7 +41,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from musefuse.core.errors import ConfigError, MusefuseError
+from musefuse.core.errors import ConfigError, MusefuseError, PluginRunError, first_line
 from musefuse.core.graph.executors import CUDA_WORKERS, Executor, Reporter, apply_threads
 from musefuse.core.graph.store import ArtifactStore
 from musefuse.core.graph.tasks import Task, TaskEnv, run_task
@@ -132,6 +132,7 @@ class RayExecutor(Executor):
                 task, data, str(self.store), store_id, self.device, self.threads, events, *upstream)
         pending = {ref: key for key, ref in refs.items()}
         failed: dict[str, str] = {}  # key -> why
+        tracebacks: list[str] = []  # of the plugins that failed (a PluginRunError's details)
         try:
             while pending:
                 ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=_POLL_SECONDS)
@@ -142,6 +143,9 @@ class RayExecutor(Executor):
                         info = ray.get(ref)
                     except ray.exceptions.RayError as exc:
                         failed[task.key] = _why(exc, task, by_key, failed)
+                        details = getattr(getattr(exc, "cause", None), "details", None)
+                        if details:
+                            tracebacks.append(f"{task.label}:\n{details}")
                         continue
                     reporter.finished(task, info, reused=False)
             self._drain(events, by_key, reporter)
@@ -155,10 +159,13 @@ class RayExecutor(Executor):
             except Exception:  # noqa: BLE001 - Ray may be going down already
                 pass
         if failed:
-            raise MusefuseError(
+            error = MusefuseError(
                 f"{len(failed)} of {len(tasks)} task(s) failed on Ray:\n"
                 + "\n".join(f"  {by_key[k].label}: {why}" for k, why in failed.items())
-                + f"\nFinished models are kept in the store ({self.store}): run the same command again to resume.")
+                + f"\nFinished models are kept in the store ({self.store}): run the same command again to resume."
+                + ("\nThe plugins' tracebacks are in the run's log.txt (--debug prints them)." if tracebacks else ""))
+            error.details = "\n".join(tracebacks) or None  # log.txt and --debug
+            raise error
 
     def _drain(self, events: Any, by_key: dict[str, Task], reporter: Reporter) -> None:
         try:
@@ -202,6 +209,10 @@ def _why(exc: Exception, task: Task, by_key: dict[str, Task], failed: dict[str, 
     if upstream:
         return "not run: " + ", ".join(upstream) + " failed"
     cause = getattr(exc, "cause", None)
+    if isinstance(cause, PluginRunError):  # the plugin, its distribution and what it did (the line names the task)
+        return cause.summary()
+    if isinstance(cause, MusefuseError):
+        return first_line(cause)
     if cause is not None:  # an exception raised by the task itself (not retried: it would fail again)
         return f"{type(cause).__name__}: {str(cause).strip().splitlines()[0] if str(cause).strip() else ''}"
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
@@ -249,7 +260,7 @@ def _worker_env(data: list[Any], fingerprint: str, store: str, store_id: str, de
         torch.backends.cudnn.benchmark = False  # fixed kernels, as in the driver
         dataset = ray.get(data[0])  # from this node's object store (fetched once per node)
         _ENV.clear()  # one dataset at a time per worker
-        _ENV[key] = TaskEnv(dataset, get_host(), torch.device(device), ArtifactStore(Path(store)))
+        _ENV[key] = TaskEnv(dataset, get_host(quiet=True), torch.device(device), ArtifactStore(Path(store)))
     return _ENV[key]
 
 

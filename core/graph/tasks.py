@@ -24,6 +24,7 @@ from typing import Any, Literal
 import numpy as np
 
 from musefuse.core.data.dataset import Dataset, Standardiser
+from musefuse.core.graph.boundary import Plugin, in_task
 from musefuse.core.graph.store import ArtifactStore
 from musefuse.core.graph.wiring import feature_input, fusion_input, mean_signal, regressor_input
 from musefuse.core.interfaces import FitContext, ModelSettings, TrainingBudget
@@ -174,7 +175,8 @@ def run_task(task: Task, env: TaskEnv, progress: Progress | None = None) -> dict
         device=env.device, seed=spec["seed"], settings=ModelSettings(**spec["settings"]), loss=fit_spec["loss"],
         budget=TrainingBudget(**{k: v for k, v in fit_spec.items() if k != "loss"}),
         weight_decay=spec.get("weight_decay", 0.0), options=dict(spec.get("options", {})), progress=progress)
-    tensors, meta, outputs, result = _RUNNERS[task.kind](spec, env, fit, devel, ctx)
+    with in_task(task.label):  # a plugin's failure names this task
+        tensors, meta, outputs, result = _RUNNERS[task.kind](spec, env, fit, devel, ctx)
     info = _fit_summary(task, result, time.perf_counter() - started)
     signals = {s.id: o for s, o in zip(env.dataset.subjects, outputs, strict=True)}
     env.store.put(task.key, task.describe(), tensors, meta, signals, info)
@@ -191,10 +193,12 @@ def _model_input(spec, env: TaskEnv) -> list[np.ndarray]:
 
 def _fit_estimator(spec, env: TaskEnv, fit, devel, ctx):
     x = _model_input(spec, env)
-    est = env.host.estimator(spec["plugin"])()
-    est.fit([x[i] for i in fit], [x[i] for i in devel], ctx)
-    tensors, meta = est.state()
-    return tensors, {"plugin": est.name, **meta}, est.difficulty(x), est.fit_result
+    plugin = Plugin(env.host, "estimator", spec["plugin"])  # its calls and outputs checked (boundary.py)
+    est = plugin.create()
+    plugin.call("fit()", est.fit, [x[i] for i in fit], [x[i] for i in devel], ctx)
+    tensors, meta = plugin.state(est)
+    difficulty = plugin.signals("difficulty()", plugin.call("difficulty()", est.difficulty, x), env.dataset.subjects)
+    return tensors, {"plugin": plugin.name, **meta}, difficulty, plugin.fit_result(est)
 
 
 def _fit_fold_mean(spec, env: TaskEnv, fit, devel, ctx):
@@ -230,7 +234,8 @@ def fusion_matrix(env: TaskEnv, inputs: dict[str, Any]) -> tuple[list[np.ndarray
 
 
 def _fit_fuser(spec, env: TaskEnv, fit, devel, ctx):
-    fuser = env.host.fuser(spec["plugin"])()
+    plugin = Plugin(env.host, "fuser", spec["plugin"])  # its calls and outputs checked (boundary.py)
+    fuser = plugin.create()
     y = env.labels(spec["target"])
     fp, fd = fusion_matrix(env, spec["fit_inputs"])  # train subjects: in-sample or out-of-fold signals
     ap, ad = fusion_matrix(env, spec["inputs"])  # everyone else (and the run's outputs)
@@ -238,9 +243,11 @@ def _fit_fuser(spec, env: TaskEnv, fit, devel, ctx):
     def pick(xs, idx):
         return None if xs is None else [xs[i] for i in idx]
 
-    fuser.fit(pick(fp, fit), pick(fd, fit), pick(y, fit), (pick(ap, devel), pick(ad, devel), pick(y, devel)), ctx)
-    tensors, meta = fuser.state()
-    return tensors, {"plugin": fuser.name, **meta}, fuser.predict(ap, ad), fuser.fit_result
+    plugin.call("fit()", fuser.fit, pick(fp, fit), pick(fd, fit), pick(y, fit),
+                (pick(ap, devel), pick(ad, devel), pick(y, devel)), ctx)
+    tensors, meta = plugin.state(fuser)
+    fused = plugin.signals("predict()", plugin.call("predict()", fuser.predict, ap, ad), env.dataset.subjects)
+    return tensors, {"plugin": plugin.name, **meta}, fused, plugin.fit_result(fuser)
 
 
 def _fit_decision(spec, env: TaskEnv, fit, devel, ctx):

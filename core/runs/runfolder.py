@@ -3,7 +3,8 @@
 Layout::
 
     RUN/config.yaml            resolved configuration
-    RUN/environment.json       versions, git commit, device, seed, dataset fingerprint
+    RUN/environment.json       versions, git commit, device, seed, dataset fingerprint, third-party plugin
+                               distributions (with versions)
     RUN/standardisation/<modality>.safetensors   train mean/std
     RUN/checkpoints/<name>.safetensors + .json   tensors + metadata, never pickle
     RUN/difficulty_inputs.json  which regressors and fusers read the difficulty (and the devel gate's scores)
@@ -25,6 +26,7 @@ import os
 import shutil
 import sys
 import tempfile
+import traceback
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -228,7 +230,13 @@ class RunLog:
         else:
             message = f"{type(exc).__name__}: {first_line(exc)}"
         try:
-            self(f"run failed: {message}")
+            self(f"run failed: {message}", echo=False)  # the file only: the command itself reports the error
+            # The traceback, in the file only: a plugin's (the error's details), or any bug's.
+            if getattr(exc, "details", None):
+                self._fh.write(str(exc.details).rstrip() + "\n")  # type: ignore[attr-defined]
+            elif not isinstance(exc, (MusefuseError, KeyboardInterrupt)):
+                self._fh.write("".join(traceback.format_exception(exc)))
+            self._fh.flush()
         except (OSError, ValueError):
             pass  # the disk may be what failed; the error still reaches the user
 
@@ -240,10 +248,10 @@ class RunLog:
             self.failed(exc)
         self.close()
 
-    def __call__(self, message: str) -> None:
+    def __call__(self, message: str, *, echo: bool = True) -> None:
         self._fh.write(f"{datetime.now().isoformat(timespec='seconds')} {message}\n")
         self._fh.flush()
-        if self.echo:
+        if self.echo and echo:
             self.echo(message)
 
     def close(self) -> None:

@@ -165,7 +165,8 @@ class Session:
         self.stats = standardise(self.dataset, mods, stats=stats)
         self.log(f"data: {len(self.dataset.subjects)} subjects from {self.root} "
                  f"(fingerprint {self.dataset.fingerprint[:12]}), modalities {','.join(self.modalities)}")
-        fileio.write_json(self.folder / "environment.json", environment(base, self.device, self.dataset))
+        fileio.write_json(self.folder / "environment.json", {**environment(base, self.device, self.dataset),
+                                                              "plugins": self.host.distributions()})
         return self.dataset
 
     # -- training --------------------------------------------------------------------------------
