@@ -10,7 +10,7 @@ from musefuse.core.plugin_host import get_host
 
 # In-sample difficulty and fusion inputs, the all-train auto-encoder for everyone, and the RE forced into both
 # stages keep a two-modality graph at 2 estimators, 4 regressors, 2 fusers; the out-of-fold defaults are exercised
-# by the CLI tests, the difficulty gate by test_gate.py.
+# by the CLI tests, decisions by test_decisions.py.
 TINY = {"layers": 1, "hidden": 8, "epochs": 2, "threads": 1, "device": "cpu", "preset": "cpu",
         "difficulty_train": "in-sample", "fusion_train": "in-sample", "difficulty_unseen": "all-train",
         "re_unimodal": True, "re_fusion": True}
@@ -37,3 +37,10 @@ class Recorder:
 
     def finished(self, task, info, reused):
         (self.reused if reused else self.trained).append(task.label)
+
+
+def regressor(plan, modality: str, target: str):
+    """The one model of a regressor that has one candidate of one model (RE forced, in-sample: ``TINY``)."""
+    (models,) = plan.unimodal[(modality, target)].candidates.values()
+    (model,) = models
+    return model

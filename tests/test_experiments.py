@@ -85,17 +85,19 @@ def test_choose_refuses_test_records():
 # -- ablations through the task graph ----------------------------------------------------------
 
 
-def test_ablate_re_then_fusion_reuses_every_all_train_regressor(data, tmp_path):
+def test_ablate_re_then_fusion_reuses_every_regressor(data, tmp_path):
     store = tmp_path / "store"
     common = ["--modalities", MODS, "--data", data, "--store", store, *TINY]
     out = cli("ablate", "re", "--seeds", "2", "--out", tmp_path / "re", *common)
     assert "features + RE" in out and "egemaps" in out and "fau" in out
     first = models(tmp_path / "re")
-    # 2 modalities x 2 targets x (with, without RE) x 2 seeds regressors; per modality and seed 3 fold AEs and
-    # their mean (the defaults: out-of-fold difficulty on train, the fold mean elsewhere), and one all-train AE
-    # for the difficulty outputs of the trial without RE
-    assert first["by_kind"] == {"estimator": {"trained": 16, "reused": 0}, "fold-mean": {"trained": 4, "reused": 0},
-                                "regressor": {"trained": 16, "reused": 0}}
+    # 2 modalities x 2 targets x (with, without RE) x 2 seeds regressors, each 3 fold models and their mean (the
+    # default: unseen subjects get the fold models' mean); per modality and seed 3 fold AEs and their mean (the
+    # defaults: out-of-fold difficulty on train, the fold mean elsewhere), and one all-train AE for the difficulty
+    # outputs of the trial without RE
+    assert first["by_kind"] == {"estimator": {"trained": 16, "reused": 0}, "fold-mean": {"trained": 4 + 16,
+                                                                                         "reused": 0},
+                                "regressor": {"trained": 48, "reused": 0}}
     table = (tmp_path / "re" / "table.md").read_text()
     assert "## arousal" in table and "| egemaps |" in table and "**" in table and "over 2 seeds" in table
     rows = pd.read_csv(tmp_path / "re" / "table.csv")
@@ -104,15 +106,14 @@ def test_ablate_re_then_fusion_reuses_every_all_train_regressor(data, tmp_path):
     assert len(list((tmp_path / "re" / "configs").glob("*.yaml"))) == 4
 
     out = cli("ablate", "fusion", "--seeds", "2", "--out", tmp_path / "fusion", *common)
-    # the all-train regressors (with and without RE: the regressors' default is the devel gate) are reused; only
-    # the 3 fold regressors each (of the kind the gate kept) that feed the fuser out-of-fold (the default) are new
-    assert "regressor 24 trained, 16 reused" in out
+    # every regressor's candidates (with and without RE: the regressors' default decides) are the fold models the
+    # re ablation trained: all reused; new are only the candidates' averages, the decisions and the fusers
+    assert "regressor 0 trained, 48 reused" in out.replace("\n", " ")
     second = models(tmp_path / "fusion")
-    assert second["by_kind"]["regressor"] == {"trained": 24, "reused": 16}
-    assert second["by_kind"]["gate"] == {"trained": 8, "reused": 0}  # the regressors follow the default: devel
-    # every trial reads the RE (in its regressors at least), so only the fold AEs and their mean are needed
+    assert second["by_kind"]["regressor"] == {"trained": 0, "reused": 48}
+    assert second["by_kind"]["decision"] == {"trained": 8, "reused": 0}
     assert second["by_kind"]["estimator"] == {"trained": 0, "reused": 12}
-    assert second["by_kind"]["fold-mean"] == {"trained": 0, "reused": 4}
+    assert second["by_kind"]["fold-mean"] == {"trained": 8, "reused": 20}  # the 8 averages are new
     assert second["by_kind"]["fuser"]["trained"] == 8  # (with, without RE) x 2 targets x 2 seeds
     records = json.loads((tmp_path / "fusion" / "results.json").read_text())
     assert {r["variant"] for r in records if r["stage"] == "fusion"} == {"fusion, no RE", "fusion + RE"}
@@ -177,9 +178,11 @@ def test_selection_never_sees_test_and_a_run_takes_the_winners(data, tmp_path):
         "--out", run)
     tasks = json.loads((run / "tasks.json").read_text())
     # (the fold regressors that feed the fuser out-of-fold are the run's own: selection trains no fuser)
-    regressors = {t["label"].split()[1]: t for t in tasks if t["kind"] == "regressor" and t["label"].startswith("uni")}
-    assert set(regressors) == {"egemaps", "fau"} and all(t["reused"] for t in regressors.values())
-    for m, t in regressors.items():
+    regressors = [t for t in tasks if t["kind"] == "regressor"]  # the fold models of each candidate
+    assert {t["label"].split("unimodal ")[1].split()[0] for t in regressors} == {"egemaps", "fau"}
+    assert regressors and all(t["reused"] for t in regressors)
+    for t in regressors:
+        m = t["label"].split("unimodal ")[1].split()[0]
         assert {k: t["settings"][k] for k in ("rnn", "lr", "dropout")} == chosen["model_settings"][m]["arousal"]
 
     cli("report", run)  # predicted vs gold, difficulty with the synthetic truth shaded, CCC bars

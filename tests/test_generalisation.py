@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from graph_helpers import TINY, loaded
+from graph_helpers import TINY, loaded, regressor
 from test_graph import assert_predict_reproduces_the_run
 from typer.testing import CliRunner
 
@@ -99,11 +99,12 @@ def test_non_default_values_change_the_keys_of_the_models_they_affect(data):
     # Per recording: every model's input changes (auto-encoders, regressors, fold models), so no key is shared.
     assert not keys["recording"] & keys["base"]
     # Weight decay: the regressors and fusers; the auto-encoders (no decay) and their difficulty keep theirs.
-    for (m, t), reg in decay.regressors.items():
-        assert reg.key != base.regressors[(m, t)].key and reg.spec["weight_decay"] == 0.01
-    assert all(decay.fusers[t].key != base.fusers[t].key for t in base.fusers)
+    for k, up in decay.unimodal.items():
+        for models, before in zip(up.candidates.values(), base.unimodal[k].candidates.values(), strict=True):
+            assert all(r.key != b.key and r.spec["weight_decay"] == 0.01 for r, b in zip(models, before, strict=True))
+    assert all(decay.fusers[t][re].key != base.fusers[t][re].key for t in base.fusers for re in base.fusers[t])
     kept = {t.label for t in decay.tasks if t.key in keys["base"]}
-    assert kept == {t.label for t in base.tasks if t.kind in ("estimator", "fold-mean")}
+    assert kept == {t.label for t in base.tasks if t.kind == "estimator" or t.label.startswith("difficulty")}
 
 
 # -- weight decay ----------------------------------------------------------------------------------
@@ -127,7 +128,7 @@ def test_weight_decay_reaches_the_optimizer_of_regressors_only(data, tmp_path, m
     run_task(plan.estimators["fau"], env)
     assert made and all(m == ("Adam", 0.0) for m in made)  # the auto-encoder: plain Adam, as before
     made.clear()
-    run_task(plan.regressors[("fau", "arousal")], env)
+    run_task(regressor(plan, "fau", "arousal"), env)
     assert made and all(m == ("AdamW", 0.03) for m in made)
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from graph_helpers import TINY, Recorder, loaded
+from graph_helpers import TINY, Recorder, loaded, regressor
 
 from musefuse.core.config import RunConfig
 from musefuse.core.graph.executors import LocalExecutor, WorkerSpec, parallelism
@@ -67,7 +67,7 @@ def test_plan_keys_change_with_settings_data_and_upstream(data, tmp_path):
     assert lr.estimators["fau"].key != base.estimators["fau"].key  # estimators use the same settings
     noise = plan_run(config(data, estimator_options={"noise": 0.2}), ds, host, "cpu")
     assert noise.estimators["fau"].key != base.estimators["fau"].key
-    assert noise.regressors[("fau", "arousal")].key != base.regressors[("fau", "arousal")].key  # upstream changed
+    assert regressor(noise, "fau", "arousal").key != regressor(base, "fau", "arousal").key  # upstream changed
     # The learning-rate schedule is part of the budget; plain patience is left out of the key, so models
     # trained before the schedule existed are still found.
     plain = plan_run(config(data, lr_schedule="none"), ds, host, "cpu")
@@ -75,7 +75,7 @@ def test_plan_keys_change_with_settings_data_and_upstream(data, tmp_path):
     assert "lr_schedule" not in plain.estimators["fau"].spec["fit"]
     # Without RE in the regressors, they do not depend on the estimator at all.
     no_re = plan_run(config(data, re_unimodal=False), ds, host, "cpu")
-    assert not no_re.regressors[("fau", "arousal")].deps
+    assert not regressor(no_re, "fau", "arousal").deps
     # One fau file edited -> new keys for every task that reads fau (and the fusers, downstream);
     # egemaps models read none of it and keep theirs (copytree keeps sizes and mtimes).
     other = tmp_path / "copy"
@@ -113,7 +113,7 @@ def test_oof_difficulty_never_comes_from_an_estimator_that_saw_the_subject(data,
                     assert by_key[source[s.id]].kind == "fold-mean" and m not in plan.estimators
                     assert members == [[e.key, None] for e in plan.fold_estimators[m]] and len(members) == 3
         # and the regressors consume exactly that signal
-        assert plan.regressors[(m, "arousal")].spec["difficulty"]["refs"] == refs
+        assert regressor(plan, m, "arousal").spec["difficulty"]["refs"] == refs
 
 
 def test_fold_estimators_are_shared_by_oof_difficulty_and_oof_fusion(data):
@@ -121,8 +121,9 @@ def test_fold_estimators_are_shared_by_oof_difficulty_and_oof_fusion(data):
     ds, _, host = loaded(data, cfg)
     plan = plan_run(cfg, ds, host, "cpu")
     kinds = [t.kind for t in plan.tasks]
-    # per modality: 1 + 2 folds estimators; per (modality, target): 1 + 2 folds regressors; 2 fusers
-    assert kinds.count("estimator") == 2 * 3 and kinds.count("regressor") == 4 * 3 and kinds.count("fuser") == 2
+    # per modality: 1 + 2 folds estimators; per (modality, target): 2 fold regressors (their mean predicts unseen
+    # subjects: no all-train one); 2 fusers
+    assert kinds.count("estimator") == 2 * 3 and kinds.count("regressor") == 4 * 2 and kinds.count("fuser") == 2
 
 
 def test_fold_models_standardise_features_on_their_own_subjects(data, tmp_path):
@@ -309,7 +310,7 @@ def test_new_subjects_difficulty_is_the_same_through_predict(data, tmp_path, uns
         assert (ck / f"estimator-fau-fold{k}.safetensors").is_file() == fold_mean
         assert (run / "standardisation" / f"fau-fold{k}.safetensors").is_file() == fold_mean
     tasks = json.loads((run / "tasks.json").read_text())
-    assert sum(t["kind"] == "fold-mean" for t in tasks) == 2 * fold_mean
+    assert sum(t["kind"] == "fold-mean" and t["label"].startswith("difficulty") for t in tasks) == 2 * fold_mean
     assert sum(t["kind"] == "estimator" for t in tasks) == (4 if fold_mean else 6)
     assert_predict_reproduces_the_run(run, data, tmp_path / "p", ["arousal", "valence"])
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from graph_helpers import TINY, Recorder, loaded
+from graph_helpers import TINY, Recorder, loaded, regressor
 
 from musefuse.core.config import RunConfig
 from musefuse.core.errors import ConfigError, MusefuseError
@@ -138,9 +138,9 @@ def test_a_killed_worker_is_retried_and_the_sweep_finishes(ray_instance, data, r
     cfg = config(data)
     ds, _, host = loaded(data, cfg)
     plan = plan_run(cfg, ds, host, "cpu")
-    estimator, regressor = plan.estimators["fau"], plan.regressors[("egemaps", "valence")]
+    estimator, model = plan.estimators["fau"], regressor(plan, "egemaps", "valence")
     (crashes / estimator.key).write_text("1")  # SIGKILLed once, mid-sweep, with dependants waiting on it
-    (crashes / regressor.key).write_text("2")  # twice: still within the 3 retries
+    (crashes / model.key).write_text("2")  # twice: still within the 3 retries
     executor = RayExecutor(ds, tmp_path / "store", "cpu", 1)
     try:
         out, rec = fit(data, tmp_path / "store", executor=executor)
@@ -148,8 +148,8 @@ def test_a_killed_worker_is_retried_and_the_sweep_finishes(ray_instance, data, r
         left = {p.name: p.read_text() for p in crashes.iterdir()}
         for p in crashes.iterdir():
             p.unlink()
-    assert left == {estimator.key: "0", regressor.key: "0"}  # every planned crash happened
-    assert len(executor.attempts[estimator.key]) == 2 and len(executor.attempts[regressor.key]) == 3
+    assert left == {estimator.key: "0", model.key: "0"}  # every planned crash happened
+    assert len(executor.attempts[estimator.key]) == 2 and len(executor.attempts[model.key]) == 3
     assert len(executor.attempts[estimator.key][0]) == 2  # (host, pid) of each attempt
     assert len(rec.trained) == 8
     assert_same(reference, out)  # the retried tasks give the same models
@@ -161,7 +161,7 @@ def test_an_interrupted_sweep_resumes_and_skips_finished_tasks(ray_instance, dat
     cfg = config(data)
     ds, _, host = loaded(data, cfg)
     plan = plan_run(cfg, ds, host, "cpu")
-    doomed = plan.regressors[("fau", "arousal")]
+    doomed = regressor(plan, "fau", "arousal")
     (crashes / doomed.key).write_text("9")  # more deaths than retries: the task fails for good
     store = tmp_path / "store"
     try:

@@ -140,17 +140,17 @@ def _nan_weights(path: Path) -> None:
 
 
 CORRUPTIONS = {
-    "truncated-safetensors": ("checkpoints/regressor-fau-arousal.safetensors",
+    "truncated-safetensors": ("checkpoints/regressor-fau-arousal-1.safetensors",
                               lambda p: p.write_bytes(p.read_bytes()[:100])),
     "random-safetensors": ("checkpoints/fuser-valence.safetensors",
                            lambda p: p.write_bytes(np.random.default_rng(0).bytes(500))),
     "empty-safetensors": ("checkpoints/estimator-fau-fold2.safetensors", lambda p: p.write_bytes(b"")),
-    "garbage-json": ("checkpoints/regressor-fau-valence.json", lambda p: p.write_text("{not json")),
-    "empty-object-json": ("checkpoints/regressor-fau-arousal.json", lambda p: p.write_text("{}")),
+    "garbage-json": ("checkpoints/regressor-fau-valence-1.json", lambda p: p.write_text("{not json")),
+    "empty-object-json": ("checkpoints/regressor-fau-arousal-1.json", lambda p: p.write_text("{}")),
     "no-plugin-json": ("checkpoints/fuser-arousal.json", lambda p: p.write_text('{"model": {}}')),
     "shapes-do-not-match": ("standardisation/fau.safetensors", lambda p: _widen_stats(p)),
     "fold-scaling-does-not-match": ("standardisation/fau-fold1.safetensors", lambda p: _widen_stats(p)),
-    "nan-weights": ("checkpoints/regressor-fau-valence.safetensors", _nan_weights),
+    "nan-weights": ("checkpoints/regressor-fau-valence-1.safetensors", _nan_weights),
     "garbage-config": ("config.yaml", lambda p: p.write_text("modalities: [fau\n")),
 }
 

@@ -62,8 +62,10 @@ def test_results_records(small_run):
     fusion = [r for r in records if r["stage"] == "fusion" and r["target"] == "arousal"]
     assert {r["partition"] for r in fusion} == {"train", "devel", "test"}
     assert all(r["modalities"] == ["egemaps", "vggface", "fau"] and r["fuser"] == "birnn" for r in fusion)
-    # the default: a devel gate chose whether each model reads the RE, and its two scores are in the record
-    assert all(isinstance(r["re"], bool) and set(r["re_gate"]) == {"re", "no-re"} for r in fusion)
+    # the default: the data chose whether each fuser reads the RE (decisions.json), and the record names the choice
+    assert all(isinstance(r["re"], bool) and r["chosen"] in ("re", "no-re") for r in fusion)
+    # every scored record has its subject-bootstrap interval (a percentile interval over resampled recordings)
+    assert all(-1 <= r["ccc_ci95"][0] <= r["ccc_ci95"][1] <= 1 for r in records if r["ccc"] is not None)
     uni = [r for r in records if r["stage"] == "unimodal"]
     assert all(r["fuser"] is None and len(r["modalities"]) == 1 for r in uni)
     assert all(-1 <= r["ccc"] <= 1 for r in records if r["ccc"] is not None)

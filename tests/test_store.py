@@ -125,14 +125,14 @@ def trained(tmp_path_factory) -> tuple[Path, Path, Path]:
 
 # Which entry each kind of damage hits in the end-to-end test (one entry each, every kind of task).
 VICTIMS = {
-    "bad-fit-json": "unimodal fau → arousal",
+    "bad-fit-json": "unimodal fau → arousal (mean of 3 folds)",
     "truncated-signals": "difficulty fau (mean of 3 folds)",
     "truncated-model": "fold 1/3 difficulty fau",
     "nan-weights": "fold 1/3 unimodal fau → arousal",
     "missing-file": "fold 2/3 difficulty fau",
     "missing-task-json": "fold 2/3 unimodal fau → valence",
     "signals-overwritten-with-valid-numbers": "fusion (birnn) → arousal",
-    "weights-scaled": "unimodal fau → valence",
+    "weights-scaled": "fold 3/3 unimodal fau → valence",
 }
 
 
@@ -158,7 +158,7 @@ def test_a_run_on_a_damaged_store_warns_retrains_and_gives_the_undamaged_results
     tasks = {e["label"]: e["reused"] for e in json.loads((run / "tasks.json").read_text())}
     assert {label for label, reused in tasks.items() if not reused} == set(VICTIMS.values())
     assert json.loads((run / "results.json").read_text()) == json.loads((clean_run / "results.json").read_text())
-    for ckpt in ("regressor-fau-valence", "fuser-arousal"):  # the run folder holds what was trained
+    for ckpt in ("regressor-fau-valence-3", "fuser-arousal"):  # the run folder holds what was trained
         assert (run / "checkpoints" / f"{ckpt}.safetensors").read_bytes() == \
             (clean_run / "checkpoints" / f"{ckpt}.safetensors").read_bytes()
 

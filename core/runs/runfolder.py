@@ -7,7 +7,7 @@ Layout::
                                distributions (with versions)
     RUN/standardisation/<modality>.safetensors   train mean/std
     RUN/checkpoints/<name>.safetensors + .json   tensors + metadata, never pickle
-    RUN/difficulty_inputs.json  which regressors and fusers read the difficulty (and the devel gate's scores)
+    RUN/decisions.json          every choice made from data, with its evidence, and each regressor's models
     RUN/mean_shrink.json        each target's recording-mean shrinkage of the fusion (and its devel scores)
     RUN/difficulty/<modality>/<Id>.csv           timestamp,segment_id,value
     RUN/predictions/<stage>/<target>/<Id>.csv    timestamp,segment_id,value (MuSe submission layout)
@@ -42,6 +42,7 @@ LOG = "log.txt"
 # Add a name here when a run starts writing a new top-level file or folder.
 RUN_ENTRIES = frozenset({"config.yaml", "environment.json", RESULTS, LOG, "standardisation", "checkpoints",
                          "difficulty", "predictions", "tasks.json", "difficulty_drift.json", "difficulty_inputs.json",
+                         "decisions.json",
                          "mean_shrink.json", "report"})  # musefuse report's default output
 MIN_FREE_BYTES = 64 * 2**20  # a run folder of the demo is ~10 MiB; refuse to start with less than this free
 
