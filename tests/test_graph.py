@@ -351,6 +351,7 @@ def test_predict_reads_a_run_folder_written_before_the_task_graph(data, tmp_path
     (run / "config.yaml").write_text(yaml.safe_dump(cfg))
     (run / "tasks.json").unlink()
     (run / "difficulty_drift.json").unlink()
+    (run / "manifest.json").unlink()  # older than run folder manifests too
     result = CliRunner().invoke(app, ["predict", "--run", str(run), "--data", str(data), "--out", str(tmp_path / "p")])
     assert result.exit_code == 0, result.output
     assert list((tmp_path / "p" / "arousal").glob("*.csv"))
