@@ -178,6 +178,13 @@ def test_config_and_the_other_files_disagreeing_without_a_manifest(edit, trained
     _refused(_predict(run, trained[0], tmp_path / "p"), *said)
 
 
+@pytest.mark.parametrize("record", ["difficulty_inputs.json", "mean_shrink.json"])
+def test_without_a_manifest_a_lost_record_of_a_devel_choice_is_named(record, trained, tmp_path):
+    run = _copy(trained, tmp_path, legacy=True)
+    (run / record).unlink()
+    _refused(_predict(run, trained[0], tmp_path / "p"), f"{record} is missing")
+
+
 def test_overwrite_clears_the_manifest_with_the_rest(trained, tmp_path):
     run = _copy(trained, tmp_path)
     runfolder.prepare(run, overwrite=True)
