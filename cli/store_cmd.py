@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import typer
@@ -12,7 +11,7 @@ from rich.text import Text
 
 from musefuse.cli.common import Command, Group, err, reports_errors
 from musefuse.core.errors import ConfigError
-from musefuse.core.graph.store import MANIFEST, ArtifactStore, default_store
+from musefuse.core.graph.store import MANIFEST, ArtifactStore, default_store, delete
 
 store_app = typer.Typer(help="Check and clean the artifact store (finished models shared between runs).",
                         no_args_is_help=True, cls=Group)
@@ -33,7 +32,8 @@ def _open(store: Path | None) -> ArtifactStore:
 @store_app.command("verify", cls=Command)
 @reports_errors
 def verify(store: Path = STORE_OPTION) -> None:
-    """Check every entry against the checksums taken when it was written; exit 1 when any is damaged.
+    """Check every entry against the checksums taken when it was written, and that it holds the task its key
+    names; exit 1 when any is damaged (or a file blocks a folder of entries).
 
     Changes nothing: `musefuse store gc` removes damaged entries (a run retrains them by itself).
     """
@@ -55,13 +55,17 @@ def verify(store: Path = STORE_OPTION) -> None:
         else:
             status = Text("ok", style="green")
         table.add_row(key[:12], kind, label, status)
+    strays = artifacts.strays()
+    for path, problem in strays:
+        table.add_row(path.name, "-", "-", Text(f"damaged: {path} is {problem}", style="bold red"))
     Console().print(table)
     leftovers = artifacts.leftovers()
+    blocked = f"; {len(strays)} file(s) where a folder of entries belongs" if strays else ""
     err.print(f"{len(keys)} entries: {len(keys) - damaged} ok ({legacy} without checksums, checked by loading), "
-              f"{damaged} damaged; {len(leftovers)} temporary or moved-aside folder(s).")
-    if damaged or leftovers:
+              f"{damaged} damaged{blocked}; {len(leftovers)} temporary or moved-aside folder(s).")
+    if damaged or strays or leftovers:
         err.print("`musefuse store gc` removes damaged entries and leftover folders; a run retrains what it needs.")
-    if damaged:
+    if damaged or strays:
         raise typer.Exit(1)
 
 
@@ -71,9 +75,10 @@ def gc(
     store: Path = STORE_OPTION,
     dry_run: bool = typer.Option(False, "--dry-run", help="Only list what would be removed."),
 ) -> None:
-    """Remove damaged entries, entries moved aside as damaged, and temporary folders of killed processes."""
+    """Remove damaged entries, entries moved aside as damaged, temporary folders of killed processes, and files
+    where a folder of entries belongs."""
     artifacts = _open(store)
-    doomed: list[tuple[Path, str]] = []
+    doomed: list[tuple[Path, str]] = list(artifacts.strays())
     for key in artifacts.keys():
         problem = artifacts.problem(key)
         if problem is not None:
@@ -83,10 +88,10 @@ def gc(
     verb = "would remove" if dry_run else "removed"
     freed = 0
     for path, why in doomed:
-        freed += sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+        freed += sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else path.stat().st_size
         if not dry_run:
-            if path.name.startswith("."):
-                shutil.rmtree(path, ignore_errors=True)
+            if path.name.startswith(".") or path.parent == artifacts.root:
+                delete(path)
             else:
                 artifacts.remove(path.name)
         err.print(f"{verb} {path} ({why})", highlight=False, markup=False)

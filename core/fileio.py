@@ -8,11 +8,12 @@ write through here.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -86,6 +87,39 @@ def _jsonable(obj: Any) -> Any:
 def copy_file(src: Path, dst: Path) -> None:
     with open(src, "rb") as source, atomic_open(dst, "wb") as fh:
         shutil.copyfileobj(source, fh)
+
+
+# -- checksums (the artifact store's entries and run folders) ------------------------------------------
+
+
+def sha256(path: Path) -> str:
+    """The sha256 of a file's bytes, as hex."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def checksums(folder: Path, names: Iterable[str]) -> dict[str, str]:
+    """sha256 of each file ``folder / name`` (names are relative paths with '/')."""
+    return {name: sha256(Path(folder) / name) for name in names}
+
+
+def checksum_problem(folder: Path, digests: dict[str, str]) -> str | None:
+    """The first file of ``folder`` that is not what :func:`checksums` recorded (missing, unreadable or
+    changed), as a phrase naming it; None when every file is as it was written."""
+    for name, digest in digests.items():
+        try:
+            if sha256(Path(folder) / name) != digest:
+                return f"{name} differs from what was written (checksum mismatch)"
+        except FileNotFoundError:
+            return f"{name} is missing"
+        except IsADirectoryError:
+            return f"{name} is a folder, not a file"
+        except OSError as exc:
+            return f"{name} cannot be read ({exc.strerror or first_line(exc)})"
+    return None
 
 
 # -- safetensors ---------------------------------------------------------------------------------------

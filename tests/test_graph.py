@@ -166,18 +166,20 @@ def test_only_models_with_a_difficulty_input_are_keyed_as_paired(data):
 
 def test_half_written_artifact_is_never_taken_for_a_finished_one(tmp_path):
     store = ArtifactStore(tmp_path)
-    key = "ab" + "0" * 62
+    task = Task("estimator", "x", {"k": 1})
+    key = task.key  # an entry is bound to its key
     (store.path(key)).mkdir(parents=True)
     (store.path(key) / "model.safetensors").write_bytes(b"partial")
     assert not store.has(key)
-    store.put(key, {"k": 1}, {}, {"plugin": "x"}, {"s1": np.zeros(3, np.float32)}, {"seconds": 0})
+    store.put(key, task.describe(), {}, {"plugin": "x"}, {"s1": np.zeros(3, np.float32)}, {"seconds": 0})
     assert store.has(key) and store.signals(key)["s1"].shape == (3,)  # replaced by a complete one
 
 
 def test_store_write_is_atomic_and_readable(tmp_path):
     store = ArtifactStore(tmp_path)
-    key = "cd" + "1" * 62
-    store.put(key, {"k": 1}, {}, {"plugin": "x"}, {"s1": np.arange(4, dtype=np.float32)}, {"seconds": 1.5})
+    task = Task("estimator", "x", {"k": 2})
+    key = task.key  # an entry is bound to its key
+    store.put(key, task.describe(), {}, {"plugin": "x"}, {"s1": np.arange(4, dtype=np.float32)}, {"seconds": 1.5})
     assert store.has(key) and store.fit_info(key)["seconds"] == 1.5
     np.testing.assert_array_equal(store.signals(key)["s1"], np.arange(4, dtype=np.float32))
     assert not list(store.path(key).parent.glob(".tmp-*"))
@@ -350,6 +352,7 @@ def test_predict_reads_a_run_folder_written_before_the_task_graph(data, tmp_path
     (run / "config.yaml").write_text(yaml.safe_dump(cfg))
     (run / "tasks.json").unlink()
     (run / "difficulty_drift.json").unlink()
+    (run / "manifest.json").unlink()  # older than run folder manifests too
     result = CliRunner().invoke(app, ["predict", "--run", str(run), "--data", str(data), "--out", str(tmp_path / "p")])
     assert result.exit_code == 0, result.output
     assert list((tmp_path / "p" / "arousal").glob("*.csv"))

@@ -128,7 +128,8 @@ def test_a_runs_shrinkage_reaches_results_the_run_folder_and_predict(tmp_path):
     for sid, mine in predict(tmp_path / "p1").items():
         np.testing.assert_allclose(mine, fused[sid], atol=1e-5)
 
-    # a run folder that lost the record is refused, naming the file ...
+    # a run folder that lost the record is refused, naming the file (by the loading checks: no manifest) ...
+    (run / "manifest.json").unlink()
     (run / "mean_shrink.json").unlink()
     result = CliRunner().invoke(app, ["predict", "--run", str(run), "--out", str(tmp_path / "p2"), "--device", "cpu"])
     assert result.exit_code == 2 and "mean_shrink.json" in result.output, result.output

@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from musefuse.cli.app import app
 from musefuse.core.graph.store import MANIFEST, ArtifactStore
+from musefuse.core.graph.tasks import Task
 from musefuse.lab.synth import write_synthetic
 
 # The RE forced into both stages: a fixed graph whose task labels the damage sweep can name
@@ -64,10 +65,12 @@ DAMAGE: dict[str, tuple[str, Callable[[Path], None]]] = {  # kind -> (file in th
 }
 
 
-def _entry(store: ArtifactStore, key: str = "ab" + "c" * 62) -> str:
+def _entry(store: ArtifactStore) -> str:
     import torch
 
-    store.put(key, {"kind": "regressor", "label": "unimodal fau → arousal", "key": key},
+    task = Task("regressor", "unimodal fau → arousal", {"modality": "fau", "target": "arousal"})
+    key = task.key  # an entry is bound to its key: task.json's spec hashes to it
+    store.put(key, task.describe(),
               {"w": torch.arange(6, dtype=torch.float32)}, {"plugin": "x"},
               {"s1": np.arange(4, dtype=np.float32), "s2": np.ones(3, np.float32)}, {"seconds": 1.0})
     return key
@@ -85,7 +88,7 @@ def test_each_kind_of_damage_is_one_warning_and_the_entry_moved_aside(kind, tmp_
     assert len(warnings) == 1 and key[:12] in warnings[0] and "unimodal fau → arousal" in warnings[0]
     assert name in warnings[0] and "trained again" in warnings[0]
     assert not store.path(key).exists() and len(store.leftovers()) == 1  # moved aside, kept for inspection
-    _entry(store, key)  # the retrained artifact goes in under the same key
+    _entry(store)  # the retrained artifact goes in under the same key
     assert store.trusted(key, "x", warnings.append) and len(warnings) == 1
 
 
@@ -105,7 +108,7 @@ def test_a_second_write_of_a_finished_task_keeps_the_first_artifact(tmp_path):
     store = ArtifactStore(tmp_path)
     key = _entry(store)
     first = (store.path(key) / "signals.safetensors").read_bytes()
-    _entry(store, key)  # a second process finishing the same task keeps the first artifact
+    _entry(store)  # a second process finishing the same task keeps the first artifact
     assert (store.path(key) / "signals.safetensors").read_bytes() == first and not store.leftovers()
 
 

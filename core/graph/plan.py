@@ -120,7 +120,9 @@ def regularisation(cfg: RunConfig) -> dict[str, float]:
     return {"weight_decay": cfg.weight_decay} if cfg.weight_decay else {}
 
 
-# A finished gate's fit summary by task key, None while it has not run (ArtifactStore.gate_info).
+# A finished decision's fit summary by task key, None while it has not run (ArtifactStore.gate_info). Plans are
+# complete at once since decisions became tasks whose output later stages read; the callback stays for planners
+# that need a choice to key what follows.
 Decided = Callable[[str], dict[str, Any] | None]
 
 

@@ -16,9 +16,14 @@ the first one's artifact (the content is the same up to the executor, see DESIGN
 
 Like the data cache (``core/data/cache.py``: a checksum stored with each entry, checked on every
 read, a mismatch means "rebuild"), the store does not trust its files: an entry is checked against
-its manifest before a run reuses it (:meth:`ArtifactStore.trusted`). A damaged one (truncated,
-edited, a file missing, weights or outputs changed after training) is reported once, moved aside to
-a ``.damaged-*`` folder (``musefuse store gc`` removes those) and its task trained again.
+its manifest before a run reuses it (:meth:`ArtifactStore.trusted`) and before its fit summary is read
+(:meth:`ArtifactStore.info`, through which the planner reads a gate's choice). An entry is also bound to
+its key: the key recomputed from task.json's kind, numerics and spec must be the folder's name, so a
+folder holding another entry's files (a consistent copy, manifest and all) is no more trusted than a
+truncated one; and every JSON file must be readable. A damaged entry (truncated, edited, a file
+missing, weights or outputs changed after training, another task's files) is reported once, moved
+aside to a ``.damaged-*`` folder (``musefuse store gc`` removes those) and its task trained again; a
+file where a prefix folder belongs is moved aside the same way.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import hashlib
 import json
 import os
 import shutil
+import string
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -42,7 +48,15 @@ STORE_ENV = "MUSEFUSE_STORE"
 _STALE_TMP_SECONDS = 24 * 3600  # a temporary folder this old belongs to a process that died
 MANIFEST = "manifest.json"
 FILES = ("model.safetensors", "model.json", "signals.safetensors", "fit.json", "task.json")  # what MANIFEST covers
+JSON_FILES = ("task.json", "fit.json", "model.json")  # each must hold a JSON object
 DAMAGED = ".damaged-"  # prefix of an entry moved aside
+
+
+def task_key(kind: str, spec: Any, numerics: Any) -> str:
+    """A task's key: the sha256 of its kind, the numerics version and its spec (musefuse.core.graph.tasks.Task).
+    An entry's task.json holds all three, so the store can check that a folder holds the task its name says."""
+    blob = json.dumps({"kind": kind, "numerics": numerics, "spec": spec}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
 
 
 def default_store() -> Path:
@@ -69,11 +83,16 @@ class ArtifactStore:
         return (self.path(key) / "task.json").is_file()
 
     def keys(self) -> Iterator[str]:
-        """The key of every entry folder, complete or not (temporary and damaged folders excluded)."""
+        """The key of every entry, complete or not (temporary and damaged folders excluded; a file under an
+        entry's name is listed: :meth:`problem` reports it)."""
         for prefix in sorted(self.root.iterdir()):
-            if len(prefix.name) == 2 and prefix.is_dir():
-                yield from (p.name for p in sorted(prefix.iterdir())
-                            if p.is_dir() and p.name.startswith(prefix.name) and not p.name.startswith("."))
+            if _is_prefix(prefix.name) and prefix.is_dir():
+                yield from (p.name for p in sorted(prefix.iterdir()) if p.name.startswith(prefix.name))
+
+    def strays(self) -> list[tuple[Path, str]]:
+        """What blocks whole groups of entries: a file where a prefix folder (STORE/<key[:2]>) belongs."""
+        return [(p, "a file where a folder of entries belongs") for p in sorted(self.root.iterdir())
+                if _is_prefix(p.name) and not p.is_dir()]
 
     def describe(self, key: str) -> tuple[str, str]:
         """(kind, label) of an entry's task, as its task.json says; '?' where it cannot be read."""
@@ -87,33 +106,32 @@ class ArtifactStore:
 
     # -- integrity -------------------------------------------------------------------------------
     def problem(self, key: str) -> str | None:
-        """What is wrong with the entry ``key`` (None: its files are those that were written)."""
+        """What is wrong with the entry ``key`` (None: its files are those that were written, readable, and
+        hold the task whose key is ``key``)."""
         folder = self.path(key)
+        if folder.parent.exists() and not folder.parent.is_dir():
+            return f"{folder.parent} is a file where the folder of entries {folder.parent.name}… belongs"
         if not folder.is_dir():
-            return "the entry is missing"
+            return "a file where the entry's folder belongs" if folder.exists() else "the entry is missing"
         try:
             manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
         except FileNotFoundError:
-            return _legacy_problem(folder)
+            problem = _legacy_problem(folder)
         except (OSError, UnicodeDecodeError, json.JSONDecodeError):
             return f"{MANIFEST} is unreadable"
-        digests = manifest.get("sha256") if isinstance(manifest, dict) else None
-        if not isinstance(digests, dict) or set(digests) != set(FILES):
-            return f"{MANIFEST} does not list the entry's files"
-        for name in FILES:
-            try:
-                if _sha256(folder / name) != digests[name]:
-                    return f"{name} differs from what was written (checksum mismatch)"
-            except FileNotFoundError:
-                return f"{name} is missing"
-            except OSError as exc:
-                return f"{name} cannot be read ({exc.strerror})"
-        return None
+        else:
+            digests = manifest.get("sha256") if isinstance(manifest, dict) else None
+            if not isinstance(digests, dict) or set(digests) != set(FILES):
+                return f"{MANIFEST} does not list the entry's files"
+            problem = fileio.checksum_problem(folder, {name: digests[name] for name in FILES})
+        return problem or _content_problem(folder, key)
 
     def trusted(self, key: str, label: str, warn: Callable[[str], None]) -> bool:
         """True when the entry is there and intact. A damaged or incomplete entry is reported through
-        ``warn`` (naming its key and task), moved aside, and False returned: the task is trained again."""
+        ``warn`` (naming its key and task), moved aside, and False returned: the task is trained again.
+        A file in the place of the entry's prefix folder is reported and moved aside too."""
         folder = self.path(key)
+        self._unblock(folder.parent, warn)
         if not folder.exists():
             return False
         problem = self.problem(key)
@@ -145,27 +163,29 @@ class ArtifactStore:
     def _move_aside(self, key: str) -> Path | None:
         """Rename a damaged entry out of the way (None when it could only be deleted, or another process
         already moved it)."""
-        folder = self.path(key)
-        aside = folder.parent / f"{DAMAGED}{key}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
-        try:
-            os.rename(folder, aside)
-            return aside
-        except FileNotFoundError:
-            return None
-        except OSError:
-            shutil.rmtree(folder, ignore_errors=True)
-            return None
+        return _aside(self.path(key))
+
+    def _unblock(self, prefix: Path, warn: Callable[[str], None] | None) -> None:
+        """Move aside a file that stands where the prefix folder ``prefix`` belongs (it blocks every entry
+        under it: nothing could be written there), reporting it through ``warn``."""
+        if not prefix.exists() or prefix.is_dir():
+            return
+        aside = _aside(prefix)
+        if warn is not None:
+            where = f"moved to {aside}; `musefuse store gc` removes it" if aside else "removed"
+            warn(f"artifact store: {prefix} is a file where the folder of entries {prefix.name}… belongs. It is "
+                 f"{where}; the tasks whose entries belong there are trained again.")
 
     def remove(self, key: str) -> None:
         """Delete one entry (renamed first, so no reader ever sees it half-deleted)."""
         aside = self._move_aside(key)
         if aside is not None:
-            shutil.rmtree(aside, ignore_errors=True)
+            delete(aside)
 
     def leftovers(self, min_age: float = 0.0) -> list[Path]:
-        """Temporary folders at least ``min_age`` seconds old and entries moved aside as damaged."""
-        now, out = time.time(), []
-        for prefix in sorted(p for p in self.root.iterdir() if p.is_dir()):
+        """Temporary folders at least ``min_age`` seconds old and entries (or files) moved aside as damaged."""
+        now, out = time.time(), sorted(self.root.glob(f"{DAMAGED}*"))  # files moved out of a prefix's place
+        for prefix in sorted(p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")):
             for p in sorted(prefix.glob(".*")):
                 try:
                     old = now - p.stat().st_mtime >= min_age
@@ -184,13 +204,25 @@ class ArtifactStore:
         """The checkpoint's path stem (``model``), for :func:`musefuse.core.runs.fileio.load_tensors`."""
         return self.path(key) / "model"
 
-    def fit_info(self, key: str) -> dict[str, Any]:
+    def info(self, key: str) -> dict[str, Any] | None:
+        """The fit summary (fit.json) of the finished entry ``key``, read only once the entry is checked
+        (:meth:`problem`: checksums, readable JSON, bound to ``key``). None when it is absent or damaged: a
+        damaged entry is left where it is, for :meth:`trusted` to report, move aside and have trained again."""
+        if not self.has(key) or self.problem(key) is not None:
+            return None
         return json.loads((self.path(key) / "fit.json").read_text(encoding="utf-8"))
+
+    def fit_info(self, key: str) -> dict[str, Any]:
+        """The fit summary of an entry that must be there and intact (a damaged one is a RunFolderError)."""
+        info = self.info(key)
+        if info is None:
+            raise RunFolderError(f"artifact store entry {key[:12]} cannot be read: {self.problem(key)}.")
+        return info
 
     def gate_info(self, key: str) -> dict[str, Any] | None:
         """A finished decision task's choice and scores (musefuse.core.learning.decisions); None while it has not
-        run."""
-        return self.fit_info(key) if self.has(key) else None
+        run, and None while its entry is damaged (a tampered choice is never read: see :meth:`info`)."""
+        return self.info(key)
 
     # -- writing -------------------------------------------------------------------------------
     def put(self, key: str, task: dict[str, Any], tensors: dict[str, Any], meta: dict[str, Any],
@@ -199,6 +231,7 @@ class ArtifactStore:
         final = self.path(key)
         if self.has(key) and self.problem(key) is None:
             return
+        self._unblock(final.parent, None)
         final.parent.mkdir(parents=True, exist_ok=True)
         self._sweep(final.parent)
         tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".tmp-{key[:12]}-"))
@@ -230,16 +263,64 @@ class ArtifactStore:
                 pass
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _manifest(folder: Path) -> dict[str, Any]:
-    return {"sha256": {name: _sha256(folder / name) for name in FILES}}
+    return {"sha256": fileio.checksums(folder, FILES)}
+
+
+def _is_prefix(name: str) -> bool:
+    return len(name) == 2 and all(c in string.hexdigits for c in name)
+
+
+def _aside(path: Path) -> Path | None:
+    """Rename ``path`` (an entry, or a file in a prefix folder's place) to a ``.damaged-*`` sibling; None when
+    it could only be deleted, or another process already moved it."""
+    aside = path.parent / f"{DAMAGED}{path.name}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    try:
+        os.rename(path, aside)
+        return aside
+    except FileNotFoundError:
+        return None
+    except OSError:
+        delete(path)
+        return None
+
+
+def delete(path: Path) -> None:
+    """Remove a folder or a file, ignoring errors (what is left, `musefuse store gc` lists again)."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        try:
+            path.unlink()
+        except OSError:
+            pass
+
+
+def _content_problem(folder: Path, key: str) -> str | None:
+    """What checksums cannot see: a JSON file that is not a JSON object (a consistent manifest vouches for
+    whatever it lists), or a folder holding another task's files: the key recomputed from task.json's kind,
+    numerics and spec must be the folder's name. None when neither."""
+    read: dict[str, Any] = {}
+    for name in JSON_FILES:
+        try:
+            read[name] = json.loads((folder / name).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            return f"{name} is not readable JSON"
+        if not isinstance(read[name], dict):
+            return f"{name} is not a JSON object"
+    task = read["task.json"]
+    if not {"kind", "numerics", "spec"} <= task.keys():
+        return "task.json does not describe a task (its kind, numerics and spec)"
+    try:
+        actual = task_key(task["kind"], task["spec"], task["numerics"])
+    except (TypeError, ValueError):
+        return "task.json does not describe a task (its spec cannot be hashed)"
+    if actual != key:
+        return (f"it holds the files of another task ({task['kind']} '{task.get('label', '?')}', key "
+                f"{actual[:12]}), not of the task its key names")
+    if task.get("key", key) != key:
+        return f"task.json names another key ({str(task['key'])[:12]})"
+    return None
 
 
 def _legacy_problem(folder: Path) -> str | None:
@@ -250,12 +331,6 @@ def _legacy_problem(folder: Path) -> str | None:
     for name in FILES:
         if not (folder / name).is_file():
             return f"{name} is missing"
-    for name in ("task.json", "fit.json", "model.json"):
-        try:
-            if not isinstance(json.loads((folder / name).read_text(encoding="utf-8")), dict):
-                return f"{name} is not a JSON object"
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-            return f"{name} is not readable JSON"
     try:
         signals = fileio.load_signals(folder / "signals.safetensors")
         tensors = fileio.read_tensors(folder / "model.safetensors")

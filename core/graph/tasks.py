@@ -15,7 +15,6 @@ the store); executors build one per process.
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ import numpy as np
 
 from musefuse.core.data.dataset import Dataset, Standardiser
 from musefuse.core.graph.boundary import Plugin, in_task
-from musefuse.core.graph.store import ArtifactStore
+from musefuse.core.graph.store import ArtifactStore, task_key
 from musefuse.core.graph.wiring import feature_input, fusion_input, mean_signal, regressor_input
 from musefuse.core.interfaces import FitContext, ModelSettings, TrainingBudget
 from musefuse.core.learning.calibration import apply_calibration, reference_quantiles
@@ -52,8 +51,7 @@ class Task:
     deps: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
-        blob = json.dumps({"kind": self.kind, "numerics": NUMERICS_VERSION, "spec": self.spec}, sort_keys=True)
-        object.__setattr__(self, "key", hashlib.sha256(blob.encode()).hexdigest())
+        object.__setattr__(self, "key", task_key(self.kind, self.spec, NUMERICS_VERSION))
         object.__setattr__(self, "deps", tuple(dict.fromkeys(_ref_keys(self.spec))))
 
     @property

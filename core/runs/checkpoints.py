@@ -15,7 +15,9 @@ Run folders written before decisions.json (musefuse 0.1 up to the devel gate) ho
 
 Each checkpoint is a safetensors file plus its JSON metadata, never pickle. :func:`load_fitted`
 checks every file against the configuration and the others before rebuilding anything, so a
-damaged run folder is a :class:`RunFolderError` naming the file, not a traceback or a NaN prediction.
+damaged run folder is a :class:`RunFolderError` naming the file (and the release that wrote the
+folder), not a traceback or a NaN prediction. (Before that, ``runner.load_run_config`` checks the
+folder against its manifest: musefuse.core.runs.runfolder.verify.)
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from musefuse.core.learning.decisions import Decision, configured
 from musefuse.core.learning.mean_shrink import MeanShrink
 from musefuse.core.learning.models import model_from_checkpoint
 from musefuse.core.plugin_host import PluginHost
+from musefuse.core.runs import runfolder
 
 DIFFICULTY_INPUTS = "difficulty_inputs.json"  # run folders written before decisions.json
 DECISIONS = "decisions.json"
@@ -133,8 +136,16 @@ def save_fitted(fitted: Fitted, run: Path, host: PluginHost) -> None:
 
 
 def load_fitted(run: Path, cfg: RunConfig, host: PluginHost, device: Any) -> Fitted:
-    """A finished run's fitted pipeline, with every checkpoint checked first (:func:`check`)."""
-    where = Layout(Path(run), cfg, host)
+    """A finished run's fitted pipeline, with every checkpoint checked first (:func:`check`); an error names the
+    release that wrote the run folder."""
+    try:
+        return _load_fitted(Path(run), cfg, host, device)
+    except RunFolderError as exc:
+        raise RunFolderError(f"{exc} The run folder was written by {runfolder.written_by(Path(run))}.") from None
+
+
+def _load_fitted(run: Path, cfg: RunConfig, host: PluginHost, device: Any) -> Fitted:
+    where = Layout(run, cfg, host)
     regressors, fusion_re, decisions = check(where)
     shrinks = read_mean_shrink(where)
 
@@ -169,6 +180,7 @@ def check(where: Layout) -> tuple[Members, dict[str, bool], tuple[dict[tuple[str
     members, whether each fuser reads the difficulty, and the decisions (decisions.json, or for older run folders
     difficulty_inputs.json)."""
     cfg, host = where.config, where.host
+    check_agreement(where)
     members, fusion_re, decisions = read_decisions(where)
 
     def part(path: Path, kind: Any = None) -> tuple[dict, dict, Any]:
@@ -283,6 +295,60 @@ class Choice:
         if not isinstance(raw, dict) or not isinstance(raw.get("re"), bool):
             raise ValueError("expected {'re': true|false, ...}")
         return cls(raw["re"])
+
+
+def check_agreement(where: Layout) -> None:
+    """config.yaml's modalities and targets against the run's other files, before any of them is read by name: a
+    config.yaml edited or taken from another run is an error naming config.yaml and the file that disagrees, not
+    a KeyError. Files that are absent or unreadable are left to the checks that read them."""
+    cfg, run = where.config, where.run
+    config = run / "config.yaml"
+
+    def agree(path: Path, kind: str, named: list[str], known: Any) -> None:
+        if not isinstance(known, dict):
+            return
+        missing = [n for n in named if n not in known]
+        extra = [k for k in known if k not in named]
+        if missing or extra:
+            said = f"names {kind} '{missing[0]}'" if missing else f"does not name {kind} '{extra[0]}'"
+            plural = {"modality": "modalities", "target": "targets"}[kind]
+            raise RunFolderError(f"{config} {said}, but {path} knows {plural} {', '.join(map(str, known)) or '(none)'}:"
+                                 " the two come from different runs (or one was edited); train the run again.")
+
+    inputs = _json_object(where.difficulty_inputs)
+    unimodal = inputs.get("unimodal")
+    agree(where.difficulty_inputs, "modality", list(cfg.modalities), unimodal)
+    for per_target in unimodal.values() if isinstance(unimodal, dict) else ():
+        agree(where.difficulty_inputs, "target", list(cfg.targets), per_target)
+    agree(where.difficulty_inputs, "target", list(cfg.targets), inputs.get("fusion"))
+    agree(where.mean_shrink, "target", list(cfg.targets), _json_object(where.mean_shrink) or None)
+    try:
+        listed = json.loads(where.decisions.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        listed = None
+    if isinstance(listed, list):
+        unimodal = [e for e in listed if isinstance(e, dict) and e.get("stage") == "unimodal"]
+        agree(where.decisions, "modality", list(cfg.modalities), dict.fromkeys(e.get("modality") for e in unimodal))
+        agree(where.decisions, "target", list(cfg.targets), dict.fromkeys(e.get("target") for e in unimodal))
+    folders = _json_object(run / "environment.json").get("dataset")
+    agree(run / "environment.json", "modality", list(cfg.modalities),
+          folders.get("folders") if isinstance(folders, dict) else None)
+    for m in cfg.modalities:
+        if not where.standardisation(m).with_suffix(".safetensors").exists():
+            raise RunFolderError(f"{config} names modality '{m}', but the run folder has no "
+                                 f"{where.standardisation(m)}.safetensors: the run was not trained on it; train the "
+                                 "run again.")
+
+
+def _json_object(path: Path) -> dict[str, Any]:
+    """A JSON object file's content; {} when it is absent, unreadable or not an object."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    return raw if isinstance(raw, dict) else {}
+
+
 
 
 def read_difficulty_inputs(where: Layout) -> tuple[dict[tuple[str, str], Choice], dict[str, Choice]]:

@@ -13,6 +13,9 @@ Layout::
     RUN/predictions/<stage>/<target>/<Id>.csv    timestamp,segment_id,value (MuSe submission layout)
     RUN/log.txt                first file of a run (it marks the folder as a run folder); ends with
                                the error when a run fails
+    RUN/manifest.json          sha256 of each file predict reads (config.yaml, environment.json, tasks.json,
+                               the choices, standardisation/, checkpoints/) and the release that wrote them,
+                               taken when the run's model files are complete (:func:`seal`, :func:`verify`)
     RUN/results.json           written last: its presence means the run finished
 
 :func:`prepare` is the one way into a run folder: it creates it, reuses a folder that holds an
@@ -22,6 +25,7 @@ write, and checks that the folder can be written before any training starts.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -29,6 +33,7 @@ import tempfile
 import traceback
 from collections.abc import Callable
 from datetime import datetime
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
@@ -42,8 +47,7 @@ LOG = "log.txt"
 # Add a name here when a run starts writing a new top-level file or folder.
 RUN_ENTRIES = frozenset({"config.yaml", "environment.json", RESULTS, LOG, "standardisation", "checkpoints",
                          "difficulty", "predictions", "tasks.json", "difficulty_drift.json", "difficulty_inputs.json",
-                         "decisions.json",
-                         "mean_shrink.json", "report"})  # musefuse report's default output
+                         "decisions.json", "mean_shrink.json", "manifest.json", "report"})  # report: musefuse report's
 MIN_FREE_BYTES = 64 * 2**20  # a run folder of the demo is ~10 MiB; refuse to start with less than this free
 
 
@@ -265,3 +269,105 @@ def require_finished(run: Path) -> Path:
     if not (run / RESULTS).exists():
         raise RunFolderError(f"{run} is not a finished musefuse run folder (no {RESULTS}).")
     return run
+
+
+# -- integrity: a run folder's manifest ------------------------------------------------------------------
+
+MANIFEST = "manifest.json"
+MANIFEST_FORMAT = 1  # bump when a release can no longer read run folders as earlier ones wrote them
+# What the manifest covers: the files predict reads and those that describe the run. Predictions, difficulty
+# CSVs, the log, results.json and a report are outputs, not inputs; a run folder shared without them still
+# predicts.
+SEALED = ("config.yaml", "environment.json", "tasks.json", "difficulty_inputs.json", "decisions.json",
+          "mean_shrink.json", "difficulty_drift.json", "standardisation", "checkpoints")
+
+
+def seal(run: Path) -> None:
+    """Write RUN/manifest.json: the sha256 of every file under :data:`SEALED` and the release that wrote them.
+    Called once the run's model files are complete, before results.json (the checksum code is the artifact
+    store's, core.fileio)."""
+    run = Path(run)
+    env = _read_json(run / "environment.json")
+    fileio.write_json(run / MANIFEST, {
+        "format": MANIFEST_FORMAT, "musefuse": env.get("musefuse") or release(), "git_commit": env.get("git_commit"),
+        "sha256": fileio.checksums(run, _sealed_files(run))})
+
+
+def verify(run: Path) -> str | None:
+    """Check a finished run folder against its manifest before anything in it is used.
+
+    A file changed, missing or unreadable, a file under the sealed names that the run did not write, an
+    unreadable manifest, or a manifest of a newer format: a :class:`RunFolderError` naming the file and the
+    release that wrote the folder. A run folder written before manifests existed is not refused: the returned
+    note says so (its files are then checked only as :func:`musefuse.core.runs.checkpoints.load_fitted` loads
+    them). None when every file is as the run wrote it.
+    """
+    run = Path(run)
+    path = run / MANIFEST
+    if not path.exists():
+        return (f"note: {run} has no {MANIFEST}: it was written by {written_by(run)}, before run folders carried "
+                "checksums, so its files are checked only by loading them.")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RunFolderError(f"{path} cannot be read ({first_line(exc)}); the run folder is damaged: train the run "
+                             "again.") from None
+    digests = manifest.get("sha256") if isinstance(manifest, dict) else None
+    if not isinstance(digests, dict) or not all(isinstance(v, str) for v in digests.values()):
+        raise RunFolderError(f"{path} does not list the run's files and their checksums; the run folder is damaged: "
+                             "train the run again.")
+    form = manifest.get("format")
+    if not isinstance(form, int) or form > MANIFEST_FORMAT:
+        raise RunFolderError(f"{run} was written by {written_by(run)} as run folder format {form}; this musefuse "
+                             f"({release() or 'version unknown'}) reads format {MANIFEST_FORMAT} and older: use that "
+                             "release or a newer one with this run folder.")
+    problem = fileio.checksum_problem(run, digests)
+    if problem is None:
+        added = sorted(set(_sealed_files(run)) - set(digests))
+        problem = f"{added[0]} is not among the files the run wrote (its {MANIFEST})" if added else None
+    if problem is not None:
+        raise RunFolderError(f"{run} was changed after {written_by(run)} wrote it: {problem}. Nothing in it is "
+                             "used; train the run again (or restore the file).")
+    return None
+
+
+def written_by(run: Path) -> str:
+    """'musefuse 0.1.0 (commit 6ff15d9c0a1b)': the release that wrote a run folder, as its manifest or its
+    environment.json says."""
+    run = Path(run)
+    said = _read_json(run / MANIFEST)
+    if not said.get("musefuse"):
+        said = _read_json(run / "environment.json")
+    name, commit = said.get("musefuse"), said.get("git_commit")
+    if not name and not commit:
+        return "a musefuse release that neither its manifest.json nor its environment.json names"
+    return f"musefuse {name or '(version unknown)'}" + (f" (commit {str(commit)[:12]})" if commit else "")
+
+
+def release() -> str | None:
+    """The installed musefuse's version (None when it is not installed, e.g. run from a source tree)."""
+    try:
+        return version("musefuse")
+    except PackageNotFoundError:
+        return None
+
+
+def _sealed_files(run: Path) -> list[str]:
+    """The files under :data:`SEALED`, as relative paths with '/' (left-over temporary files excluded)."""
+    names = []
+    for entry in SEALED:
+        path = run / entry
+        if path.is_dir():
+            names += sorted(p.relative_to(run).as_posix() for p in path.rglob("*")
+                            if p.is_file() and not (p.name.startswith(".") and p.name.endswith(".tmp")))
+        elif path.is_file():
+            names.append(entry)
+    return names
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    return raw if isinstance(raw, dict) else {}

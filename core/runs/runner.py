@@ -83,24 +83,30 @@ def execute_run(cfg: RunConfig, reporter: Reporter | None = None, echo=lambda _m
             for warning in drift_warnings(drift):
                 log(f"warning: {warning}")
         records = score_records(fitted, outputs, cfg.seed)
+        runfolder.seal(run)  # manifest.json: checksums of what predict reads
         session.finish(records)
     return run, records
 
 
-def load_run_config(run: Path) -> RunConfig:
-    """The configuration a finished run was trained with; a damaged config.yaml is a RunFolderError."""
+def load_run_config(run: Path, echo=lambda _m: None) -> RunConfig:
+    """The configuration a finished run was trained with, once the folder is checked against its manifest
+    (runfolder.verify; ``echo`` gets its note on a folder older than manifests); a damaged config.yaml is a
+    RunFolderError naming the release that wrote it."""
     run = runfolder.require_finished(run)
-    path = run / "config.yaml"
+    note = runfolder.verify(run)
+    if note:
+        echo(note)
+    path, by = run / "config.yaml", f"(written by {runfolder.written_by(run)})"
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise RunFolderError(f"{path} cannot be read ({str(exc).strip().splitlines()[0]}).") from None
+        raise RunFolderError(f"{path} cannot be read ({str(exc).strip().splitlines()[0]}) {by}.") from None
     if not isinstance(raw, dict):
-        raise RunFolderError(f"{path} is not a musefuse config (a mapping of field: value).")
+        raise RunFolderError(f"{path} is not a musefuse config (a mapping of field: value) {by}.")
     try:
         return RunConfig.model_validate(raw)
     except Exception as exc:
-        raise RunFolderError(f"{path} cannot be read as a musefuse config: {exc}") from None
+        raise RunFolderError(f"{path} {by} cannot be read as a musefuse config: {exc}") from None
 
 
 def predict(run: Path, data: Path | None, out: Path, stage: str = "fusion", device: str = "auto",
@@ -117,7 +123,7 @@ def predict(run: Path, data: Path | None, out: Path, stage: str = "fusion", devi
     if stage not in ("fusion", "unimodal"):
         raise ConfigError(f"'stage' must be fusion or unimodal; got '{stage}'.")
     run = Path(run)
-    cfg = load_run_config(run)
+    cfg = load_run_config(run, echo)
     if data is None:
         if cfg.data is None:
             raise ConfigError(f"--data: {run / 'config.yaml'} records no data folder; pass --data.")
