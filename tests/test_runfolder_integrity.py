@@ -76,7 +76,7 @@ def test_the_manifest_covers_what_predict_reads_and_names_the_release(trained):
     assert manifest["format"] == runfolder.MANIFEST_FORMAT and manifest["musefuse"] == env["musefuse"]
     assert manifest["git_commit"] == env["git_commit"]
     files = set(manifest["sha256"])
-    assert {"config.yaml", "environment.json", "difficulty_inputs.json", "mean_shrink.json",
+    assert {"config.yaml", "environment.json", "decisions.json", "mean_shrink.json",
             "checkpoints/fuser-arousal.safetensors", "checkpoints/fuser-arousal.json",
             "standardisation/fau.safetensors"} <= files
     assert not any(f.startswith(("predictions/", "difficulty/")) or f in ("log.txt", "results.json") for f in files)
@@ -86,10 +86,10 @@ def test_the_manifest_covers_what_predict_reads_and_names_the_release(trained):
 @pytest.mark.parametrize("damage", ["flipped-byte", "missing", "added"])
 def test_predict_refuses_a_changed_missing_or_added_file_naming_it(damage, trained, tmp_path):
     run = _copy(trained, tmp_path)
-    ckpt = run / "checkpoints" / "regressor-fau-arousal.safetensors"
+    ckpt = run / "checkpoints" / "regressor-fau-arousal-1.safetensors"
     if damage == "flipped-byte":  # was used without a word (predictions changed by 0.007)
         _flip_byte(ckpt)
-        said = "checkpoints/regressor-fau-arousal.safetensors differs from what was written"
+        said = "checkpoints/regressor-fau-arousal-1.safetensors differs from what was written"
     elif damage == "missing":
         (run / "checkpoints" / "fuser-valence.json").unlink()
         said = "checkpoints/fuser-valence.json is missing"
@@ -155,7 +155,7 @@ def test_a_config_naming_a_modality_the_other_files_do_not_know(legacy, trained,
     _config_with(run, modalities=["fau", "bert"])  # was "difficulty_inputs.json cannot be read (KeyError: 'bert')"
     result = _predict(run, trained[0], tmp_path / "p")
     if legacy:
-        _refused(result, "config.yaml names modality 'bert'", "difficulty_inputs.json knows modalities fau")
+        _refused(result, "config.yaml names modality 'bert'", "decisions.json knows modalities fau")
     else:
         _refused(result, "config.yaml differs from what was written")
 
@@ -165,12 +165,12 @@ def test_config_and_the_other_files_disagreeing_without_a_manifest(edit, trained
     run = _copy(trained, tmp_path, legacy=True)
     if edit == "swapped-modality":
         _config_with(run, modalities=["egemaps"])
-        said = ("config.yaml names modality 'egemaps'", "difficulty_inputs.json")
+        said = ("config.yaml names modality 'egemaps'", "decisions.json")
     elif edit == "other-targets":
         _config_with(run, targets=["arousal"])
-        said = ("config.yaml does not name target 'valence'", "difficulty_inputs.json")
+        said = ("config.yaml does not name target 'valence'", "decisions.json")
     else:
-        (run / "difficulty_inputs.json").unlink()
+        (run / "decisions.json").unlink()
         (run / "mean_shrink.json").unlink()
         (run / "environment.json").unlink()
         _config_with(run, modalities=["fau", "bert"], re_unimodal=True, re_fusion=True)
@@ -178,7 +178,7 @@ def test_config_and_the_other_files_disagreeing_without_a_manifest(edit, trained
     _refused(_predict(run, trained[0], tmp_path / "p"), *said)
 
 
-@pytest.mark.parametrize("record", ["difficulty_inputs.json", "mean_shrink.json"])
+@pytest.mark.parametrize("record", ["decisions.json", "mean_shrink.json"])
 def test_without_a_manifest_a_lost_record_of_a_devel_choice_is_named(record, trained, tmp_path):
     run = _copy(trained, tmp_path, legacy=True)
     (run / record).unlink()

@@ -23,7 +23,7 @@ from musefuse.core.graph.store import FILES, MANIFEST, ArtifactStore
 from musefuse.core.graph.tasks import Task
 from musefuse.lab.synth import write_synthetic
 
-# The default pipeline (a devel gate per regressor and fuser) on one narrow modality: ~3 s on a CPU.
+# The default pipeline (a decision per regressor and fuser) on one narrow modality: ~3 s on a CPU.
 TINY = ["--modalities", "fau", "--layers", "1", "--hidden", "4", "--epochs", "1", "--threads", "1", "--device", "cpu"]
 
 
@@ -38,7 +38,7 @@ def _wide(monkeypatch):
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> tuple[Path, Path, Path]:
-    """(data, store, run folder) of one tiny gated fau run."""
+    """(data, store, run folder) of one tiny fau run of the default pipeline."""
     base = tmp_path_factory.mktemp("binding")
     data = write_synthetic(base / "data", small=True, seed=1, modalities=["fau"])
     result = cli("run", "--data", data, "--store", base / "store", "--out", base / "run", *TINY)
@@ -83,13 +83,13 @@ def _rerun_repairs(trained, store: ArtifactStore, tmp_path: Path, damaged: list[
     assert sorted(t["key"] for t in tasks) == sorted(t["key"] for t in clean)  # the same graph, the same models
     assert {t["key"] for t in tasks if not t["reused"]} >= set(damaged)
     assert json.loads((run / "results.json").read_text()) == json.loads((clean_run / "results.json").read_text())
-    assert (run / "difficulty_inputs.json").read_text() == (clean_run / "difficulty_inputs.json").read_text()
+    assert (run / "decisions.json").read_text() == (clean_run / "decisions.json").read_text()
     assert cli("store", "verify", "--store", store.root).exit_code == 0
 
 
 def test_an_entry_holding_another_entrys_files_of_the_same_kind(trained, tmp_path):
     store, keys = _copy(trained, tmp_path)
-    victim, donor = keys["unimodal fau → arousal (no RE)"], keys["unimodal fau → valence (no RE)"]
+    victim, donor = keys["fold 1/3 unimodal fau → arousal (plain)"], keys["fold 1/3 unimodal fau → valence (plain)"]
     _swap(store, victim, donor)
     problem = store.problem(victim)
     assert problem is not None and "another task" in problem and donor[:12] in problem, problem
@@ -99,14 +99,14 @@ def test_an_entry_holding_another_entrys_files_of_the_same_kind(trained, tmp_pat
 
 def test_an_entry_holding_another_entrys_files_of_another_kind(trained, tmp_path):
     store, keys = _copy(trained, tmp_path)
-    victim = keys["fold 1/3 unimodal fau → valence (no RE)"]
+    victim = keys["fold 1/3 unimodal fau → valence (plain)"]
     _swap(store, victim, keys["fold 2/3 difficulty fau"])  # was a KeyError: 'shift' when the regressor loaded
     _rerun_repairs(trained, store, tmp_path, [victim], "estimator 'fold 2/3 difficulty fau'")
 
 
 def test_garbage_fit_json_that_the_manifest_vouches_for(trained, tmp_path):
     store, keys = _copy(trained, tmp_path)
-    gate = keys["difficulty gate unimodal fau → arousal"]
+    gate = keys["decision unimodal fau → arousal: model"]
     (store.path(gate) / "fit.json").write_text("{not json")
     _reseal(store.path(gate))
     assert store.problem(gate) == "fit.json is not readable JSON"
@@ -156,16 +156,34 @@ def test_gc_removes_a_file_where_a_prefix_folder_belongs(tmp_path):
     assert not (tmp_path / "ab").exists() and not list(store.keys()) and not store.strays()
 
 
-def test_a_tampered_gate_choice_is_never_used_downstream(trained, tmp_path):
-    """The choice flipped in fit.json: detected, moved aside and retrained, and the fuser follows the retrained
-    gate (before, the plan read the tampered choice before the entry was checked)."""
+def _flip(store: ArtifactStore, decision: str) -> None:
+    fit = json.loads((store.path(decision) / "fit.json").read_text())
+    other = next(c for c in fit["decision"]["candidates"] if c != fit["choice"])
+    fit["choice"] = fit["decision"]["chosen"] = other
+    (store.path(decision) / "fit.json").write_text(json.dumps(fit))
+
+
+def test_a_tampered_decision_is_never_used_downstream(trained, tmp_path):
+    """The choice flipped in fit.json: detected, moved aside and retrained (before, the plan read the tampered
+    choice before the entry was checked)."""
     store, keys = _copy(trained, tmp_path)
-    gate = keys["difficulty gate unimodal fau → arousal"]
-    fit = json.loads((store.path(gate) / "fit.json").read_text())
-    fit["choice"] = {"re": "no-re", "no-re": "re"}[fit["choice"]]
-    (store.path(gate) / "fit.json").write_text(json.dumps(fit))
-    assert store.gate_info(gate) is None and store.path(gate).is_dir()  # left for the run to report
-    _rerun_repairs(trained, store, tmp_path, [gate], "fit.json differs")
+    decision = keys["decision unimodal fau → arousal: model"]
+    _flip(store, decision)
+    assert store.gate_info(decision) is None and store.path(decision).is_dir()  # left for the run to report
+    _rerun_repairs(trained, store, tmp_path, [decision], "fit.json differs")
+
+
+def test_a_tampered_decision_that_the_manifest_vouches_for_is_refused(trained, tmp_path):
+    """The choice flipped and the checksums rewritten to match: the entry's output is still the other candidate's
+    predictions, so the run refuses to build a pipeline that would disagree with what its fuser read."""
+    data, _, _ = trained
+    store, keys = _copy(trained, tmp_path)
+    decision = keys["decision unimodal fau → arousal: model"]
+    _flip(store, decision)
+    _reseal(store.path(decision))
+    result = cli("run", "--data", data, "--store", store.root, "--out", tmp_path / "run", *TINY)
+    assert result.exit_code != 0 and "holds another candidate's predictions" in result.output, result.output
+    assert decision[:12] in result.output and "Traceback" not in result.output
 
 
 def test_the_store_and_the_tasks_agree_on_keys(tmp_path):

@@ -18,6 +18,7 @@ import numpy as np
 from musefuse.core import fileio
 from musefuse.core.config import RunConfig
 from musefuse.core.data.dataset import Dataset, Standardiser, Subject
+from musefuse.core.errors import MusefuseError
 from musefuse.core.graph.executors import Executor, InProcessExecutor, Reporter, SilentReporter, run_in_rounds
 from musefuse.core.graph.plan import FUSION_CANDIDATES, RunPlan, model_seed, plan_run
 from musefuse.core.graph.store import ArtifactStore, default_store
@@ -190,15 +191,26 @@ def collect(plan: RunPlan, store: ArtifactStore, cfg: RunConfig, dataset: Datase
             return [(None, store.checkpoint(plan.estimators[m].key))]
         return [(_own_standardiser(t, dataset, host), store.checkpoint(t.key)) for t in plan.fold_estimators[m]]
 
-    def decided(task: Task | None, label: str, only: str) -> Decision:
-        if task is None:
-            return configured(label, only)
-        return Decision.from_json(store.gate_info(task.key)["decision"])
+    env = TaskEnv(dataset, host, device, store)
 
-    unimodal = {k: decided(up.decision, f"unimodal {k[0]} → {k[1]}: model", next(iter(up.candidates)))
+    def decided(task: Task | None, label: str, refs: dict[str, list]) -> Decision:
+        if task is None:
+            return configured(label, next(iter(refs)))
+        decision = Decision.from_json(store.gate_info(task.key)["decision"])
+        # what later stages read is the chosen candidate's output: a store entry whose choice was rewritten (its
+        # checksums too) would otherwise have the fuser read one candidate and predict use another
+        kept, chosen = env.signal([[task.key, None]]), env.signal(refs[decision.chosen])
+        if not all(np.array_equal(a, b) for a, b in zip(kept, chosen, strict=True)):
+            raise MusefuseError(f"The store entry of '{task.label}' ({store.path(task.key)}) says it chose "
+                                f"'{decision.chosen}' but holds another candidate's predictions; remove it "
+                                f"(musefuse store rm {task.key[:12]}) and run again.")
+        return decision
+
+    unimodal = {k: decided(up.decision, f"unimodal {k[0]} → {k[1]}: model", up.refs)
                 for k, up in plan.unimodal.items()}
     fusion = {t: decided(plan.fusion_decisions.get(t), f"fusion → {t}: difficulty input",
-                         FUSION_CANDIDATES[next(iter(fusers))]) for t, fusers in plan.fusers.items()}
+                         {FUSION_CANDIDATES[re]: [[task.key, None]] for re, task in fusers.items()})
+              for t, fusers in plan.fusers.items()}
     fusion_re = {t: d.chosen == FUSION_CANDIDATES[True] for t, d in fusion.items()}
     regressors = {k: [(store.checkpoint(task.key), task.spec["difficulty"] is not None,
                        task.spec.get("feature_scaling") == "recording", _own_standardiser(task, dataset, host))
@@ -207,7 +219,6 @@ def collect(plan: RunPlan, store: ArtifactStore, cfg: RunConfig, dataset: Datase
         cfg, host, device, stats, {m: estimators(m) for m in plan.difficulty}, regressors,
         {t: store.checkpoint(plan.fusers[t][re].key) for t, re in fusion_re.items()},
         {m: store.checkpoint(task.key) for m, task in plan.calibrations.items()}, fusion_re, (unimodal, fusion), {})
-    env = TaskEnv(dataset, host, device, store)
     out = Outputs(dataset.subjects)
     for m, refs in plan.difficulty.items():
         out.difficulty[m] = env.signal(refs)

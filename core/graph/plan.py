@@ -130,9 +130,9 @@ def plan_run(cfg: RunConfig, dataset: Dataset, host: PluginHost, device_type: st
              decided: Decided = lambda _key: None) -> RunPlan:
     """Every task of the run described by ``cfg`` on ``dataset``, dependencies first.
 
-    With a difficulty gate, what comes after a gate depends on its choice: ``decided`` gives a finished gate's
-    choice, and the plan stops (``complete`` False) at the first stage whose gates have not run. Planning
-    again after running those tasks continues from there; keys of tasks already planned do not change.
+    Each regressor's candidates (:func:`unimodal_candidates`) are trained as fold models where the fuser learns
+    from out-of-fold predictions (the default), else as one all-train model each; a decision task keeps one of
+    them by the rule of :mod:`musefuse.core.learning.decisions`, and the fuser reads the decision's output.
     """
     est_cls, fuser_cls = host.estimator(cfg.estimator), host.fuser(cfg.fuser)
     modalities = [host.modality(n) for n in cfg.modalities]

@@ -321,7 +321,6 @@ def check_agreement(where: Layout) -> None:
     for per_target in unimodal.values() if isinstance(unimodal, dict) else ():
         agree(where.difficulty_inputs, "target", list(cfg.targets), per_target)
     agree(where.difficulty_inputs, "target", list(cfg.targets), inputs.get("fusion"))
-    agree(where.mean_shrink, "target", list(cfg.targets), _json_object(where.mean_shrink) or None)
     try:
         listed = json.loads(where.decisions.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
@@ -330,6 +329,7 @@ def check_agreement(where: Layout) -> None:
         unimodal = [e for e in listed if isinstance(e, dict) and e.get("stage") == "unimodal"]
         agree(where.decisions, "modality", list(cfg.modalities), dict.fromkeys(e.get("modality") for e in unimodal))
         agree(where.decisions, "target", list(cfg.targets), dict.fromkeys(e.get("target") for e in unimodal))
+    agree(where.mean_shrink, "target", list(cfg.targets), _json_object(where.mean_shrink) or None)
     folders = _json_object(run / "environment.json").get("dataset")
     agree(run / "environment.json", "modality", list(cfg.modalities),
           folders.get("folders") if isinstance(folders, dict) else None)
