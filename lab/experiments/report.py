@@ -288,6 +288,9 @@ def write_report(folder: Path, out: Path | None = None, overwrite: bool = True) 
         intro = (f"Modalities {', '.join(cfg['modalities'])}; targets {', '.join(cfg['targets'])}; estimator "
                  f"{cfg.get('estimator')}, fuser {cfg.get('fuser')}; seed {cfg.get('seed')}; data {cfg.get('data')}.")
         table_md = _run_table(records)
+        decisions = _decisions_table(folder)
+        if decisions:
+            table_md += "\n\n" + decisions
     md = [f"# {title}", "", intro, "", table_md, ""]
     body = [f"<h1>{html.escape(title)}</h1>", f"<p>{html.escape(intro)}</p>", _md_tables_to_html(table_md)]
     for name, png, caption in figures:
@@ -307,10 +310,41 @@ def write_report(folder: Path, out: Path | None = None, overwrite: bool = True) 
 
 def _run_table(records: Sequence[dict[str, Any]]) -> str:
     rows = dict.fromkeys((r["stage"], tuple(r["modalities"]), r["target"]) for r in records)
-    lines = ["| stage | modalities | target | devel CCC | test CCC |", "|---|---|---|---|---|"]
+    lines = ["| stage | modalities | target | model | devel CCC [95% CI] | test CCC [95% CI] |",
+             "|---|---|---|---|---|---|"]
     for stage, mods, target in rows:
-        by = {r["partition"]: r["ccc"] for r in records if (r["stage"], tuple(r["modalities"]), r["target"])
+        by = {r["partition"]: r for r in records if (r["stage"], tuple(r["modalities"]), r["target"])
               == (stage, mods, target)}
-        cells = ["—" if by.get(p) is None else f"{by[p]:.4f}" for p in ("devel", "test")]
-        lines.append(f"| {stage} | {'+'.join(mods)} | {target} | {cells[0]} | {cells[1]} |")
+        model = next((r.get("chosen") for r in by.values() if r.get("chosen")), "")
+        lines.append(f"| {stage} | {'+'.join(mods)} | {target} | {model} | {_with_interval(by.get('devel'))} | "
+                     f"{_with_interval(by.get('test'))} |")
+    return "\n".join(lines)
+
+
+def _with_interval(record: dict[str, Any] | None) -> str:
+    if record is None or record.get("ccc") is None:
+        return "—"
+    ci = record.get("ccc_ci95")
+    return f"{record['ccc']:.4f}" + ("" if not ci else f" [{ci[0]:.3f}, {ci[1]:.3f}]")
+
+
+def _decisions_table(folder: Path) -> str:
+    """decisions.json as a table: what was decided, on which evidence, each candidate's CCC ± its standard error."""
+    try:
+        entries = json.loads((folder / "decisions.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ""
+    if not isinstance(entries, list) or not entries:
+        return ""
+    lines = ["## Decisions", "", "Each candidate's CCC on unseen-subject evidence ± its subject-bootstrap standard "
+             "error; a more complex candidate is kept only where it wins by more than the standard error of its gain.",
+             "", "| decision | evidence | candidates | kept | notes |", "|---|---|---|---|---|"]
+    for e in entries:
+        if not isinstance(e, dict):
+            continue
+        cands = ", ".join(f"{n} {c['ccc']:.3f} ± {c['se']:.3f}" if c.get("ccc") is not None and c.get("se") is not None
+                          else n for n, c in (e.get("candidates") or {}).items())
+        evidence = f"{e.get('evidence')} ({e.get('n_subjects')} subjects)" if e.get("n_subjects") else e.get("evidence")
+        lines.append(f"| {e.get('decision')} | {evidence} | {cands} | **{e.get('chosen')}** | "
+                     f"{' '.join(e.get('notes') or [])} |")
     return "\n".join(lines)

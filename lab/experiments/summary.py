@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from musefuse.core.errors import ConfigError, RunFolderError
@@ -39,7 +40,7 @@ class Summary:
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(["group", *self.fields, "stage", "modalities", "target", "re", "partition", "ccc_mean", "ccc_std",
-                    "n_seeds", "seeds"])
+                    "n_seeds", "seeds", "ci95_lo", "ci95_hi"])
         for r in self.rows:
             for part in self.partitions:
                 stat = r["stats"].get(part)
@@ -48,12 +49,15 @@ class Summary:
                 w.writerow([r["group"], *(r["settings"].get(f, "") for f in self.fields), r["stage"],
                             "+".join(r["modalities"]), r["target"], r["re"], part, f"{stat[0]:.6f}",
                             "" if stat[1] is None else f"{stat[1]:.6f}", stat[2],
-                            " ".join(map(str, r["seeds"][part]))])
+                            " ".join(map(str, r["seeds"][part])),
+                            *(f"{v:.6f}" for v in r.get("ci95", {}).get(part, [])),
+                            *([] if part in r.get("ci95", {}) else ["", ""])])
         return buf.getvalue()
 
     def markdown(self) -> str:
         heads = [*(self.fields or ["runs"]), "stage", "modalities", "target", *self.partitions]
-        lines = [f"CCC, mean ± std over seeds (n). Groups differ in: {', '.join(self.fields) or 'nothing'}.", "",
+        lines = [f"CCC, mean ± std over seeds (n) [the runs' 95% subject-bootstrap interval, averaged]. Groups differ "
+                 f"in: {', '.join(self.fields) or 'nothing'}.", "",
                  "| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
         for r in self.rows:
             lines.append("| " + " | ".join(self.cells(r)) + " |")
@@ -63,11 +67,13 @@ class Summary:
         group = [str(r["settings"].get(f, "")) for f in self.fields] or [r["group"]]
         stage = r["stage"] + (" + RE" if r["re"] else "")
         return [*group, stage, "+".join(r["modalities"]), r["target"],
-                *(_cell(r["stats"].get(p), sep) for p in self.partitions)]
+                *(_cell(r["stats"].get(p), sep, r.get("ci95", {}).get(p)) for p in self.partitions)]
 
 
-def _cell(stat: Stat | None, sep: str = " ± ") -> str:
-    return "—" if stat is None else f"{fmt(stat, sep=sep)} ({stat[2]})"
+def _cell(stat: Stat | None, sep: str = " ± ", ci: list[float] | None = None) -> str:
+    if stat is None:
+        return "—"
+    return f"{fmt(stat, sep=sep)} ({stat[2]})" + ("" if not ci else f" [{ci[0]:.2f}, {ci[1]:.2f}]")
 
 
 def _value(v: Any) -> str:
@@ -105,6 +111,7 @@ def summarize(runs: Sequence[Path], partitions: Sequence[str] = ("devel", "test"
     differ = [k for k in keys if len({_value(cfg.get(k)) for _, cfg, _ in loaded}) > 1]
     summary = Summary(differ, {}, list(partitions))
     cells: dict[tuple, dict[str, list[tuple[int, float]]]] = {}
+    intervals: dict[tuple, dict[str, list[list[float]]]] = {}
     settings: dict[str, dict[str, str]] = {}
     seen: dict[tuple[str, Any], Path] = {}
     for path, cfg, records in loaded:
@@ -121,10 +128,15 @@ def summarize(runs: Sequence[Path], partitions: Sequence[str] = ("devel", "test"
                 continue
             key = (group, r["stage"], tuple(r["modalities"]), r["target"], bool(r.get("re")))
             cells.setdefault(key, {}).setdefault(r["partition"], []).append((seed, r["ccc"]))
+            if r.get("ccc_ci95"):
+                intervals.setdefault(key, {}).setdefault(r["partition"], []).append(r["ccc_ci95"])
     for (group, stage, mods, target, re), by_part in cells.items():
         summary.rows.append({
             "group": group, "settings": settings[group], "stage": stage, "modalities": list(mods), "target": target,
             "re": re, "stats": {p: mean_std([c for _, c in v]) for p, v in by_part.items()},
+            # the runs' own 95% intervals (subject bootstrap), averaged: how sure one run's number is
+            "ci95": {p: [float(np.mean([ci[0] for ci in v])), float(np.mean([ci[1] for ci in v]))]
+                     for p, v in intervals.get((group, stage, mods, target, re), {}).items()},
             "seeds": {p: sorted(s for s, _ in v) for p, v in by_part.items()}})
     order = {"unimodal": 0, "fusion": 1}
     targets = {"arousal": 0, "valence": 1, "combined": 2}
