@@ -82,6 +82,8 @@ def run(
     average_candidates: bool = typer.Option(
         None, "--average-candidates/--no-average-candidates",
         help="Where a regressor has several candidates, their average is one more (default on)."),
+    ensemble_seeds: int = typer.Option(
+        None, help="Pipelines of seeds seed..seed+N-1, their predictions averaged (default 1; each costs a run)."),
     fusion_train: str = typer.Option(
         None, help="Fuser's train inputs: out-of-fold (default) | in-sample (the paper's)."),
     difficulty_train: str = typer.Option(

@@ -90,6 +90,10 @@ class RunConfig(BaseModel):
     average_candidates: bool = Field(True, description=(
         "Where a regressor has several candidates, their average is one more (needs no training); the rule keeps "
         "it only where it wins on unseen subjects."))
+    ensemble_seeds: int = Field(1, ge=1, description=(
+        "Pipelines trained with seeds seed, seed + 1, …, their predictions averaged (every stage); each costs a "
+        "whole pipeline. 1: one pipeline (the default at the CPU budget; the fold models of each regressor are an "
+        "ensemble already). The run folder keeps every member under ensemble/seed-<s>/ and predict averages them."))
     fusion_train: Literal["in-sample", "out-of-fold"] = Field("out-of-fold", description=(
         "The fuser's train inputs: out-of-fold (predictions and difficulty from models that never saw the subject) "
         "or in-sample (the paper's: over-fitted predictions, the more so the longer the regressors train). "

@@ -248,3 +248,37 @@ def test_forcing_a_difficulty_that_no_estimator_gives_is_refused(data, tmp_path)
     assert result.exit_code == 2, result.output
     assert "--re-unimodal and --re-fusion" in result.output and "gives no difficulty signal" in result.output
     assert not (tmp_path / "r").exists()
+
+
+def test_an_ensemble_of_seeds_averages_its_pipelines_and_predict_follows(data, tmp_path):
+    """--ensemble-seeds 2: the run's outputs are the mean of the seeds' pipelines (each kept in the run folder under
+    ensemble/seed-<s>/ with its own decisions), and predict on the run's own data gives them again."""
+    import pandas as pd
+
+    store = tmp_path / "store"
+    common = ["--modalities", "fau", "--data", data, "--store", store, "--layers", "1", "--hidden", "4", "--epochs",
+              "1", "--threads", "1", "--device", "cpu", "--executor", "inprocess", "--targets", "arousal"]
+    singles = []
+    for seed in (3, 4):
+        out = tmp_path / f"s{seed}"
+        assert CliRunner().invoke(app, [str(a) for a in ["run", *common, "--seed", seed, "--out", out]]).exit_code == 0
+        singles.append(out)
+    run = tmp_path / "ens"
+    result = CliRunner().invoke(app, [str(a) for a in ["run", *common, "--seed", 3, "--ensemble-seeds", 2,
+                                                       "--out", run]])
+    assert result.exit_code == 0, result.output
+    entries = json.loads((run / "tasks.json").read_text())
+    assert entries and all(e["reused"] for e in entries)  # the seeds' pipelines: the single runs' models
+    assert {p.name for p in (run / "ensemble").iterdir()} == {"seed-3", "seed-4"}
+    assert all((run / "ensemble" / s / "decisions.json").is_file() for s in ("seed-3", "seed-4"))
+    devel = pd.read_csv(data / "metadata" / "partition.csv").query("Partition != 'train'")["Id"]
+    for sid in devel:
+        mine = pd.read_csv(run / "predictions" / "fusion" / "arousal" / f"{sid}.csv")["value"]
+        each = [pd.read_csv(s / "predictions" / "fusion" / "arousal" / f"{sid}.csv")["value"] for s in singles]
+        assert (abs(mine - (each[0] + each[1]) / 2) < 1e-5).all()
+    out = tmp_path / "pred"
+    result = CliRunner().invoke(app, ["predict", "--run", str(run), "--out", str(out), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    for sid in devel:
+        theirs = pd.read_csv(run / "predictions" / "fusion" / "arousal" / f"{sid}.csv")["value"]
+        assert (abs(pd.read_csv(out / "arousal" / f"{sid}.csv")["value"] - theirs) < 1e-5).all()

@@ -32,7 +32,7 @@ from musefuse.core.learning.mean_shrink import MeanShrink
 from musefuse.core.learning.regressor import Regressor
 from musefuse.core.plugin_host import PluginHost
 
-__all__ = ["Fitted", "Outputs", "train", "collect", "fit_context", "model_seed", "Reporter"]
+__all__ = ["Ensemble", "Fitted", "Outputs", "train", "collect", "fit_context", "model_seed", "Reporter"]
 
 
 @dataclass
@@ -175,6 +175,44 @@ class Fitted:
             {t: plugin(host.fuser, p) for t, p in fusers.items()},
             host.estimator(config.estimator).gives_signal, fusion_re, *decisions,
             {m: calibration(p) for m, p in calibrations.items()}, shrinks)
+
+
+@dataclass
+class Ensemble:
+    """Pipelines of several seeds (``ensemble_seeds``) that predict as one: their outputs averaged per stage."""
+
+    members: list[Fitted]
+
+    def __getattr__(self, name: str) -> Any:  # what describes the run (config, modalities, stats): the first's
+        if name == "members":
+            raise AttributeError(name)
+        return getattr(self.members[0], name)
+
+    @property
+    def unimodal_decisions(self) -> dict:  # each member decided for itself: the records name no one choice
+        return {}
+
+    fusion_decisions = unimodal_decisions
+
+    @property
+    def fusion_re(self) -> dict[str, bool | None]:
+        return {t: (lambda flags: flags.pop() if len(flags) == 1 else None)({m.fusion_re[t] for m in self.members})
+                for t in self.members[0].fusion_re}
+
+    def reads_re(self, modality: str, target: str) -> bool | None:
+        flags = {m.reads_re(modality, target) for m in self.members}
+        return flags.pop() if len(flags) == 1 else None
+
+    def apply(self, subjects: list[Subject], stage: str = "fusion") -> Outputs:
+        return average_outputs([m.apply(subjects, stage) for m in self.members])
+
+
+def average_outputs(outputs: Sequence[Outputs]) -> Outputs:
+    """The mean of several pipelines' outputs on the same subjects (difficulty: the first's)."""
+    first = outputs[0]
+    return Outputs(first.subjects, first.difficulty,
+                   {k: mean_signal([o.unimodal[k] for o in outputs]) for k in first.unimodal},
+                   {t: mean_signal([o.fusion[t] for o in outputs]) for t in first.fusion})
 
 
 def fit_context(cfg: RunConfig, device: Any, settings: Any, seed: int, **options: Any) -> FitContext:

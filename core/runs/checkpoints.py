@@ -33,7 +33,7 @@ from musefuse.core import fileio
 from musefuse.core.config import RunConfig
 from musefuse.core.data.dataset import Standardiser
 from musefuse.core.errors import MusefuseError, RunFolderError
-from musefuse.core.graph.pipeline import Fitted
+from musefuse.core.graph.pipeline import Ensemble, Fitted
 from musefuse.core.learning.decisions import Decision, configured
 from musefuse.core.learning.mean_shrink import MeanShrink
 from musefuse.core.learning.models import model_from_checkpoint
@@ -135,11 +135,19 @@ def save_fitted(fitted: Fitted, run: Path, host: PluginHost) -> None:
     fileio.write_json(where.mean_shrink, {t: sh.as_json() for t, sh in fitted.mean_shrink.items()})
 
 
-def load_fitted(run: Path, cfg: RunConfig, host: PluginHost, device: Any) -> Fitted:
+def ensemble_member(run: Path, seed: int) -> Path:
+    """Where one pipeline of an ensemble (``ensemble_seeds`` > 1) keeps its part of the run folder."""
+    return run / "ensemble" / f"seed-{seed}"
+
+
+def load_fitted(run: Path, cfg: RunConfig, host: PluginHost, device: Any) -> Fitted | Ensemble:
     """A finished run's fitted pipeline, with every checkpoint checked first (:func:`check`); an error names the
     release that wrote the run folder."""
     try:
-        return _load_fitted(Path(run), cfg, host, device)
+        if cfg.ensemble_seeds == 1:
+            return _load_fitted(Path(run), cfg, host, device)
+        configs = [cfg.model_copy(update={"seed": cfg.seed + k}) for k in range(cfg.ensemble_seeds)]
+        return Ensemble([_load_fitted(ensemble_member(Path(run), c.seed), c, host, device) for c in configs])
     except RunFolderError as exc:
         raise RunFolderError(f"{exc} The run folder was written by {runfolder.written_by(Path(run))}.") from None
 

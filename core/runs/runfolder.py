@@ -47,7 +47,8 @@ LOG = "log.txt"
 # Add a name here when a run starts writing a new top-level file or folder.
 RUN_ENTRIES = frozenset({"config.yaml", "environment.json", RESULTS, LOG, "standardisation", "checkpoints",
                          "difficulty", "predictions", "tasks.json", "difficulty_drift.json", "difficulty_inputs.json",
-                         "decisions.json", "mean_shrink.json", "manifest.json", "report"})  # report: musefuse report's
+                         "decisions.json", "mean_shrink.json", "manifest.json", "ensemble",
+                         "report"})  # musefuse report's default output
 MIN_FREE_BYTES = 64 * 2**20  # a run folder of the demo is ~10 MiB; refuse to start with less than this free
 
 
@@ -279,7 +280,7 @@ MANIFEST_FORMAT = 1  # bump when a release can no longer read run folders as ear
 # CSVs, the log, results.json and a report are outputs, not inputs; a run folder shared without them still
 # predicts.
 SEALED = ("config.yaml", "environment.json", "tasks.json", "difficulty_inputs.json", "decisions.json",
-          "mean_shrink.json", "difficulty_drift.json", "standardisation", "checkpoints")
+          "mean_shrink.json", "difficulty_drift.json", "standardisation", "checkpoints", "ensemble")
 
 
 def seal(run: Path) -> None:

@@ -18,10 +18,10 @@ from musefuse.core.graph.executors import (
     apply_threads,
     parallelism,
 )
-from musefuse.core.graph.pipeline import Fitted, Outputs
+from musefuse.core.graph.pipeline import Ensemble, Fitted, Outputs, average_outputs
 from musefuse.core.plugin_host import PluginHost, get_host
 from musefuse.core.runs import runfolder
-from musefuse.core.runs.checkpoints import load_fitted, save_fitted
+from musefuse.core.runs.checkpoints import ensemble_member, load_fitted, save_fitted
 from musefuse.core.runs.drift import difficulty_drift, drift_table, drift_warnings
 from musefuse.core.runs.results import score_records
 from musefuse.core.runs.session import Session, resolve_device
@@ -69,12 +69,23 @@ def execute_run(cfg: RunConfig, reporter: Reporter | None = None, echo=lambda _m
         cfg = session.configs[0].model_copy(update={"out": run.resolve()})
         fileio.write_text(run / "config.yaml", CONFIG_HEADER + yaml.safe_dump(json.loads(cfg.model_dump_json()),
                                                                                  sort_keys=False))
-        (plan,), _ = session.train(lambda decided: [session.plan(cfg, decided)])
-        fitted, outputs = session.collect(plan, cfg)
-        save_fitted(fitted, run, session.host)
-        for decision in [*fitted.unimodal_decisions.values(), *fitted.fusion_decisions.values()]:
-            for note in decision.notes:
-                log(f"warning: {decision.decision}: {note}")
+        configs = [cfg.model_copy(update={"seed": cfg.seed + k}) for k in range(cfg.ensemble_seeds)]
+        if len(configs) > 1:
+            log(f"ensemble of {len(configs)} pipelines, seeds {', '.join(str(c.seed) for c in configs)}: "
+                "their predictions averaged")
+        plans, _ = session.train(lambda decided: [session.plan(c, decided) for c in configs])
+        members = [session.collect(p, c) for p, c in zip(plans, configs, strict=True)]
+        if len(members) == 1:
+            (fitted, outputs), = members
+            save_fitted(fitted, run, session.host)
+        else:  # each member in a run folder layout of its own; the run's outputs are their mean
+            fitted, outputs = Ensemble([f for f, _ in members]), average_outputs([o for _, o in members])
+            for member, c in zip(fitted.members, configs, strict=True):
+                save_fitted(member, ensemble_member(run, c.seed), session.host)
+        for member, _ in members:
+            for decision in [*member.unimodal_decisions.values(), *member.fusion_decisions.values()]:
+                for note in decision.notes:
+                    log(f"warning: seed {member.config.seed}: {decision.decision}: {note}")
         write_predictions(run, fitted, outputs)
         if fitted.gives_signal:
             drift = difficulty_drift(outputs.difficulty, [s.partition for s in session.dataset.subjects])
