@@ -282,3 +282,19 @@ def test_an_ensemble_of_seeds_averages_its_pipelines_and_predict_follows(data, t
     for sid in devel:
         theirs = pd.read_csv(run / "predictions" / "fusion" / "arousal" / f"{sid}.csv")["value"]
         assert (abs(pd.read_csv(out / "arousal" / f"{sid}.csv")["value"] - theirs) < 1e-5).all()
+
+
+def test_a_candidate_that_wins_on_out_of_fold_subjects_but_loses_on_devel_is_not_kept():
+    """Out-of-fold train subjects share their partition with the training data; a gain only they show (an
+    artefact that tracks train subjects' labels) is not taken."""
+    golds = recordings(n=40)
+    parts = ["train"] * 30 + ["devel"] * 10
+    plain = noisy(golds, 0.8, 1)
+    tricked = noisy(golds[:30], 0.1, 2) + noisy(golds[30:], 0.9, 3)  # far better on train, a little worse on devel
+    decision = decide("x", {"plain": plain, "re": tricked}, golds, "out-of-fold train + devel", parts)
+    assert decision.candidates["re"]["ccc"] - decision.candidates["plain"]["ccc"] > decision.candidates["re"][
+        "gain_se"]
+    assert decision.candidates["re"]["devel_ccc"] < decision.candidates["plain"]["devel_ccc"]
+    assert decision.chosen == "plain"
+    honest = noisy(golds[:30], 0.1, 2) + noisy(golds[30:], 0.1, 3)
+    assert decide("x", {"plain": plain, "re": honest}, golds, "out-of-fold train + devel", parts).chosen == "re"

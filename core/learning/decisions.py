@@ -16,8 +16,12 @@ out-of-fold predictions exist (fusers, in-sample pipelines) the evidence is deve
 a subject bootstrap (recordings resampled with replacement, :data:`DRAWS` draws from a fixed seed, every
 candidate scored on the same draws). Going through the candidates in order, a candidate replaces the one kept so
 far only where its CCC gain is larger than the bootstrap standard error of that gain (the one-standard-error
-rule of model selection, applied to paired differences). An unscored candidate never wins. So a more complex
-candidate must win clearly on unseen subjects, and a tie keeps the simpler one.
+rule of model selection, applied to paired differences) and, where devel is pooled with out-of-fold evidence, it
+does not lose on devel. The second condition is there because out-of-fold train subjects share their partition
+with the data the models learned from: a recording artefact that tracks the labels of train subjects only (the
+``re-misleads`` synthetic variant) looks like a gain on them, and only devel subjects can show it is not. An
+unscored candidate never wins. So a more complex candidate must win clearly on unseen subjects, and a tie keeps
+the simpler one.
 
 Adding a choice is one declaration in :data:`REGRESSOR_CANDIDATES` (and a name in the config's
 ``unimodal_candidates``); the planner trains each declared candidate's fold models, and the decision task scores
@@ -113,11 +117,13 @@ def decide(decision: str, signals: dict[str, Sequence[np.ndarray] | None], golds
     points = {n: None if s is None else partition_scores(list(s), golds)["ccc"] for n, s in signals.items()}
     scored = {n: list(s) for n, s in signals.items() if s is not None and points[n] is not None}
     draws = bootstrap_cccs(scored, golds, DRAWS) if scored else None
+    devel = _devel_scores(scored, golds, partitions)
     order = [n for n in signals if n in scored]
     chosen = order[0] if order else next(iter(signals))
     for name in order[1:]:
         gain = points[name] - points[chosen]
-        if draws is not None and gain > float(np.std(draws[name] - draws[chosen])):
+        holds_on_devel = not devel or devel[name] >= devel[chosen]
+        if draws is not None and gain > float(np.std(draws[name] - draws[chosen])) and holds_on_devel:
             chosen = name
     simplest = order[0] if order else None
     table = {}
@@ -126,10 +132,21 @@ def decide(decision: str, signals: dict[str, Sequence[np.ndarray] | None], golds
             table[n] = {"ccc": _round(points[n]), "se": None, "gain_se": None}
             continue
         gain_se = None if n == simplest else _round(float(np.std(draws[n] - draws[simplest])))
-        table[n] = {"ccc": _round(points[n]), "se": _round(float(np.std(draws[n]))), "gain_se": gain_se}
+        table[n] = {"ccc": _round(points[n]), "se": _round(float(np.std(draws[n]))), "gain_se": gain_se,
+                    **({"devel_ccc": _round(devel[n])} if devel else {})}
     n_subjects = sum(1 for g in golds if np.isfinite(g).any())
     notes = _disagreement(signals.get(chosen), golds, partitions) if chosen in scored else []
     return Decision(decision, chosen, table, n_subjects, evidence, notes)
+
+
+def _devel_scores(scored: dict[str, list[np.ndarray]], golds: list[np.ndarray],
+                  partitions: Sequence[str] | None) -> dict[str, float]:
+    """Each candidate's CCC on the devel subjects alone, where the evidence pools them with others ({} if not)."""
+    if partitions is None or set(partitions) <= {"devel"} or "devel" not in partitions:
+        return {}
+    idx = [i for i, p in enumerate(partitions) if p == "devel"]
+    scores = {n: partition_scores([s[i] for i in idx], [golds[i] for i in idx])["ccc"] for n, s in scored.items()}
+    return {} if any(v is None for v in scores.values()) else scores
 
 
 def _disagreement(preds: Sequence[np.ndarray] | None, golds: list[np.ndarray],
