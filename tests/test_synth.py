@@ -515,3 +515,35 @@ def test_rater_offset_moves_each_subjects_labels_and_nothing_else(tmp_path):
     assert truth[["rater_offset_arousal", "rater_offset_valence"]].abs().to_numpy().max() > 0.05
     with pytest.raises(ConfigError, match="rater offset"):
         params_for(rater_offset=-0.1)
+
+
+def test_unseen_subjects_knobs_move_features_only_and_the_leak_holds_in_train_subjects_only(tmp_path):
+    """subject_mapping and level_leak change feature values, never labels; the leaked look tracks each train
+    subject's level and says nothing of a devel or test subject's."""
+    from musefuse.lab.synth import _standardise, draw_subject, leaked_levels
+
+    kw = {"subjects": 30, "small": True, "seed": 4, "modalities": ["vggface"]}
+    off = write_synthetic(tmp_path / "off", **kw)
+    on = write_synthetic(tmp_path / "on", subject_mapping=0.6, level_leak=1.0, **kw)
+    params = json.loads((on / "truth" / "manifest.json").read_text())["params"]
+    assert params["subject_mapping"] == 0.6 and params["level_leak"] == 1.0
+    assert "level_leak" not in json.loads((off / "truth" / "manifest.json").read_text())["params"]
+    parts = pd.read_csv(on / "metadata" / "partition.csv", dtype={"Id": str}).set_index("Id")["Partition"]
+    for sid in parts.index[:3]:
+        for t in ("arousal", "valence"):
+            assert (on / "label_segments" / t / f"{sid}.csv").read_bytes() == \
+                (off / "label_segments" / t / f"{sid}.csv").read_bytes()
+        assert (on / "feature_segments" / "vggface" / f"{sid}.csv").read_bytes() != \
+            (off / "feature_segments" / "vggface" / f"{sid}.csv").read_bytes()
+    p = params_for(level_leak=1.0)
+    own, leaked = {}, {}
+    for k, sid in enumerate(parts.index):
+        lat = draw_subject(4, k, True, p).latent
+        own[sid] = _standardise(lat, p)[:, 0].mean()
+        leaked[sid] = leaked_levels(4, k, lat, parts[sid], p)[0]
+    train = [s for s in parts.index if parts[s] == "train"]
+    unseen = [s for s in parts.index if parts[s] != "train"]
+    assert all(np.isclose(leaked[s], own[s]) for s in train)
+    assert not any(np.isclose(leaked[s], own[s]) for s in unseen)
+    with pytest.raises(ConfigError, match="level leak"):
+        params_for(level_leak=-1)
