@@ -11,7 +11,7 @@ read, not run again, so an interrupted benchmark resumes. The report (OUT/unseen
 - train / devel / test CCC of every model of the older default at the first seed (the symptoms of a variant).
 
     python benchmarks/unseen.py --old 6ff15d9 --variants unseen-subjects,default --seeds 0,1,2 \\
-        --out benchmarks/results/unseen
+        --new-only re-misleads --out benchmarks/results/unseen
 """
 
 from __future__ import annotations
@@ -92,21 +92,27 @@ def ms(values: list[float]) -> str:
 
 
 def report(variant: str, old: list[Path], new: list[Path], seeds: list[int], data: Path) -> list[str]:
+    """Markdown for one variant (``old`` empty: the new default alone)."""
     lines = [f"## {variant}", "", "Fusion CCC, mean ± std over seeds " + ", ".join(map(str, seeds)) + ".", "",
              "| | old default | new default | new − old, test, paired by seed |", "|---|---|---|---|"]
     o, n = [fusion(r) for r in old], [fusion(r) for r in new]
     for target in ("arousal", "valence"):
         for part in ("devel", "test"):
             a, b = [s[(target, part)] for s in o], [s[(target, part)] for s in n]
-            diff = ", ".join(f"{y - x:+.3f}" for x, y in zip(a, b, strict=True)) if part == "test" else ""
-            lines.append(f"| {part} {target} | {ms(a)} | {ms(b)} | {diff} |")
+            diff = ", ".join(f"{y - x:+.3f}" for x, y in zip(a, b, strict=True)) if part == "test" and o else ""
+            lines.append(f"| {part} {target} | {ms(a) if o else '—'} | {ms(b)} | {diff} |")
         drop_o = [s[(target, "devel")] - s[(target, "test")] for s in o]
         drop_n = [s[(target, "devel")] - s[(target, "test")] for s in n]
-        lines.append(f"| devel − test {target} | {ms(drop_o)} | {ms(drop_n)} | |")
-    ens = ensemble_scores(new, data)
-    lines += ["", f"The {len(new)} seeds' new pipelines averaged (`--ensemble-seeds {len(new)}`): "
-              + ", ".join(f"{p} {t} {ens[(t, p)]:.3f}" for t in ("arousal", "valence") for p in ("devel", "test"))
-              + ".", ""]
+        lines.append(f"| devel − test {target} | {ms(drop_o) if o else '—'} | {ms(drop_n)} | |")
+    if len(new) > 1:
+        ens = ensemble_scores(new, data)
+        lines += ["", f"The {len(new)} seeds' new pipelines averaged (`--ensemble-seeds {len(new)}`): "
+                  + ", ".join(f"{p} {t} {ens[(t, p)]:.3f}" for t in ("arousal", "valence") for p in ("devel", "test"))
+                  + "."]
+    lines += ["", "What the new default kept, per seed (decisions.json): " + "; ".join(
+        f"seed {s}: " + ", ".join(kept(r)) for s, r in zip(seeds, new, strict=True)), ""]
+    if not old:
+        return lines
     records = json.loads((old[0] / "results.json").read_text())
     cells: dict[tuple[str, str], dict[str, float]] = {}
     for r in records:
@@ -121,6 +127,12 @@ def report(variant: str, old: list[Path], new: list[Path], seeds: list[int], dat
     return lines + [""]
 
 
+def kept(run_folder: Path) -> list[str]:
+    """'fau→arousal re' per decision of a run folder."""
+    entries = json.loads((run_folder / "decisions.json").read_text())
+    return [f"{e.get('modality', 'fusion')}→{e['target']} {e['chosen']}" for e in entries]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--old", required=True, help="the older commit (its default pipeline)")
@@ -128,6 +140,8 @@ def main() -> None:
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--out", type=Path, default=HERE / "benchmarks" / "results" / "unseen")
     ap.add_argument("--runs", type=Path, help="where the run folders live (default OUT/runs)")
+    ap.add_argument("--new-only", default="", help="variants run with this checkout only (the old default's numbers "
+                                                  "for them are in docs/results.md)")
     args = ap.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     runs = args.runs or args.out / "runs"
@@ -140,10 +154,12 @@ def main() -> None:
         envs = {"old": shim(older, work, "old"), "new": shim(HERE, work, "new")}
         lines = [f"# Unseen subjects: {args.old} (old) against {git_head()} (new)", "",
                  "Command: `python benchmarks/unseen.py " + " ".join(sys.argv[1:]) + "`", ""]
-        for variant in args.variants.split(","):
+        new_only = [v for v in args.new_only.split(",") if v]
+        for variant in [*(v for v in args.variants.split(",") if v), *new_only]:
             data = dataset(variant, runs, envs["new"])
+            versions = ("new",) if variant in new_only else ("old", "new")
             folders = {v: [run(envs[v], data, s, runs / f"{variant}-{v}-s{s}", runs / f"store-{v}") for s in seeds]
-                       for v in ("old", "new")}
+                       if v in versions else [] for v in ("old", "new")}
             lines += report(variant, folders["old"], folders["new"], seeds, data or embedded())
         text = "\n".join(lines)
         args.out.mkdir(parents=True, exist_ok=True)
