@@ -412,7 +412,7 @@ def _pipelines(cfg: RunConfig, session: Session, dataset: Dataset, loaded: Fitte
         log(f"seed {c.seed}: training the pipeline {what}")
         return session.fit(c, data)
 
-    # "with RE" means it here: where the config leaves the choice to the devel gate, both stages read the RE
+    # "with RE" means it here: where the config leaves the choice to the data, both stages read the RE
     re_cfg = cfg.model_copy(update={k: True for k in ("re_unimodal", "re_fusion") if getattr(cfg, k) == "devel"})
     re = loaded if loaded is not None else fit(re_cfg, dataset, "with RE")
     if loaded is not None:

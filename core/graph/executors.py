@@ -127,19 +127,19 @@ def run_in_rounds(plan: Callable[[Callable[[str], dict[str, Any] | None]], Seque
                   executor: Executor, reporter: Reporter) -> tuple[list[Any], dict[str, bool]]:
     """Plan, run, and plan again until every plan is complete; returns the plans and task key -> reused.
 
-    ``plan(decided)`` gives the run plans (musefuse.core.graph.plan.RunPlan) as far as the gates that have run
-    allow (``decided``: a gate's choice from the store); a plan stops at a gate that has not run. Each round
+    ``plan(decided)`` gives the run plans (musefuse.core.graph.plan.RunPlan) as far as the decisions that have run
+    allow (``decided``: a decision's fit summary from the store); a plan may stop at one that has not run. Each round
     runs only tasks no earlier round ran, so every task is reported once.
     """
     reused: dict[str, bool] = {}
     while True:
-        plans = list(plan(store.gate_info))
+        plans = list(plan(store.decision_info))
         new = list({t.key: t for p in plans for t in p.tasks if t.key not in reused}.values())
         reused.update(run_plan(new, store, executor, reporter))
         if all(p.complete for p in plans):
             return plans, reused
         if not new:  # cannot happen with a store that keeps what it is given; never loop forever
-            raise RuntimeError("planning made no progress: a gate's task ran but the store does not have it")
+            raise RuntimeError("planning made no progress: a decision task ran but the store does not have it")
 
 
 def _warning(message: str) -> None:

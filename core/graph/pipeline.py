@@ -234,7 +234,7 @@ def collect(plan: RunPlan, store: ArtifactStore, cfg: RunConfig, dataset: Datase
     def decided(task: Task | None, label: str, refs: dict[str, list]) -> Decision:
         if task is None:
             return configured(label, next(iter(refs)))
-        decision = Decision.from_json(store.gate_info(task.key)["decision"])
+        decision = Decision.from_json(store.decision_info(task.key)["decision"])
         # what later stages read is the chosen candidate's output: a store entry whose choice was rewritten (its
         # checksums too) would otherwise have the fuser read one candidate and predict use another
         kept, chosen = env.signal([[task.key, None]]), env.signal(refs[decision.chosen])

@@ -120,7 +120,7 @@ def regularisation(cfg: RunConfig) -> dict[str, float]:
     return {"weight_decay": cfg.weight_decay} if cfg.weight_decay else {}
 
 
-# A finished decision's fit summary by task key, None while it has not run (ArtifactStore.gate_info). Plans are
+# A finished decision's fit summary by task key, None while it has not run (ArtifactStore.decision_info). Plans are
 # complete at once since decisions became tasks whose output later stages read; the callback stays for planners
 # that need a choice to key what follows.
 Decided = Callable[[str], dict[str, Any] | None]
@@ -260,19 +260,19 @@ def plan_run(cfg: RunConfig, dataset: Dataset, host: PluginHost, device_type: st
         inputs = {"modalities": names, "predictions": preds,
                   "difficulty": {m: {"refs": plan.difficulty[m]} for m in names} if re else None}
         fit_inputs = {**inputs, "difficulty": fit_difficulty if re else None}
-        return plan.add(Task("fuser", f"fusion ({cfg.fuser}) → {t}{'' if re else ' (no RE)' * gated_fusion}", {
+        return plan.add(Task("fuser", f"fusion ({cfg.fuser}) → {t}{'' if re else ' (no RE)' * decided_fusion}", {
             **common, "plugin": cfg.fuser, "target": t, "fit_ids": ids["train"],
             "settings": cfg.fusion_settings().model_dump(), "seed": model_seed(cfg.seed, "fuser", t),
             "inputs": inputs, "fit_inputs": fit_inputs, **regularisation(cfg), **PAIRED_INIT[re]}))
 
-    # A fuser that learns nothing is not gated (it reads no difficulty unless forced to be given it).
+    # A fuser that learns nothing is not decided on (it reads no difficulty unless forced to be given it).
     readable = est_cls.gives_signal and (fuser_cls.learned or cfg.re_fusion != "devel")
     fusion_setting = cfg.re_fusion if readable else False
-    gated_fusion = fusion_setting == "devel"
+    decided_fusion = fusion_setting == "devel"
     for t in cfg.targets:
-        variants = (False, True) if gated_fusion else (bool(fusion_setting),)
+        variants = (False, True) if decided_fusion else (bool(fusion_setting),)
         plan.fusers[t] = {re: fuser(t, re) for re in variants}
-        if gated_fusion:  # fusers have no out-of-fold predictions: devel is their only unseen evidence
+        if decided_fusion:  # fusers have no out-of-fold predictions: devel is their only unseen evidence
             plan.fusion_decisions[t] = decide(f"fusion → {t}: difficulty input", t, {
                 FUSION_CANDIDATES[re]: [[task.key, None]] for re, task in plan.fusers[t].items()}, pooled=False)
             plan.fusion_output[t] = [[plan.fusion_decisions[t].key, None]]

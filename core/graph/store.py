@@ -17,7 +17,7 @@ the first one's artifact (the content is the same up to the executor, see DESIGN
 Like the data cache (``core/data/cache.py``: a checksum stored with each entry, checked on every
 read, a mismatch means "rebuild"), the store does not trust its files: an entry is checked against
 its manifest before a run reuses it (:meth:`ArtifactStore.trusted`) and before its fit summary is read
-(:meth:`ArtifactStore.info`, through which the planner reads a gate's choice). An entry is also bound to
+(:meth:`ArtifactStore.info`, through which a run reads a decision's choice). An entry is also bound to
 its key: the key recomputed from task.json's kind, numerics and spec must be the folder's name, so a
 folder holding another entry's files (a consistent copy, manifest and all) is no more trusted than a
 truncated one; and every JSON file must be readable. A damaged entry (truncated, edited, a file
@@ -219,7 +219,7 @@ class ArtifactStore:
             raise RunFolderError(f"artifact store entry {key[:12]} cannot be read: {self.problem(key)}.")
         return info
 
-    def gate_info(self, key: str) -> dict[str, Any] | None:
+    def decision_info(self, key: str) -> dict[str, Any] | None:
         """A finished decision task's choice and scores (musefuse.core.learning.decisions); None while it has not
         run, and None while its entry is damaged (a tampered choice is never read: see :meth:`info`)."""
         return self.info(key)

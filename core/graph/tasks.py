@@ -168,7 +168,7 @@ def run_task(task: Task, env: TaskEnv, progress: Progress | None = None) -> dict
     if data_key(env.dataset, spec.get("modality")) != spec["data"]:
         raise RuntimeError(f"{task.label}: the data changed since the run was planned (fingerprint mismatch).")
     fit, devel = env.index(spec["fit_ids"]), env.index(spec.get("devel_ids", []))
-    fit_spec = spec.get("fit")  # a model's loss and training budget (plan.fit_budget); gates and means have none
+    fit_spec = spec.get("fit")  # a model's loss and training budget (plan.fit_budget); decisions and means have none
     ctx = None if fit_spec is None else FitContext(
         device=env.device, seed=spec["seed"], settings=ModelSettings(**spec["settings"]), loss=fit_spec["loss"],
         budget=TrainingBudget(**{k: v for k, v in fit_spec.items() if k != "loss"}),

@@ -361,7 +361,7 @@ def _json_object(path: Path) -> dict[str, Any]:
 
 def read_difficulty_inputs(where: Layout) -> tuple[dict[tuple[str, str], Choice], dict[str, Choice]]:
     """Which of a run folder's models read the difficulty: its difficulty_inputs.json; a run folder written
-    before the devel gate existed has none, and its config's true/false says it."""
+    before the devel gate (musefuse 0.1, November 2026) has none, and its config's true/false says it."""
     config, path = where.config, where.difficulty_inputs
     if not path.exists():
         if "devel" in (config.re_unimodal, config.re_fusion):

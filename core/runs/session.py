@@ -3,8 +3,8 @@
 A session checks its configurations against the installed plugins before any data is read, picks
 the device, the preset, the workers and the artifact store once, prepares the output folder and
 its log, loads and standardises the data once (warning as ``validate`` would), writes
-``environment.json``, and trains run plans through the task graph: in rounds, so that the devel
-gate's choices are known before the models that follow them are keyed. A run is a session with one
+``environment.json``, and trains run plans through the task graph (every model once, whatever the number of
+plans that share it). A run is a session with one
 configuration; an experiment is a session with many, whose shared models are trained once.
 
     with Session.open([cfg], out, overwrite=cfg.overwrite, echo=echo) as session:
