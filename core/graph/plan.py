@@ -26,7 +26,7 @@ from musefuse.core.config import RunConfig
 from musefuse.core.data.dataset import STEP_SECONDS, Dataset
 from musefuse.core.errors import ConfigError
 from musefuse.core.graph.tasks import Ref, Task, data_key
-from musefuse.core.learning.decisions import AVERAGE, BASE, REGRESSOR_CANDIDATES, Candidate
+from musefuse.core.learning.decisions import AVERAGE, BASE, REGRESSOR_CANDIDATES, RULE, Candidate
 from musefuse.core.plugin_host import PluginHost
 
 # A model with a difficulty input starts from the no-signal model's weights (models.seeded_model). In the key
@@ -186,7 +186,7 @@ def plan_run(cfg: RunConfig, dataset: Dataset, host: PluginHost, device_type: st
         return plan.add(Task("decision", f"decision {label}", {
             "data": data_key(dataset), "target": target, "decision": label,
             "fit_ids": ids["train"] + ids["devel"] if pooled else ids["devel"],
-            "evidence": "out-of-fold train + devel" if pooled else "devel",
+            "evidence": "out-of-fold train + devel" if pooled else "devel", "rule": RULE,
             "order": list(candidates), "candidates": {n: {"refs": refs} for n, refs in candidates.items()}}))
 
     # Stages 1-2 on all train subjects (the models for devel, test and new data), plus fold models.

@@ -39,6 +39,8 @@ import numpy as np
 from musefuse.core.learning.metrics import bootstrap_cccs, ccc_ci95, partition_scores
 
 DRAWS = 200  # subject resamples for a standard error (the choice is reproducible: the seed is fixed)
+# In every decision task's key: a stored decision made by another version of the rule is never reused.
+RULE = "one-se, must not lose on devel (2026-12)"
 BASE = "plain"  # the regressor as configured: no difficulty input, the run's standardisation and delay
 AVERAGE = "average"  # the mean of every trained candidate's predictions: needs no training of its own
 
