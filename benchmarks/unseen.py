@@ -29,7 +29,8 @@ import numpy as np
 import pandas as pd
 
 HERE = Path(__file__).resolve().parents[1]
-MODS = "egemaps,vggface,fau"
+ALL = "egemaps,vggface,fau"  # what a variant's data folder holds
+MODS = ALL  # what the runs read (--modalities)
 
 
 def shim(package: Path, work: Path, name: str) -> dict[str, str]:
@@ -48,7 +49,7 @@ def dataset(variant: str, work: Path, env: dict[str, str]) -> Path | None:
     folder = work / f"data-{variant}"
     if not (folder / "truth" / "manifest.json").is_file():
         subprocess.run([sys.executable, "-m", "musefuse.cli", "synth", "--out", str(folder), "--variant", variant,
-                        "--modalities", MODS, "--overwrite"], env=env, check=True)
+                        "--modalities", ALL, "--overwrite"], env=env, check=True)
     return folder
 
 
@@ -140,9 +141,12 @@ def main() -> None:
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--out", type=Path, default=HERE / "benchmarks" / "results" / "unseen")
     ap.add_argument("--runs", type=Path, help="where the run folders live (default OUT/runs)")
+    ap.add_argument("--modalities", default=MODS)
     ap.add_argument("--new-only", default="", help="variants run with this checkout only (the old default's numbers "
                                                   "for them are in docs/results.md)")
     args = ap.parse_args()
+    global MODS
+    MODS = args.modalities
     seeds = [int(s) for s in args.seeds.split(",")]
     runs = args.runs or args.out / "runs"
     runs.mkdir(parents=True, exist_ok=True)
@@ -156,11 +160,12 @@ def main() -> None:
                  "Command: `python benchmarks/unseen.py " + " ".join(sys.argv[1:]) + "`", ""]
         new_only = [v for v in args.new_only.split(",") if v]
         for variant in [*(v for v in args.variants.split(",") if v), *new_only]:
-            data = dataset(variant, runs, envs["new"])
+            data = dataset(variant, runs, envs["new"])  # every feature set of the three: one folder per variant
             versions = ("new",) if variant in new_only else ("old", "new")
-            folders = {v: [run(envs[v], data, s, runs / f"{variant}-{v}-s{s}", runs / f"store-{v}") for s in seeds]
+            tag = variant if MODS == ALL else f"{variant}-{MODS.replace(',', '+')}"
+            folders = {v: [run(envs[v], data, s, runs / f"{tag}-{v}-s{s}", runs / f"store-{v}") for s in seeds]
                        if v in versions else [] for v in ("old", "new")}
-            lines += report(variant, folders["old"], folders["new"], seeds, data or embedded())
+            lines += report(tag, folders["old"], folders["new"], seeds, data or embedded())
         text = "\n".join(lines)
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "unseen.md").write_text(text)
