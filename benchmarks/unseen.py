@@ -141,7 +141,7 @@ def main() -> None:
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--out", type=Path, default=HERE / "benchmarks" / "results" / "unseen")
     ap.add_argument("--runs", type=Path, help="where the run folders live (default OUT/runs)")
-    ap.add_argument("--modalities", default=MODS)
+    ap.add_argument("--modalities", default=ALL)
     ap.add_argument("--new-only", default="", help="variants run with this checkout only (the old default's numbers "
                                                   "for them are in docs/results.md)")
     args = ap.parse_args()
