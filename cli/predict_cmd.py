@@ -26,6 +26,7 @@ def predict(
     device: str = typer.Option("auto", help=f"{' | '.join(DEVICES)}."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace earlier predictions in a non-empty --out."),
     threads: int = typer.Option(None, help="torch CPU threads (default: the cores, printed)."),
+    debug: bool = typer.Option(False, "--debug", help="On an error, print its traceback too (a failing plugin's)."),
 ) -> None:
     """Predict with a finished run's standardisation, auto-encoders and models (labels not needed)."""
     if device not in DEVICES:

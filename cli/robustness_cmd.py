@@ -8,7 +8,7 @@ import typer
 
 from musefuse.cli.common import err, reports_errors, split_csv
 from musefuse.cli.progress import RichReporter
-from musefuse.core.config import build_config
+from musefuse.core.config import build_config, override
 from musefuse.core.errors import ConfigError
 from musefuse.core.runs.runner import load_run_config
 from musefuse.lab.robustness import DEFAULT_LEVELS, evaluate_robustness, markdown, parse_corrupt, parse_levels
@@ -44,6 +44,8 @@ def robustness(
     device: str = typer.Option(None, help="auto (default) | cpu | cuda."),
     threads: int = typer.Option(None, help="torch CPU threads."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Reuse a non-empty --out."),
+    debug: bool = typer.Option(
+        False, "--debug", help="On an error, print its traceback too (a failing plugin's is always in log.txt)."),
 ) -> None:
     """Does the difficulty signal make fusion robust to corrupted modalities? Corrupt, score, plot."""
     experiments = parse_corrupt(corrupt)
@@ -56,17 +58,14 @@ def robustness(
         if config is not None or any(v is not None for v in training.values()):
             raise ConfigError("With --run the pipelines follow the run's config; --config/--targets/--layers/"
                               "--hidden/--epochs/--preset apply only with --modalities.")
-        base = load_run_config(run[0])
-        update = {k: v for k, v in {"data": data, "seed": seed, "device": device, "threads": threads}.items()
-                  if v is not None}
-        base = base.model_copy(update=update)
+        base = override(load_run_config(run[0]), data=data, seed=seed, device=device, threads=threads)
     else:
         base = build_config(config, modalities=split_csv(modalities), data=data, seed=seed, device=device,
                             threads=threads, **training)
     with RichReporter() as reporter:
         results = evaluate_robustness(base, experiments, level_list, out, runs=run or (),
                                       baseline_runs=baseline_run or (), seeds=seeds,
-                                      partitions=split_csv(partitions) or ["devel", "test"], augment=augment,
+                                      partitions=split_csv(partitions), augment=augment,
                                       overwrite=overwrite, reporter=reporter, echo=reporter.log)
     print(markdown(results), end="")
     err.print(f"Robustness results: {results.out}")

@@ -277,6 +277,17 @@ def build_config(file: Path | None = None, **flags: Any) -> RunConfig:
     return cfg
 
 
+def override(cfg: RunConfig, source: str = "command line", **flags: Any) -> RunConfig:
+    """``cfg`` with every flag that was given (not None) set, each checked as :func:`build_config` checks it
+    (``model_copy(update=...)`` alone checks nothing: a seed of -1 or a device 'tpu' would pass)."""
+    update = {k: v for k, v in flags.items() if v is not None}
+    try:
+        checked = RunConfig.model_validate({**cfg.model_dump(), **update})
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, source)) from None
+    return cfg.model_copy(update={k: getattr(checked, k) for k in update})
+
+
 def _check_together(cfg: RunConfig, source: str) -> None:
     """Options that mean something only with another one, refused where a user sets them (not a model
     validator: a finished run folder written before this check must still load)."""

@@ -29,15 +29,17 @@ class PluginRunError(PluginError):
     """A plugin failed while a run used it: it raised, or returned something the pipeline cannot use.
 
     The message names the plugin, its distribution and version, and the task (filled in by the task
-    that called it); ``details`` holds the plugin's traceback when it raised. Picklable, so that it
-    crosses from a worker process or a Ray task to the command unchanged.
+    that called it) or, outside the task graph (``predict``, ``robustness``), ``during``: what musefuse
+    was doing ("while loading runs/x/checkpoints/fuser-arousal"). ``details`` holds the plugin's
+    traceback when it raised. Picklable, so that it crosses from a worker process or a Ray task to the
+    command unchanged.
     """
 
     def __init__(self, kind: str, name: str, source: str, version: str, problem: str,
-                 task: str | None = None, details: str | None = None) -> None:
-        super().__init__(kind, name, source, version, problem, task, details)
+                 task: str | None = None, details: str | None = None, during: str | None = None) -> None:
+        super().__init__(kind, name, source, version, problem, task, details, during)
         self.kind, self.name, self.source, self.version = kind, name, source, version
-        self.problem, self.task, self.details = problem, task, details
+        self.problem, self.task, self.details, self.during = problem, task, details, during
 
     def origin(self) -> str:
         """"fuser 'short' from distribution musefuse-faulty 0.2.0", or "... (built in, musefuse 0.5.0)"."""
@@ -50,6 +52,10 @@ class PluginRunError(PluginError):
         return f"{self.origin()}: {self.problem.rstrip('.')}"
 
     def __str__(self) -> str:
+        if self.during and not self.task:  # no task, no store to resume from: predict or robustness
+            trace = " --debug (or MUSEFUSE_DEBUG=1) prints its traceback." if self.details else ""
+            return (f"{self.origin()} failed {self.during}: {self.problem.rstrip('.')}.{trace} After fixing or "
+                    "replacing the plugin, run the same command again.")
         where = f" in task '{self.task}'" if self.task else ""
         trace = " Its traceback is in the run's log.txt (--debug prints it)." if self.details else ""
         return (f"{self.origin()} failed{where}: {self.problem.rstrip('.')}.{trace} Models that finished are "

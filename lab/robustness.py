@@ -31,8 +31,8 @@ import numpy as np
 
 from musefuse.core import fileio
 from musefuse.core.config import RunConfig
-from musefuse.core.data.dataset import Dataset, Subject
-from musefuse.core.errors import ConfigError
+from musefuse.core.data.dataset import PARTITIONS, Dataset, Subject
+from musefuse.core.errors import ConfigError, nearest
 from musefuse.core.graph.pipeline import Fitted, Outputs, Reporter, fit_context, model_seed
 from musefuse.core.interfaces import Corruption
 from musefuse.core.learning.metrics import partition_scores
@@ -99,6 +99,17 @@ def parse_levels(text: str | Sequence[float]) -> list[float]:
     if bad:
         raise ConfigError(f"'levels': {bad[0]} is outside [0, 1] (0 = untouched, 1 = strongest).")
     return sorted({0.0, *values})
+
+
+def parse_partitions(names: Sequence[str]) -> list[str]:
+    """The partitions to corrupt and score (--partitions), each once, each one of train, devel, test."""
+    if not names:
+        raise ConfigError(f"--partitions: no partition given; choose from {', '.join(PARTITIONS)}.")
+    for name in names:
+        if name not in PARTITIONS:
+            raise ConfigError(f"--partitions: unknown partition '{name}'.{nearest(name, list(PARTITIONS))} "
+                              f"Known: {', '.join(PARTITIONS)}.")
+    return list(dict.fromkeys(names))
 
 
 def corrupt_subjects(
@@ -334,6 +345,7 @@ def evaluate_robustness(
     levels = parse_levels(list(levels))
     if seeds < 1:
         raise ConfigError("'seeds': must be at least 1.")
+    partitions = parse_partitions(partitions)
     # models train in this process, one at a time (corrupted and augmented copies of the data live in memory)
     with Session.open([base], out, overwrite=overwrite, entries=OUTPUT_ENTRIES, reporter=reporter, echo=echo,
                       workers=1) as session:

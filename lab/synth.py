@@ -801,10 +801,7 @@ def write_synthetic(
     try:
         _generate(tmp, n, small, seed, mods, parts, p, progress)
         if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-            os.replace(out, old / "x")
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
+            _swap_in(tmp, out)
         else:
             os.replace(tmp, out)
     except BaseException as exc:
@@ -813,6 +810,28 @@ def write_synthetic(
             raise DataError(f"--out {out}: writing the dataset failed ({exc.strerror or exc}).") from None
         raise
     return out
+
+
+def _swap_in(new: Path, out: Path) -> None:
+    """Replace the folder ``out`` by ``new``: the old one is moved aside, the new one moved in, and the old one
+    put back if that fails, so ``out`` always holds one complete dataset (the old one, or the new one)."""
+    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+    try:
+        os.replace(out, old / "x")
+    except BaseException:
+        shutil.rmtree(old, ignore_errors=True)  # nothing was moved: only the empty folder to remove
+        raise
+    try:
+        os.replace(new, out)
+    except BaseException:
+        try:
+            os.replace(old / "x", out)
+        except OSError as exc:
+            raise DataError(f"--out {out}: the new dataset could not be moved in, nor the old one back "
+                            f"({exc.strerror or exc}); the old one is in {old / 'x'}.") from None
+        shutil.rmtree(old, ignore_errors=True)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _generate(

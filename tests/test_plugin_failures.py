@@ -143,6 +143,71 @@ def test_a_plugin_failing_in_a_worker_process_is_the_same_error(faulty, synth, t
     assert {t["kind"] for t in tasks if not t["reused"]} == {"fuser"}
 
 
+# -- 1b. outside the task graph: a finished run's plugins loaded and applied (predict, robustness --run) ---------
+
+PREDICT_FAILURES = {
+    "fuser-predict-raises": (["--estimator", "none", "--fuser", "predict-raises"],
+                             ["fuser 'predict-raises' " + FAULTY, "failed while the fitted pipeline predicted: ",
+                              "predict() raised RuntimeError: the faulty fuser cannot predict", "--debug"]),
+    "fuser-nan": (["--estimator", "none", "--fuser", "nan"],
+                  ["fuser 'nan' " + FAULTY, "predict() returned 1 NaN or inf value(s) for subject"]),
+    "estimator-short": (["--estimator", "short-difficulty", "--fuser", "mean"],
+                        ["estimator 'short-difficulty' " + FAULTY, "difficulty() returned", "steps for subject"]),
+    "fuser-load-raises": (["--estimator", "none", "--fuser", "load-raises"],
+                          ["fuser 'load-raises' " + FAULTY, "failed while loading ", "fuser-arousal",
+                           "load() raised OSError: the faulty fuser cannot load its checkpoint"]),
+}
+
+
+@pytest.fixture
+def trained_fixed(faulty, synth, tmp_path, monkeypatch):
+    """train(*args): a run trained with the fixture's faults off, which are on again afterwards."""
+    def train(*args: str) -> Path:
+        monkeypatch.setenv("MUSEFUSE_FAULTY_FIXED", "1")
+        result = cli("run", "--data", synth, "--out", tmp_path / "run", "--store", tmp_path / "store", *TINY, *args)
+        assert result.exit_code == 0, result.output
+        monkeypatch.delenv("MUSEFUSE_FAULTY_FIXED")
+        return tmp_path / "run"
+    return train
+
+
+@pytest.mark.parametrize("case", list(PREDICT_FAILURES))
+def test_a_plugin_failing_in_predict_is_one_error_naming_it(case, trained_fixed, tmp_path):
+    args, named = PREDICT_FAILURES[case]
+    run = trained_fixed(*args)
+    preds = tmp_path / "preds"
+    result = cli("predict", "--run", run, "--out", preds, "--device", "cpu", "--threads", "1")
+    clean_exit_2(result, *named, "run the same command again")
+    assert "resumes" not in result.output and "log.txt" not in result.output  # no store, no log: predict's own advice
+    assert not preds.exists() or not any(preds.iterdir())
+
+
+def test_predict_with_debug_prints_the_plugins_traceback(trained_fixed, tmp_path):
+    run = trained_fixed("--estimator", "none", "--fuser", "load-raises")
+    result = cli("predict", "--run", run, "--out", tmp_path / "preds", "--device", "cpu", "--threads", "1", "--debug")
+    assert result.exit_code == 2, result.output
+    assert "Traceback (most recent call last)" in result.output and "runtime.py" in result.output
+    assert "fuser 'load-raises' " + FAULTY in result.output
+
+
+def test_a_plugin_failing_while_the_run_folder_is_written_is_one_error(faulty, synth, tmp_path):
+    out = tmp_path / "run"
+    result = cli("run", "--data", synth, "--out", out, "--store", tmp_path / "store", *TINY, "--estimator", "none",
+                 "--fuser", "state-raises-reloaded")
+    clean_exit_2(result, "fuser 'state-raises-reloaded' " + FAULTY, f"failed while saving {out / 'checkpoints'}",
+                 "state() raised RuntimeError: the faulty fuser lost its state")
+    assert not (out / "results.json").exists()
+
+
+def test_a_plugin_failing_in_robustness_of_a_finished_run_is_one_error(trained_fixed, tmp_path):
+    run = trained_fixed("--estimator", "none", "--fuser", "predict-raises")
+    result = cli("robustness", "--run", run, "--corrupt", "fau:gaussian", "--levels", "1", "--out", tmp_path / "rob")
+    clean_exit_2(result, "fuser 'predict-raises' " + FAULTY, "failed while the fitted pipeline predicted: ",
+                 "predict() raised RuntimeError: the faulty fuser cannot predict")
+    log = (tmp_path / "rob" / "log.txt").read_text()
+    assert "Traceback (most recent call last)" in log and "the faulty fuser cannot predict" in log
+
+
 # -- 2. outputs checked at the boundary --------------------------------------------------------------------
 
 

@@ -166,12 +166,20 @@ def test_robustness_of_a_finished_run_is_repeatable(run, tmp_path):
         (["--corrupt", "hrv:gaussian"], "Unknown modality 'hrv'"),
         (["--corrupt", "fau:gaussian", "--levels", "0.5,3"], "outside [0, 1]"),
         (["--corrupt", "fau:gaussian", "--modalities", "fau"], "exactly one of --run"),
+        # with --run these update the run's config, which model_copy alone would not check
+        (["--corrupt", "fau:gaussian", "--seed", "-1"], "'seed': Input should be greater than or equal to 0"),
+        (["--corrupt", "fau:gaussian", "--device", "tpu"], "'device': Input should be 'auto', 'cpu' or 'cuda'"),
+        (["--corrupt", "fau:gaussian", "--threads", "0"], "'threads': Input should be greater than or equal to 1"),
+        (["--corrupt", "fau:gaussian", "--partitions", "devel,tset"], "--partitions: unknown partition 'tset'. "
+                                                                      "Did you mean 'test'?"),
+        (["--corrupt", "fau:gaussian", "--partitions", " , "], "--partitions: no partition given"),
     ],
 )
 def test_bad_requests_are_named(run, tmp_path, args, message):
     result = cli("robustness", "--run", run, "--out", tmp_path / "o", "--device", "cpu", *args)
     assert result.exit_code == 2, result.output
-    assert message in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert message in result.output and "Traceback" not in result.output
 
 
 def test_a_modality_alias_names_the_modality(run, tmp_path):

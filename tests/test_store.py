@@ -19,6 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from musefuse.cli.app import app
+from musefuse.core import fileio
 from musefuse.core.graph.store import MANIFEST, ArtifactStore
 from musefuse.core.graph.tasks import Task
 from musefuse.lab.synth import write_synthetic
@@ -112,6 +113,31 @@ def test_a_second_write_of_a_finished_task_keeps_the_first_artifact(tmp_path):
     assert (store.path(key) / "signals.safetensors").read_bytes() == first and not store.leftovers()
 
 
+def _count_hashing(monkeypatch) -> list[Path]:
+    """The entry folders whose checksums are computed from here on, once per check."""
+    real, hashed = fileio.checksum_problem, []
+
+    def counting(folder, digests):
+        hashed.append(Path(folder))
+        return real(folder, digests)
+
+    monkeypatch.setattr(fileio, "checksum_problem", counting)
+    return hashed
+
+
+def test_an_entry_is_checked_once_per_store_instance_until_a_file_changes(tmp_path, monkeypatch):
+    store = ArtifactStore(tmp_path)
+    key = _entry(store)
+    hashed = _count_hashing(monkeypatch)
+    assert store.trusted(key, "x", pytest.fail) and store.fit_info(key) == {"seconds": 1.0} and store.gate_info(key)
+    assert len(hashed) == 1  # trusted, then the fit summary twice: one check
+    assert ArtifactStore(tmp_path).info(key) and len(hashed) == 2  # another instance (the next run) checks again
+    _truncate(store.path(key) / "signals.safetensors")  # a file changed after the check: checked again, and refused
+    assert store.info(key) is None and len(hashed) == 3
+    warnings: list[str] = []
+    assert not store.trusted(key, "x", warnings.append) and "signals.safetensors" in warnings[0]
+
+
 # -- end to end: a damaged store under a real run -----------------------------------------------------
 
 
@@ -171,6 +197,19 @@ def test_a_run_on_a_damaged_store_warns_retrains_and_gives_the_undamaged_results
     gc = cli("store", "gc", "--store", store)
     assert gc.exit_code == 0 and f"{len(VICTIMS)} folder(s) removed" in gc.output, gc.output
     assert not ArtifactStore(store).leftovers()
+
+
+def test_a_rerun_checks_each_reused_entry_once(trained, tmp_path, monkeypatch):
+    data, clean_store, clean_run = trained
+    store = tmp_path / "store"
+    shutil.copytree(clean_store, store)
+    hashed = _count_hashing(monkeypatch)
+    result = cli("run", "--modalities", "fau", "--data", data, "--store", store, "--out", tmp_path / "run", *TINY)
+    assert result.exit_code == 0, result.output
+    tasks = json.loads((tmp_path / "run" / "tasks.json").read_text())
+    assert all(t["reused"] for t in tasks)
+    checked = [p.name for p in hashed if p.parent.parent == store]
+    assert sorted(checked) == sorted(t["key"] for t in tasks)  # each entry once (was: twice, a gate more often)
 
 
 def test_store_verify_gc_and_rm_from_the_command_line(trained, tmp_path):

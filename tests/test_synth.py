@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -173,6 +174,39 @@ def test_refuses_non_empty_folder_and_overwrite_replaces(tmp_path):
     write_synthetic(other, small=True, modalities=["egemaps"], overwrite=True)
     assert sorted(p.name for p in (other / "feature_segments").iterdir()) == ["egemaps"]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary leftovers
+
+
+def test_overwrite_keeps_the_old_dataset_when_the_new_one_cannot_be_moved_in(tmp_path, monkeypatch):
+    """The old dataset is moved aside before the new one is moved in; when that second move fails, the old one
+    goes back (before, --out was left missing); when even that fails, the error says where the old one is."""
+    out = write_synthetic(tmp_path / "synth", small=True, modalities=["fau"], seed=1)
+    before = (out / "truth" / "manifest.json").read_bytes()
+    real, fail = os.replace, {"new": 1, "back": 0}
+
+    def replace(src, dst):  # fails the move of the new dataset into place (and, when asked, the move back)
+        src, dst = Path(src), Path(dst)
+        which = "new" if src.name.startswith(".synth.partial-") else "back" if src.parent.name.startswith(
+            ".synth.old-") else None
+        if dst == out and which and fail[which]:
+            fail[which] -= 1
+            raise OSError(28, "No space left on device")
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(DataError, match="writing the dataset failed .No space left on device"):
+        write_synthetic(out, small=True, modalities=["egemaps"], seed=2, overwrite=True)
+    assert (out / "truth" / "manifest.json").read_bytes() == before
+    assert sorted(p.name for p in (out / "feature_segments").iterdir()) == ["fau"]
+    assert [p.name for p in tmp_path.iterdir()] == ["synth"]  # no temporary leftovers
+
+    fail.update(new=1, back=1)
+    with pytest.raises(DataError, match="nor the old one back") as caught:
+        write_synthetic(out, small=True, modalities=["egemaps"], seed=2, overwrite=True)
+    kept = Path(str(caught.value).rsplit("the old one is in ", 1)[1].rstrip("."))
+    assert (kept / "truth" / "manifest.json").read_bytes() == before  # nothing deleted: it is where the error says
+    monkeypatch.undo()
+    write_synthetic(out, small=True, modalities=["egemaps"], seed=2, overwrite=True)  # and a retry replaces it
+    assert sorted(p.name for p in (out / "feature_segments").iterdir()) == ["egemaps"]
 
 
 def test_unknown_modality_names_the_nearest():

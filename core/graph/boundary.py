@@ -12,7 +12,10 @@ here, before anything downstream reads them:
   no memory (safetensors refuses shared tensors), and a JSON object without the reserved key 'plugin';
 - ``fit_result`` is None or has what a task's fit summary reads.
 
-Anything a plugin prints while it runs goes to stderr, so stdout stays clean for ``--json``.
+Anything a plugin prints while it runs goes to stderr, so stdout stays clean for ``--json``. Calls
+outside the task graph (a fitted pipeline loading its checkpoints and predicting: ``predict``,
+``robustness``; musefuse.core.graph.pipeline.Fitted) pass through here too, with ``during`` saying
+what musefuse was doing in place of a task.
 
     plugin = Plugin(env.host, "fuser", spec["plugin"])
     fuser = plugin.create()
@@ -40,12 +43,14 @@ FIT_RESULT_FIELDS = ("best_epoch", "epochs_run", "best_score", "frames_per_secon
 class Plugin:
     """One registered estimator or fuser, as the task that calls it sees it."""
 
-    def __init__(self, host: Any, kind: str, name: str) -> None:
+    def __init__(self, host: Any, kind: str, name: str, during: str | None = None) -> None:
         info = host.info(kind, name)
         self.kind, self.name, self.source, self.version, self.cls = kind, info.name, info.source, info.version, info.obj
+        self.during = during  # outside a task: what musefuse was doing, for the error (PluginRunError.during)
 
     def error(self, problem: str, details: str | None = None) -> PluginRunError:
-        return PluginRunError(self.kind, self.name, self.source, self.version, problem, details=details)
+        return PluginRunError(self.kind, self.name, self.source, self.version, problem, details=details,
+                              during=self.during)
 
     def call(self, what: str, fn: Callable[..., Any], *args: Any) -> Any:
         """``fn(*args)``, its prints sent to stderr; whatever it raises becomes a PluginRunError."""
@@ -59,6 +64,13 @@ class Plugin:
     def create(self) -> Any:
         """A new instance of the plugin class."""
         return self.call(f"{getattr(self.cls, '__name__', self.name)}()", self.cls)
+
+    def load(self, tensors: dict[str, Any], meta: dict[str, Any], device: Any) -> Any:
+        """``cls.load(tensors, meta, device)``, once it gave an instance of the plugin's class."""
+        obj = self.call("load()", self.cls.load, tensors, meta, device)
+        if not isinstance(obj, self.cls):
+            raise self.error(f"load() returned {_kind_of(obj)}, not an instance of {self.cls.__name__}")
+        return obj
 
     def signals(self, what: str, outputs: Any, subjects: Sequence[Any]) -> list[np.ndarray]:
         """``outputs`` (one array per subject) as numpy arrays, once each is finite, 1-D and of the subject's length."""

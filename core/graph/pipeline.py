@@ -19,6 +19,7 @@ from musefuse.core import fileio
 from musefuse.core.config import RunConfig
 from musefuse.core.data.dataset import Dataset, Standardiser, Subject
 from musefuse.core.errors import MusefuseError
+from musefuse.core.graph.boundary import Plugin
 from musefuse.core.graph.executors import Executor, InProcessExecutor, Reporter, SilentReporter, run_in_rounds
 from musefuse.core.graph.plan import FUSION_CANDIDATES, RunPlan, model_seed, plan_run
 from musefuse.core.graph.store import ArtifactStore, default_store
@@ -30,7 +31,7 @@ from musefuse.core.learning.calibration import apply_calibration
 from musefuse.core.learning.decisions import Decision, configured
 from musefuse.core.learning.mean_shrink import MeanShrink
 from musefuse.core.learning.regressor import Regressor
-from musefuse.core.plugin_host import PluginHost
+from musefuse.core.plugin_host import PluginHost, get_host
 
 __all__ = ["Ensemble", "Fitted", "Outputs", "train", "collect", "fit_context", "model_seed", "Reporter"]
 
@@ -75,6 +76,7 @@ class Fitted:
     calibrations: dict[str, tuple[str, np.ndarray]] = field(default_factory=dict)  # modality -> (method, reference)
     # target -> how far each recording's fused prediction is pulled to the train label mean (none: not at all)
     mean_shrink: dict[str, MeanShrink] = field(default_factory=dict)
+    host: PluginHost | None = field(default=None, repr=False)  # whose plugins it calls (None: the process's)
 
     def reads_re(self, modality: str, target: str) -> bool | None:
         """Whether a regressor reads the difficulty: True, False, or None where some of its members do."""
@@ -103,8 +105,13 @@ class Fitted:
         for own, est in self.estimators[modality]:
             x = (features or self.features(subjects, modality)) if own is None else self.features(
                 subjects, modality, own)
-            signals.append(est.difficulty(x))
+            plugin = self._plugin("estimator", est)
+            signals.append(plugin.signals("difficulty()", plugin.call("difficulty()", est.difficulty, x), subjects))
         return mean_signal(signals)
+
+    def _plugin(self, kind: str, obj: Any) -> Plugin:
+        """The plugin ``obj`` is, its calls and outputs checked as in a task (boundary.py)."""
+        return Plugin(self.host or get_host(), kind, obj.name, during="while the fitted pipeline predicted")
 
     def predict_unimodal(self, subjects: Sequence[Subject], modality: str, target: str,
                          difficulty: list[np.ndarray] | None) -> list[np.ndarray]:
@@ -140,7 +147,9 @@ class Fitted:
                 out.unimodal[(m.name, t)] = self.predict_unimodal(subjects, m.name, t, out.difficulty[m.name])
         if stage == "fusion":
             for t in self.config.targets:
-                out.fusion[t] = self.shrink(t, self.fusers[t].predict(*self.fusion_inputs(out, t)))
+                plugin = self._plugin("fuser", self.fusers[t])
+                fused = plugin.call("predict()", self.fusers[t].predict, *self.fusion_inputs(out, t))
+                out.fusion[t] = self.shrink(t, plugin.signals("predict()", fused, subjects))
         return out
 
     def shrink(self, target: str, fused: list[np.ndarray]) -> list[np.ndarray]:
@@ -157,9 +166,9 @@ class Fitted:
                          shrinks: dict[str, MeanShrink]) -> Fitted:
         """Rebuild every stage from its checkpoint (path stems of safetensors + JSON pairs); a regressor's
         members as (path, reads the difficulty, per-recording features, own input scaling)."""
-        def plugin(kind: Callable[[str], Any], path: Path) -> Any:
+        def plugin(kind: str, path: Path) -> Any:  # load() called and checked as in a task (boundary.py)
             tensors, meta = fileio.load_tensors(path, device)
-            return kind(meta["plugin"]).load(tensors, meta, device)
+            return Plugin(host, kind, meta["plugin"], during=f"while loading {path}").load(tensors, meta, device)
 
         def calibration(path: Path) -> tuple[str, np.ndarray]:
             tensors, meta = fileio.load_tensors(path)
@@ -170,11 +179,11 @@ class Fitted:
 
         return cls(
             config, [host.modality(n) for n in config.modalities], stats,
-            {m: [(own, plugin(host.estimator, p)) for own, p in members] for m, members in estimators.items()},
+            {m: [(own, plugin("estimator", p)) for own, p in members] for m, members in estimators.items()},
             {k: [member(*args) for args in members] for k, members in regressors.items()},
-            {t: plugin(host.fuser, p) for t, p in fusers.items()},
+            {t: plugin("fuser", p) for t, p in fusers.items()},
             host.estimator(config.estimator).gives_signal, fusion_re, *decisions,
-            {m: calibration(p) for m, p in calibrations.items()}, shrinks)
+            {m: calibration(p) for m, p in calibrations.items()}, shrinks, host)
 
 
 @dataclass

@@ -270,9 +270,10 @@ def _ray_task(task: Task, data: list[Any], store: str, store_id: str, device: st
     host, pid = socket.gethostname(), os.getpid()
     _send(events, ("started", task.key, host, pid))
     artifacts = ArtifactStore(Path(store))
-    # A retry of a task whose worker died after writing it, or another run's (and intact).
-    if artifacts.has(task.key) and artifacts.problem(task.key) is None:
-        return artifacts.fit_info(task.key)
+    # A retry of a task whose worker died after writing it, or another run's (and intact: info() checks it first).
+    info = artifacts.info(task.key)
+    if info is not None:
+        return info
     env = _worker_env(data, task.spec["data"], store, store_id, device)
     apply_threads(threads)
     return run_task(task, env, lambda e, s: _send(events, ("epoch", task.key, e, s)))

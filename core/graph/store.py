@@ -17,7 +17,8 @@ the first one's artifact (the content is the same up to the executor, see DESIGN
 Like the data cache (``core/data/cache.py``: a checksum stored with each entry, checked on every
 read, a mismatch means "rebuild"), the store does not trust its files: an entry is checked against
 its manifest before a run reuses it (:meth:`ArtifactStore.trusted`) and before its fit summary is read
-(:meth:`ArtifactStore.info`, through which a run reads a decision's choice). An entry is also bound to
+(:meth:`ArtifactStore.info`, through which a run reads a decision's choice); a store instance (one per run)
+checks an entry once and checks it again only when one of its files changed. An entry is also bound to
 its key: the key recomputed from task.json's kind, numerics and spec must be the folder's name, so a
 folder holding another entry's files (a consistent copy, manifest and all) is no more trusted than a
 truncated one; and every JSON file must be readable. A damaged entry (truncated, edited, a file
@@ -70,6 +71,8 @@ class ArtifactStore:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        # key -> the files' stamps when this instance found the entry intact: checked once per run, not once per read
+        self._intact: dict[str, tuple[tuple[int, int, int], ...]] = {}
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -134,7 +137,7 @@ class ArtifactStore:
         self._unblock(folder.parent, warn)
         if not folder.exists():
             return False
-        problem = self.problem(key)
+        problem = self._checked(key)
         if problem is None:
             if not (folder / MANIFEST).exists():
                 self._adopt(key)
@@ -144,6 +147,18 @@ class ArtifactStore:
         warn(f"artifact store entry {key[:12]} ({label}) is damaged: {problem}. It is {where}; "
              "the task is trained again.")
         return False
+
+    def _checked(self, key: str) -> str | None:
+        """:meth:`problem`, remembered while the entry's files stay as they were (same inode, size and modification
+        time each): a run checks an entry once, not again for each read (trusted, then its fit summary; a gate's
+        choice in every planning round). Any file replaced, rewritten or removed is checked again."""
+        stamp = _stamp(self.path(key))  # taken before hashing: a file changed meanwhile does not match it later
+        if stamp is not None and self._intact.get(key) == stamp:
+            return None
+        problem = self.problem(key)
+        if problem is None and stamp is not None:
+            self._intact[key] = stamp
+        return problem
 
     def _adopt(self, key: str) -> None:
         """Record checksums for an entry written before manifests existed (it passed :func:`_legacy_problem`).
@@ -208,7 +223,7 @@ class ArtifactStore:
         """The fit summary (fit.json) of the finished entry ``key``, read only once the entry is checked
         (:meth:`problem`: checksums, readable JSON, bound to ``key``). None when it is absent or damaged: a
         damaged entry is left where it is, for :meth:`trusted` to report, move aside and have trained again."""
-        if not self.has(key) or self.problem(key) is not None:
+        if not self.has(key) or self._checked(key) is not None:
             return None
         return json.loads((self.path(key) / "fit.json").read_text(encoding="utf-8"))
 
@@ -261,6 +276,18 @@ class ArtifactStore:
                     shutil.rmtree(p, ignore_errors=True)
             except OSError:
                 pass
+
+
+def _stamp(folder: Path) -> tuple[tuple[int, int, int], ...] | None:
+    """(inode, size, modification time) of each of an entry's files and its manifest; None when one is missing."""
+    stamps = []
+    for name in (*FILES, MANIFEST):
+        try:
+            st = (folder / name).stat()
+        except OSError:
+            return None
+        stamps.append((st.st_ino, st.st_size, st.st_mtime_ns))
+    return tuple(stamps)
 
 
 def _manifest(folder: Path) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from musefuse.core import fileio
 from musefuse.core.config import RunConfig
 from musefuse.core.data.dataset import Standardiser
 from musefuse.core.errors import MusefuseError, RunFolderError
+from musefuse.core.graph.boundary import Plugin
 from musefuse.core.graph.pipeline import Ensemble, Fitted
 from musefuse.core.learning.decisions import Decision, configured
 from musefuse.core.learning.mean_shrink import MeanShrink
@@ -108,7 +109,7 @@ def save_fitted(fitted: Fitted, run: Path, host: PluginHost) -> None:
         fileio.save_tensors(where.standardisation(name), _stats_tensors(st), {"modality": name})
     for name, members in fitted.estimators.items():
         for (own_path, path), (own, est) in zip(where.estimators(name), members, strict=True):
-            tensors, meta = est.state()
+            tensors, meta = Plugin(host, "estimator", est.name, during=f"while saving {path}").state(est)
             fileio.save_tensors(path, tensors, {"plugin": est.name, **meta})
             if own is not None:
                 fileio.save_tensors(own_path, _stats_tensors(own), {"modality": name})
@@ -127,7 +128,7 @@ def save_fitted(fitted: Fitted, run: Path, host: PluginHost) -> None:
         entries.append({"stage": "unimodal", "modality": m, "target": t,
                         **fitted.unimodal_decisions[(m, t)].as_json(), "members": listed})
     for t, fuser in fitted.fusers.items():
-        tensors, meta = fuser.state()
+        tensors, meta = Plugin(host, "fuser", fuser.name, during=f"while saving {where.fuser(t)}").state(fuser)
         fileio.save_tensors(where.fuser(t), tensors, {"plugin": fuser.name, **meta})
         entries.append({"stage": "fusion", "target": t, **fitted.fusion_decisions[t].as_json(),
                         "re": fitted.fusion_re[t]})

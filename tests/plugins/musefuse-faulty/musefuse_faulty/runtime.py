@@ -1,8 +1,9 @@
 """Estimators and fusers that each go wrong in one way while a run uses them (issue 30).
 
 ``MUSEFUSE_FAULTY_FIXED=1`` switches every fault off (the plugin "after the fix"; worker processes
-inherit it). ``sleepy`` sleeps in ``fit`` for ``MUSEFUSE_FAULTY_SLEEP`` seconds (default 60), so a
-test can catch a run while its workers train. The module and its hooks print, as careless plugins do.
+inherit it): a run trained with it and a ``predict`` without it tests the calls outside the task
+graph. ``sleepy`` sleeps in ``fit`` for ``MUSEFUSE_FAULTY_SLEEP`` seconds (default 60), so a test
+can catch a run while its workers train. The module and its hooks print, as careless plugins do.
 """
 
 import os
@@ -113,6 +114,35 @@ class FewerFuser(_Mean):
         return out[:-1] if broken() else out
 
 
+class LoadRaises(_Mean):
+    """Fits and predicts; only rebuilding it from a checkpoint (predict, robustness --run) fails."""
+
+    name = "load-raises"
+
+    @classmethod
+    def load(cls, tensors, meta, device):
+        if broken():
+            raise OSError("the faulty fuser cannot load its checkpoint")
+        return cls()
+
+
+class StateRaisesReloaded(_Mean):
+    """Its state() fails once it was rebuilt by load(): a run fails when it writes the run folder."""
+
+    name = "state-raises-reloaded"
+
+    def state(self):
+        if getattr(self, "reloaded", False) and broken():
+            raise RuntimeError("the faulty fuser lost its state")
+        return super().state()
+
+    @classmethod
+    def load(cls, tensors, meta, device):
+        fuser = cls()
+        fuser.reloaded = True
+        return fuser
+
+
 class Chatty(_Mean):
     name = "chatty"
 
@@ -133,5 +163,5 @@ def register_estimators(register):
 
 @hookimpl
 def register_fusers(register):
-    for cls in (PredictRaises, NanFuser, ShortFuser, FewerFuser, Chatty):
+    for cls in (PredictRaises, NanFuser, ShortFuser, FewerFuser, LoadRaises, StateRaisesReloaded, Chatty):
         register(cls)
