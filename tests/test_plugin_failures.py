@@ -17,9 +17,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from typer.testing import CliRunner
+from cli_helpers import clean_exit_2, cli
 
-from musefuse.cli.app import app
 from musefuse.core.errors import PluginRunError
 from musefuse.core.graph.boundary import Plugin, in_task
 from musefuse.core.plugin_host import PluginHost, get_host
@@ -28,18 +27,6 @@ from musefuse.lab.synth import write_synthetic
 TINY = ["--modalities", "fau", "--layers", "1", "--hidden", "4", "--epochs", "1", "--threads", "1",
         "--device", "cpu", "--executor", "inprocess"]
 FAULTY = "from distribution musefuse-faulty 0.2.0"
-
-
-def cli(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
-
-
-def clean_exit_2(result, *named: str) -> None:
-    assert result.exit_code == 2, result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    assert "Traceback" not in result.output
-    for text in named:
-        assert text in result.output, result.output
 
 
 @pytest.fixture(autouse=True)

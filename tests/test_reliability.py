@@ -9,10 +9,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from cli_helpers import clean_exit_2, cli
 from test_loader import make_dataset
-from typer.testing import CliRunner
 
-from musefuse.cli.app import app
 from musefuse.core.data import cache as cache_mod
 from musefuse.core.data.loader import load_dataset
 from musefuse.core.data.museio import write_feature_csv
@@ -24,18 +23,6 @@ from musefuse.lab.synth import write_synthetic
 
 TINY = ["--layers", "1", "--hidden", "4", "--epochs", "1", "--threads", "1", "--device", "cpu"]
 MODS = [Modality(name="aaa", width=3), Modality(name="bbb", width=2)]
-
-
-def cli(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
-
-
-def clean_exit_2(result, *named: str) -> None:
-    assert result.exit_code == 2, result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    assert "Traceback" not in result.output
-    for text in named:
-        assert text in result.output, result.output
 
 
 @pytest.fixture(autouse=True)
@@ -301,7 +288,7 @@ def test_7_a_nearly_full_disk_is_refused_before_training(synth, tmp_path, monkey
     assert not (tmp_path / "r" / "log.txt").exists()  # nothing started
 
 
-def test_7_an_unwritable_folder_is_refused(tmp_path, monkeypatch):
+def test_7_an_unwritable_folder_isclean_exit_2(tmp_path, monkeypatch):
     def refuse(*_a, **_k):
         raise PermissionError(30, "Read-only file system")
 

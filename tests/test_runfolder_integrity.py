@@ -15,18 +15,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from cli_helpers import clean_exit_2, cli
 from test_reliability import CORRUPTIONS  # every kind of damage the loading checks name
-from typer.testing import CliRunner
 
-from musefuse.cli.app import app
 from musefuse.core.runs import runfolder
 from musefuse.lab.synth import write_synthetic
 
 TINY = ["--layers", "1", "--hidden", "4", "--epochs", "1", "--threads", "1", "--device", "cpu"]
-
-
-def cli(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
 
 
 @pytest.fixture(autouse=True)
@@ -50,14 +45,6 @@ def _copy(trained, tmp_path: Path, legacy: bool = False) -> Path:
     if legacy:  # as written before run folders carried checksums
         (run / runfolder.MANIFEST).unlink()
     return run
-
-
-def _refused(result, *named: str) -> None:
-    assert result.exit_code == 2, result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    assert "Traceback" not in result.output
-    for text in named:
-        assert text in result.output, result.output
 
 
 def _predict(run: Path, data: Path, out: Path):
@@ -97,7 +84,7 @@ def test_predict_refuses_a_changed_missing_or_added_file_naming_it(damage, train
         shutil.copy(ckpt, run / "checkpoints" / "regressor-fau-extra.safetensors")
         said = "checkpoints/regressor-fau-extra.safetensors is not among the files the run wrote"
     result = _predict(run, trained[0], tmp_path / "p")
-    _refused(result, said, runfolder.written_by(run))
+    clean_exit_2(result, said, runfolder.written_by(run))
     assert not (tmp_path / "p").exists()
 
 
@@ -106,7 +93,7 @@ def test_robustness_checks_the_manifest_too(trained, tmp_path):
     _flip_byte(run / "checkpoints" / "fuser-arousal.safetensors")
     result = cli("robustness", "--run", run, "--data", trained[0], "--corrupt", "fau:gaussian", "--levels", "0,1",
                  "--out", tmp_path / "rob", "--device", "cpu")
-    _refused(result, "checkpoints/fuser-arousal.safetensors differs")
+    clean_exit_2(result, "checkpoints/fuser-arousal.safetensors differs")
 
 
 def test_a_run_folder_without_a_manifest_predicts_with_a_note(trained, tmp_path):
@@ -125,7 +112,7 @@ def test_without_a_manifest_the_loading_checks_still_name_the_file(case, trained
     rel, corrupt = CORRUPTIONS[case]
     run = _copy(trained, tmp_path, legacy=True)
     corrupt(run / rel)
-    _refused(_predict(run, trained[0], tmp_path / "p"), Path(rel).stem, "written by musefuse")
+    clean_exit_2(_predict(run, trained[0], tmp_path / "p"), Path(rel).stem, "written by musefuse")
 
 
 def test_a_manifest_of_a_newer_format_is_refused_naming_the_release(trained, tmp_path):
@@ -133,14 +120,14 @@ def test_a_manifest_of_a_newer_format_is_refused_naming_the_release(trained, tmp
     manifest = json.loads((run / runfolder.MANIFEST).read_text())
     manifest.update(format=runfolder.MANIFEST_FORMAT + 1, musefuse="9.0.0", git_commit="0123456789abcdef")
     (run / runfolder.MANIFEST).write_text(json.dumps(manifest))
-    _refused(_predict(run, trained[0], tmp_path / "p"), "written by musefuse 9.0.0 (commit 0123456789ab)",
+    clean_exit_2(_predict(run, trained[0], tmp_path / "p"), "written by musefuse 9.0.0 (commit 0123456789ab)",
              f"format {runfolder.MANIFEST_FORMAT + 1}")
 
 
-def test_a_garbage_manifest_is_refused(trained, tmp_path):
+def test_a_garbage_manifest_isclean_exit_2(trained, tmp_path):
     run = _copy(trained, tmp_path)
     (run / runfolder.MANIFEST).write_text("{not json")
-    _refused(_predict(run, trained[0], tmp_path / "p"), "manifest.json cannot be read")
+    clean_exit_2(_predict(run, trained[0], tmp_path / "p"), "manifest.json cannot be read")
 
 
 def _config_with(run: Path, **fields) -> None:
@@ -155,9 +142,9 @@ def test_a_config_naming_a_modality_the_other_files_do_not_know(legacy, trained,
     _config_with(run, modalities=["fau", "bert"])  # was "difficulty_inputs.json cannot be read (KeyError: 'bert')"
     result = _predict(run, trained[0], tmp_path / "p")
     if legacy:
-        _refused(result, "config.yaml names modality 'bert'", "decisions.json knows modalities fau")
+        clean_exit_2(result, "config.yaml names modality 'bert'", "decisions.json knows modalities fau")
     else:
-        _refused(result, "config.yaml differs from what was written")
+        clean_exit_2(result, "config.yaml differs from what was written")
 
 
 @pytest.mark.parametrize("edit", ["swapped-modality", "other-targets", "no-choices-file"])
@@ -175,14 +162,14 @@ def test_config_and_the_other_files_disagreeing_without_a_manifest(edit, trained
         (run / "environment.json").unlink()
         _config_with(run, modalities=["fau", "bert"], re_unimodal=True, re_fusion=True)
         said = ("config.yaml names modality 'bert'", "standardisation/bert.safetensors")
-    _refused(_predict(run, trained[0], tmp_path / "p"), *said)
+    clean_exit_2(_predict(run, trained[0], tmp_path / "p"), *said)
 
 
 @pytest.mark.parametrize("record", ["decisions.json", "mean_shrink.json"])
 def test_without_a_manifest_a_lost_record_of_a_devel_choice_is_named(record, trained, tmp_path):
     run = _copy(trained, tmp_path, legacy=True)
     (run / record).unlink()
-    _refused(_predict(run, trained[0], tmp_path / "p"), f"{record} is missing")
+    clean_exit_2(_predict(run, trained[0], tmp_path / "p"), f"{record} is missing")
 
 
 def test_overwrite_clears_the_manifest_with_the_rest(trained, tmp_path):
