@@ -82,11 +82,13 @@ class RunConfig(BaseModel):
     re_fusion: bool | Literal["devel"] = Field("devel", description=(
         "Difficulty appended to the fuser's input: devel (decided by the same rule, on devel: fusers have no "
         "out-of-fold predictions), true or false."))
-    unimodal_candidates: list[Literal["recording", "delay+2s", "delay+4s"]] = Field([], description=(
-        "More variants of every regressor to train and decide between, beyond the difficulty input (re_unimodal): "
-        "recording (features z-scored per recording), delay+2s / delay+4s (the label that much later than "
-        "label_shift). Each is decided per regressor by the rule of core/learning/decisions.py on out-of-fold + "
-        "devel predictions; each costs its fold models."))
+    unimodal_candidates: list[Literal["recording", "delay+2s", "delay+4s", "dropout", "smaller"]] = Field(
+        [], description=(
+            "More variants of every regressor to train and decide between, beyond the difficulty input "
+            "(re_unimodal): recording (features z-scored per recording), delay+2s / delay+4s (the label that much "
+            "later than label_shift), dropout (0.3 between layers), smaller (2 × 32 instead of 4 × 64). Each is "
+            "decided per regressor by the rule of core/learning/decisions.py on out-of-fold + devel predictions; "
+            "each costs its fold models."))
     average_candidates: bool = Field(True, description=(
         "Where a regressor has several candidates, their average is one more (needs no training); the rule keeps "
         "it only where it wins on unseen subjects."))

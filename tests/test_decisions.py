@@ -143,12 +143,14 @@ def test_forcing_the_difficulty_plans_no_decision_and_keeps_the_fold_models(data
 
 
 def test_declared_candidates_are_planned_by_name(data):
-    cfg = config(data, unimodal_candidates=["recording", "delay+2s"], average_candidates=False)
+    cfg = config(data, unimodal_candidates=["smaller", "recording", "delay+2s"], average_candidates=False)
     ds, _, host = loaded(data, cfg)
     up = plan_run(cfg, ds, host, "cpu").unimodal[("egemaps", "valence")]
-    assert list(up.refs) == [BASE, "re", "recording", "delay+2s"]
+    assert list(up.refs) == [BASE, "re", "recording", "delay+2s", "smaller"]  # in declaration order
     assert all(t.spec["feature_scaling"] == "recording" for t in up.candidates["recording"])
     assert {t.spec["shift"] for t in up.candidates["delay+2s"]} == {4}
+    assert {(t.spec["settings"]["layers"], t.spec["settings"]["hidden"]) for t in up.candidates["smaller"]} == {(2, 32)}
+    assert {t.spec["settings"]["hidden"] for t in up.candidates[BASE]} == {8}  # the configured model
     with pytest.raises(Exception, match="unimodal_candidates"):
         config(data, unimodal_candidates=["bogus"])
 

@@ -170,7 +170,7 @@ def plan_run(cfg: RunConfig, dataset: Dataset, host: PluginHost, device_type: st
         return plan.add(Task("regressor", f"{tag}unimodal {m.name} → {t}{f' ({cand.name})' if named else ''}", {
             **common, **scaling, "data": data_key(dataset, m.name), "modality": m.name, "target": t,
             "fit_ids": fit_ids, **own_scaling(tag),
-            "settings": cfg.settings_for(m.settings_for(t), m.name, t).model_dump(),
+            "settings": {**cfg.settings_for(m.settings_for(t), m.name, t).model_dump(), **dict(cand.settings)},
             "seed": model_seed(cfg.seed, tag, "regressor", m.name, t),
             "shift": round((cfg.label_shift + cand.extra_shift_s) / STEP_SECONDS), **regularisation(cfg),
             "difficulty": {"refs": difficulty} if difficulty else None, **PAIRED_INIT[bool(difficulty)]}))

@@ -54,6 +54,7 @@ class Candidate:
     re: bool = False  # the difficulty appended to its input
     per_recording: bool = False  # features z-scored per recording (standardise: recording)
     extra_shift_s: float = 0.0  # predict the label this much later than the run's label_shift
+    settings: tuple[tuple[str, Any], ...] = ()  # model settings it overrides (ModelSettings fields)
 
 
 # The declared regressor candidates, simplest first (the order the rule goes through them).
@@ -64,6 +65,8 @@ REGRESSOR_CANDIDATES: dict[str, Candidate] = {c.name: c for c in (
               per_recording=True),
     Candidate("delay+2s", "the label 2 s later than the run's label_shift (annotation delay)", extra_shift_s=2.0),
     Candidate("delay+4s", "the label 4 s later than the run's label_shift", extra_shift_s=4.0),
+    Candidate("dropout", "dropout 0.3 between the recurrent layers (regularised)", settings=(("dropout", 0.3),)),
+    Candidate("smaller", "2 recurrent layers of 32 units instead of 4 of 64", settings=(("layers", 2), ("hidden", 32))),
 )}
 
 
