@@ -76,7 +76,8 @@ class Decision:
 
     decision: str  # "unimodal vggface → arousal: model"
     chosen: str
-    candidates: dict[str, dict[str, float | None]]  # name -> {"ccc", "se", "gain_se"} (gain over the simplest)
+    # name -> {"ccc", "se", "gain_se" (of its gain over the simplest), "devel_ccc" (where devel is pooled)}
+    candidates: dict[str, dict[str, float | None]]
     n_subjects: int
     evidence: str  # "out-of-fold train + devel" | "devel" | "config"
     notes: list[str] = field(default_factory=list)  # e.g. devel and out-of-fold evidence disagree
@@ -94,7 +95,7 @@ class Decision:
                    str(raw.get("evidence", "")), list(raw.get("notes", [])))
 
     def describe(self) -> str:
-        """'CCC plain 0.512 ± 0.041, re 0.530 ± 0.040 (gain 0.018 ± 0.021) → plain (55 subjects, out-of-fold …)'."""
+        """'CCC plain 0.5120 ± 0.0410, re 0.5300 ± 0.0400 → plain (55 subjects, out-of-fold train + devel)'."""
         parts = []
         for name, sc in self.candidates.items():
             if sc.get("ccc") is None:
@@ -115,8 +116,9 @@ def decide(decision: str, signals: dict[str, Sequence[np.ndarray] | None], golds
            evidence: str, partitions: Sequence[str] | None = None) -> Decision:
     """Apply the rule to candidates' predictions of the evidence subjects (``signals``, simplest first).
 
-    ``partitions`` (one per subject, e.g. 'train' / 'devel') lets the decision note where the kept candidate's
-    devel and out-of-fold scores disagree by more than their 95% intervals.
+    ``partitions`` (one per subject, 'train' / 'devel'): where devel is pooled with out-of-fold evidence, a
+    candidate must also not lose on devel, and the decision notes where the kept candidate's devel and
+    out-of-fold scores disagree by more than their 95% intervals.
     """
     golds = list(golds)
     points = {n: None if s is None else partition_scores(list(s), golds)["ccc"] for n, s in signals.items()}
