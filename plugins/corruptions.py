@@ -8,6 +8,9 @@ a corruption replaces them.
 
 from __future__ import annotations
 
+from abc import abstractmethod
+from collections.abc import Sequence
+
 import numpy as np
 
 from musefuse.core import Corruption, hookimpl
@@ -112,7 +115,30 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
 
 
-class Occlusion(Corruption):
+class _Stretches(Corruption):
+    """Contiguous stretches (5–20 s) covering a share ℓ of the frames, each replaced by :meth:`stretch`.
+
+    The stretches are drawn first, then each one's replacement in order, all from ``rng``; every frame
+    of a stretch is marked corrupted.
+    """
+
+    def apply(self, features, level, rng, pool):
+        level = check_level(level)
+        if level == 0:
+            return _identity(features)
+        x = features.astype(np.float32, copy=True)
+        mask = stretches(rng, len(x), level)
+        for start, stop in _runs(mask):
+            x[start:stop] = self.stretch(features, start, stop, rng, pool)
+        return x, mask
+
+    @abstractmethod
+    def stretch(self, features: np.ndarray, start: int, stop: int, rng: np.random.Generator,
+                pool: Sequence[np.ndarray]) -> np.ndarray:
+        """The (stop - start, D) values that replace ``features[start:stop]``."""
+
+
+class Occlusion(_Stretches):
     """Contiguous stretches (5–20 s) covering a share ℓ of frames, replaced by off-manifold values.
 
     Each stretch holds one constant vector of ±3 standardised units per dimension (random signs)
@@ -122,16 +148,9 @@ class Occlusion(Corruption):
     name = "occlusion"
     description = "Stretches covering a share `level` of frames replaced by a constant ±3 vector (off-manifold)"
 
-    def apply(self, features, level, rng, pool):
-        level = check_level(level)
-        if level == 0:
-            return _identity(features)
-        x = features.astype(np.float32, copy=True)
-        mask = stretches(rng, len(x), level)
-        for start, stop in _runs(mask):
-            value = rng.choice([-3.0, 3.0], size=x.shape[1])
-            x[start:stop] = value + rng.normal(0.0, 0.05, (stop - start, x.shape[1]))
-        return x, mask
+    def stretch(self, features, start, stop, rng, pool):
+        value = rng.choice([-3.0, 3.0], size=features.shape[1])
+        return value + rng.normal(0.0, 0.05, (stop - start, features.shape[1]))
 
 
 class Masking(Corruption):
@@ -180,7 +199,7 @@ class Shift(Corruption):
         return x, _present(features) | _present(x)
 
 
-class Splice(Corruption):
+class Splice(_Stretches):
     """Stretches (5–20 s) covering a share ℓ of frames replaced by the same modality's real features
     from another subject (``pool``), or from another time of this sequence when the pool is empty.
 
@@ -191,19 +210,10 @@ class Splice(Corruption):
     name = "splice"
     description = "Stretches covering a share `level` of frames replaced by another subject's features (on-manifold)"
 
-    def apply(self, features, level, rng, pool):
-        level = check_level(level)
-        if level == 0:
-            return _identity(features)
-        x = features.astype(np.float32, copy=True)
-        mask = stretches(rng, len(x), level)
+    def stretch(self, features, start, stop, rng, pool):
         sources = [p for p in pool if len(p)] or [features]
-        for start, stop in _runs(mask):
-            size = stop - start
-            src = sources[int(rng.integers(len(sources)))]
-            donor = _donor(rng, src, size, avoid=start if src is features else None)
-            x[start:start + size] = donor
-        return x, mask
+        src = sources[int(rng.integers(len(sources)))]
+        return _donor(rng, src, stop - start, avoid=start if src is features else None)
 
 
 def _donor(rng: np.random.Generator, src: np.ndarray, size: int, avoid: int | None) -> np.ndarray:
