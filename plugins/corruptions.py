@@ -60,7 +60,22 @@ def _identity(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x.astype(np.float32, copy=True), np.zeros(len(x), bool)
 
 
-class Gaussian(Corruption):
+class _Graded(Corruption):
+    """A corruption whose level 0 is the identity (a copy, empty mask): :meth:`corrupt` sees levels in (0, 1]."""
+
+    def apply(self, features, level, rng, pool):
+        level = check_level(level)
+        if level == 0:
+            return _identity(features)
+        return self.corrupt(features.astype(np.float32, copy=True), features, level, rng, pool)
+
+    @abstractmethod
+    def corrupt(self, x: np.ndarray, features: np.ndarray, level: float, rng: np.random.Generator,
+                pool: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """(corrupted features, (T,) mask) at ``level`` > 0; ``x`` is a float32 copy of ``features`` to change."""
+
+
+class Gaussian(_Graded):
     """Additive white Gaussian noise at a target SNR over every frame.
 
     Level ℓ > 0 → SNR = 20 − 30ℓ dB (12.5 dB at 0.25, 5 dB at 0.5, −2.5 dB at 0.75, −10 dB at 1);
@@ -75,11 +90,7 @@ class Gaussian(Corruption):
     def snr_db(level: float) -> float:
         return 20.0 - 30.0 * level
 
-    def apply(self, features, level, rng, pool):
-        level = check_level(level)
-        if level == 0:
-            return _identity(features)
-        x = features.astype(np.float32, copy=True)
+    def corrupt(self, x, features, level, rng, pool):
         present = _present(x)
         power = float(np.nanmean(np.square(x[present]))) if present.any() else 1.0
         std = np.sqrt(power / 10.0 ** (self.snr_db(level) / 10.0))
@@ -87,7 +98,7 @@ class Gaussian(Corruption):
         return x, present
 
 
-class Dropout(Corruption):
+class Dropout(_Graded):
     """Frames set missing (NaN rows): a share ℓ of the frames, chosen at random (level 1: all).
 
     The run's missing-row policy (``missing``: zero, ffill or mask) then fills them, exactly as for
@@ -97,11 +108,7 @@ class Dropout(Corruption):
     name = "dropout"
     description = "A share `level` of random frames set missing (handled by the run's missing policy)"
 
-    def apply(self, features, level, rng, pool):
-        level = check_level(level)
-        if level == 0:
-            return _identity(features)
-        x = features.astype(np.float32, copy=True)
+    def corrupt(self, x, features, level, rng, pool):
         chosen = np.zeros(len(x), bool)
         chosen[rng.choice(len(x), size=int(round(level * len(x))), replace=False)] = True
         mask = chosen & _present(x)
@@ -115,18 +122,14 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
 
 
-class _Stretches(Corruption):
+class _Stretches(_Graded):
     """Contiguous stretches (5–20 s) covering a share ℓ of the frames, each replaced by :meth:`stretch`.
 
     The stretches are drawn first, then each one's replacement in order, all from ``rng``; every frame
     of a stretch is marked corrupted.
     """
 
-    def apply(self, features, level, rng, pool):
-        level = check_level(level)
-        if level == 0:
-            return _identity(features)
-        x = features.astype(np.float32, copy=True)
+    def corrupt(self, x, features, level, rng, pool):
         mask = stretches(rng, len(x), level)
         for start, stop in _runs(mask):
             x[start:stop] = self.stretch(features, start, stop, rng, pool)
@@ -153,7 +156,7 @@ class Occlusion(_Stretches):
         return value + rng.normal(0.0, 0.05, (stop - start, features.shape[1]))
 
 
-class Masking(Corruption):
+class Masking(_Graded):
     """A share ℓ of the feature dimensions (chosen at random per sequence) zeroed in every frame.
 
     Zero is the train mean in standardised space, so a masked dimension carries no information.
@@ -162,11 +165,7 @@ class Masking(Corruption):
     name = "masking"
     description = "A share `level` of random feature dimensions zeroed (set to the train mean)"
 
-    def apply(self, features, level, rng, pool):
-        level = check_level(level)
-        if level == 0:
-            return _identity(features)
-        x = features.astype(np.float32, copy=True)
+    def corrupt(self, x, features, level, rng, pool):
         dims = rng.choice(x.shape[1], size=int(round(level * x.shape[1])), replace=False)
         present = _present(x)
         x[np.ix_(present, dims)] = 0.0
