@@ -74,6 +74,24 @@ def write_json(path: Path, obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2, default=_jsonable) + "\n")
 
 
+def read_json(path: Path) -> Any:
+    """A JSON file's content; None when it is absent or unreadable (not UTF-8, not JSON).
+
+    For files that are looked at, not relied on (a run folder's notes on who wrote it, a check that two
+    files agree): where a damaged file is an error, read it and name the file in the error instead.
+    """
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+
+
+def read_json_object(path: Path) -> dict[str, Any]:
+    """A JSON object file's content; {} when it is absent, unreadable or not an object."""
+    raw = read_json(path)
+    return raw if isinstance(raw, dict) else {}
+
+
 def _jsonable(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)

@@ -8,6 +8,9 @@ a corruption replaces them.
 
 from __future__ import annotations
 
+from abc import abstractmethod
+from collections.abc import Sequence
+
 import numpy as np
 
 from musefuse.core import Corruption, hookimpl
@@ -57,7 +60,22 @@ def _identity(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x.astype(np.float32, copy=True), np.zeros(len(x), bool)
 
 
-class Gaussian(Corruption):
+class _Graded(Corruption):
+    """A corruption whose level 0 is the identity (a copy, empty mask): :meth:`corrupt` sees levels in (0, 1]."""
+
+    def apply(self, features, level, rng, pool):
+        level = check_level(level)
+        if level == 0:
+            return _identity(features)
+        return self.corrupt(features.astype(np.float32, copy=True), features, level, rng, pool)
+
+    @abstractmethod
+    def corrupt(self, x: np.ndarray, features: np.ndarray, level: float, rng: np.random.Generator,
+                pool: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """(corrupted features, (T,) mask) at ``level`` > 0; ``x`` is a float32 copy of ``features`` to change."""
+
+
+class Gaussian(_Graded):
     """Additive white Gaussian noise at a target SNR over every frame.
 
     Level ℓ > 0 → SNR = 20 − 30ℓ dB (12.5 dB at 0.25, 5 dB at 0.5, −2.5 dB at 0.75, −10 dB at 1);
@@ -72,11 +90,7 @@ class Gaussian(Corruption):
     def snr_db(level: float) -> float:
         return 20.0 - 30.0 * level
 
-    def apply(self, features, level, rng, pool):
-        level = check_level(level)
-        if level == 0:
-            return _identity(features)
-        x = features.astype(np.float32, copy=True)
+    def corrupt(self, x, features, level, rng, pool):
         present = _present(x)
         power = float(np.nanmean(np.square(x[present]))) if present.any() else 1.0
         std = np.sqrt(power / 10.0 ** (self.snr_db(level) / 10.0))
@@ -84,7 +98,7 @@ class Gaussian(Corruption):
         return x, present
 
 
-class Dropout(Corruption):
+class Dropout(_Graded):
     """Frames set missing (NaN rows): a share ℓ of the frames, chosen at random (level 1: all).
 
     The run's missing-row policy (``missing``: zero, ffill or mask) then fills them, exactly as for
@@ -94,11 +108,7 @@ class Dropout(Corruption):
     name = "dropout"
     description = "A share `level` of random frames set missing (handled by the run's missing policy)"
 
-    def apply(self, features, level, rng, pool):
-        level = check_level(level)
-        if level == 0:
-            return _identity(features)
-        x = features.astype(np.float32, copy=True)
+    def corrupt(self, x, features, level, rng, pool):
         chosen = np.zeros(len(x), bool)
         chosen[rng.choice(len(x), size=int(round(level * len(x))), replace=False)] = True
         mask = chosen & _present(x)
@@ -112,7 +122,26 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
 
 
-class Occlusion(Corruption):
+class _Stretches(_Graded):
+    """Contiguous stretches (5–20 s) covering a share ℓ of the frames, each replaced by :meth:`stretch`.
+
+    The stretches are drawn first, then each one's replacement in order, all from ``rng``; every frame
+    of a stretch is marked corrupted.
+    """
+
+    def corrupt(self, x, features, level, rng, pool):
+        mask = stretches(rng, len(x), level)
+        for start, stop in _runs(mask):
+            x[start:stop] = self.stretch(features, start, stop, rng, pool)
+        return x, mask
+
+    @abstractmethod
+    def stretch(self, features: np.ndarray, start: int, stop: int, rng: np.random.Generator,
+                pool: Sequence[np.ndarray]) -> np.ndarray:
+        """The (stop - start, D) values that replace ``features[start:stop]``."""
+
+
+class Occlusion(_Stretches):
     """Contiguous stretches (5–20 s) covering a share ℓ of frames, replaced by off-manifold values.
 
     Each stretch holds one constant vector of ±3 standardised units per dimension (random signs)
@@ -122,19 +151,12 @@ class Occlusion(Corruption):
     name = "occlusion"
     description = "Stretches covering a share `level` of frames replaced by a constant ±3 vector (off-manifold)"
 
-    def apply(self, features, level, rng, pool):
-        level = check_level(level)
-        if level == 0:
-            return _identity(features)
-        x = features.astype(np.float32, copy=True)
-        mask = stretches(rng, len(x), level)
-        for start, stop in _runs(mask):
-            value = rng.choice([-3.0, 3.0], size=x.shape[1])
-            x[start:stop] = value + rng.normal(0.0, 0.05, (stop - start, x.shape[1]))
-        return x, mask
+    def stretch(self, features, start, stop, rng, pool):
+        value = rng.choice([-3.0, 3.0], size=features.shape[1])
+        return value + rng.normal(0.0, 0.05, (stop - start, features.shape[1]))
 
 
-class Masking(Corruption):
+class Masking(_Graded):
     """A share ℓ of the feature dimensions (chosen at random per sequence) zeroed in every frame.
 
     Zero is the train mean in standardised space, so a masked dimension carries no information.
@@ -143,11 +165,7 @@ class Masking(Corruption):
     name = "masking"
     description = "A share `level` of random feature dimensions zeroed (set to the train mean)"
 
-    def apply(self, features, level, rng, pool):
-        level = check_level(level)
-        if level == 0:
-            return _identity(features)
-        x = features.astype(np.float32, copy=True)
+    def corrupt(self, x, features, level, rng, pool):
         dims = rng.choice(x.shape[1], size=int(round(level * x.shape[1])), replace=False)
         present = _present(x)
         x[np.ix_(present, dims)] = 0.0
@@ -180,7 +198,7 @@ class Shift(Corruption):
         return x, _present(features) | _present(x)
 
 
-class Splice(Corruption):
+class Splice(_Stretches):
     """Stretches (5–20 s) covering a share ℓ of frames replaced by the same modality's real features
     from another subject (``pool``), or from another time of this sequence when the pool is empty.
 
@@ -191,19 +209,10 @@ class Splice(Corruption):
     name = "splice"
     description = "Stretches covering a share `level` of frames replaced by another subject's features (on-manifold)"
 
-    def apply(self, features, level, rng, pool):
-        level = check_level(level)
-        if level == 0:
-            return _identity(features)
-        x = features.astype(np.float32, copy=True)
-        mask = stretches(rng, len(x), level)
+    def stretch(self, features, start, stop, rng, pool):
         sources = [p for p in pool if len(p)] or [features]
-        for start, stop in _runs(mask):
-            size = stop - start
-            src = sources[int(rng.integers(len(sources)))]
-            donor = _donor(rng, src, size, avoid=start if src is features else None)
-            x[start:start + size] = donor
-        return x, mask
+        src = sources[int(rng.integers(len(sources)))]
+        return _donor(rng, src, stop - start, avoid=start if src is features else None)
 
 
 def _donor(rng: np.random.Generator, src: np.ndarray, size: int, avoid: int | None) -> np.ndarray:

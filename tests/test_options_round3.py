@@ -167,7 +167,7 @@ def test_synth_into_an_unwritable_place_names_out(how, tmp_path, monkeypatch):
         def denied(prefix, dir):
             raise PermissionError(13, "Permission denied", str(Path(dir) / f"{prefix}abc123"))
 
-        monkeypatch.setattr("musefuse.lab.synth.tempfile.mkdtemp", denied)
+        monkeypatch.setattr("musefuse.lab.synth.writer.tempfile.mkdtemp", denied)
     result = cli("synth", "--out", out, "--small")
     _refused(result, f"--out {out}: cannot write there")
     assert ".partial" not in result.output

@@ -324,22 +324,19 @@ def check_agreement(where: Layout) -> None:
             raise RunFolderError(f"{config} {said}, but {path} knows {plural} {', '.join(map(str, known)) or '(none)'}:"
                                  " the two come from different runs (or one was edited); train the run again.")
 
-    inputs = _json_object(where.difficulty_inputs)
+    inputs = fileio.read_json_object(where.difficulty_inputs)
     unimodal = inputs.get("unimodal")
     agree(where.difficulty_inputs, "modality", list(cfg.modalities), unimodal)
     for per_target in unimodal.values() if isinstance(unimodal, dict) else ():
         agree(where.difficulty_inputs, "target", list(cfg.targets), per_target)
     agree(where.difficulty_inputs, "target", list(cfg.targets), inputs.get("fusion"))
-    try:
-        listed = json.loads(where.decisions.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        listed = None
+    listed = fileio.read_json(where.decisions)
     if isinstance(listed, list):
         unimodal = [e for e in listed if isinstance(e, dict) and e.get("stage") == "unimodal"]
         agree(where.decisions, "modality", list(cfg.modalities), dict.fromkeys(e.get("modality") for e in unimodal))
         agree(where.decisions, "target", list(cfg.targets), dict.fromkeys(e.get("target") for e in unimodal))
-    agree(where.mean_shrink, "target", list(cfg.targets), _json_object(where.mean_shrink) or None)
-    folders = _json_object(run / "environment.json").get("dataset")
+    agree(where.mean_shrink, "target", list(cfg.targets), fileio.read_json_object(where.mean_shrink) or None)
+    folders = fileio.read_json_object(run / "environment.json").get("dataset")
     agree(run / "environment.json", "modality", list(cfg.modalities),
           folders.get("folders") if isinstance(folders, dict) else None)
     for m in cfg.modalities:
@@ -347,17 +344,6 @@ def check_agreement(where: Layout) -> None:
             raise RunFolderError(f"{config} names modality '{m}', but the run folder has no "
                                  f"{where.standardisation(m)}.safetensors: the run was not trained on it; train the "
                                  "run again.")
-
-
-def _json_object(path: Path) -> dict[str, Any]:
-    """A JSON object file's content; {} when it is absent, unreadable or not an object."""
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return {}
-    return raw if isinstance(raw, dict) else {}
-
-
 
 
 def read_difficulty_inputs(where: Layout) -> tuple[dict[tuple[str, str], Choice], dict[str, Choice]]:

@@ -288,7 +288,7 @@ def seal(run: Path) -> None:
     Called once the run's model files are complete, before results.json (the checksum code is the artifact
     store's, core.fileio)."""
     run = Path(run)
-    env = _read_json(run / "environment.json")
+    env = fileio.read_json_object(run / "environment.json")
     fileio.write_json(run / MANIFEST, {
         "format": MANIFEST_FORMAT, "musefuse": env.get("musefuse") or release(), "git_commit": env.get("git_commit"),
         "sha256": fileio.checksums(run, _sealed_files(run))})
@@ -336,9 +336,9 @@ def written_by(run: Path) -> str:
     """'musefuse 0.1.0 (commit 6ff15d9c0a1b)': the release that wrote a run folder, as its manifest or its
     environment.json says."""
     run = Path(run)
-    said = _read_json(run / MANIFEST)
+    said = fileio.read_json_object(run / MANIFEST)
     if not said.get("musefuse"):
-        said = _read_json(run / "environment.json")
+        said = fileio.read_json_object(run / "environment.json")
     name, commit = said.get("musefuse"), said.get("git_commit")
     if not name and not commit:
         return "a musefuse release that neither its manifest.json nor its environment.json names"
@@ -364,11 +364,3 @@ def _sealed_files(run: Path) -> list[str]:
         elif path.is_file():
             names.append(entry)
     return names
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return {}
-    return raw if isinstance(raw, dict) else {}
