@@ -298,13 +298,15 @@ def resolve_aliases(cfg: Any, host: PluginHost | None = None) -> Any:
     unknown name fails here, and two names of one modality (``fau,faus``) are refused.
     """
     host = host or get_host()
-    names = [host.modality(n).name for n in cfg.modalities]
+    names = [host.modality(n).name for n in cfg.inputs.modalities]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
-        given = [g for g, n in zip(cfg.modalities, names, strict=True) if n in repeated]
+        given = [g for g, n in zip(cfg.inputs.modalities, names, strict=True) if n in repeated]
         raise ConfigError(f"'modalities': {', '.join(given)} name the same modality ({', '.join(repeated)}) twice.")
-    if names == list(cfg.modalities):
+    if names == list(cfg.inputs.modalities):
         return cfg
-    canonical_of = dict(zip(cfg.modalities, names, strict=True))
-    settings = {canonical_of.get(m, m): v for m, v in cfg.model_settings.items()}  # keyed as the run names them
-    return cfg.model_copy(update={"modalities": names, "model_settings": settings})
+    canonical_of = dict(zip(cfg.inputs.modalities, names, strict=True))
+    settings = {canonical_of.get(m, m): v for m, v in cfg.model.model_settings.items()}  # keyed as the run names them
+    from musefuse.core.config import updated  # the settings read the plugin host's kinds: imported when used
+
+    return updated(cfg, modalities=names, model_settings=settings)
