@@ -74,8 +74,8 @@ def child(args: argparse.Namespace) -> None:
     if args.executor == "inprocess":
         executor = InProcessExecutor(TaskEnv(ds, host, device, store), threads)
     elif args.executor == "local":
-        spec = WorkerSpec(Path(base.inputs.data), tuple(base.inputs.modalities), tuple(base.inputs.targets), ds.fingerprint, str(device),
-                          threads, store.root)
+        spec = WorkerSpec(Path(base.inputs.data), tuple(base.inputs.modalities), tuple(base.inputs.targets),
+                          ds.fingerprint, str(device), threads, store.root)
         executor = LocalExecutor(spec, k)
     else:
         import ray

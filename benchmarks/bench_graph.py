@@ -80,8 +80,8 @@ for seed in (0, 1, 2):
         for t in plan_run(cfg, ds, host, device.type).tasks:
             tasks.setdefault(t.key, t)
 par = parallelism(device.type)
-spec = WorkerSpec(root, tuple(base.inputs.modalities), tuple(base.inputs.targets), ds.fingerprint, str(device), par.threads,
-                  {str(store)!r})
+spec = WorkerSpec(root, tuple(base.inputs.modalities), tuple(base.inputs.targets), ds.fingerprint, str(device),
+                  par.threads, {str(store)!r})
 run_plan(list(tasks.values()), ArtifactStore({str(store)!r}), LocalExecutor(spec, par.workers), SilentReporter())
 print(len(tasks))
 """

@@ -47,8 +47,8 @@ def main() -> None:
         for name, (bottleneck, noise) in VARIANTS.items():
             est = AutoEncoderRE()
             settings = cfg.model.settings_for(m.settings_for(cfg.inputs.targets[0]))
-            ctx = fit_context(cfg, torch.device("cpu"), settings, model_seed(cfg.execution.seed, "", "estimator", m.name),
-                              bottleneck=bottleneck, noise=noise, smoothing=1)
+            seed = model_seed(cfg.execution.seed, "", "estimator", m.name)
+            ctx = fit_context(cfg, torch.device("cpu"), settings, seed, bottleneck=bottleneck, noise=noise, smoothing=1)
             x = {p: [fill_missing(s.features[m.name]) for s in group]
                  for p, group in (("train", train), ("devel", devel), ("eval", subjects))}
             est.fit(x["train"], x["devel"], ctx)

@@ -425,7 +425,8 @@ def _pipelines(cfg: RunConfig, session: Session, dataset: Dataset, loaded: Fitte
         return session.fit(c, data)
 
     # "with RE" means it here: where the config leaves the choice to the data, both stages read the RE
-    re_cfg = updated(cfg, **{k: True for k in ("re_unimodal", "re_fusion") if getattr(cfg.method.decisions, k) == "devel"})
+    left_to_data = [k for k in ("re_unimodal", "re_fusion") if getattr(cfg.method.decisions, k) == "devel"]
+    re_cfg = updated(cfg, **dict.fromkeys(left_to_data, True))
     re = loaded if loaded is not None else fit(re_cfg, dataset, "with RE")
     if loaded is not None:
         log(f"seed {cfg.execution.seed}: the pipeline with RE is the run's own")

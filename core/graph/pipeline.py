@@ -279,7 +279,8 @@ def collect(plan: RunPlan, store: ArtifactStore, cfg: RunConfig, dataset: Datase
 
 
 def choose_mean_shrink(cfg: RunConfig, out: Outputs) -> dict[str, MeanShrink]:
-    """Each target's recording-mean shrinkage: ``cfg.method.fusion.mean_shrink``, or chosen on the devel subjects' fusion CCC."""
+    """Each target's recording-mean shrinkage: ``cfg.method.fusion.mean_shrink``, or chosen on the devel subjects'
+    fusion CCC."""
     def golds(part: str, t: str) -> list[np.ndarray]:
         return [s.labels[t] for s in out.subjects if s.partition == part and t in s.labels]
 
@@ -313,7 +314,8 @@ def train(
     The fuser learns from the train subjects' unimodal predictions and difficulties: in-sample ones
     (models that saw those subjects, as the paper appears to do) or out-of-fold ones (``cfg.method.ensemble.folds``
     folds over train subjects: each train subject's predictions and RE come from models that did
-    not see it), per ``cfg.method.fusion.fusion_train``; ``cfg.method.difficulty.difficulty_train`` does the same for the difficulty.
+    not see it), per ``cfg.method.fusion.fusion_train``; ``cfg.method.difficulty.difficulty_train`` does the same
+    for the difficulty.
     Without an executor, tasks run in this process on ``dataset`` as given (which may live only in
     memory, e.g. corrupted copies).
     """

@@ -90,11 +90,11 @@ class RunPlan:
 def folds(cfg: RunConfig, dataset: Dataset) -> list[list[str]]:
     """Held-out subject Ids of each of ``cfg.method.ensemble.folds`` folds over the train partition (seeded)."""
     train_idx = [i for i, s in enumerate(dataset.subjects) if s.partition == "train"]
-    if cfg.method.ensemble.folds > len(train_idx):
-        raise ConfigError(f"'folds': {cfg.method.ensemble.folds} folds need at least {cfg.method.ensemble.folds} train subjects "
-                          f"(the data have {len(train_idx)}).")
+    k = cfg.method.ensemble.folds
+    if k > len(train_idx):
+        raise ConfigError(f"'folds': {k} folds need at least {k} train subjects (the data have {len(train_idx)}).")
     order = np.random.default_rng(cfg.execution.seed).permutation(train_idx)
-    return [[dataset.subjects[i].id for i in held] for held in np.array_split(order, cfg.method.ensemble.folds)]
+    return [[dataset.subjects[i].id for i in held] for held in np.array_split(order, k)]
 
 
 def fit_budget(cfg: RunConfig) -> dict[str, Any]:
@@ -137,9 +137,11 @@ def plan_run(cfg: RunConfig, dataset: Dataset, host: PluginHost, device_type: st
     est_cls, fuser_cls = host.estimator(cfg.method.difficulty.estimator), host.fuser(cfg.method.fusion.fuser)
     modalities = [host.modality(n) for n in cfg.inputs.modalities]
     ids = {p: [s.id for s in dataset.subjects if s.partition == p] for p in ("train", "devel")}
-    used = [("estimator", cfg.method.difficulty.estimator), ("fuser", cfg.method.fusion.fuser)] + [("modality", m) for m in cfg.inputs.modalities]
+    used = [("estimator", cfg.method.difficulty.estimator), ("fuser", cfg.method.fusion.fuser)] + [
+        ("modality", m) for m in cfg.inputs.modalities]
     origins = {f"{kind} {name}": _origin(host, kind, name) for kind, name in used}
-    common = {"data": data_key(dataset), "device": device_type, "missing": cfg.inputs.missing, "devel_ids": ids["devel"],
+    common = {"data": data_key(dataset), "device": device_type, "missing": cfg.inputs.missing,
+              "devel_ids": ids["devel"],
               "plugins": {k: v for k, v in origins.items() if v},  # third-party code versions
               "fit": fit_budget(cfg), **feature_scaling(cfg)}
     uses_signal = est_cls.gives_signal and bool(cfg.method.decisions.re_unimodal or cfg.method.decisions.re_fusion)
@@ -162,7 +164,8 @@ def plan_run(cfg: RunConfig, dataset: Dataset, host: PluginHost, device_type: st
             **common, "data": data_key(dataset, m.name), "plugin": cfg.method.difficulty.estimator, "modality": m.name,
             "fit_ids": fit_ids, **own_scaling(tag),
             "settings": cfg.model.settings_for(m.settings_for(cfg.inputs.targets[0])).model_dump(),
-            "seed": model_seed(cfg.execution.seed, tag, "estimator", m.name), "options": cfg.method.difficulty.options_for(est_cls)}))
+            "seed": model_seed(cfg.execution.seed, tag, "estimator", m.name),
+            "options": cfg.method.difficulty.options_for(est_cls)}))
 
     def regressor(m, t: str, tag: str, fit_ids: list[str], difficulty: list[Ref] | None, cand: Candidate,
                   named: bool) -> Task:
@@ -232,7 +235,7 @@ def plan_run(cfg: RunConfig, dataset: Dataset, host: PluginHost, device_type: st
                 models[c.name] = [regressor(m, t, "", ids["train"], plan.difficulty[m.name] if c.re else None, c,
                                             named)]
                 refs[c.name] = [[models[c.name][0].key, None]]
-        if named and cfg.method.decisions.average_candidates:  # the candidates' mean: free, and less dependent on any one
+        if named and cfg.method.decisions.average_candidates:  # the candidates' mean: free, less dependent on any one
             refs[AVERAGE] = [[averaged(f"unimodal {m.name} → {t} (average of {len(cands)} candidates)", m.name,
                                    list(refs.values())).key, None]]
         if not named:
@@ -260,7 +263,8 @@ def plan_run(cfg: RunConfig, dataset: Dataset, host: PluginHost, device_type: st
         inputs = {"modalities": names, "predictions": preds,
                   "difficulty": {m: {"refs": plan.difficulty[m]} for m in names} if re else None}
         fit_inputs = {**inputs, "difficulty": fit_difficulty if re else None}
-        return plan.add(Task("fuser", f"fusion ({cfg.method.fusion.fuser}) → {t}{'' if re else ' (no RE)' * decided_fusion}", {
+        fuser = cfg.method.fusion.fuser
+        return plan.add(Task("fuser", f"fusion ({fuser}) → {t}{'' if re else ' (no RE)' * decided_fusion}", {
             **common, "plugin": cfg.method.fusion.fuser, "target": t, "fit_ids": ids["train"],
             "settings": cfg.model.fusion_settings().model_dump(), "seed": model_seed(cfg.execution.seed, "fuser", t),
             "inputs": inputs, "fit_inputs": fit_inputs, **regularisation(cfg), **PAIRED_INIT[re]}))
@@ -290,7 +294,8 @@ def unimodal_candidates(cfg: RunConfig, gives_signal: bool) -> list[Candidate]:
     where the data decide, only one where it is forced), then ``unimodal_candidates`` in declaration order."""
     setting = cfg.method.decisions.re_unimodal if gives_signal else False
     names = [BASE, "re"] if setting == "devel" else (["re"] if setting else [BASE])
-    names += [n for n in REGRESSOR_CANDIDATES if n in cfg.method.decisions.unimodal_candidates and n not in (BASE, "re")]
+    asked = cfg.method.decisions.unimodal_candidates
+    names += [n for n in REGRESSOR_CANDIDATES if n in asked and n not in (BASE, "re")]
     return [REGRESSOR_CANDIDATES[n] for n in names]
 
 

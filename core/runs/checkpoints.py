@@ -57,7 +57,8 @@ class Layout:
     @property
     def _reads_signal(self) -> bool:
         c = self.config
-        return self.host.estimator(c.method.difficulty.estimator).gives_signal and bool(c.method.decisions.re_unimodal or c.method.decisions.re_fusion)
+        return (self.host.estimator(c.method.difficulty.estimator).gives_signal
+                and bool(c.method.decisions.re_unimodal or c.method.decisions.re_fusion))
 
     def standardisation(self, modality: str) -> Path:
         return self.run / "standardisation" / modality
@@ -66,7 +67,8 @@ class Layout:
         """(own input scaling or None: the run's, checkpoint) of each of a modality's estimators: its all-train
         estimator, or with ``difficulty_unseen: fold-mean`` its fold estimators (see musefuse.core.graph.plan)."""
         c = self.config
-        n = c.method.ensemble.folds if c.method.difficulty.difficulty_unseen == "fold-mean" and self._reads_signal else 1
+        fold_mean = c.method.difficulty.difficulty_unseen == "fold-mean" and self._reads_signal
+        n = c.method.ensemble.folds if fold_mean else 1
         stems = [modality] if n == 1 else [f"{modality}-fold{k + 1}" for k in range(n)]
         own = n > 1 and c.method.ensemble.fold_standardise and self.host.modality(modality).standardise
         return [(self.standardisation(s) if own else None, self.run / "checkpoints" / f"estimator-{s}")
@@ -336,7 +338,8 @@ def check_agreement(where: Layout) -> None:
         listed = None
     if isinstance(listed, list):
         unimodal = [e for e in listed if isinstance(e, dict) and e.get("stage") == "unimodal"]
-        agree(where.decisions, "modality", list(cfg.inputs.modalities), dict.fromkeys(e.get("modality") for e in unimodal))
+        agree(where.decisions, "modality", list(cfg.inputs.modalities),
+              dict.fromkeys(e.get("modality") for e in unimodal))
         agree(where.decisions, "target", list(cfg.inputs.targets), dict.fromkeys(e.get("target") for e in unimodal))
     agree(where.mean_shrink, "target", list(cfg.inputs.targets), _json_object(where.mean_shrink) or None)
     folders = _json_object(run / "environment.json").get("dataset")
@@ -369,11 +372,14 @@ def read_difficulty_inputs(where: Layout) -> tuple[dict[tuple[str, str], Choice]
             raise RunFolderError(f"{path} is missing: the run chose its difficulty inputs on devel, and this file "
                                  "records the choice. Train the run again.")
         gives = where.host.estimator(config.method.difficulty.estimator).gives_signal
-        return ({(m, t): Choice(bool(config.method.decisions.re_unimodal) and gives) for m in config.inputs.modalities
-                 for t in config.inputs.targets}, {t: Choice(bool(config.method.decisions.re_fusion) and gives) for t in config.inputs.targets})
+        set_by = config.method.decisions
+        return ({(m, t): Choice(bool(set_by.re_unimodal) and gives) for m in config.inputs.modalities
+                 for t in config.inputs.targets},
+                {t: Choice(bool(set_by.re_fusion) and gives) for t in config.inputs.targets})
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
-        return ({(m, t): Choice.from_json(raw["unimodal"][m][t]) for m in config.inputs.modalities for t in config.inputs.targets},
+        return ({(m, t): Choice.from_json(raw["unimodal"][m][t])
+                 for m in config.inputs.modalities for t in config.inputs.targets},
                 {t: Choice.from_json(raw["fusion"][t]) for t in config.inputs.targets})
     except (OSError, UnicodeDecodeError, KeyError, TypeError, ValueError) as exc:
         raise RunFolderError(f"{path} cannot be read ({type(exc).__name__}: {exc}); train the run again.") from None

@@ -51,18 +51,21 @@ def execute_run(cfg: RunConfig, reporter: Reporter | None = None, echo=lambda _m
     out = cfg.output.out or Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S")
     with Session.open([cfg], out, overwrite=cfg.output.overwrite, reporter=reporter, echo=echo) as session:
         cfg, log, run = session.configs[0], session.log, session.folder
-        log(f"musefuse run → {run} | device {session.device} | preset '{cfg.budget.preset}' "
-            f"(at most {cfg.budget.epochs} epoch{'s' * (cfg.budget.epochs != 1)}, patience {cfg.budget.patience}, lr schedule "
-            f"{cfg.budget.lr_schedule}) | {cfg.model.rnn or 'bigru'} {cfg.model.layers or 4}×{cfg.model.hidden or 64}")
+        budget, model, decisions = cfg.budget, cfg.model, cfg.method.decisions
+        log(f"musefuse run → {run} | device {session.device} | preset '{budget.preset}' "
+            f"(at most {budget.epochs} epoch{'s' * (budget.epochs != 1)}, patience {budget.patience}, lr schedule "
+            f"{budget.lr_schedule}) | {model.rnn or 'bigru'} {model.layers or 4}×{model.hidden or 64}")
         if cfg.budget.preset in PRESET_COST:
             log(f"preset '{cfg.budget.preset}' {PRESET_COST[cfg.budget.preset]}")
         if default_modalities:
             log(f"modalities: {','.join(cfg.inputs.modalities)} (the default; choose with --modalities)")
-        how = session.par.describe() if cfg.execution.executor != "ray" else f"{session.par.threads} torch thread(s) per task"
+        how = (session.par.describe() if cfg.execution.executor != "ray"
+               else f"{session.par.threads} torch thread(s) per task")
         log(f"executor {cfg.execution.executor}: {how} | artifact store {session.store.root}")
-        if "devel" in (cfg.method.decisions.re_unimodal, cfg.method.decisions.re_fusion) or cfg.method.decisions.unimodal_candidates:
+        if "devel" in (decisions.re_unimodal, decisions.re_fusion) or decisions.unimodal_candidates:
             log("decisions: each regressor's candidates (with and without the RE"
-                f"{''.join(', ' + c for c in cfg.method.decisions.unimodal_candidates)}{', their average' * cfg.method.decisions.average_candidates}) "
+                f"{''.join(', ' + c for c in decisions.unimodal_candidates)}"
+                f"{', their average' * decisions.average_candidates}) "
                 "are scored on out-of-fold + devel predictions, each fuser's on devel; a more complex one is kept "
                 "only where it wins by more than a subject-bootstrap standard error (decisions.json)")
         session.load()

@@ -70,14 +70,17 @@ def check_config(cfg: RunConfig, host: PluginHost) -> RunConfig:
         host.modality(name)
     estimator = host.estimator(cfg.method.difficulty.estimator)
     fuser = host.fuser(cfg.method.fusion.fuser)
-    forced = [f"--{k.replace('_', '-')}" for k in ("re_unimodal", "re_fusion") if getattr(cfg.method.decisions, k) is True]
+    decisions = cfg.method.decisions
+    forced = [f"--{k.replace('_', '-')}" for k in ("re_unimodal", "re_fusion") if getattr(decisions, k) is True]
     source = " (from --pipeline paper)" if cfg.method.pipeline == "paper" else ""
     if forced and not estimator.gives_signal:
-        raise ConfigError(f"{' and '.join(forced)}{source}: estimator '{cfg.method.difficulty.estimator}' gives no difficulty signal "
-                          "to append; drop the flag or choose an estimator that gives one (e.g. ae-re).")
-    if cfg.method.decisions.re_fusion is True and not fuser.learned:  # it would be recorded as reading the RE (re: true)
+        raise ConfigError(f"{' and '.join(forced)}{source}: estimator '{cfg.method.difficulty.estimator}' gives no "
+                          "difficulty signal to append; drop the flag or choose an estimator that gives one "
+                          "(e.g. ae-re).")
+    if decisions.re_fusion is True and not fuser.learned:  # it would be recorded as reading the RE (re: true)
         drop = "add --no-re-fusion" if source else "drop --re-fusion"
-        raise ConfigError(f"--re-fusion{source} with --fuser {cfg.method.fusion.fuser}: fuser '{cfg.method.fusion.fuser}' learns nothing and reads "
+        name = cfg.method.fusion.fuser
+        raise ConfigError(f"--re-fusion{source} with --fuser {name}: fuser '{name}' learns nothing and reads "
                           f"no difficulty signal, so the RE cannot enter fusion; {drop}, or choose a learned fuser "
                           "(e.g. birnn).")
     return cfg

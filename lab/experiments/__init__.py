@@ -154,8 +154,9 @@ def run_experiment(
     with Session.open([t.config for t in trials], folder, overwrite=overwrite, entries=EXPERIMENT_ENTRIES,
                       reporter=reporter, echo=echo) as session:
         log, folder, base = session.log, session.folder, session.configs[0]
-        log(f"musefuse {kind} → {folder} | {len(trials)} trials | device {session.device} | preset '{base.budget.preset}' | "
-            f"executor {base.execution.executor}: {session.par.describe()} | artifact store {session.store.root}")
+        log(f"musefuse {kind} → {folder} | {len(trials)} trials | device {session.device} | "
+            f"preset '{base.budget.preset}' | executor {base.execution.executor}: {session.par.describe()} | "
+            f"artifact store {session.store.root}")
         dataset = session.load()
         configs = [updated(c, out=None) for c in session.configs]
         for trial, cfg in zip(trials, configs, strict=True):
