@@ -163,7 +163,7 @@ class Pipelines:
 def predictions(p: Pipelines, subjects: list[Subject], truth: TruthMasks | None,
                 injected: dict[str, list[np.ndarray]]) -> tuple[dict[str, dict[str, list[np.ndarray]]], dict]:
     """model -> target -> one (T,) prediction per subject; and the RE pipeline's difficulties."""
-    targets = p.re.config.targets
+    targets = p.re.config.inputs.targets
     names = [m.name for m in p.re.modalities]
     out_re = p.re.apply(subjects)
     preds: dict[str, dict[str, list[np.ndarray]]] = {"fusion-re": out_re.fusion}

@@ -130,7 +130,7 @@ class Session:
                               "GPU shares need --device cuda (or auto on a machine with a GPU).")
         # the preset and the pipeline fill what was not set; check again what they filled in
         configs = [check_config(c.with_preset(cuda=device.type == "cuda"), host) for c in configs]
-        par = parallelism(device.type, workers or configs[0].workers, configs[0].threads)
+        par = parallelism(device.type, workers or configs[0].execution.workers, configs[0].execution.threads)
         apply_threads(par.threads)
         store = ArtifactStore(base.execution.store or default_store())
         folder = runfolder.prepare(folder, overwrite, entries=entries)
