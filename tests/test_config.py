@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import BaseModel
 
-from musefuse.core.config import PRESETS, RunConfig, build_config
+from musefuse.core.config import FIELD_PATHS, PRESETS, RunConfig, build_config, flatten, is_set, updated
 from musefuse.core.errors import ConfigError
 from musefuse.core.interfaces import ModelSettings
 
@@ -55,3 +56,47 @@ def test_invalid_values_name_field_and_allowed_values(flags, needle):
 def test_missing_config_file(tmp_path):
     with pytest.raises(ConfigError, match="Cannot read config file"):
         build_config(tmp_path / "nope.yaml")
+
+
+def test_settings_come_in_small_groups_and_every_name_is_one_field():
+    assert len(RunConfig.model_fields) <= 8
+    for group in _groups(RunConfig):
+        assert len(group.model_fields) <= 12, group.__name__
+    assert len(FIELD_PATHS) == 47  # every field of the flat config of musefuse 0.1, each in one group
+    assert FIELD_PATHS["lr"] == ("model",) and FIELD_PATHS["fuser"] == ("method", "fusion")
+
+
+def _groups(model):
+    for info in model.model_fields.values():
+        if isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel):
+            yield info.annotation
+            yield from _groups(info.annotation)
+
+
+def test_flat_and_grouped_files_and_flags_give_the_same_config(tmp_path):
+    flat, grouped = tmp_path / "flat.yaml", tmp_path / "grouped.yaml"
+    flat.write_text("lr: 0.001\nfuser: mean\nepochs: 3\nmodalities: [fau]\n")
+    grouped.write_text("model: {lr: 0.001}\nmethod: {fusion: {fuser: mean}}\nbudget: {epochs: 3}\n"
+                       "inputs: {modalities: [fau]}\n")
+    from_flags = build_config(None, lr=0.001, fuser="mean", epochs=3, modalities=["fau"])
+    assert build_config(flat) == build_config(grouped) == from_flags == RunConfig(lr=0.001, fuser="mean", epochs=3,
+                                                                                 modalities=["fau"])
+    cfg = build_config(grouped, epochs=5, seed=2)  # flags over the file, field by field within a group
+    assert (cfg.model.lr, cfg.budget.epochs, cfg.execution.seed) == (0.001, 5, 2)
+    assert flatten(cfg, explicit=True) == {"modalities": ["fau"], "lr": 0.001, "fuser": "mean", "epochs": 5,
+                                           "seed": 2}
+
+
+def test_presets_fill_only_what_was_not_set_in_any_group():
+    cfg = RunConfig(epochs=7, fusion_train="in-sample", pipeline="paper").with_preset(cuda=False)
+    assert cfg.budget.epochs == 7 and cfg.budget.patience == PRESETS["cpu"].patience  # preset: the rest of budget
+    assert cfg.method.difficulty.difficulty_train == "in-sample" and cfg.method.decisions.re_unimodal is True
+    assert updated(cfg, seed=3).execution.seed == 3 and is_set(RunConfig(seed=0), "seed")
+    assert not is_set(RunConfig(), "seed")
+
+
+def test_errors_name_the_flat_field_and_old_estimator_fields_still_load():
+    with pytest.raises(ConfigError, match="'epochs'"):
+        build_config(None, epochs=0)
+    cfg = RunConfig.model_validate({"ae_bottleneck": 4, "re_smoothing": 1})  # a run folder of musefuse <= 0.1 main
+    assert cfg.method.difficulty.estimator_options == {"bottleneck": 4, "smoothing": 1}
