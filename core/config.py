@@ -346,6 +346,17 @@ def nest(values: dict[str, Any]) -> dict[str, Any]:
     return nested
 
 
+def ungroup(values: dict[str, Any]) -> dict[str, Any]:
+    """A config mapping (a config.yaml, flat or in groups) with its groups dissolved: flat name -> value."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if key in GROUPS and isinstance(value, dict):
+            out.update(ungroup(value))
+        else:
+            out[key] = value
+    return out
+
+
 def _merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     """``b`` over ``a``, group by group (new dicts: neither is changed)."""
     out = dict(a)
