@@ -253,7 +253,8 @@ class BudgetConfig(_Group):
 
 
 class ExecutionConfig(_Group):
-    """Where and how tasks run; none of it is in a task's key, except the device type."""
+    """Where and how tasks run, and the seed every model's own derives from (the seed and the device type are in
+    the task keys; the rest is not)."""
 
     seed: int = Field(0, ge=0, description="Random seed; every model derives its own from it and its name.")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when present.")

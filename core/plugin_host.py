@@ -30,6 +30,7 @@ import pluggy
 
 from musefuse import __version__
 from musefuse.core import hookspecs
+from musefuse.core.config import updated
 from musefuse.core.errors import PLUGIN_FAILURES, ConfigError, PluginError, nearest, unknown
 from musefuse.core.interfaces import Corruption, DifficultyEstimator, Fuser, Modality, PluginOptions
 from musefuse.core.registry import builtin_modules
@@ -307,6 +308,4 @@ def resolve_aliases(cfg: Any, host: PluginHost | None = None) -> Any:
         return cfg
     canonical_of = dict(zip(cfg.inputs.modalities, names, strict=True))
     settings = {canonical_of.get(m, m): v for m, v in cfg.model.model_settings.items()}  # keyed as the run names them
-    from musefuse.core.config import updated  # the settings read the plugin host's kinds: imported when used
-
     return updated(cfg, modalities=names, model_settings=settings)
