@@ -1,9 +1,8 @@
 """Every command keeps the flags it had: the budget and execution options are declared once (cli/options.py)
 and each command takes its subset, so a slip there would add or drop a flag silently.
 
-tests/data/cli_flags.json was recorded from af87665, before the options were shared:
-
-    python -c "import json, typer; from musefuse.cli.app import app; ..."  (as `flags()` below)
+tests/data/cli_flags.json was recorded at af87665, before the options were shared, by what `flags()` below does
+(`json.dumps(flags(), indent=1)`, sorted by command).
 """
 
 from __future__ import annotations
