@@ -40,7 +40,7 @@ CHILD = "--child"
 def child(args: argparse.Namespace) -> None:
     """One variant, in its own process; prints one JSON line."""
     t0 = time.perf_counter()
-    from musefuse.core.config import RunConfig
+    from musefuse.core.config import RunConfig, updated
     from musefuse.core.data.loader import load_dataset, standardise
     from musefuse.core.graph.executors import (
         InProcessExecutor,
@@ -57,15 +57,15 @@ def child(args: argparse.Namespace) -> None:
     from musefuse.core.runs.runner import resolve_device
 
     base = RunConfig.model_validate(json.loads(args.config))
-    base = base.with_preset(cuda=base.device == "cuda")
-    device = resolve_device(base.device)
+    base = base.with_preset(cuda=base.execution.device == "cuda")
+    device = resolve_device(base.execution.device)
     host = get_host()
-    mods = [host.modality(m) for m in base.modalities]
-    ds = load_dataset(base.data, mods, base.targets)
+    mods = [host.modality(m) for m in base.inputs.modalities]
+    ds = load_dataset(base.inputs.data, mods, base.inputs.targets)
     standardise(ds, mods)
     tasks = {}
     for seed in range(args.seeds):
-        for t in plan_run(base.model_copy(update={"seed": seed}), ds, host, device.type).tasks:
+        for t in plan_run(updated(base, seed=seed), ds, host, device.type).tasks:
             tasks.setdefault(t.key, t)
     store = ArtifactStore(Path(args.store))
     threads, k = 1, args.concurrency
@@ -74,8 +74,8 @@ def child(args: argparse.Namespace) -> None:
     if args.executor == "inprocess":
         executor = InProcessExecutor(TaskEnv(ds, host, device, store), threads)
     elif args.executor == "local":
-        spec = WorkerSpec(Path(base.data), tuple(base.modalities), tuple(base.targets), ds.fingerprint, str(device),
-                          threads, store.root)
+        spec = WorkerSpec(Path(base.inputs.data), tuple(base.inputs.modalities), tuple(base.inputs.targets),
+                          ds.fingerprint, str(device), threads, store.root)
         executor = LocalExecutor(spec, k)
     else:
         import ray

@@ -59,7 +59,7 @@ def sweep(config: Path, env: dict[str, str], store: Path) -> tuple[float, int]:
     """3 seeds × (RE, no RE) of the run whose resolved ``config`` is given, as one DAG on one executor."""
     code = f"""
 import yaml
-from musefuse.core.config import RunConfig
+from musefuse.core.config import RunConfig, updated
 from musefuse.core.data.loader import load_dataset, standardise
 from musefuse.core.graph.executors import LocalExecutor, SilentReporter, WorkerSpec, parallelism, run_plan
 from musefuse.core.graph.plan import plan_run
@@ -67,21 +67,21 @@ from musefuse.core.graph.store import ArtifactStore
 from musefuse.core.plugin_host import get_host
 from musefuse.core.runs.runner import resolve_device
 base = RunConfig.model_validate(yaml.safe_load(open({str(config)!r})))
-device = resolve_device(base.device)
+device = resolve_device(base.execution.device)
 host = get_host()
-root = base.data
-mods = [host.modality(m) for m in base.modalities]
-ds = load_dataset(root, mods, base.targets)
+root = base.inputs.data
+mods = [host.modality(m) for m in base.inputs.modalities]
+ds = load_dataset(root, mods, base.inputs.targets)
 standardise(ds, mods)
 tasks = {{}}
 for seed in (0, 1, 2):
     for est in ("ae-re", "none"):
-        cfg = base.model_copy(update={{"seed": seed, "estimator": est}})
+        cfg = updated(base, seed=seed, estimator=est)
         for t in plan_run(cfg, ds, host, device.type).tasks:
             tasks.setdefault(t.key, t)
 par = parallelism(device.type)
-spec = WorkerSpec(root, tuple(base.modalities), tuple(base.targets), ds.fingerprint, str(device), par.threads,
-                  {str(store)!r})
+spec = WorkerSpec(root, tuple(base.inputs.modalities), tuple(base.inputs.targets), ds.fingerprint, str(device),
+                  par.threads, {str(store)!r})
 run_plan(list(tasks.values()), ArtifactStore({str(store)!r}), LocalExecutor(spec, par.workers), SilentReporter())
 print(len(tasks))
 """

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from musefuse.core.config import ungroup
 from musefuse.core.graph.store import ArtifactStore
 from musefuse.core.learning.metrics import partition_scores
 
@@ -29,7 +30,7 @@ def main() -> None:
     tasks = {e["label"]: e for e in json.loads((args.run / "tasks.json").read_text())}
     import yaml
 
-    data = Path(yaml.safe_load((args.run / "config.yaml").read_text())["data"])
+    data = Path(ungroup(yaml.safe_load((args.run / "config.yaml").read_text()))["data"])
     parts = {line.split(",")[0]: line.split(",")[1].strip() for line in
              (data / "metadata" / "partition.csv").read_text().splitlines()[1:] if line.strip()}
     lines = [f"Candidates of {args.run.name}: CCC on the run's evidence (out-of-fold train + devel), on devel alone, "

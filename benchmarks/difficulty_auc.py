@@ -34,11 +34,11 @@ def main() -> None:
     torch.set_num_threads(1)
     cfg = RunConfig(modalities=args.modalities.split(","), seed=args.seed).with_preset(cuda=False)
     host = get_host()
-    mods = [host.modality(m) for m in cfg.modalities]
+    mods = [host.modality(m) for m in cfg.inputs.modalities]
     root = data_root(cfg)
-    ds = load_dataset(root, mods, cfg.targets)
+    ds = load_dataset(root, mods, cfg.inputs.targets)
     standardise(ds, mods)
-    truth = read_truth_masks(root, ds.subjects, cfg.modalities)
+    truth = read_truth_masks(root, ds.subjects, cfg.inputs.modalities)
     subjects = [s for s in ds.subjects if s.partition in ("devel", "test")]
     train = [s for s in ds.subjects if s.partition == "train"]
     devel = [s for s in ds.subjects if s.partition == "devel"]
@@ -46,9 +46,9 @@ def main() -> None:
     for m in mods:
         for name, (bottleneck, noise) in VARIANTS.items():
             est = AutoEncoderRE()
-            settings = cfg.settings_for(m.settings_for(cfg.targets[0]))
-            ctx = fit_context(cfg, torch.device("cpu"), settings, model_seed(cfg.seed, "", "estimator", m.name),
-                              bottleneck=bottleneck, noise=noise, smoothing=1)
+            settings = cfg.model.settings_for(m.settings_for(cfg.inputs.targets[0]))
+            seed = model_seed(cfg.execution.seed, "", "estimator", m.name)
+            ctx = fit_context(cfg, torch.device("cpu"), settings, seed, bottleneck=bottleneck, noise=noise, smoothing=1)
             x = {p: [fill_missing(s.features[m.name]) for s in group]
                  for p, group in (("train", train), ("devel", devel), ("eval", subjects))}
             est.fit(x["train"], x["devel"], ctx)

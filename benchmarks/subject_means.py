@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from musefuse.core.config import ungroup
 from musefuse.core.learning.mean_shrink import GRID
 from musefuse.core.learning.metrics import ccc
 
@@ -74,7 +75,7 @@ def analyse(run: Path) -> list[dict]:
     if not unshrunk(run):
         raise SystemExit(f"{run}: its fused predictions are already shrunk (mean_shrink.json); "
                          "give the run trained with --mean-shrink 0")
-    config = yaml.safe_load((run / "config.yaml").read_text())
+    config = ungroup(yaml.safe_load((run / "config.yaml").read_text()))
     data = Path(config["data"])
     parts = pd.read_csv(data / "metadata" / "partition.csv", dtype=str)
     ids = {p: parts.loc[parts["Partition"] == p, "Id"].tolist() for p in ("train", "devel", "test")}

@@ -8,10 +8,11 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from musefuse.cli.common import err, parse_options, reports_errors, split_csv
+from musefuse.cli import options as o
+from musefuse.cli.common import err, reports_errors
 from musefuse.cli.progress import RichReporter
 from musefuse.core import fileio
-from musefuse.core.config import RunConfig, build_config
+from musefuse.core.config import RunConfig, build_config, is_set
 from musefuse.core.errors import ConfigError
 from musefuse.lab.experiments import ExperimentResult, ablations, run_experiment, seeds_option
 
@@ -19,14 +20,11 @@ from musefuse.lab.experiments import ExperimentResult, ablations, run_experiment
 DEFAULT_MODALITIES = ablations.PAPER_MODALITIES
 
 
-def experiment_config(config: Path | None, modalities: str | None, targets: str | None,
-                      estimator_option: list[str] | None, **flags: Any) -> RunConfig:
-    """The base run configuration of an experiment: YAML first, then the flags that were given."""
-    flags["modalities"] = split_csv(modalities)
-    flags["targets"] = split_csv(targets)
-    flags["estimator_options"] = parse_options(estimator_option, "--estimator-option")
+def experiment_config(config: Path | None, flags: dict[str, Any]) -> RunConfig:
+    """The base run configuration of an experiment: YAML first, then the flags that were given
+    (:func:`musefuse.cli.options.config_flags`); without modalities, the paper's five."""
     cfg = build_config(config, **flags)
-    if "modalities" not in cfg.model_fields_set:
+    if not is_set(cfg, "modalities"):
         cfg = build_config(config, **{**flags, "modalities": list(DEFAULT_MODALITIES)})
     return cfg
 
@@ -47,23 +45,13 @@ def ablate(
                                    "fused in every row, then each other one is added."),
     combos: str = typer.Option(None, help="fusion only: explicit combinations, e.g. "
                                "egemaps+vggface,egemaps+vggface+fau (instead of those from --modalities)."),
-    targets: str = typer.Option(None, help="Comma-separated targets (default: arousal,valence)."),
-    data: Path = typer.Option(None, help="MuSe-layout data folder (default: the embedded synthetic dataset)."),
+    targets: o.Targets = None, data: o.Data = None,
     seeds: str = typer.Option("1", help="A count (3: seeds 0, 1, 2) or a list of seeds (0,4,7)."),
-    layers: int = typer.Option(None, help="Recurrent layers (default 4)."),
-    hidden: int = typer.Option(None, help="Hidden units per direction (default 64)."),
-    preset: str = typer.Option(None, help="Training budget: auto (paper on CUDA, else cpu) | cpu | paper."),
-    epochs: int = typer.Option(None, help="Maximum epochs per model (preset default)."),
-    patience: int = typer.Option(None, help="Early-stopping patience on devel CCC (preset default)."),
-    estimator_option: list[str] = typer.Option(None, "--estimator-option", metavar="KEY=VALUE",
-                                               help="Option of the estimator plugin (repeatable)."),
-    device: str = typer.Option(None, help="auto (default) | cpu | cuda."),
-    threads: int = typer.Option(None, help="torch CPU threads per worker."),
-    workers: int = typer.Option(None, help="Concurrent trainings (default: from the hardware)."),
-    executor: str = typer.Option(None, help="local (default: worker processes) | inprocess."),
-    store: Path = typer.Option(None, help="Artifact store (default: in the user cache); experiments and runs "
-                               "that share it share models."),
-    config: Path = typer.Option(None, help="YAML run config every trial starts from; flags override it."),
+    layers: o.Layers = None, hidden: o.Hidden = None, estimator_option: o.EstimatorOption = None,
+    preset: o.Preset = None, epochs: o.Epochs = None, patience: o.Patience = None,
+    device: o.Device = None, threads: o.Threads = None, workers: o.Workers = None, executor: o.Executor = None,
+    store: o.Store = None,
+    config: o.Config = None,
     out: Path = typer.Option(None, help="The experiment folder (default: experiments/ablate-<kind>-<timestamp>)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a finished experiment in --out."),
 ) -> None:
@@ -80,9 +68,7 @@ def ablate(
     combo_list = ablations.parse_combos(combos) if combos else None
     if combo_list and modalities is None:
         modalities = ",".join(dict.fromkeys(m for c in combo_list for m in c))
-    base = experiment_config(config, modalities, targets, estimator_option, data=data, layers=layers, hidden=hidden,
-                             preset=preset, epochs=epochs, patience=patience, device=device, threads=threads,
-                             workers=workers, executor=executor, store=store)
+    base = experiment_config(config, o.config_flags(locals(), but=("out", "overwrite")))
     trials = ablations.trials(kind, base, seeds_option(seeds), combo_list)
     with RichReporter() as reporter:
         result = run_experiment(f"ablate-{kind}", trials, out, overwrite=overwrite, reporter=reporter,

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from musefuse.cli import options as o
 from musefuse.cli.common import err, reports_errors, split_csv
 from musefuse.cli.progress import RichReporter
 from musefuse.core.config import build_config, override
@@ -33,35 +34,28 @@ def robustness(
                                  "corruptions at random levels."),
     data: Path = typer.Option(None, help="MuSe-layout data folder (default: the run's, or the embedded synthetic "
                               "dataset)."),
-    targets: str = typer.Option(None, help="Comma-separated targets of the pipelines trained here (default: "
-                                "arousal,valence)."),
-    config: Path = typer.Option(None, help="YAML run config for the pipelines trained here."),
-    layers: int = typer.Option(None, help="Recurrent layers of the models trained here (default 4)."),
-    hidden: int = typer.Option(None, help="Hidden units of the models trained here (default 64)."),
-    epochs: int = typer.Option(None, help="Maximum epochs per model trained here (preset default)."),
-    preset: str = typer.Option(None, help="Training budget: auto | cpu | paper."),
+    # the pipelines trained here (with --modalities; with --run they follow the run's config)
+    targets: o.Targets = None, config: o.Config = None, layers: o.Layers = None, hidden: o.Hidden = None,
+    epochs: o.Epochs = None, preset: o.Preset = None,
     seed: int = typer.Option(None, help="First seed (default: the run's seed, or 0)."),
-    device: str = typer.Option(None, help="auto (default) | cpu | cuda."),
-    threads: int = typer.Option(None, help="torch CPU threads."),
+    device: o.Device = None, threads: o.Threads = None,
     overwrite: bool = typer.Option(False, "--overwrite", help="Reuse a non-empty --out."),
-    debug: bool = typer.Option(
-        False, "--debug", help="On an error, print its traceback too (a failing plugin's is always in log.txt)."),
+    debug: o.Debug = False,
 ) -> None:
     """Does the difficulty signal make fusion robust to corrupted modalities? Corrupt, score, plot."""
     experiments = parse_corrupt(corrupt)
     level_list = parse_levels(levels)
     if bool(run) == (modalities is not None):
         raise ConfigError("Give exactly one of --run (finished runs) or --modalities (train first).")
-    training = {"layers": layers, "hidden": hidden, "epochs": epochs, "preset": preset,
-                "targets": split_csv(targets)}
+    flags = o.config_flags(locals(), but=("out", "overwrite"))
     if run:
-        if config is not None or any(v is not None for v in training.values()):
+        training = ("modalities", "targets", "layers", "hidden", "epochs", "preset")
+        if config is not None or any(flags[k] is not None for k in training):
             raise ConfigError("With --run the pipelines follow the run's config; --config/--targets/--layers/"
                               "--hidden/--epochs/--preset apply only with --modalities.")
-        base = override(load_run_config(run[0]), data=data, seed=seed, device=device, threads=threads)
+        base = override(load_run_config(run[0]), **flags)
     else:
-        base = build_config(config, modalities=split_csv(modalities), data=data, seed=seed, device=device,
-                            threads=threads, **training)
+        base = build_config(config, **flags)
     with RichReporter() as reporter:
         results = evaluate_robustness(base, experiments, level_list, out, runs=run or (),
                                       baseline_runs=baseline_run or (), seeds=seeds,

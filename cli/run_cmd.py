@@ -9,7 +9,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from musefuse.cli.common import err, parse_options, reports_errors, split_csv
+from musefuse.cli import options as o
+from musefuse.cli.common import err, reports_errors
 from musefuse.cli.progress import RichReporter
 from musefuse.core.config import build_config
 from musefuse.core.runs.runner import execute_run
@@ -56,11 +57,11 @@ def _model_cell(record: dict) -> str:
 @reports_errors
 def run(
     modalities: str = typer.Option(None, help="Comma-separated modalities (default: egemaps,vggface,fau)."),
-    data: Path = typer.Option(None, help="MuSe-layout data folder (default: the embedded synthetic dataset)."),
-    targets: str = typer.Option(None, help="Comma-separated targets (default: arousal,valence)."),
+    data: o.Data = None,
+    targets: o.Targets = None,
     rnn: str = typer.Option(None, help="lstm | bilstm | gru | bigru (default: each modality's, bigru)."),
-    layers: int = typer.Option(None, help="Recurrent layers (default 4)."),
-    hidden: int = typer.Option(None, help="Hidden units per direction (default 64)."),
+    layers: o.Layers = None,
+    hidden: o.Hidden = None,
     lr: float = typer.Option(None, help="Learning rate (default: per modality, from the paper's grid)."),
     dropout: float = typer.Option(None, help="Dropout between recurrent layers."),
     loss: str = typer.Option(None, help="ccc (1 - CCC, default) | mse | l1."),
@@ -96,9 +97,7 @@ def run(
     fold_standardise: bool = typer.Option(
         None, "--fold-standardise/--no-fold-standardise",
         help="Fold models standardise features on their own subjects (default on)."),
-    estimator_option: list[str] = typer.Option(
-        None, "--estimator-option", metavar="KEY=VALUE",
-        help="Option of the estimator plugin (repeatable), e.g. bottleneck=8."),
+    estimator_option: o.EstimatorOption = None,
     label_shift: float = typer.Option(None, help="Annotation delay compensation, seconds (default 0)."),
     mean_shrink: str = typer.Option(
         None, help="Pull each recording's fused prediction toward the train label mean: 0..1 (default 0), or "
@@ -106,35 +105,19 @@ def run(
     missing: str = typer.Option(None, help="Missing feature rows: zero (default) | ffill | mask."),
     standardise: str = typer.Option(
         None, help="Feature z-scoring: train (default; train statistics) | recording (each recording's own)."),
-    preset: str = typer.Option(None, help="Training budget: auto (paper on CUDA, else cpu) | cpu | paper."),
-    epochs: int = typer.Option(None, help="Maximum epochs per model (preset default)."),
-    patience: int = typer.Option(None, help="Early-stopping patience on devel CCC (preset default)."),
-    window: int = typer.Option(None, help="Training window, frames (preset default: cpu 100, paper 200)."),
-    hop: int = typer.Option(None, help="Training window hop, frames (preset default: 100)."),
-    batch_size: int = typer.Option(None, help="Windows per batch (default 32)."),
-    lr_schedule: str = typer.Option(
-        None, help="none (plain patience) | plateau (halve lr from the best weights; preset default)."),
-    seed: int = typer.Option(None, help="Random seed (default 0)."),
-    device: str = typer.Option(None, help="auto (default) | cpu | cuda."),
-    threads: int = typer.Option(None, help="torch CPU threads per worker (default: the cores shared out)."),
-    workers: int = typer.Option(None, help="Concurrent trainings (default: from the hardware, printed)."),
-    executor: str = typer.Option(None, help="local (default: worker processes) | inprocess | ray (docs/ray.md)."),
-    ray_address: str = typer.Option(None, help="--executor ray: cluster address (default: $RAY_ADDRESS or local)."),
-    gpus_per_task: float = typer.Option(None, help="--executor ray on CUDA: GPU share per training, e.g. 0.25."),
-    store: Path = typer.Option(None, help="Artifact store shared between runs (default: in the user cache)."),
-    config: Path = typer.Option(None, help="YAML file setting any of these fields; flags override it."),
+    preset: o.Preset = None, epochs: o.Epochs = None, patience: o.Patience = None, window: o.Window = None,
+    hop: o.Hop = None, batch_size: o.BatchSize = None, lr_schedule: o.LrSchedule = None,
+    seed: o.Seed = None, device: o.Device = None, threads: o.Threads = None, workers: o.Workers = None,
+    executor: o.Executor = None, ray_address: o.RayAddress = None, gpus_per_task: o.GpusPerTask = None,
+    store: o.Store = None,
+    config: o.Config = None,
     out: Path = typer.Option(None, help="The run folder (default: runs/<timestamp>)."),
     overwrite: bool = typer.Option(None, "--overwrite", help="Reuse a non-empty --out."),
     as_json: bool = typer.Option(False, "--json", help="Print only the results as JSON on stdout."),
-    debug: bool = typer.Option(
-        False, "--debug", help="On an error, print its traceback too (a failing plugin's is always in log.txt)."),
+    debug: o.Debug = False,
 ) -> None:
     """Train and evaluate auto-encoders, unimodal regressors and late fusion; write a run folder."""
-    flags = {k: v for k, v in locals().items() if k not in ("config", "as_json", "estimator_option", "debug")}
-    flags["modalities"], flags["targets"] = split_csv(modalities), split_csv(targets)
-    flags["unimodal_candidates"] = split_csv(unimodal_candidates)
-    flags["estimator_options"] = parse_options(estimator_option, "--estimator-option")
-    cfg = build_config(config, **flags)
+    cfg = build_config(config, **o.config_flags(locals()))
     with RichReporter() as reporter:
         run_dir, records = execute_run(cfg, reporter, echo=reporter.log)
     if as_json:

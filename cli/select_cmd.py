@@ -9,6 +9,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from musefuse.cli import options as o
 from musefuse.cli.ablate_cmd import experiment_config
 from musefuse.cli.common import err, reports_errors
 from musefuse.cli.progress import RichReporter
@@ -26,22 +27,14 @@ def select_cmd(
     grid_file: Path = typer.Option(None, help="YAML mapping of each axis to a list of values (--grid overrides it "
                                    "axis by axis)."),
     modalities: str = typer.Option(None, help="Comma-separated modalities (default: the paper's five)."),
-    targets: str = typer.Option(None, help="Comma-separated targets (default: arousal,valence)."),
-    data: Path = typer.Option(None, help="MuSe-layout data folder (default: the embedded synthetic dataset)."),
+    targets: o.Targets = None, data: o.Data = None,
     seeds: str = typer.Option("1", help="A count (3: seeds 0, 1, 2) or a list (0,4,7); selection uses the mean."),
     layers: int = typer.Option(None, help="Recurrent layers (default 4), unless the grid spans them."),
     hidden: int = typer.Option(None, help="Hidden units per direction (default 64), unless the grid spans them."),
-    preset: str = typer.Option(None, help="Training budget: auto (paper on CUDA, else cpu) | cpu | paper."),
-    epochs: int = typer.Option(None, help="Maximum epochs per model (preset default)."),
-    patience: int = typer.Option(None, help="Early-stopping patience on devel CCC (preset default)."),
-    estimator_option: list[str] = typer.Option(None, "--estimator-option", metavar="KEY=VALUE",
-                                               help="Option of the estimator plugin (repeatable)."),
-    device: str = typer.Option(None, help="auto (default) | cpu | cuda."),
-    threads: int = typer.Option(None, help="torch CPU threads per worker."),
-    workers: int = typer.Option(None, help="Concurrent trainings (default: from the hardware)."),
-    executor: str = typer.Option(None, help="local (default: worker processes) | inprocess."),
-    store: Path = typer.Option(None, help="Artifact store (default: in the user cache)."),
-    config: Path = typer.Option(None, help="YAML run config every grid point starts from; flags override it."),
+    estimator_option: o.EstimatorOption = None,
+    preset: o.Preset = None, epochs: o.Epochs = None, patience: o.Patience = None, device: o.Device = None,
+    threads: o.Threads = None, workers: o.Workers = None, executor: o.Executor = None, store: o.Store = None,
+    config: o.Config = None,
     out: Path = typer.Option(None, help="The experiment folder (default: experiments/select-<timestamp>)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a finished experiment in --out."),
 ) -> None:
@@ -53,9 +46,7 @@ def select_cmd(
     store), plus grid.csv (every point's devel CCC) and table.md.
     """
     the_grid = sel.parse_grid(grid, grid_file)
-    base = experiment_config(config, modalities, targets, estimator_option, data=data, layers=layers, hidden=hidden,
-                             preset=preset, epochs=epochs, patience=patience, device=device, threads=threads,
-                             workers=workers, executor=executor, store=store)
+    base = experiment_config(config, o.config_flags(locals(), but=("out", "overwrite")))
     seed_list = seeds_option(seeds)
     trials = sel.trials(base, the_grid, seed_list)
     by_label = {sel.point_label(p): p for p in sel.points(the_grid)}
@@ -76,8 +67,8 @@ def select_cmd(
         fileio.write_text(folder / "table.md", sel.selection_markdown(result, winners, order, seed_list)
                              + f"\n{result.counts()}.\n")
 
-    err.print(f"Grid: {len(order)} points × {len(seed_list)} seed(s) × {len(base.modalities)} modalities × "
-              f"{len(base.targets)} targets")
+    err.print(f"Grid: {len(order)} points × {len(seed_list)} seed(s) × {len(base.inputs.modalities)} modalities × "
+              f"{len(base.inputs.targets)} targets")
     with RichReporter() as reporter:
         result = run_experiment("select", trials, out, overwrite=overwrite, reporter=reporter, echo=reporter.log,
                                 write=write, keep=keep)

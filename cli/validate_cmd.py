@@ -46,15 +46,15 @@ def validate_command(
     # The run's own rules for these options (names that repeat, aliases of one modality, folds >= 2).
     cfg = resolve_aliases(build_config(modalities=split_csv(modalities), targets=split_csv(targets), folds=folds),
                           host)
-    chosen = _present(data, known.values()) if all_modalities else [host.modality(n) for n in cfg.modalities]
-    wanted = cfg.targets if targets is not None or not all_modalities else None
+    chosen = _present(data, known.values()) if all_modalities else [host.modality(n) for n in cfg.inputs.modalities]
+    wanted = cfg.inputs.targets if targets is not None or not all_modalities else None
     report = validate(
         data,
         chosen,
         wanted,
         known_folders={f for m in known.values() for f in m.folders()},
         use_cache=not no_cache,
-        folds=cfg.folds,
+        folds=cfg.method.ensemble.folds,
     )
     for m in _present(data, known.values()):
         if m not in chosen:
@@ -66,7 +66,7 @@ def validate_command(
     names = ",".join(m.name for m in chosen)
     err.print(f"Checked for: musefuse run --modalities {names}"
               + (f" --targets {','.join(wanted)}" if wanted else " (every label folder as a target)")
-              + (f" --folds {cfg.folds}" if folds is not None else ""))
+              + (f" --folds {cfg.method.ensemble.folds}" if folds is not None else ""))
     if report.errors:
         err.print(f"[bold red]{len(report.errors)} error(s)[/], {len(report.warnings)} warning(s): "
                   "a run would stop on this data.")

@@ -1,4 +1,10 @@
-"""The run configuration: one pydantic model; every CLI flag maps to one field, a YAML file can set any."""
+"""The run configuration: one pydantic model of groups (inputs, model, method, budget, execution, output).
+
+Every field keeps one name across the layers: a CLI flag ``--weight-decay``, a flat YAML key ``weight_decay: 0.01``
+(as every release wrote and read them) and the leaf of its group, ``cfg.model.weight_decay``. ``FIELD_PATHS``
+(derived from the models, so it cannot drift) says where each name lives; a flat mapping is nested by it on the
+way in, so flat and nested YAML files, and the flat ``config.yaml`` of older run folders, all load.
+"""
 
 from __future__ import annotations
 
@@ -39,21 +45,45 @@ PIPELINES: dict[str, dict[str, Any]] = {
               "difficulty_unseen": "all-train", "difficulty_calibration": "none", "mean_shrink": 0.0},
 }
 
+# Run folders written before estimator options were the plugin's own (musefuse <= 0.1 main): flat name -> option.
 _LEGACY_ESTIMATOR_FIELDS = {"ae_bottleneck": "bottleneck", "ae_noise": "noise", "re_smoothing": "smoothing"}
 
 
-class RunConfig(BaseModel):
-    """Everything that determines a run. Unset model fields fall back to each modality's defaults."""
+class _Group(BaseModel):
+    """A group of settings: unknown names are errors, assignments are checked."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
-    # What to run on
+
+class InputsConfig(_Group):
+    """What to run on: the feature sets, the data, the targets, and how features and labels are read."""
+
     modalities: list[str] = Field(
         ["egemaps", "vggface", "fau"], description="The feature sets, one regressor per modality and target.")
     data: Path | None = Field(
         None, description="The MuSe-layout data folder; None: the embedded synthetic Ulm-TSST-like dataset.")
     targets: list[str] = Field(["arousal", "valence"], description="The label dimensions to predict.")
-    # Models (None: the modality's registry default per target)
+    missing: MissingPolicy = Field("zero", description="How missing feature rows are filled: zero, ffill or mask.")
+    standardise: Literal["train", "recording"] = Field("train", description=(
+        "Feature standardisation: train (z-scored with the train partition's statistics) or recording (each "
+        "subject's recording z-scored with its own mean and std, as the MuSe 2021 baselines do for eGeMAPS; "
+        "every model's input, the auto-encoders' included, and `predict` follows; core/data/recording.py)."))
+    label_shift: float = Field(
+        0.0, ge=0, description="Seconds; predict the label this much later (rater lag).")
+
+    @field_validator("modalities", "targets")
+    @classmethod
+    def _non_empty_unique(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("must name at least one")
+        if len(set(value)) != len(value):
+            raise ValueError(f"names repeat: {value}")
+        return value
+
+
+class ModelConfig(_Group):
+    """The regressors' and fusers' settings (None: the modality's registry default per target) and loss."""
+
     rnn: RnnType | None = Field(None, description="Recurrent cell: lstm, bilstm, gru or bigru; None: the modality's.")
     layers: int | None = Field(None, ge=1, description="Recurrent layers; None: the modality's.")
     hidden: int | None = Field(None, ge=1, description="Hidden units per direction; None: the modality's.")
@@ -67,135 +97,6 @@ class RunConfig(BaseModel):
         "Per-regressor settings, modality -> target -> {rnn, layers, hidden, lr, dropout} (any subset): the most "
         "specific level, over the fields above and the modality defaults. Auto-encoders and the fuser keep theirs. "
         "`musefuse select` writes the devel-best ones in this form."))
-    # Stages
-    pipeline: Literal["default", "paper"] = Field("default", description=(
-        "paper: the paper's exact pipeline (the difficulty in both stages, in-sample train signals, one all-train "
-        "auto-encoder; PIPELINES in core/config.py); fields set explicitly win."))
-    estimator: str = Field("ae-re", description="Difficulty estimator plugin; none: no difficulty signal at all.")
-    fuser: str = Field("birnn", description="Fuser plugin; mean (the unimodal predictions' average) is the baseline.")
-    re_unimodal: bool | Literal["devel"] = Field("devel", description=(
-        "Difficulty appended to the regressors' input: devel (each regressor is trained with and without it, and "
-        "the rule of core/learning/decisions.py keeps the one that predicts unseen subjects better: out-of-fold "
-        "train and devel predictions pooled, a subject-bootstrap standard error to beat), true or false (forced). "
-        "On held-out subjects the RE misled the models that read it, so a signal that does not clearly help is "
-        "left out."))
-    re_fusion: bool | Literal["devel"] = Field("devel", description=(
-        "Difficulty appended to the fuser's input: devel (decided by the same rule, on devel: fusers have no "
-        "out-of-fold predictions), true or false."))
-    unimodal_candidates: list[Literal["recording", "delay+2s", "delay+4s", "dropout", "smaller"]] = Field(
-        [], description=(
-            "More variants of every regressor to train and decide between, beyond the difficulty input "
-            "(re_unimodal): recording (features z-scored per recording), delay+2s / delay+4s (the label that much "
-            "later than label_shift), dropout (0.3 between layers), smaller (2 × 32 instead of 4 × 64). Each is "
-            "decided per regressor by the rule of core/learning/decisions.py on out-of-fold + devel predictions; "
-            "each costs its fold models."))
-    average_candidates: bool = Field(True, description=(
-        "Where a regressor has several candidates, their average is one more (needs no training); the rule keeps "
-        "it only where it wins on unseen subjects."))
-    ensemble_seeds: int = Field(1, ge=1, description=(
-        "Pipelines trained with seeds seed, seed + 1, …, their predictions averaged (every stage); each costs a "
-        "whole pipeline. 1: one pipeline (the default at the CPU budget; the fold models of each regressor are an "
-        "ensemble already). The run folder keeps every member under ensemble/seed-<s>/ and predict averages them."))
-    fusion_train: Literal["in-sample", "out-of-fold"] = Field("out-of-fold", description=(
-        "The fuser's train inputs: out-of-fold (predictions and difficulty from models that never saw the subject) "
-        "or in-sample (the paper's: over-fitted predictions, the more so the longer the regressors train). "
-        "Chosen on devel, docs/results.md \"Training budget\"."))
-    folds: int = Field(3, ge=2, description="Folds over train subjects, for out-of-fold fusion inputs and difficulty.")
-    fold_standardise: bool = Field(True, description=(
-        "Fold models standardise features on their own subjects, so that held-out train subjects are as new to them "
-        "as devel and test subjects are to the all-train models. Without it an auto-encoder reads its held-out "
-        "subjects closer to the origin than new ones (docs/results.md \"Difficulty that transfers\")."))
-    difficulty_train: Literal["in-sample", "out-of-fold"] = Field("out-of-fold", description=(
-        "Where train subjects' difficulty comes from: out-of-fold (an estimator that never saw the subject) or "
-        "in-sample (the paper's). Chosen on devel, docs/results.md \"Difficulty that transfers\"."))
-    difficulty_unseen: Literal["all-train", "fold-mean"] = Field("fold-mean", description=(
-        "Where devel, test and new subjects' difficulty comes from: the mean of the fold estimators' (the models "
-        "that gave train subjects theirs, so no partition reads a better trained estimator than another) or the "
-        "estimator fitted on all train subjects. docs/results.md \"Difficulty that transfers\"."))
-    difficulty_calibration: Literal["none", "per-recording", "quantile", "clip"] = Field("none", description=(
-        "Calibration of the difficulty signal against its train distribution (core/learning/calibration.py)."))
-    estimator_options: dict[str, Any] = Field(
-        {}, description="The estimator plugin's own typed options (its `Options` model).")
-    label_shift: float = Field(
-        0.0, ge=0, description="Seconds; predict the label this much later (rater lag).")
-    missing: MissingPolicy = Field("zero", description="How missing feature rows are filled: zero, ffill or mask.")
-    standardise: Literal["train", "recording"] = Field("train", description=(
-        "Feature standardisation: train (z-scored with the train partition's statistics) or recording (each "
-        "subject's recording z-scored with its own mean and std, as the MuSe 2021 baselines do for eGeMAPS; "
-        "every model's input, the auto-encoders' included, and `predict` follows; core/data/recording.py)."))
-    mean_shrink: float | Literal["devel"] = Field(0.0, description=(
-        "How far each recording's fused prediction is pulled toward the train label mean, keeping its course "
-        "within the recording: 0 (not at all; the default) to 1 (every recording centred on it), or devel (chosen "
-        "per target from 0, 0.25, 0.5, 0.75, 1 on devel CCC; a λ > 0 must gain more than the bootstrap standard "
-        "error of its gain, a tie keeps the smaller). Not chosen on devel by default: on synthetic data devel's "
-        "few recordings chose λ = 1 where it cost test valence 0.12 and 0.31 (docs/results.md). For subjects "
-        "whose overall level the models cannot predict (core/learning/mean_shrink.py); needs no label, so "
-        "`predict` applies it too."))
-    # Training budget
-    preset: Literal["auto", "cpu", "paper"] = Field(
-        "auto", description="Training budget; auto: paper on CUDA, cpu otherwise.")
-    # The budget fields: None takes the preset's (with_preset); `budget` is the resolved TrainingBudget.
-    epochs: int | None = Field(None, ge=1, description="Maximum epochs per model; None: the preset's.")
-    patience: int | None = Field(
-        None, ge=1, description="Epochs without a better devel CCC before training stops; None: the preset's.")
-    window: int | None = Field(
-        None, ge=2, description="Training window, frames (MuSe 2021 baseline: 100 s at 2 Hz); None: the preset's.")
-    hop: int | None = Field(None, ge=1, description="Training window hop, frames; None: the preset's.")
-    batch_size: int | None = Field(None, ge=1, description="Training windows per batch; None: the preset's.")
-    lr_schedule: Literal["none", "plateau"] | None = Field(None, description=(
-        "none: plain early stopping; plateau: halve lr from the best weights (training.py); None: the preset's."))
-    # Execution
-    seed: int = Field(0, ge=0, description="Random seed; every model derives its own from it and its name.")
-    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when present.")
-    threads: int | None = Field(
-        None, ge=1, description="torch CPU threads per worker; None: the preset's, else torch's.")
-    workers: int | None = Field(None, ge=1, description="Concurrent trainings; None: chosen from the hardware.")
-    executor: Literal["local", "inprocess", "ray"] = Field(
-        "local", description=("local: worker processes; inprocess: one model at a time, in this process; "
-                              "ray: tasks on a Ray cluster (docs/ray.md)."))
-    ray_address: str | None = Field(
-        None, description="Executor ray: the cluster to join; None: $RAY_ADDRESS, else a local instance.")
-    gpus_per_task: float | None = Field(
-        None, gt=0, le=1, description="Executor ray on CUDA: GPU share per training.")
-    store: Path | None = Field(
-        None, description="The artifact store; None: the user cache (see musefuse.core.graph.store).")
-    out: Path | None = Field(None, description="The run folder; None: `runs/<timestamp>`.")
-    overwrite: bool = Field(False, description="Reuse a non-empty run folder.")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _legacy_estimator_fields(cls, values: Any) -> Any:
-        """Run folders written before estimator options were the plugin's own (musefuse ≤ 0.1 main)."""
-        if isinstance(values, dict) and any(k in values for k in _LEGACY_ESTIMATOR_FIELDS):
-            values = dict(values)
-            options = dict(values.get("estimator_options") or {})
-            for old, new in _LEGACY_ESTIMATOR_FIELDS.items():
-                if old in values:
-                    options.setdefault(new, values.pop(old))
-            values["estimator_options"] = options
-        return values
-
-    @field_validator("modalities", "targets")
-    @classmethod
-    def _non_empty_unique(cls, value: list[str]) -> list[str]:
-        if not value:
-            raise ValueError("must name at least one")
-        if len(set(value)) != len(value):
-            raise ValueError(f"names repeat: {value}")
-        return value
-
-    @field_validator("mean_shrink", mode="before")
-    @classmethod
-    def _shrink_or_devel(cls, value: Any) -> float | str:
-        if value == "devel":
-            return value
-        try:
-            lam = float(value)
-        except (TypeError, ValueError):
-            lam = float("nan")
-        if not 0 <= lam <= 1:  # NaN fails too
-            raise ValueError(f"expected a number from 0 to 1, or devel; got {value!r}")
-        return lam
 
     @field_validator("model_settings")
     @classmethod
@@ -218,6 +119,27 @@ class RunConfig(BaseModel):
             overrides.update(self.model_settings.get(modality, {}).get(target, {}))
         return ModelSettings.model_validate({**modality_defaults.model_dump(), **overrides})
 
+    def fusion_settings(self) -> ModelSettings:
+        """The fuser's settings: the paper's 4-layer BiRNN, with this run's overrides."""
+        return self.settings_for(ModelSettings(lr=0.005))
+
+
+class DifficultyConfig(_Group):
+    """The difficulty signal: its estimator, where each partition's comes from, its calibration."""
+
+    estimator: str = Field("ae-re", description="Difficulty estimator plugin; none: no difficulty signal at all.")
+    estimator_options: dict[str, Any] = Field(
+        {}, description="The estimator plugin's own typed options (its `Options` model).")
+    difficulty_train: Literal["in-sample", "out-of-fold"] = Field("out-of-fold", description=(
+        "Where train subjects' difficulty comes from: out-of-fold (an estimator that never saw the subject) or "
+        "in-sample (the paper's). Chosen on devel, docs/results.md \"Difficulty that transfers\"."))
+    difficulty_unseen: Literal["all-train", "fold-mean"] = Field("fold-mean", description=(
+        "Where devel, test and new subjects' difficulty comes from: the mean of the fold estimators' (the models "
+        "that gave train subjects theirs, so no partition reads a better trained estimator than another) or the "
+        "estimator fitted on all train subjects. docs/results.md \"Difficulty that transfers\"."))
+    difficulty_calibration: Literal["none", "per-recording", "quantile", "clip"] = Field("none", description=(
+        "Calibration of the difficulty signal against its train distribution (core/learning/calibration.py)."))
+
     def options_for(self, estimator: type) -> dict[str, Any]:
         """The estimator plugin's options: ``estimator_options`` validated by its ``Options`` model."""
         try:
@@ -225,32 +147,257 @@ class RunConfig(BaseModel):
         except ValidationError as exc:
             raise ConfigError(_describe(exc, f"'estimator_options' of estimator '{estimator.name}'")) from None
 
-    def fusion_settings(self) -> ModelSettings:
-        """The fuser's settings: the paper's 4-layer BiRNN, with this run's overrides."""
-        return self.settings_for(ModelSettings(lr=0.005))
 
-    @property
-    def budget(self) -> TrainingBudget:
+class DecisionsConfig(_Group):
+    """What is decided from data: the difficulty in each stage, the regressors' candidates."""
+
+    re_unimodal: bool | Literal["devel"] = Field("devel", description=(
+        "Difficulty appended to the regressors' input: devel (each regressor is trained with and without it, and "
+        "the rule of core/learning/decisions.py keeps the one that predicts unseen subjects better: out-of-fold "
+        "train and devel predictions pooled, a subject-bootstrap standard error to beat), true or false (forced). "
+        "On held-out subjects the RE misled the models that read it, so a signal that does not clearly help is "
+        "left out."))
+    re_fusion: bool | Literal["devel"] = Field("devel", description=(
+        "Difficulty appended to the fuser's input: devel (decided by the same rule, on devel: fusers have no "
+        "out-of-fold predictions), true or false."))
+    unimodal_candidates: list[Literal["recording", "delay+2s", "delay+4s", "dropout", "smaller"]] = Field(
+        [], description=(
+            "More variants of every regressor to train and decide between, beyond the difficulty input "
+            "(re_unimodal): recording (features z-scored per recording), delay+2s / delay+4s (the label that much "
+            "later than label_shift), dropout (0.3 between layers), smaller (2 × 32 instead of 4 × 64). Each is "
+            "decided per regressor by the rule of core/learning/decisions.py on out-of-fold + devel predictions; "
+            "each costs its fold models."))
+    average_candidates: bool = Field(True, description=(
+        "Where a regressor has several candidates, their average is one more (needs no training); the rule keeps "
+        "it only where it wins on unseen subjects."))
+
+
+class FusionConfig(_Group):
+    """The late fusion: its plugin, its train inputs, the shrinkage of its output."""
+
+    fuser: str = Field("birnn", description="Fuser plugin; mean (the unimodal predictions' average) is the baseline.")
+    fusion_train: Literal["in-sample", "out-of-fold"] = Field("out-of-fold", description=(
+        "The fuser's train inputs: out-of-fold (predictions and difficulty from models that never saw the subject) "
+        "or in-sample (the paper's: over-fitted predictions, the more so the longer the regressors train). "
+        "Chosen on devel, docs/results.md \"Training budget\"."))
+    mean_shrink: float | Literal["devel"] = Field(0.0, description=(
+        "How far each recording's fused prediction is pulled toward the train label mean, keeping its course "
+        "within the recording: 0 (not at all; the default) to 1 (every recording centred on it), or devel (chosen "
+        "per target from 0, 0.25, 0.5, 0.75, 1 on devel CCC; a λ > 0 must gain more than the bootstrap standard "
+        "error of its gain, a tie keeps the smaller). Not chosen on devel by default: on synthetic data devel's "
+        "few recordings chose λ = 1 where it cost test valence 0.12 and 0.31 (docs/results.md). For subjects "
+        "whose overall level the models cannot predict (core/learning/mean_shrink.py); needs no label, so "
+        "`predict` applies it too."))
+
+    @field_validator("mean_shrink", mode="before")
+    @classmethod
+    def _shrink_or_devel(cls, value: Any) -> float | str:
+        if value == "devel":
+            return value
+        try:
+            lam = float(value)
+        except (TypeError, ValueError):
+            lam = float("nan")
+        if not 0 <= lam <= 1:  # NaN fails too
+            raise ValueError(f"expected a number from 0 to 1, or devel; got {value!r}")
+        return lam
+
+
+class EnsembleConfig(_Group):
+    """Models that are averaged: the fold models over train subjects, the pipelines of several seeds."""
+
+    folds: int = Field(3, ge=2, description="Folds over train subjects, for out-of-fold fusion inputs and difficulty.")
+    fold_standardise: bool = Field(True, description=(
+        "Fold models standardise features on their own subjects, so that held-out train subjects are as new to them "
+        "as devel and test subjects are to the all-train models. Without it an auto-encoder reads its held-out "
+        "subjects closer to the origin than new ones (docs/results.md \"Difficulty that transfers\")."))
+    ensemble_seeds: int = Field(1, ge=1, description=(
+        "Pipelines trained with seeds seed, seed + 1, …, their predictions averaged (every stage); each costs a "
+        "whole pipeline. 1: one pipeline (the default at the CPU budget; the fold models of each regressor are an "
+        "ensemble already). The run folder keeps every member under ensemble/seed-<s>/ and predict averages them."))
+
+
+class MethodConfig(_Group):
+    """The method (docs/pipeline.md): difficulty -> regressors (decided candidates) -> fusion, and its ensembles."""
+
+    pipeline: Literal["default", "paper"] = Field("default", description=(
+        "paper: the paper's exact pipeline (the difficulty in both stages, in-sample train signals, one all-train "
+        "auto-encoder; PIPELINES in core/config.py); fields set explicitly win."))
+    difficulty: DifficultyConfig = Field(default_factory=DifficultyConfig)
+    decisions: DecisionsConfig = Field(default_factory=DecisionsConfig)
+    fusion: FusionConfig = Field(default_factory=FusionConfig)
+    ensemble: EnsembleConfig = Field(default_factory=EnsembleConfig)
+
+
+class BudgetConfig(_Group):
+    """The training budget: a preset, and its fields (None takes the preset's, see ``RunConfig.with_preset``)."""
+
+    preset: Literal["auto", "cpu", "paper"] = Field(
+        "auto", description="Training budget; auto: paper on CUDA, cpu otherwise.")
+    epochs: int | None = Field(None, ge=1, description="Maximum epochs per model; None: the preset's.")
+    patience: int | None = Field(
+        None, ge=1, description="Epochs without a better devel CCC before training stops; None: the preset's.")
+    window: int | None = Field(
+        None, ge=2, description="Training window, frames (MuSe 2021 baseline: 100 s at 2 Hz); None: the preset's.")
+    hop: int | None = Field(None, ge=1, description="Training window hop, frames; None: the preset's.")
+    batch_size: int | None = Field(None, ge=1, description="Training windows per batch; None: the preset's.")
+    lr_schedule: Literal["none", "plateau"] | None = Field(None, description=(
+        "none: plain early stopping; plateau: halve lr from the best weights (training.py); None: the preset's."))
+
+    def resolved(self) -> TrainingBudget:
         """The training budget of every learned model (the preset's, with the fields set explicitly)."""
         unset = [k for k in TrainingBudget.model_fields if getattr(self, k) is None]
         if unset:
             raise ConfigError(f"The training budget is not resolved ({', '.join(unset)}): call with_preset first.")
         return TrainingBudget(**{k: getattr(self, k) for k in TrainingBudget.model_fields})
 
+
+class ExecutionConfig(_Group):
+    """Where and how tasks run, and the seed every model's own derives from (the seed and the device type are in
+    the task keys; the rest is not)."""
+
+    seed: int = Field(0, ge=0, description="Random seed; every model derives its own from it and its name.")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when present.")
+    threads: int | None = Field(
+        None, ge=1, description="torch CPU threads per worker; None: the preset's, else torch's.")
+    workers: int | None = Field(None, ge=1, description="Concurrent trainings; None: chosen from the hardware.")
+    executor: Literal["local", "inprocess", "ray"] = Field(
+        "local", description=("local: worker processes; inprocess: one model at a time, in this process; "
+                              "ray: tasks on a Ray cluster (docs/ray.md)."))
+    ray_address: str | None = Field(
+        None, description="Executor ray: the cluster to join; None: $RAY_ADDRESS, else a local instance.")
+    gpus_per_task: float | None = Field(
+        None, gt=0, le=1, description="Executor ray on CUDA: GPU share per training.")
+    store: Path | None = Field(
+        None, description="The artifact store; None: the user cache (see musefuse.core.graph.store).")
+
+
+class OutputConfig(_Group):
+    """The run folder."""
+
+    out: Path | None = Field(None, description="The run folder; None: `runs/<timestamp>`.")
+    overwrite: bool = Field(False, description="Reuse a non-empty run folder.")
+
+
+class RunConfig(_Group):
+    """Everything that determines a run, in groups; accepts flat names too (``RunConfig(lr=0.001)``)."""
+
+    inputs: InputsConfig = Field(default_factory=InputsConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    method: MethodConfig = Field(default_factory=MethodConfig)
+    budget: BudgetConfig = Field(default_factory=BudgetConfig)
+    execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nest_flat_names(cls, values: Any) -> Any:
+        """Flat names (a flat YAML file, an older run folder's config.yaml, ``RunConfig(lr=...)``) into groups."""
+        return nest(values) if isinstance(values, dict) else values
+
     def with_preset(self, cuda: bool) -> RunConfig:
         """Apply the preset (training budget) and the pipeline to the fields the user did not set explicitly."""
-        name = self.preset if self.preset != "auto" else ("paper" if cuda else "cpu")
+        name = self.budget.preset if self.budget.preset != "auto" else ("paper" if cuda else "cpu")
         preset = {**PRESETS[name].model_dump(), **({"threads": PRESET_THREADS[name]} if name in PRESET_THREADS else {})}
-        update = {k: v for k, v in {**preset, **PIPELINES[self.pipeline]}.items()
-                  if k not in self.model_fields_set or (k in preset and getattr(self, k) is None)}
-        resolved = self.model_copy(update={**update, "preset": name})
-        return RunConfig.model_validate(resolved.model_dump())
+        values, given = flatten(self), flatten(self, explicit=True)
+        for k, v in {**preset, **PIPELINES[self.method.pipeline]}.items():
+            if k not in given or (k in preset and values[k] is None):
+                values[k] = v
+        return RunConfig.model_validate({**values, "preset": name})
+
+
+def _paths(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> dict[str, tuple[str, ...]]:
+    paths: dict[str, tuple[str, ...]] = {}
+    for name, info in model.model_fields.items():
+        if isinstance(info.annotation, type) and issubclass(info.annotation, _Group):
+            paths.update(_paths(info.annotation, (*prefix, name)))
+        else:
+            paths[name] = prefix
+    return paths
+
+
+# Flat name -> its group path (``lr`` -> ("model",), ``fuser`` -> ("method", "fusion")): the one mapping between
+# flags / flat YAML keys and the nested model. Group names (``GROUPS``) are never field names, so a key is one or
+# the other.
+FIELD_PATHS: dict[str, tuple[str, ...]] = _paths(RunConfig)
+GROUPS = frozenset(p for path in FIELD_PATHS.values() for p in path)
+assert not GROUPS & FIELD_PATHS.keys(), "a group and a field share a name"
+
+
+def nest(values: dict[str, Any]) -> dict[str, Any]:
+    """A mapping of flat names and/or groups as ``RunConfig`` reads it; an unknown key is left for its error."""
+    values = dict(values)
+    if any(k in values for k in _LEGACY_ESTIMATOR_FIELDS):
+        options = dict(values.get("estimator_options") or {})
+        for old, new in _LEGACY_ESTIMATOR_FIELDS.items():
+            if old in values:
+                options.setdefault(new, values.pop(old))
+        values["estimator_options"] = options
+    nested: dict[str, Any] = {}
+    for key, value in values.items():
+        if key in FIELD_PATHS:
+            where = nested
+            for group in FIELD_PATHS[key]:
+                where = where.setdefault(group, {})
+            where[key] = value
+        elif key in GROUPS and isinstance(value, dict):
+            nested[key] = _merge(nested.get(key, {}), value)
+        else:
+            nested[key] = value
+    return nested
+
+
+def ungroup(values: dict[str, Any]) -> dict[str, Any]:
+    """A config mapping (a config.yaml, flat or in groups) with its groups dissolved: flat name -> value."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if key in GROUPS and isinstance(value, dict):
+            out.update(ungroup(value))
+        else:
+            out[key] = value
+    return out
+
+
+def _merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """``b`` over ``a``, group by group (new dicts: neither is changed)."""
+    out = dict(a)
+    for k, v in b.items():
+        if k in GROUPS and isinstance(v, dict):
+            out[k] = _merge(out[k] if isinstance(out.get(k), dict) else {}, v)
+        else:
+            out[k] = v
+    return out
+
+
+def flatten(cfg: BaseModel, explicit: bool = False) -> dict[str, Any]:
+    """Flat name -> value of every field (``explicit``: only those set explicitly, not left at their default)."""
+    out: dict[str, Any] = {}
+    for name in (cfg.model_fields_set if explicit else type(cfg).model_fields):
+        value = getattr(cfg, name)
+        if isinstance(value, _Group):
+            out.update(flatten(value, explicit))
+        else:
+            out[name] = value
+    return out
+
+
+def is_set(cfg: RunConfig, name: str) -> bool:
+    """Whether the flat field ``name`` was set explicitly (a file, a flag or a preset), not left at its default."""
+    return name in flatten(cfg, explicit=True)
+
+
+def updated(cfg: RunConfig, **fields: Any) -> RunConfig:
+    """``cfg`` with the named flat fields set (checked); what was set explicitly stays so, as do these."""
+    return RunConfig.model_validate(_merge(cfg.model_dump(exclude_unset=True), nest(fields)))
 
 
 def _describe(exc: ValidationError, source: str) -> str:
     parts = []
     for e in exc.errors():
-        field = ".".join(str(p) for p in e["loc"]) or "(config)"
+        loc = list(e["loc"])
+        while len(loc) > 1 and loc[0] in GROUPS:  # a field by its flat name, as flags and flat files name it
+            loc.pop(0)
+        field = ".".join(str(p) for p in loc) or "(config)"
         allowed = ""
         if e["type"] == "literal_error" and str(e["ctx"]["expected"]) not in e["msg"]:  # pydantic may list them
             allowed = f" (allowed: {e['ctx']['expected']})"
@@ -259,7 +406,8 @@ def _describe(exc: ValidationError, source: str) -> str:
 
 
 def build_config(file: Path | None = None, **flags: Any) -> RunConfig:
-    """YAML file first, then every flag that was given (not None) on top; errors name the field."""
+    """YAML file (flat or nested) first, then every flag that was given (not None, flat names) on top; errors name
+    the field."""
     values: dict[str, Any] = {}
     if file is not None:
         try:
@@ -268,8 +416,8 @@ def build_config(file: Path | None = None, **flags: Any) -> RunConfig:
             raise ConfigError(f"Cannot read config file {file}: {exc}") from None
         if not isinstance(loaded, dict):
             raise ConfigError(f"Config file {file} must hold a mapping of field: value.")
-        values.update(loaded)
-    values.update({k: v for k, v in flags.items() if v is not None})
+        values = nest(loaded)
+    values = _merge(values, nest({k: v for k, v in flags.items() if v is not None}))
     source = str(file) if file else "command line"
     try:
         cfg = RunConfig.model_validate(values)
@@ -280,23 +428,21 @@ def build_config(file: Path | None = None, **flags: Any) -> RunConfig:
 
 
 def override(cfg: RunConfig, source: str = "command line", **flags: Any) -> RunConfig:
-    """``cfg`` with every flag that was given (not None) set, each checked as :func:`build_config` checks it
-    (``model_copy(update=...)`` alone checks nothing: a seed of -1 or a device 'tpu' would pass)."""
-    update = {k: v for k, v in flags.items() if v is not None}
+    """``cfg`` with every flag that was given (not None) set, each checked as :func:`build_config` checks it."""
     try:
-        checked = RunConfig.model_validate({**cfg.model_dump(), **update})
+        return updated(cfg, **{k: v for k, v in flags.items() if v is not None})
     except ValidationError as exc:
         raise ConfigError(_describe(exc, source)) from None
-    return cfg.model_copy(update={k: getattr(checked, k) for k in update})
 
 
 def _check_together(cfg: RunConfig, source: str) -> None:
     """Options that mean something only with another one, refused where a user sets them (not a model
     validator: a finished run folder written before this check must still load)."""
-    ray_only = [k for k in ("ray_address", "gpus_per_task") if getattr(cfg, k) is not None]
-    if ray_only and cfg.executor != "ray":
+    ex = cfg.execution
+    ray_only = [k for k in ("ray_address", "gpus_per_task") if getattr(ex, k) is not None]
+    if ray_only and ex.executor != "ray":
         flags = " and ".join(f"--{k.replace('_', '-')}" for k in ray_only)
         fields = " and ".join(f"'{k}'" for k in ray_only)
         raise ConfigError(f"Invalid configuration ({source}): {fields} ({flags}) apply to executor ray only, but "
-                          f"'executor' (--executor) is {cfg.executor}; add --executor ray (docs/ray.md) or drop "
+                          f"'executor' (--executor) is {ex.executor}; add --executor ray (docs/ray.md) or drop "
                           f"{flags}.")

@@ -1,4 +1,5 @@
-"""docs/config.md, generated from `RunConfig`: every field with its type, default and description.
+"""docs/config.md, generated from `RunConfig`: every group, and every field with its type, default and
+description.
 
 After changing RunConfig, regenerate with the one command in `REGENERATE`; tests/test_docs.py fails
 while the file and the model disagree.
@@ -25,17 +26,19 @@ _HEADER = f"""\
 
 <!-- generated from musefuse.core.config.RunConfig; do not edit, regenerate: {REGENERATE} -->
 
-Everything that determines a run: every field of `musefuse.core.config.RunConfig`, in the
-model's order. A YAML file given to `musefuse run --config FILE` can set any of them; on the
-command line a field `some_field` is `--some-field` (booleans `--some-field/--no-some-field`;
-`estimator_options` is `--estimator-option KEY=VALUE`, repeatable), and a flag overrides the file.
+Everything that determines a run: every field of `musefuse.core.config.RunConfig`, group by group, in the
+model's order. Every field has one name: on the command line a field `some_field` is `--some-field`
+(booleans `--some-field/--no-some-field`; `estimator_options` is `--estimator-option KEY=VALUE`, repeatable),
+and in a YAML file given to `musefuse run --config FILE` it is `some_field: ...`, either flat, as every
+release wrote it (`lr: 0.001`), or in its group (`model: {{lr: 0.001}}`); a flag overrides the file. In code
+it is `cfg.<group>.some_field` (`cfg.model.lr`); `musefuse.core.config.FIELD_PATHS` maps each name to its
+group. A run folder's `config.yaml` is written in groups; the flat one of an older run folder still loads.
 The training-budget fields (`epochs`, `patience`, `window`, `hop`, `batch_size`, `lr_schedule`) left at
 None take the preset's value (a preset is a `TrainingBudget`, `musefuse.core.config.PRESETS`; `cpu` also sets
-`threads`), and together they are the run's `RunConfig.budget` ([pipeline.md](pipeline.md#presets)).
-
-| field | type | default | description |
-|---|---|---|---|
+`threads`), and together they are the run's `cfg.budget.resolved()` ([pipeline.md](pipeline.md#presets)).
 """
+
+_TABLE = "| field | type | default | description |\n|---|---|---|---|\n"
 
 _BOUNDS = {annotated_types.Ge: ("ge", "≥"), annotated_types.Gt: ("gt", ">"),
            annotated_types.Le: ("le", "≤"), annotated_types.Lt: ("lt", "<")}
@@ -67,23 +70,39 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def _rows(model: type[BaseModel], prefix: str = "") -> list[str]:
-    """One table row per field; a nested model's fields appear as `outer.inner`."""
+def _rows(model: type[BaseModel]) -> list[str]:
+    """One table row per field of ``model`` (its sub-groups have sections of their own)."""
     rows = []
     for name, info in model.model_fields.items():
-        if isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel):
-            rows += _rows(info.annotation, f"{prefix}{name}.")
+        if _is_group(info):
             continue
         default = info.get_default(call_default_factory=True)
         default = str(default) if isinstance(default, Path) else repr(default)
-        rows.append(f"| `{prefix}{name}` | `{_cell(type_name(info.annotation))}`{_bounds(info)} "
+        rows.append(f"| `{name}` | `{_cell(type_name(info.annotation))}`{_bounds(info)} "
                     f"| `{_cell(default)}` | {_cell(info.description or '')} |")
     return rows
 
 
+def _is_group(info: FieldInfo) -> bool:
+    return isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel)
+
+
+def _sections(model: type[BaseModel], path: str = "") -> list[str]:
+    """A section per group: its path, its docstring, its fields; then its sub-groups'."""
+    out = []
+    rows = _rows(model)
+    if path and rows:
+        doc = " ".join((model.__doc__ or "").split())
+        out.append(f"## `{path}`\n\n{doc}\n\n{_TABLE}" + "\n".join(rows) + "\n")
+    for name, info in model.model_fields.items():
+        if _is_group(info):
+            out += _sections(info.annotation, f"{path}.{name}" if path else name)
+    return out
+
+
 def render() -> str:
     """The whole of docs/config.md."""
-    return _HEADER + "\n".join(_rows(RunConfig)) + "\n"
+    return _HEADER + "".join(f"\n{section}" for section in _sections(RunConfig))
 
 
 def main(argv: list[str]) -> None:

@@ -30,6 +30,7 @@ import pluggy
 
 from musefuse import __version__
 from musefuse.core import hookspecs
+from musefuse.core.config import updated
 from musefuse.core.errors import PLUGIN_FAILURES, ConfigError, PluginError, nearest, unknown
 from musefuse.core.interfaces import Corruption, DifficultyEstimator, Fuser, Modality, PluginOptions
 from musefuse.core.registry import builtin_modules
@@ -298,13 +299,13 @@ def resolve_aliases(cfg: Any, host: PluginHost | None = None) -> Any:
     unknown name fails here, and two names of one modality (``fau,faus``) are refused.
     """
     host = host or get_host()
-    names = [host.modality(n).name for n in cfg.modalities]
+    names = [host.modality(n).name for n in cfg.inputs.modalities]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
-        given = [g for g, n in zip(cfg.modalities, names, strict=True) if n in repeated]
+        given = [g for g, n in zip(cfg.inputs.modalities, names, strict=True) if n in repeated]
         raise ConfigError(f"'modalities': {', '.join(given)} name the same modality ({', '.join(repeated)}) twice.")
-    if names == list(cfg.modalities):
+    if names == list(cfg.inputs.modalities):
         return cfg
-    canonical_of = dict(zip(cfg.modalities, names, strict=True))
-    settings = {canonical_of.get(m, m): v for m, v in cfg.model_settings.items()}  # keyed as the run names them
-    return cfg.model_copy(update={"modalities": names, "model_settings": settings})
+    canonical_of = dict(zip(cfg.inputs.modalities, names, strict=True))
+    settings = {canonical_of.get(m, m): v for m, v in cfg.model.model_settings.items()}  # keyed as the run names them
+    return updated(cfg, modalities=names, model_settings=settings)

@@ -19,8 +19,8 @@ TINY = {"layers": 1, "hidden": 8, "epochs": 2, "threads": 1, "device": "cpu", "p
 def loaded(data: Path, cfg: RunConfig):
     """The standardised dataset of ``cfg``'s modalities and targets, its statistics and the plugin host."""
     host = get_host()
-    mods = [host.modality(m) for m in cfg.modalities]
-    ds = load_dataset(data, mods, cfg.targets)
+    mods = [host.modality(m) for m in cfg.inputs.modalities]
+    ds = load_dataset(data, mods, cfg.inputs.targets)
     return ds, standardise(ds, mods), host
 
 

@@ -118,7 +118,7 @@ def test_each_candidate_is_fold_models_and_the_fuser_reads_the_decision(data):
     assert plan.complete
     up = plan.unimodal[("fau", "arousal")]
     assert list(up.refs) == [BASE, "re", AVERAGE]
-    assert [len(models) for models in up.candidates.values()] == [cfg.folds, cfg.folds]
+    assert [len(models) for models in up.candidates.values()] == [cfg.method.ensemble.folds, cfg.method.ensemble.folds]
     assert all(t.spec["difficulty"] is None for t in up.candidates[BASE])
     assert all(t.spec["difficulty"] is not None for t in up.candidates["re"])
     # the evidence: train subjects (out-of-fold) and devel ones, pooled
@@ -237,10 +237,12 @@ def test_decisions_reach_the_run_folder_results_and_predict(data, tmp_path):
 
 def test_paper_pipeline_is_one_flag_away():
     cfg = RunConfig(pipeline="paper").with_preset(cuda=False)
-    assert (cfg.re_unimodal, cfg.re_fusion, cfg.fusion_train, cfg.difficulty_train, cfg.difficulty_unseen) == (
+    decisions, fusion, difficulty = cfg.method.decisions, cfg.method.fusion, cfg.method.difficulty
+    assert (decisions.re_unimodal, decisions.re_fusion, fusion.fusion_train, difficulty.difficulty_train,
+            difficulty.difficulty_unseen) == (
         True, True, "in-sample", "in-sample", "all-train")
-    assert RunConfig(pipeline="paper", re_fusion=False).with_preset(cuda=False).re_fusion is False  # flags win
-    assert RunConfig().with_preset(cuda=False).re_unimodal == "devel"
+    assert RunConfig(pipeline="paper", re_fusion=False).with_preset(cuda=False).method.decisions.re_fusion is False
+    assert RunConfig().with_preset(cuda=False).method.decisions.re_unimodal == "devel"  # flags win over the pipeline
 
 
 def test_forcing_a_difficulty_that_no_estimator_gives_is_refused(data, tmp_path):

@@ -10,7 +10,7 @@ import yaml
 
 from musefuse.cli.app import app
 from musefuse.core import config_doc
-from musefuse.core.config import RunConfig
+from musefuse.core.config import FIELD_PATHS, RunConfig, flatten
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,7 +26,13 @@ def test_config_reference_is_generated_from_runconfig():
 
 
 def test_every_config_field_is_described_with_type_and_default():
-    undescribed = [name for name, info in RunConfig.model_fields.items() if not (info.description or "").strip()]
+    undescribed = []
+    for name, path in FIELD_PATHS.items():
+        group = RunConfig
+        for part in path:
+            group = group.model_fields[part].annotation
+        if not (group.model_fields[name].description or "").strip():
+            undescribed.append(name)
     assert not undescribed, f"RunConfig fields without Field(description=...): {undescribed}"
     rendered = config_doc.render()
     assert "| `folds` | `int` (≥ 2) | `3` | Folds over train subjects" in rendered
@@ -44,7 +50,7 @@ def test_regeneration_command_writes_the_reference(tmp_path):
 
 def test_every_run_option_is_a_runconfig_field_of_the_same_name():
     run = typer.main.get_command(app).commands["run"]
-    fields = set(RunConfig.model_fields)
+    fields = set(FIELD_PATHS)
     for param in run.params:
         if param.name in NOT_FIELDS:
             continue
@@ -84,6 +90,6 @@ def test_readme_yaml_example_shows_the_defaults():
     (block,) = re.findall(r"```yaml\n(.*?)```", readme, flags=re.S)
     example = yaml.safe_load(block)
     assert example, "the README's YAML example sets no field"
-    differ = {k: (v, RunConfig.model_fields[k].get_default(call_default_factory=True)) for k, v in example.items()
-              if v != RunConfig.model_fields[k].get_default(call_default_factory=True)}
+    defaults = flatten(RunConfig())
+    differ = {k: (v, defaults[k]) for k, v in example.items() if v != defaults[k]}
     assert not differ, f"README's YAML example differs from RunConfig's defaults (example, default): {differ}"

@@ -17,7 +17,7 @@ DATASET = SimpleNamespace(root=Path("data"), modalities=["fau"], targets=["arous
 
 
 def build(executor: str, workers: int = 1, **fields):
-    cfg = SimpleNamespace(executor=executor, **fields)
+    cfg = SimpleNamespace(execution=SimpleNamespace(executor=executor, **fields))  # the fields of cfg.execution
     return registry.make_executor(cfg, Parallelism(workers, 1), DATASET, None, "cpu", ArtifactStore(Path("store")))
 
 

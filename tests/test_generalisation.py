@@ -176,10 +176,10 @@ def test_predict_follows_a_run_standardised_per_recording(data, tmp_path):
     result = CliRunner().invoke(app, [str(a) for a in args])
     assert result.exit_code == 0, result.output
     saved = yaml.safe_load((run / "config.yaml").read_text())
-    assert saved["standardise"] == "recording" and saved["weight_decay"] == 0.01
+    assert saved["inputs"]["standardise"] == "recording" and saved["model"]["weight_decay"] == 0.01
     assert_predict_reproduces_the_run(run, data, tmp_path / "p", ["arousal", "valence"])
     # predict with train statistics instead would not give the run's predictions: the test can fail
-    saved["standardise"] = "train"
+    saved["inputs"]["standardise"] = "train"
     (run / "manifest.json").unlink()  # an edited config.yaml is refused by its checksum otherwise
     (run / "config.yaml").write_text(yaml.safe_dump(saved))
     with pytest.raises(AssertionError):

@@ -15,7 +15,7 @@ import pytest
 import torch
 from graph_helpers import TINY, Recorder, loaded, regressor
 
-from musefuse.core.config import RunConfig
+from musefuse.core.config import RunConfig, flatten, updated
 from musefuse.core.graph.executors import LocalExecutor, WorkerSpec, parallelism
 from musefuse.core.graph.pipeline import train
 from musefuse.core.graph.plan import plan_run
@@ -71,7 +71,7 @@ def test_plan_keys_change_with_settings_data_and_upstream(data, tmp_path):
     # The learning-rate schedule is part of the budget; plain patience is left out of the key, so models
     # trained before the schedule existed are still found.
     plain = plan_run(config(data, lr_schedule="none"), ds, host, "cpu")
-    assert cfg.lr_schedule == "plateau" and plain.estimators["fau"].key != base.estimators["fau"].key
+    assert cfg.budget.lr_schedule == "plateau" and plain.estimators["fau"].key != base.estimators["fau"].key
     assert "lr_schedule" not in plain.estimators["fau"].spec["fit"]
     # Without RE in the regressors, they do not depend on the estimator at all.
     no_re = plan_run(config(data, re_unimodal=False), ds, host, "cpu")
@@ -85,7 +85,7 @@ def test_plan_keys_change_with_settings_data_and_upstream(data, tmp_path):
     f = next((other / "feature_segments" / "fau").glob("*.csv"))
     f.write_text(f.read_text().replace("0.", "0.1", 1))
     ds2, _, _ = loaded(other, cfg)
-    moved = plan_run(cfg.model_copy(update={"data": other}), ds2, host, "cpu")
+    moved = plan_run(updated(cfg, data=other), ds2, host, "cpu")
     shared = {t.label for t in moved.tasks if t.key in {b.key for b in base.tasks}}
     assert shared == {"difficulty egemaps", "unimodal egemaps → arousal", "unimodal egemaps → valence"}
 
@@ -341,12 +341,13 @@ def test_predict_reads_a_run_folder_written_before_the_task_graph(data, tmp_path
     from typer.testing import CliRunner
 
     from musefuse.cli.app import app
+    from musefuse.core.runs.runner import load_run_config
 
     run = tmp_path / "run"
     args = ["run", "--modalities", ",".join(MODS), "--data", str(data), "--out", str(run), "--layers", "1",
             "--hidden", "8", "--epochs", "1", "--device", "cpu"]
     assert CliRunner().invoke(app, args).exit_code == 0
-    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    cfg = json.loads(json.dumps(flatten(load_run_config(run)), default=str))  # flat, as config.yaml was then
     for new in ("estimator_options", "difficulty_train", "difficulty_calibration", "workers", "executor", "store"):
         cfg.pop(new)
     cfg.update(ae_bottleneck=8, ae_noise=0.1, re_smoothing=1)

@@ -95,8 +95,9 @@ def test_a_bad_shrinkage_is_refused_naming_the_option(value, tmp_path):
 def test_neither_the_default_nor_the_paper_pipeline_shrinks():
     from musefuse.core.config import RunConfig
 
-    assert RunConfig(pipeline="paper").with_preset(cuda=False).mean_shrink == 0.0
-    assert RunConfig().with_preset(cuda=False).mean_shrink == 0.0  # devel's choice misled on test (results.md)
+    assert RunConfig(pipeline="paper").with_preset(cuda=False).method.fusion.mean_shrink == 0.0
+    # devel's choice misled on test (results.md)
+    assert RunConfig().with_preset(cuda=False).method.fusion.mean_shrink == 0.0
 
 
 def test_a_runs_shrinkage_reaches_results_the_run_folder_and_predict(tmp_path):
@@ -135,7 +136,7 @@ def test_a_runs_shrinkage_reaches_results_the_run_folder_and_predict(tmp_path):
     assert result.exit_code == 2 and "mean_shrink.json" in result.output, result.output
     # ... while one written before the shrinkage existed (no mean_shrink in its config) predicts without it
     config = yaml.safe_load((run / "config.yaml").read_text())
-    del config["mean_shrink"]
+    del config["method"]["fusion"]["mean_shrink"]
     (run / "config.yaml").write_text(yaml.safe_dump(config))
     for sid, plain in predict(tmp_path / "p3").items():
         # undo the run's λ = 0.5: plain = fused + (mean(plain) - μ) * 0.5 on every frame

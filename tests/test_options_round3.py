@@ -108,7 +108,7 @@ def test_unknown_predict_device_is_named_with_the_allowed_ones(tmp_path):
 def test_ray_options_without_executor_ray_are_refused(flag, value, clean, tmp_path):
     result = cli("run", "--modalities", "fau", "--data", clean, "--out", tmp_path / "r", flag, value, *FAST)
     _refused(result, flag, "--executor", "executor ray only")
-    assert build_config(executor="ray", ray_address="auto").ray_address == "auto"  # with ray: accepted
+    assert build_config(executor="ray", ray_address="auto").execution.ray_address == "auto"  # with ray: accepted
 
 
 def test_ray_options_from_a_config_file_name_the_file(tmp_path):

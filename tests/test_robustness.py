@@ -97,7 +97,7 @@ def test_truth_masks_and_difficulty_auc_of_a_finished_run(run, data):
     host = PluginHost(third_party=False)
     cfg = load_run_config(run)
     fitted = load_fitted(run, cfg, host, "cpu")
-    ds = load_dataset(data, fitted.modalities, cfg.targets)
+    ds = load_dataset(data, fitted.modalities, cfg.inputs.targets)
     standardise(ds, fitted.modalities, stats=fitted.stats)
     truth = read_truth_masks(data, ds.subjects, ["egemaps", "fau"])
     sid = ds.subjects[0].id

@@ -145,7 +145,8 @@ def test_yaml_config_sets_fields_and_flags_override(small_data, tmp_path):
     import yaml
 
     saved = yaml.safe_load((tmp_path / "r" / "config.yaml").read_text())
-    assert saved["modalities"] == ["fau"] and saved["seed"] == 3 and saved["fuser"] == "mean"
+    assert saved["inputs"]["modalities"] == ["fau"] and saved["execution"]["seed"] == 3  # config.yaml: in groups
+    assert saved["method"]["fusion"]["fuser"] == "mean"
 
 
 def test_bad_yaml_field_is_named(tmp_path):

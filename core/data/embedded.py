@@ -29,10 +29,10 @@ def provide(provider: Provider, description: str) -> None:
 
 def data_root(cfg: RunConfig, echo: Callable[[str], None] = lambda _m: None) -> Path:
     """The configured data folder, or the embedded dataset (its provider may generate it on first use)."""
-    if cfg.data is not None:
-        return Path(cfg.data)
+    if cfg.inputs.data is not None:
+        return Path(cfg.inputs.data)
     if _provider is None:
         raise ConfigError("No --data given and no embedded dataset is registered: name a data folder with --data.")
     provider, description = _provider
     echo(f"No --data given: using {description}.")
-    return provider(list(cfg.modalities))
+    return provider(list(cfg.inputs.modalities))

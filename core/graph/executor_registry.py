@@ -67,15 +67,16 @@ def executor_entry(name: str) -> ExecutorEntry:
 
 
 def check_executor(cfg: Any) -> None:
-    """Fail before any data is read when ``cfg.executor`` is unknown or cannot run here."""
-    executor_entry(cfg.executor).check()
+    """Fail before any data is read when ``cfg.execution.executor`` is unknown or cannot run here."""
+    executor_entry(cfg.execution.executor).check()
 
 
 def make_executor(cfg: Any, par: Parallelism, dataset: Any, host: Any, device: Any, store: ArtifactStore,
                   log: Any = None) -> Executor:
-    """The executor ``cfg.executor`` names, with its options read from the config's fields of the same names."""
-    entry = executor_entry(cfg.executor)
-    options = entry.options.model_validate({name: getattr(cfg, name) for name in entry.options.model_fields})
+    """The executor ``cfg.execution.executor`` names, with its options read from the execution fields of the same
+    names."""
+    entry = executor_entry(cfg.execution.executor)
+    options = entry.options.model_validate({name: getattr(cfg.execution, name) for name in entry.options.model_fields})
     return entry.build(ExecutorSetting(par, dataset, host, device, store, log), options)
 
 

@@ -89,10 +89,10 @@ class Fitted:
         """Model input as in training (tasks.TaskEnv.features): ``own``: a fold model's input scaling;
         ``per_recording``: z-scored per recording (None: as the run's ``standardise`` says)."""
         if per_recording is None:
-            per_recording = self.config.standardise == "recording"
+            per_recording = self.config.inputs.standardise == "recording"
         per_recording = per_recording and self._modality(modality).standardise
         return [feature_input(s.features[modality] if own is None else own.transform(s.features[modality]),
-                              self.config.missing, per_recording) for s in subjects]
+                              self.config.inputs.missing, per_recording) for s in subjects]
 
     def _modality(self, name: str) -> Modality:
         return next(m for m in self.modalities if m.name == name)
@@ -118,7 +118,7 @@ class Fitted:
         """The mean of the regressor's members' predictions (each with the input it was trained on)."""
         preds = []
         for member in self.regressors[(modality, target)]:
-            per_recording = member.per_recording or self.config.standardise == "recording"
+            per_recording = member.per_recording or self.config.inputs.standardise == "recording"
             x = self.features(subjects, modality, member.own, per_recording)
             preds.append(member.regressor.predict(regressor_input(x, difficulty if member.re else None)))
         return mean_signal(preds)
@@ -143,10 +143,10 @@ class Fitted:
             if m.name in self.calibrations:
                 method, reference = self.calibrations[m.name]
                 out.difficulty[m.name] = apply_calibration(method, out.difficulty[m.name], reference)
-            for t in self.config.targets:
+            for t in self.config.inputs.targets:
                 out.unimodal[(m.name, t)] = self.predict_unimodal(subjects, m.name, t, out.difficulty[m.name])
         if stage == "fusion":
-            for t in self.config.targets:
+            for t in self.config.inputs.targets:
                 plugin = self._plugin("fuser", self.fusers[t])
                 fused = plugin.call("predict()", self.fusers[t].predict, *self.fusion_inputs(out, t))
                 out.fusion[t] = self.shrink(t, plugin.signals("predict()", fused, subjects))
@@ -178,11 +178,11 @@ class Fitted:
             return Member(Regressor.load(*fileio.load_tensors(path, device), device), re, per_recording, own)
 
         return cls(
-            config, [host.modality(n) for n in config.modalities], stats,
+            config, [host.modality(n) for n in config.inputs.modalities], stats,
             {m: [(own, plugin("estimator", p)) for own, p in members] for m, members in estimators.items()},
             {k: [member(*args) for args in members] for k, members in regressors.items()},
             {t: plugin("fuser", p) for t, p in fusers.items()},
-            host.estimator(config.estimator).gives_signal, fusion_re, *decisions,
+            host.estimator(config.method.difficulty.estimator).gives_signal, fusion_re, *decisions,
             {m: calibration(p) for m, p in calibrations.items()}, shrinks, host)
 
 
@@ -226,8 +226,8 @@ def average_outputs(outputs: Sequence[Outputs]) -> Outputs:
 
 def fit_context(cfg: RunConfig, device: Any, settings: Any, seed: int, **options: Any) -> FitContext:
     """A FitContext with this run's training budget (for models fitted outside the task graph)."""
-    return FitContext(device=device, seed=seed, settings=settings, loss=cfg.loss, budget=cfg.budget,
-                      weight_decay=cfg.weight_decay, options=options)
+    return FitContext(device=device, seed=seed, settings=settings, loss=cfg.model.loss, budget=cfg.budget.resolved(),
+                      weight_decay=cfg.model.weight_decay, options=options)
 
 
 def collect(plan: RunPlan, store: ArtifactStore, cfg: RunConfig, dataset: Dataset, stats: dict[str, Standardiser],
@@ -279,14 +279,15 @@ def collect(plan: RunPlan, store: ArtifactStore, cfg: RunConfig, dataset: Datase
 
 
 def choose_mean_shrink(cfg: RunConfig, out: Outputs) -> dict[str, MeanShrink]:
-    """Each target's recording-mean shrinkage: ``cfg.mean_shrink``, or chosen on the devel subjects' fusion CCC."""
+    """Each target's recording-mean shrinkage: ``cfg.method.fusion.mean_shrink``, or chosen on the devel subjects'
+    fusion CCC."""
     def golds(part: str, t: str) -> list[np.ndarray]:
         return [s.labels[t] for s in out.subjects if s.partition == part and t in s.labels]
 
     chosen = {}
     for t, preds in out.fusion.items():
         devel = [i for i, s in enumerate(out.subjects) if s.partition == "devel" and t in s.labels]
-        chosen[t] = mean_shrink.choose(cfg.mean_shrink, [preds[i] for i in devel], golds("devel", t),
+        chosen[t] = mean_shrink.choose(cfg.method.fusion.mean_shrink, [preds[i] for i in devel], golds("devel", t),
                                        mean_shrink.train_mean(golds("train", t)))
     return chosen
 
@@ -311,13 +312,14 @@ def train(
     """Fit every stage (reusing what the store has); returns the fitted pipeline and its outputs.
 
     The fuser learns from the train subjects' unimodal predictions and difficulties: in-sample ones
-    (models that saw those subjects, as the paper appears to do) or out-of-fold ones (``cfg.folds``
+    (models that saw those subjects, as the paper appears to do) or out-of-fold ones (``cfg.method.ensemble.folds``
     folds over train subjects: each train subject's predictions and RE come from models that did
-    not see it), per ``cfg.fusion_train``; ``cfg.difficulty_train`` does the same for the difficulty.
+    not see it), per ``cfg.method.fusion.fusion_train``; ``cfg.method.difficulty.difficulty_train`` does the same
+    for the difficulty.
     Without an executor, tasks run in this process on ``dataset`` as given (which may live only in
     memory, e.g. corrupted copies).
     """
-    store = store or ArtifactStore(cfg.store or default_store())
+    store = store or ArtifactStore(cfg.execution.store or default_store())
     executor = executor or InProcessExecutor(TaskEnv(dataset, host, device, store))
     device_type = getattr(device, "type", str(device))
     (plan,), _ = run_in_rounds(lambda decided: [plan_run(cfg, dataset, host, device_type, decided)], store,

@@ -88,18 +88,18 @@ class RunPlan:
 
 
 def folds(cfg: RunConfig, dataset: Dataset) -> list[list[str]]:
-    """Held-out subject Ids of each of ``cfg.folds`` folds over the train partition (seeded)."""
+    """Held-out subject Ids of each of ``cfg.method.ensemble.folds`` folds over the train partition (seeded)."""
     train_idx = [i for i, s in enumerate(dataset.subjects) if s.partition == "train"]
-    if cfg.folds > len(train_idx):
-        raise ConfigError(f"'folds': {cfg.folds} folds need at least {cfg.folds} train subjects "
-                          f"(the data have {len(train_idx)}).")
-    order = np.random.default_rng(cfg.seed).permutation(train_idx)
-    return [[dataset.subjects[i].id for i in held] for held in np.array_split(order, cfg.folds)]
+    k = cfg.method.ensemble.folds
+    if k > len(train_idx):
+        raise ConfigError(f"'folds': {k} folds need at least {k} train subjects (the data have {len(train_idx)}).")
+    order = np.random.default_rng(cfg.execution.seed).permutation(train_idx)
+    return [[dataset.subjects[i].id for i in held] for held in np.array_split(order, k)]
 
 
 def fit_budget(cfg: RunConfig) -> dict[str, Any]:
     """The training budget in a model's key (with the loss: what every learned model is fitted for)."""
-    return {"loss": cfg.loss, **cfg.budget.key()}
+    return {"loss": cfg.model.loss, **cfg.budget.resolved().key()}
 
 
 def feature_scaling(cfg: RunConfig) -> dict[str, str]:
@@ -112,12 +112,12 @@ def feature_scaling(cfg: RunConfig) -> dict[str, str]:
     z-scoring, applied after it, cancels it: the two settings need no special case, and with ``recording``
     held-out train subjects are scaled exactly like devel and test ones, which is what fold scaling is for.
     """
-    return {"feature_scaling": "recording"} if cfg.standardise == "recording" else {}
+    return {"feature_scaling": "recording"} if cfg.inputs.standardise == "recording" else {}
 
 
 def regularisation(cfg: RunConfig) -> dict[str, float]:
     """Weight decay in the key of regressors and fusers (the models that take it), only when set."""
-    return {"weight_decay": cfg.weight_decay} if cfg.weight_decay else {}
+    return {"weight_decay": cfg.model.weight_decay} if cfg.model.weight_decay else {}
 
 
 # A finished decision's fit summary by task key, None while it has not run (ArtifactStore.decision_info). Plans are
@@ -134,20 +134,22 @@ def plan_run(cfg: RunConfig, dataset: Dataset, host: PluginHost, device_type: st
     from out-of-fold predictions (the default), else as one all-train model each; a decision task keeps one of
     them by the rule of :mod:`musefuse.core.learning.decisions`, and the fuser reads the decision's output.
     """
-    est_cls, fuser_cls = host.estimator(cfg.estimator), host.fuser(cfg.fuser)
-    modalities = [host.modality(n) for n in cfg.modalities]
+    est_cls, fuser_cls = host.estimator(cfg.method.difficulty.estimator), host.fuser(cfg.method.fusion.fuser)
+    modalities = [host.modality(n) for n in cfg.inputs.modalities]
     ids = {p: [s.id for s in dataset.subjects if s.partition == p] for p in ("train", "devel")}
-    used = [("estimator", cfg.estimator), ("fuser", cfg.fuser)] + [("modality", m) for m in cfg.modalities]
+    used = [("estimator", cfg.method.difficulty.estimator), ("fuser", cfg.method.fusion.fuser)] + [
+        ("modality", m) for m in cfg.inputs.modalities]
     origins = {f"{kind} {name}": _origin(host, kind, name) for kind, name in used}
-    common = {"data": data_key(dataset), "device": device_type, "missing": cfg.missing, "devel_ids": ids["devel"],
+    common = {"data": data_key(dataset), "device": device_type, "missing": cfg.inputs.missing,
+              "devel_ids": ids["devel"],
               "plugins": {k: v for k, v in origins.items() if v},  # third-party code versions
               "fit": fit_budget(cfg), **feature_scaling(cfg)}
-    uses_signal = est_cls.gives_signal and bool(cfg.re_unimodal or cfg.re_fusion)
-    oof_fusion = cfg.fusion_train == "out-of-fold" and fuser_cls.learned
-    oof_difficulty = cfg.difficulty_train == "out-of-fold" and uses_signal
-    method = cfg.difficulty_calibration
+    uses_signal = est_cls.gives_signal and bool(cfg.method.decisions.re_unimodal or cfg.method.decisions.re_fusion)
+    oof_fusion = cfg.method.fusion.fusion_train == "out-of-fold" and fuser_cls.learned
+    oof_difficulty = cfg.method.difficulty.difficulty_train == "out-of-fold" and uses_signal
+    method = cfg.method.difficulty.difficulty_calibration
     calibrated = method != "none" and uses_signal
-    fold_mean = cfg.difficulty_unseen == "fold-mean" and uses_signal
+    fold_mean = cfg.method.difficulty.difficulty_unseen == "fold-mean" and uses_signal
     # fold models read the run's signal, not their own estimator's
     shared_signal = oof_difficulty or calibrated or fold_mean
     held = folds(cfg, dataset) if (oof_fusion or oof_difficulty or fold_mean) else []
@@ -155,14 +157,15 @@ def plan_run(cfg: RunConfig, dataset: Dataset, host: PluginHost, device_type: st
 
     def own_scaling(tag: str) -> dict[str, str]:
         """A fold model standardises its input on its own subjects (in the key only then: older keys stay)."""
-        return {"standardise": "fit"} if tag and cfg.fold_standardise else {}
+        return {"standardise": "fit"} if tag and cfg.method.ensemble.fold_standardise else {}
 
     def estimator(m, tag: str, fit_ids: list[str]) -> Task:
         return plan.add(Task("estimator", f"{tag}difficulty {m.name}", {
-            **common, "data": data_key(dataset, m.name), "plugin": cfg.estimator, "modality": m.name,
+            **common, "data": data_key(dataset, m.name), "plugin": cfg.method.difficulty.estimator, "modality": m.name,
             "fit_ids": fit_ids, **own_scaling(tag),
-            "settings": cfg.settings_for(m.settings_for(cfg.targets[0])).model_dump(),
-            "seed": model_seed(cfg.seed, tag, "estimator", m.name), "options": cfg.options_for(est_cls)}))
+            "settings": cfg.model.settings_for(m.settings_for(cfg.inputs.targets[0])).model_dump(),
+            "seed": model_seed(cfg.execution.seed, tag, "estimator", m.name),
+            "options": cfg.method.difficulty.options_for(est_cls)}))
 
     def regressor(m, t: str, tag: str, fit_ids: list[str], difficulty: list[Ref] | None, cand: Candidate,
                   named: bool) -> Task:
@@ -170,9 +173,9 @@ def plan_run(cfg: RunConfig, dataset: Dataset, host: PluginHost, device_type: st
         return plan.add(Task("regressor", f"{tag}unimodal {m.name} → {t}{f' ({cand.name})' if named else ''}", {
             **common, **scaling, "data": data_key(dataset, m.name), "modality": m.name, "target": t,
             "fit_ids": fit_ids, **own_scaling(tag),
-            "settings": {**cfg.settings_for(m.settings_for(t), m.name, t).model_dump(), **dict(cand.settings)},
-            "seed": model_seed(cfg.seed, tag, "regressor", m.name, t),
-            "shift": round((cfg.label_shift + cand.extra_shift_s) / STEP_SECONDS), **regularisation(cfg),
+            "settings": {**cfg.model.settings_for(m.settings_for(t), m.name, t).model_dump(), **dict(cand.settings)},
+            "seed": model_seed(cfg.execution.seed, tag, "regressor", m.name, t),
+            "shift": round((cfg.inputs.label_shift + cand.extra_shift_s) / STEP_SECONDS), **regularisation(cfg),
             "difficulty": {"refs": difficulty} if difficulty else None, **PAIRED_INIT[bool(difficulty)]}))
 
     def averaged(label: str, modality: str | None, members: list[list[Ref]]) -> Task:
@@ -232,7 +235,7 @@ def plan_run(cfg: RunConfig, dataset: Dataset, host: PluginHost, device_type: st
                 models[c.name] = [regressor(m, t, "", ids["train"], plan.difficulty[m.name] if c.re else None, c,
                                             named)]
                 refs[c.name] = [[models[c.name][0].key, None]]
-        if named and cfg.average_candidates:  # the candidates' mean: free, and less dependent on any one
+        if named and cfg.method.decisions.average_candidates:  # the candidates' mean: free, less dependent on any one
             refs[AVERAGE] = [[averaged(f"unimodal {m.name} → {t} (average of {len(cands)} candidates)", m.name,
                                    list(refs.values())).key, None]]
         if not named:
@@ -242,7 +245,7 @@ def plan_run(cfg: RunConfig, dataset: Dataset, host: PluginHost, device_type: st
 
     plan.held = held
     for m in modalities:
-        for t in cfg.targets:
+        for t in cfg.inputs.targets:
             plan.unimodal[(m.name, t)] = unimodal(m, t)
 
     # Stage 3: one fuser per target (two where the decision is left to the data, with and without the RE).
@@ -260,16 +263,17 @@ def plan_run(cfg: RunConfig, dataset: Dataset, host: PluginHost, device_type: st
         inputs = {"modalities": names, "predictions": preds,
                   "difficulty": {m: {"refs": plan.difficulty[m]} for m in names} if re else None}
         fit_inputs = {**inputs, "difficulty": fit_difficulty if re else None}
-        return plan.add(Task("fuser", f"fusion ({cfg.fuser}) → {t}{'' if re else ' (no RE)' * decided_fusion}", {
-            **common, "plugin": cfg.fuser, "target": t, "fit_ids": ids["train"],
-            "settings": cfg.fusion_settings().model_dump(), "seed": model_seed(cfg.seed, "fuser", t),
+        fuser = cfg.method.fusion.fuser
+        return plan.add(Task("fuser", f"fusion ({fuser}) → {t}{'' if re else ' (no RE)' * decided_fusion}", {
+            **common, "plugin": cfg.method.fusion.fuser, "target": t, "fit_ids": ids["train"],
+            "settings": cfg.model.fusion_settings().model_dump(), "seed": model_seed(cfg.execution.seed, "fuser", t),
             "inputs": inputs, "fit_inputs": fit_inputs, **regularisation(cfg), **PAIRED_INIT[re]}))
 
     # A fuser that learns nothing is not decided on (it reads no difficulty unless forced to be given it).
-    readable = est_cls.gives_signal and (fuser_cls.learned or cfg.re_fusion != "devel")
-    fusion_setting = cfg.re_fusion if readable else False
+    readable = est_cls.gives_signal and (fuser_cls.learned or cfg.method.decisions.re_fusion != "devel")
+    fusion_setting = cfg.method.decisions.re_fusion if readable else False
     decided_fusion = fusion_setting == "devel"
-    for t in cfg.targets:
+    for t in cfg.inputs.targets:
         variants = (False, True) if decided_fusion else (bool(fusion_setting),)
         plan.fusers[t] = {re: fuser(t, re) for re in variants}
         if decided_fusion:  # fusers have no out-of-fold predictions: devel is their only unseen evidence
@@ -288,9 +292,10 @@ FUSION_CANDIDATES = {False: "no-re", True: "re"}
 def unimodal_candidates(cfg: RunConfig, gives_signal: bool) -> list[Candidate]:
     """The regressor candidates of a run, simplest first: the difficulty input as ``re_unimodal`` says (both
     where the data decide, only one where it is forced), then ``unimodal_candidates`` in declaration order."""
-    setting = cfg.re_unimodal if gives_signal else False
+    setting = cfg.method.decisions.re_unimodal if gives_signal else False
     names = [BASE, "re"] if setting == "devel" else (["re"] if setting else [BASE])
-    names += [n for n in REGRESSOR_CANDIDATES if n in cfg.unimodal_candidates and n not in (BASE, "re")]
+    asked = cfg.method.decisions.unimodal_candidates
+    names += [n for n in REGRESSOR_CANDIDATES if n in asked and n not in (BASE, "re")]
     return [REGRESSOR_CANDIDATES[n] for n in names]
 
 

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from musefuse.core import fileio
-from musefuse.core.config import RunConfig
+from musefuse.core.config import RunConfig, is_set, updated
 from musefuse.core.data.dataset import Standardiser
 from musefuse.core.errors import MusefuseError, RunFolderError
 from musefuse.core.graph.boundary import Plugin
@@ -57,7 +57,8 @@ class Layout:
     @property
     def _reads_signal(self) -> bool:
         c = self.config
-        return self.host.estimator(c.estimator).gives_signal and bool(c.re_unimodal or c.re_fusion)
+        return (self.host.estimator(c.method.difficulty.estimator).gives_signal
+                and bool(c.method.decisions.re_unimodal or c.method.decisions.re_fusion))
 
     def standardisation(self, modality: str) -> Path:
         return self.run / "standardisation" / modality
@@ -66,14 +67,15 @@ class Layout:
         """(own input scaling or None: the run's, checkpoint) of each of a modality's estimators: its all-train
         estimator, or with ``difficulty_unseen: fold-mean`` its fold estimators (see musefuse.core.graph.plan)."""
         c = self.config
-        n = c.folds if c.difficulty_unseen == "fold-mean" and self._reads_signal else 1
+        fold_mean = c.method.difficulty.difficulty_unseen == "fold-mean" and self._reads_signal
+        n = c.method.ensemble.folds if fold_mean else 1
         stems = [modality] if n == 1 else [f"{modality}-fold{k + 1}" for k in range(n)]
-        own = n > 1 and c.fold_standardise and self.host.modality(modality).standardise
+        own = n > 1 and c.method.ensemble.fold_standardise and self.host.modality(modality).standardise
         return [(self.standardisation(s) if own else None, self.run / "checkpoints" / f"estimator-{s}")
                 for s in stems]
 
     def calibration(self, modality: str) -> Path | None:
-        calibrated = self.config.difficulty_calibration != "none" and self._reads_signal
+        calibrated = self.config.method.difficulty.difficulty_calibration != "none" and self._reads_signal
         return self.run / "checkpoints" / f"calibration-{modality}" if calibrated else None
 
     def regressor(self, modality: str, target: str) -> Path:
@@ -145,10 +147,10 @@ def load_fitted(run: Path, cfg: RunConfig, host: PluginHost, device: Any) -> Fit
     """A finished run's fitted pipeline, with every checkpoint checked first (:func:`check`); an error names the
     release that wrote the run folder."""
     try:
-        if cfg.ensemble_seeds == 1:
+        if cfg.method.ensemble.ensemble_seeds == 1:
             return _load_fitted(Path(run), cfg, host, device)
-        configs = [cfg.model_copy(update={"seed": cfg.seed + k}) for k in range(cfg.ensemble_seeds)]
-        return Ensemble([_load_fitted(ensemble_member(Path(run), c.seed), c, host, device) for c in configs])
+        configs = [updated(cfg, seed=cfg.execution.seed + k) for k in range(cfg.method.ensemble.ensemble_seeds)]
+        return Ensemble([_load_fitted(ensemble_member(Path(run), c.execution.seed), c, host, device) for c in configs])
     except RunFolderError as exc:
         raise RunFolderError(f"{exc} The run folder was written by {runfolder.written_by(Path(run))}.") from None
 
@@ -164,13 +166,13 @@ def _load_fitted(run: Path, cfg: RunConfig, host: PluginHost, device: Any) -> Fi
 
     try:
         return Fitted.from_checkpoints(
-            cfg, host, device, {m: standardiser(where.standardisation(m)) for m in cfg.modalities},
+            cfg, host, device, {m: standardiser(where.standardisation(m)) for m in cfg.inputs.modalities},
             {m: [(None if own is None else standardiser(own), path) for own, path in where.estimators(m)]
-             for m in cfg.modalities},
+             for m in cfg.inputs.modalities},
             {k: [(path, re, per_recording, None if own is None else standardiser(own))
                  for path, re, per_recording, own in members] for k, members in regressors.items()},
-            {t: where.fuser(t) for t in cfg.targets},
-            {m: where.calibration(m) for m in cfg.modalities if where.calibration(m) is not None}, fusion_re,
+            {t: where.fuser(t) for t in cfg.inputs.targets},
+            {m: where.calibration(m) for m in cfg.inputs.modalities if where.calibration(m) is not None}, fusion_re,
             decisions, shrinks)
     except MusefuseError:
         raise
@@ -219,15 +221,15 @@ def check(where: Layout) -> tuple[Members, dict[str, bool], tuple[dict[tuple[str
                                  f"{'' if width is None else f' ({width}, that of the modality)'}.")
         return int(mean.shape[0])
 
-    for name in cfg.modalities:
+    for name in cfg.inputs.modalities:
         features = standardisation(where.standardisation(name))
-        width = features + (1 if cfg.missing == "mask" else 0)  # the 'mask' policy adds a column
+        width = features + (1 if cfg.inputs.missing == "mask" else 0)  # the 'mask' policy adds a column
         for own, path in where.estimators(name):
             if own is not None:  # a fold estimator's own input scaling
                 standardisation(own, width=features)
             _, _, model = part(path, host.estimator)
             expect(path, model, width, f"modality '{name}' (standardisation/{name}.safetensors)")
-        for t in cfg.targets:
+        for t in cfg.inputs.targets:
             for path, re, _, own in members[(name, t)]:
                 if own is not None:
                     standardisation(own, width=features)
@@ -235,10 +237,10 @@ def check(where: Layout) -> tuple[Members, dict[str, bool], tuple[dict[tuple[str
                 if model is None or not isinstance(meta.get("shift"), int):
                     raise RunFolderError(f"{path}.json: the metadata lacks 'model' or 'shift'.")
                 expect(path, model, width + re, f"modality '{name}'")
-    for t in cfg.targets:
+    for t in cfg.inputs.targets:
         path = where.fuser(t)
         _, _, model = part(path, host.fuser)
-        n = len(cfg.modalities)
+        n = len(cfg.inputs.modalities)
         expect(path, model, n * (1 + fusion_re[t]), f"the run's {n} modalities")
     return members, fusion_re, decisions
 
@@ -267,7 +269,7 @@ def read_decisions(where: Layout) -> tuple[Members, dict[str, bool], tuple[dict[
         unimodal = {(e["modality"], e["target"]): e for e in raw if e.get("stage") == "unimodal"}
         fusion = {e["target"]: e for e in raw if e.get("stage") == "fusion"}
         members = {}
-        for k in [(m, t) for m in cfg.modalities for t in cfg.targets]:
+        for k in [(m, t) for m in cfg.inputs.modalities for t in cfg.inputs.targets]:
             if k not in unimodal:
                 raise KeyError(f"no entry for the regressor {k[0]} → {k[1]} of config.yaml")
             listed = unimodal[k]["members"]
@@ -276,12 +278,12 @@ def read_decisions(where: Layout) -> tuple[Members, dict[str, bool], tuple[dict[
             members[k] = [(where.member(_stem(e["checkpoint"])), bool(e["re"]), bool(e["per_recording"]),
                            where.member_scaling(_stem(e["checkpoint"])) if e["own_scaling"] else None)
                           for e in listed]
-        missing = [t for t in cfg.targets if t not in fusion]
+        missing = [t for t in cfg.inputs.targets if t not in fusion]
         if missing:
             raise KeyError(f"no entry for the fuser of {', '.join(missing)} of config.yaml")
-        return (members, {t: bool(fusion[t]["re"]) for t in cfg.targets},
+        return (members, {t: bool(fusion[t]["re"]) for t in cfg.inputs.targets},
                 ({k: Decision.from_json(unimodal[k]) for k in members},
-                 {t: Decision.from_json(fusion[t]) for t in cfg.targets}))
+                 {t: Decision.from_json(fusion[t]) for t in cfg.inputs.targets}))
     except (OSError, UnicodeDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
         raise RunFolderError(f"{path} cannot be read ({type(exc).__name__}: {exc}); train the run again.") from None
 
@@ -326,20 +328,21 @@ def check_agreement(where: Layout) -> None:
 
     inputs = fileio.read_json_object(where.difficulty_inputs)
     unimodal = inputs.get("unimodal")
-    agree(where.difficulty_inputs, "modality", list(cfg.modalities), unimodal)
+    agree(where.difficulty_inputs, "modality", list(cfg.inputs.modalities), unimodal)
     for per_target in unimodal.values() if isinstance(unimodal, dict) else ():
-        agree(where.difficulty_inputs, "target", list(cfg.targets), per_target)
-    agree(where.difficulty_inputs, "target", list(cfg.targets), inputs.get("fusion"))
+        agree(where.difficulty_inputs, "target", list(cfg.inputs.targets), per_target)
+    agree(where.difficulty_inputs, "target", list(cfg.inputs.targets), inputs.get("fusion"))
     listed = fileio.read_json(where.decisions)
     if isinstance(listed, list):
         unimodal = [e for e in listed if isinstance(e, dict) and e.get("stage") == "unimodal"]
-        agree(where.decisions, "modality", list(cfg.modalities), dict.fromkeys(e.get("modality") for e in unimodal))
-        agree(where.decisions, "target", list(cfg.targets), dict.fromkeys(e.get("target") for e in unimodal))
-    agree(where.mean_shrink, "target", list(cfg.targets), fileio.read_json_object(where.mean_shrink) or None)
+        agree(where.decisions, "modality", list(cfg.inputs.modalities),
+              dict.fromkeys(e.get("modality") for e in unimodal))
+        agree(where.decisions, "target", list(cfg.inputs.targets), dict.fromkeys(e.get("target") for e in unimodal))
+    agree(where.mean_shrink, "target", list(cfg.inputs.targets), fileio.read_json_object(where.mean_shrink) or None)
     folders = fileio.read_json_object(run / "environment.json").get("dataset")
-    agree(run / "environment.json", "modality", list(cfg.modalities),
+    agree(run / "environment.json", "modality", list(cfg.inputs.modalities),
           folders.get("folders") if isinstance(folders, dict) else None)
-    for m in cfg.modalities:
+    for m in cfg.inputs.modalities:
         if not where.standardisation(m).with_suffix(".safetensors").exists():
             raise RunFolderError(f"{config} names modality '{m}', but the run folder has no "
                                  f"{where.standardisation(m)}.safetensors: the run was not trained on it; train the "
@@ -351,16 +354,19 @@ def read_difficulty_inputs(where: Layout) -> tuple[dict[tuple[str, str], Choice]
     before the devel gate (musefuse 0.1, November 2026) has none, and its config's true/false says it."""
     config, path = where.config, where.difficulty_inputs
     if not path.exists():
-        if "devel" in (config.re_unimodal, config.re_fusion):
+        if "devel" in (config.method.decisions.re_unimodal, config.method.decisions.re_fusion):
             raise RunFolderError(f"{path} is missing: the run chose its difficulty inputs on devel, and this file "
                                  "records the choice. Train the run again.")
-        gives = where.host.estimator(config.estimator).gives_signal
-        return ({(m, t): Choice(bool(config.re_unimodal) and gives) for m in config.modalities
-                 for t in config.targets}, {t: Choice(bool(config.re_fusion) and gives) for t in config.targets})
+        gives = where.host.estimator(config.method.difficulty.estimator).gives_signal
+        set_by = config.method.decisions
+        return ({(m, t): Choice(bool(set_by.re_unimodal) and gives) for m in config.inputs.modalities
+                 for t in config.inputs.targets},
+                {t: Choice(bool(set_by.re_fusion) and gives) for t in config.inputs.targets})
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
-        return ({(m, t): Choice.from_json(raw["unimodal"][m][t]) for m in config.modalities for t in config.targets},
-                {t: Choice.from_json(raw["fusion"][t]) for t in config.targets})
+        return ({(m, t): Choice.from_json(raw["unimodal"][m][t])
+                 for m in config.inputs.modalities for t in config.inputs.targets},
+                {t: Choice.from_json(raw["fusion"][t]) for t in config.inputs.targets})
     except (OSError, UnicodeDecodeError, KeyError, TypeError, ValueError) as exc:
         raise RunFolderError(f"{path} cannot be read ({type(exc).__name__}: {exc}); train the run again.") from None
 
@@ -370,13 +376,13 @@ def read_mean_shrink(where: Layout) -> dict[str, MeanShrink]:
     the shrinkage existed has none (and no mean_shrink in its config.yaml), and its fusion is not shrunk."""
     path = where.mean_shrink
     if not path.exists():
-        if "mean_shrink" in where.config.model_fields_set:
+        if is_set(where.config, "mean_shrink"):
             raise RunFolderError(f"{path} is missing: it records how far the run pulls each recording's fused "
                                  "prediction to the train label mean. Train the run again.")
         return {}
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
-        return {t: MeanShrink.from_json(raw[t]) for t in where.config.targets}
+        return {t: MeanShrink.from_json(raw[t]) for t in where.config.inputs.targets}
     except (OSError, UnicodeDecodeError, KeyError, TypeError, ValueError) as exc:
         raise RunFolderError(f"{path} cannot be read ({type(exc).__name__}: {exc}); train the run again.") from None
 

@@ -21,20 +21,20 @@ def score_records(fitted: Fitted, out: Outputs, seed: int) -> list[dict[str, Any
     """
     cfg = fitted.config
     names = [m.name for m in fitted.modalities]
-    fuser = fitted.fusers[cfg.targets[0]].name if fitted.fusers else None
+    fuser = fitted.fusers[cfg.inputs.targets[0]].name if fitted.fusers else None
     records: list[dict[str, Any]] = []
     for part in PARTITIONS:
         idx = [i for i, s in enumerate(out.subjects) if s.partition == part]
         if not idx:
             continue
-        golds = {t: [out.subjects[i].labels[t] for i in idx] for t in cfg.targets}
+        golds = {t: [out.subjects[i].labels[t] for i in idx] for t in cfg.inputs.targets}
         base = {"partition": part, "seed": seed}
         for m in names:
-            for t in cfg.targets:
+            for t in cfg.inputs.targets:
                 preds = [out.unimodal[(m, t)][i] for i in idx]
                 records.append(_record("unimodal", [m], t, preds, golds[t], re=fitted.reads_re(m, t),
                                        **_chosen(fitted.unimodal_decisions.get((m, t))), fuser=None, **base))
-        for t in cfg.targets:
+        for t in cfg.inputs.targets:
             if t in out.fusion:
                 preds = [out.fusion[t][i] for i in idx]
                 records.append(_record("fusion", names, t, preds, golds[t], re=fitted.fusion_re[t],

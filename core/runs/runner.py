@@ -10,7 +10,7 @@ import numpy as np
 import yaml
 
 from musefuse.core import fileio
-from musefuse.core.config import PRESET_COST, RunConfig
+from musefuse.core.config import PRESET_COST, RunConfig, is_set, updated
 from musefuse.core.data.loader import load_dataset, standardise
 from musefuse.core.errors import ConfigError, DataError, RunFolderError
 from musefuse.core.graph.executors import (
@@ -47,31 +47,34 @@ def write_predictions(run: Path, fitted: Fitted, out: Outputs) -> None:
 
 def execute_run(cfg: RunConfig, reporter: Reporter | None = None, echo=lambda _m: None) -> tuple[Path, list[dict]]:
     """Train and evaluate the whole pipeline; returns the run folder and the result records."""
-    default_modalities = "modalities" not in cfg.model_fields_set
-    out = cfg.out or Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S")
-    with Session.open([cfg], out, overwrite=cfg.overwrite, reporter=reporter, echo=echo) as session:
+    default_modalities = not is_set(cfg, "modalities")
+    out = cfg.output.out or Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S")
+    with Session.open([cfg], out, overwrite=cfg.output.overwrite, reporter=reporter, echo=echo) as session:
         cfg, log, run = session.configs[0], session.log, session.folder
-        log(f"musefuse run → {run} | device {session.device} | preset '{cfg.preset}' "
-            f"(at most {cfg.epochs} epoch{'s' * (cfg.epochs != 1)}, patience {cfg.patience}, lr schedule "
-            f"{cfg.lr_schedule}) | {cfg.rnn or 'bigru'} {cfg.layers or 4}×{cfg.hidden or 64}")
-        if cfg.preset in PRESET_COST:
-            log(f"preset '{cfg.preset}' {PRESET_COST[cfg.preset]}")
+        budget, model, decisions = cfg.budget, cfg.model, cfg.method.decisions
+        log(f"musefuse run → {run} | device {session.device} | preset '{budget.preset}' "
+            f"(at most {budget.epochs} epoch{'s' * (budget.epochs != 1)}, patience {budget.patience}, lr schedule "
+            f"{budget.lr_schedule}) | {model.rnn or 'bigru'} {model.layers or 4}×{model.hidden or 64}")
+        if cfg.budget.preset in PRESET_COST:
+            log(f"preset '{cfg.budget.preset}' {PRESET_COST[cfg.budget.preset]}")
         if default_modalities:
-            log(f"modalities: {','.join(cfg.modalities)} (the default; choose with --modalities)")
-        how = session.par.describe() if cfg.executor != "ray" else f"{session.par.threads} torch thread(s) per task"
-        log(f"executor {cfg.executor}: {how} | artifact store {session.store.root}")
-        if "devel" in (cfg.re_unimodal, cfg.re_fusion) or cfg.unimodal_candidates:
+            log(f"modalities: {','.join(cfg.inputs.modalities)} (the default; choose with --modalities)")
+        how = (session.par.describe() if cfg.execution.executor != "ray"
+               else f"{session.par.threads} torch thread(s) per task")
+        log(f"executor {cfg.execution.executor}: {how} | artifact store {session.store.root}")
+        if "devel" in (decisions.re_unimodal, decisions.re_fusion) or decisions.unimodal_candidates:
             log("decisions: each regressor's candidates (with and without the RE"
-                f"{''.join(', ' + c for c in cfg.unimodal_candidates)}{', their average' * cfg.average_candidates}) "
+                f"{''.join(', ' + c for c in decisions.unimodal_candidates)}"
+                f"{', their average' * decisions.average_candidates}) "
                 "are scored on out-of-fold + devel predictions, each fuser's on devel; a more complex one is kept "
                 "only where it wins by more than a subject-bootstrap standard error (decisions.json)")
         session.load()
-        cfg = session.configs[0].model_copy(update={"out": run.resolve()})
+        cfg = updated(session.configs[0], out=run.resolve())
         fileio.write_text(run / "config.yaml", CONFIG_HEADER + yaml.safe_dump(json.loads(cfg.model_dump_json()),
                                                                                  sort_keys=False))
-        configs = [cfg.model_copy(update={"seed": cfg.seed + k}) for k in range(cfg.ensemble_seeds)]
+        configs = [updated(cfg, seed=cfg.execution.seed + k) for k in range(cfg.method.ensemble.ensemble_seeds)]
         if len(configs) > 1:
-            log(f"ensemble of {len(configs)} pipelines, seeds {', '.join(str(c.seed) for c in configs)}: "
+            log(f"ensemble of {len(configs)} pipelines, seeds {', '.join(str(c.execution.seed) for c in configs)}: "
                 "their predictions averaged")
         plans, _ = session.train(lambda decided: [session.plan(c, decided) for c in configs])
         members = [session.collect(p, c) for p, c in zip(plans, configs, strict=True)]
@@ -81,11 +84,11 @@ def execute_run(cfg: RunConfig, reporter: Reporter | None = None, echo=lambda _m
         else:  # each member in a run folder layout of its own; the run's outputs are their mean
             fitted, outputs = Ensemble([f for f, _ in members]), average_outputs([o for _, o in members])
             for member, c in zip(fitted.members, configs, strict=True):
-                save_fitted(member, ensemble_member(run, c.seed), session.host)
+                save_fitted(member, ensemble_member(run, c.execution.seed), session.host)
         for member, _ in members:
             for decision in [*member.unimodal_decisions.values(), *member.fusion_decisions.values()]:
                 for note in decision.notes:
-                    log(f"warning: seed {member.config.seed}: {decision.decision}: {note}")
+                    log(f"warning: seed {member.config.execution.seed}: {decision.decision}: {note}")
         write_predictions(run, fitted, outputs)
         if fitted.gives_signal:
             drift = difficulty_drift(outputs.difficulty, [s.partition for s in session.dataset.subjects])
@@ -93,7 +96,7 @@ def execute_run(cfg: RunConfig, reporter: Reporter | None = None, echo=lambda _m
             log("difficulty per partition, in train sd units (mean ± sd):\n" + drift_table(drift))
             for warning in drift_warnings(drift):
                 log(f"warning: {warning}")
-        records = score_records(fitted, outputs, cfg.seed)
+        records = score_records(fitted, outputs, cfg.execution.seed)
         runfolder.seal(run)  # manifest.json: checksums of what predict reads
         session.finish(records)
     return run, records
@@ -136,9 +139,9 @@ def predict(run: Path, data: Path | None, out: Path, stage: str = "fusion", devi
     run = Path(run)
     cfg = load_run_config(run, echo)
     if data is None:
-        if cfg.data is None:
+        if cfg.inputs.data is None:
             raise ConfigError(f"--data: {run / 'config.yaml'} records no data folder; pass --data.")
-        data = Path(cfg.data)
+        data = Path(cfg.inputs.data)
         echo(f"No --data given: predicting on the run's own data, {data}")
     data = Path(data)
     if not data.is_dir():
@@ -152,7 +155,7 @@ def predict(run: Path, data: Path | None, out: Path, stage: str = "fusion", devi
     par = parallelism(dev.type, 1, threads)
     apply_threads(par.threads)
     echo(f"device {dev} | {par.threads} torch thread{'s' * (par.threads > 1)}")
-    echo(f"Loading the run {run} ({', '.join(cfg.modalities)} → {', '.join(cfg.targets)})")
+    echo(f"Loading the run {run} ({', '.join(cfg.inputs.modalities)} → {', '.join(cfg.inputs.targets)})")
     fitted = load_fitted(run, cfg, host, dev)
     echo(f"Reading {data}")
     dataset = load_dataset(data, fitted.modalities, targets=[], require_labels_for=(), for_training=False)

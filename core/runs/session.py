@@ -7,7 +7,7 @@ its log, loads and standardises the data once (warning as ``validate`` would), w
 plans that share it). A run is a session with one
 configuration; an experiment is a session with many, whose shared models are trained once.
 
-    with Session.open([cfg], out, overwrite=cfg.overwrite, echo=echo) as session:
+    with Session.open([cfg], out, overwrite=cfg.output.overwrite, echo=echo) as session:
         session.load()
         (plan,) = session.train(lambda decided: [session.plan(cfg, decided)])
         fitted, outputs = session.collect(plan, cfg)
@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from musefuse.core import fileio
-from musefuse.core.config import RunConfig
+from musefuse.core.config import RunConfig, updated
 from musefuse.core.data.dataset import Dataset, Standardiser
 from musefuse.core.data.embedded import data_root
 from musefuse.core.data.loader import load_dataset, standardise
@@ -66,18 +66,21 @@ def resolve_device(name: str) -> Any:
 def check_config(cfg: RunConfig, host: PluginHost) -> RunConfig:
     """``cfg`` with one name per modality, once every plugin it names exists and its options agree."""
     cfg = resolve_aliases(cfg, host)  # one name per modality from here on (run folder, task keys, predict)
-    for name in cfg.modalities:
+    for name in cfg.inputs.modalities:
         host.modality(name)
-    estimator = host.estimator(cfg.estimator)
-    fuser = host.fuser(cfg.fuser)
-    forced = [f"--{k.replace('_', '-')}" for k in ("re_unimodal", "re_fusion") if getattr(cfg, k) is True]
-    source = " (from --pipeline paper)" if cfg.pipeline == "paper" else ""
+    estimator = host.estimator(cfg.method.difficulty.estimator)
+    fuser = host.fuser(cfg.method.fusion.fuser)
+    decisions = cfg.method.decisions
+    forced = [f"--{k.replace('_', '-')}" for k in ("re_unimodal", "re_fusion") if getattr(decisions, k) is True]
+    source = " (from --pipeline paper)" if cfg.method.pipeline == "paper" else ""
     if forced and not estimator.gives_signal:
-        raise ConfigError(f"{' and '.join(forced)}{source}: estimator '{cfg.estimator}' gives no difficulty signal "
-                          "to append; drop the flag or choose an estimator that gives one (e.g. ae-re).")
-    if cfg.re_fusion is True and not fuser.learned:  # it would be recorded as reading the RE (re: true)
+        raise ConfigError(f"{' and '.join(forced)}{source}: estimator '{cfg.method.difficulty.estimator}' gives no "
+                          "difficulty signal to append; drop the flag or choose an estimator that gives one "
+                          "(e.g. ae-re).")
+    if decisions.re_fusion is True and not fuser.learned:  # it would be recorded as reading the RE (re: true)
         drop = "add --no-re-fusion" if source else "drop --re-fusion"
-        raise ConfigError(f"--re-fusion{source} with --fuser {cfg.fuser}: fuser '{cfg.fuser}' learns nothing and reads "
+        name = cfg.method.fusion.fuser
+        raise ConfigError(f"--re-fusion{source} with --fuser {name}: fuser '{name}' learns nothing and reads "
                           f"no difficulty signal, so the RE cannot enter fusion; {drop}, or choose a learned fuser "
                           "(e.g. birnn).")
     return cfg
@@ -117,19 +120,19 @@ class Session:
         configs = [check_config(c, host) for c in configs]
         base = configs[0]
         check_executor(base)  # a missing extra (ray) fails before any data is read
-        if base.data is not None and not Path(base.data).is_dir():
-            raise DataError(f"--data {base.data}: data folder not found.")
-        if len({str(c.data) for c in configs}) > 1:
+        if base.inputs.data is not None and not Path(base.inputs.data).is_dir():
+            raise DataError(f"--data {base.inputs.data}: data folder not found.")
+        if len({str(c.inputs.data) for c in configs}) > 1:
             raise ConfigError("The trials of one experiment must use the same --data.")
-        device = resolve_device(base.device)
-        if base.gpus_per_task is not None and device.type != "cuda":
-            raise ConfigError(f"--gpus-per-task {base.gpus_per_task}: the run's device is {device}; "
+        device = resolve_device(base.execution.device)
+        if base.execution.gpus_per_task is not None and device.type != "cuda":
+            raise ConfigError(f"--gpus-per-task {base.execution.gpus_per_task}: the run's device is {device}; "
                               "GPU shares need --device cuda (or auto on a machine with a GPU).")
         # the preset and the pipeline fill what was not set; check again what they filled in
         configs = [check_config(c.with_preset(cuda=device.type == "cuda"), host) for c in configs]
-        par = parallelism(device.type, workers or configs[0].workers, configs[0].threads)
+        par = parallelism(device.type, workers or configs[0].execution.workers, configs[0].execution.threads)
         apply_threads(par.threads)
-        store = ArtifactStore(base.store or default_store())
+        store = ArtifactStore(base.execution.store or default_store())
         folder = runfolder.prepare(folder, overwrite, entries=entries)
         log = runfolder.RunLog(folder / runfolder.LOG, echo)
         session = cls(configs, host, device, par, store, folder, log, TaskLog(reporter or SilentReporter(), log))
@@ -144,22 +147,22 @@ class Session:
     # -- data ------------------------------------------------------------------------------------
     @property
     def modalities(self) -> list[str]:
-        return list(dict.fromkeys(m for c in self.configs for m in c.modalities))
+        return list(dict.fromkeys(m for c in self.configs for m in c.inputs.modalities))
 
     def load(self, stats: dict[str, Standardiser] | None = None) -> Dataset:
         """Read the data every configuration needs, warn as ``validate`` would, standardise (with ``stats``
         when given: a finished run's), write environment.json; fills each configuration's ``data``."""
         base = self.configs[0]
         mods = [self.host.modality(n) for n in self.modalities]
-        targets = list(dict.fromkeys(t for c in self.configs for t in c.targets))
-        self.root = data_root(base.model_copy(update={"modalities": self.modalities}), self.log)
+        targets = list(dict.fromkeys(t for c in self.configs for t in c.inputs.targets))
+        self.root = data_root(updated(base, modalities=self.modalities), self.log)
         self.dataset = load_dataset(self.root, mods, targets)
-        self.configs = [c.model_copy(update={"data": self.root.resolve()}) for c in self.configs]
+        self.configs = [updated(c, data=self.root.resolve()) for c in self.configs]
         warnings = [f"data warning: {m}" for m in self.dataset.report.warnings[:20]]
         for c in self.configs:
             warnings += [f"warning: {m}" for m in check_settings(
-                self.dataset, label_shift=c.label_shift, window=c.window, folds=c.folds,
-                out_of_fold="out-of-fold" in (c.fusion_train, c.difficulty_train))]
+                self.dataset, label_shift=c.inputs.label_shift, window=c.budget.window, folds=c.method.ensemble.folds,
+                out_of_fold="out-of-fold" in (c.method.fusion.fusion_train, c.method.difficulty.difficulty_train))]
         for message in dict.fromkeys(warnings):  # once each, whatever the number of configurations
             self.log(message)
         self.stats = standardise(self.dataset, mods, stats=stats)
@@ -218,7 +221,7 @@ def environment(cfg: RunConfig, device: Any, dataset: Dataset) -> dict[str, Any]
         "platform": platform.platform(),
         "packages": {d: ver(d) for d in ("torch", "numpy", "pandas", "pydantic", "pluggy", "safetensors")},
         "device": str(device), "cuda_device": torch.cuda.get_device_name(0) if device.type == "cuda" else None,
-        "torch_threads": torch.get_num_threads(), "seed": cfg.seed,
+        "torch_threads": torch.get_num_threads(), "seed": cfg.execution.seed,
         "dataset": {"root": str(dataset.root), "fingerprint": dataset.fingerprint, "folders": dataset.folders,
                     "subjects": {p: len(dataset.partition(p)) for p in ("train", "devel", "test")},
                     "dropped_rows": dataset.report.dropped},

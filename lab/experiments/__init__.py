@@ -36,7 +36,7 @@ from typing import Any
 import yaml
 
 from musefuse.core import fileio
-from musefuse.core.config import RunConfig
+from musefuse.core.config import RunConfig, updated
 from musefuse.core.errors import ConfigError, RunFolderError
 from musefuse.core.graph.executors import Reporter
 from musefuse.core.graph.plan import RunPlan
@@ -51,8 +51,6 @@ EXPERIMENT_ENTRIES = frozenset({"experiment.json", "environment.json", "configs"
                                 "report"})
 RECORD_COLUMNS = ["trial", "variant", "seed", "stage", "modalities", "target", "partition", "re", "fuser", "ccc",
                   "ccc_per_subject", "pearson", "rmse", "n_frames"]
-# Config fields that say how and where a trial runs, not what it computes (same for every trial).
-EXECUTION_FIELDS = ("device", "threads", "workers", "executor", "store", "out", "overwrite")
 
 
 @dataclass(frozen=True)
@@ -156,10 +154,11 @@ def run_experiment(
     with Session.open([t.config for t in trials], folder, overwrite=overwrite, entries=EXPERIMENT_ENTRIES,
                       reporter=reporter, echo=echo) as session:
         log, folder, base = session.log, session.folder, session.configs[0]
-        log(f"musefuse {kind} → {folder} | {len(trials)} trials | device {session.device} | preset '{base.preset}' | "
-            f"executor {base.executor}: {session.par.describe()} | artifact store {session.store.root}")
+        log(f"musefuse {kind} → {folder} | {len(trials)} trials | device {session.device} | "
+            f"preset '{base.budget.preset}' | executor {base.execution.executor}: {session.par.describe()} | "
+            f"artifact store {session.store.root}")
         dataset = session.load()
-        configs = [c.model_copy(update={"out": None}) for c in session.configs]
+        configs = [updated(c, out=None) for c in session.configs]
         for trial, cfg in zip(trials, configs, strict=True):
             fileio.write_text(folder / "configs" / f"{slug(trial.name)}.yaml",
                               yaml.safe_dump(json.loads(cfg.model_dump_json()), sort_keys=False))
@@ -176,7 +175,7 @@ def run_experiment(
         records: list[dict[str, Any]] = []
         for trial, cfg, plan in zip(trials, configs, plans, strict=True):
             fitted, outputs = session.collect(plan, cfg)
-            for r in score_records(fitted, outputs, cfg.seed):
+            for r in score_records(fitted, outputs, cfg.execution.seed):
                 records.append({"trial": trial.name, "variant": trial.heading, **r})
         if keep is not None:
             records = keep(records)
@@ -190,7 +189,7 @@ def run_experiment(
         log(result.counts())
         fileio.write_json(folder / "experiment.json", {
             "kind": kind,
-            "trials": [{"name": t.name, "variant": t.variant, "heading": t.heading, "seed": c.seed,
+            "trials": [{"name": t.name, "variant": t.variant, "heading": t.heading, "seed": c.execution.seed,
                         "unimodal_only": t.unimodal_only, "config": f"configs/{slug(t.name)}.yaml"}
                        for t, c in zip(trials, configs, strict=True)],
             "data": str(session.root.resolve()), "fingerprint": dataset.fingerprint, "device": str(session.device),

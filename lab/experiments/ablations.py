@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from musefuse.core.config import RunConfig
+from musefuse.core.config import RunConfig, updated
 from musefuse.core.errors import ConfigError
 from musefuse.lab.experiments import Trial
 from musefuse.lab.experiments.tables import PaperTable, paper_table
@@ -35,11 +35,6 @@ TITLES = {
     "re": "Unimodal regressors without and with RE (cf. Tables 5–6)",
     "fusion": "Late fusion over modality combinations, without and with RE (cf. Tables 7–8)",
 }
-
-
-def derive(base: RunConfig, **update: Any) -> RunConfig:
-    """``base`` with ``update`` applied and validated; fields left unset stay unset (presets still apply)."""
-    return RunConfig(**{**{k: getattr(base, k) for k in base.model_fields_set}, **update})
 
 
 def combinations(modalities: Sequence[str]) -> list[list[str]]:
@@ -65,7 +60,7 @@ def trials(kind: str, base: RunConfig, seeds: Sequence[int], combos: list[list[s
 
     def add(name: str, variant: dict[str, Any], label: str, unimodal: bool, **update: Any) -> None:
         for seed in seeds:
-            cfg = derive(base, **update, seed=seed)
+            cfg = updated(base, **update, seed=seed)  # fields left unset stay so: presets still apply
             out.append(Trial(f"{name} seed={seed}", cfg, variant, label, unimodal))
 
     features_only = {"re_unimodal": False, "re_fusion": False}
@@ -79,7 +74,7 @@ def trials(kind: str, base: RunConfig, seeds: Sequence[int], combos: list[list[s
         for re, label in RE_LABELS.items():
             add(f"re={'yes' if re else 'no'}", {"re_unimodal": re}, label, True, re_unimodal=re, re_fusion=False)
     elif kind == "fusion":
-        for combo in combos or combinations(base.modalities):
+        for combo in combos or combinations(base.inputs.modalities):
             for re, label in FUSION_LABELS.items():
                 add(f"{'+'.join(combo)} re={'yes' if re else 'no'}", {"modalities": "+".join(combo), "re_fusion": re},
                     label, False, modalities=combo, re_fusion=re)

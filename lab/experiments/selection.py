@@ -19,7 +19,6 @@ from __future__ import annotations
 import csv
 import io
 import itertools
-import json
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,11 +27,10 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from musefuse.core.config import RunConfig
+from musefuse.core.config import FIELD_PATHS, RunConfig, flatten, updated
 from musefuse.core.errors import ConfigError
 from musefuse.core.interfaces import ModelSettings
-from musefuse.lab.experiments import EXECUTION_FIELDS, ExperimentResult, Trial
-from musefuse.lab.experiments.ablations import derive
+from musefuse.lab.experiments import ExperimentResult, Trial
 from musefuse.lab.experiments.tables import fmt, mean_std
 
 AXES = ("rnn", "layers", "hidden", "lr", "dropout")  # the ModelSettings fields a grid may span
@@ -98,9 +96,9 @@ def trials(base: RunConfig, grid: Grid, seeds: Sequence[int]) -> list[Trial]:
     out = []
     for point in points(grid):
         label = point_label(point)
-        settings = {m: {t: dict(point) for t in base.targets} for m in base.modalities}
+        settings = {m: {t: dict(point) for t in base.inputs.targets} for m in base.inputs.modalities}
         for seed in seeds:
-            cfg = derive(base, model_settings=settings, seed=seed)
+            cfg = updated(base, model_settings=settings, seed=seed)
             out.append(Trial(f"{label} seed={seed}", cfg, point, label, unimodal_only=True))
     return out
 
@@ -137,11 +135,11 @@ def keep_selected(records: list[dict[str, Any]], order: Sequence[str]) -> list[d
 
 def selected_config(base: RunConfig, winners: dict[tuple[str, str], dict[str, Any]],
                     points_by_label: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """A run config: the base's explicit model fields plus the winners as ``model_settings``."""
-    skip = {*EXECUTION_FIELDS, "data", "seed", "model_settings"}
-    dumped = json.loads(base.model_dump_json())
-    values = {k: dumped[k] for k in base.model_fields_set if k not in skip}
-    values["modalities"], values["targets"] = base.modalities, base.targets
+    """A run config (flat, as people write one): the base's explicit fields but its data, execution and output
+    settings, plus the winners as ``model_settings``."""
+    skip = {"data", "model_settings", *(k for k, path in FIELD_PATHS.items() if path[0] in ("execution", "output"))}
+    values = {k: v for k, v in flatten(base, explicit=True).items() if k not in skip}
+    values["modalities"], values["targets"] = base.inputs.modalities, base.inputs.targets
     settings: dict[str, dict[str, Any]] = {}
     for (m, t), w in sorted(winners.items()):
         settings.setdefault(m, {})[t] = dict(points_by_label[w["variant"]])

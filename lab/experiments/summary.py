@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from musefuse.core.config import ungroup
 from musefuse.core.errors import ConfigError, RunFolderError
 from musefuse.core.runs import runfolder
 from musefuse.lab.experiments.tables import Stat, fmt, mean_std
@@ -85,7 +86,7 @@ def _value(v: Any) -> str:
 
 
 def read_run(run: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """A finished run's config (as written) and its result records."""
+    """A finished run's config (as written, by flat field names) and its result records."""
     run = runfolder.require_finished(Path(run))
     try:
         cfg = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8"))
@@ -94,7 +95,7 @@ def read_run(run: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         raise RunFolderError(f"{run}: config.yaml or {runfolder.RESULTS} cannot be read ({exc}).") from None
     if not isinstance(cfg, dict) or not isinstance(records, list):
         raise RunFolderError(f"{run}: config.yaml or {runfolder.RESULTS} is not a musefuse run's.")
-    return cfg, records
+    return ungroup(cfg), records
 
 
 def summarize(runs: Sequence[Path], partitions: Sequence[str] = ("devel", "test")) -> Summary:

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from musefuse.core.config import RunConfig
+from musefuse.core.config import RunConfig, updated
 from musefuse.core.data.dataset import Dataset, Subject
 from musefuse.core.errors import ConfigError
 from musefuse.core.graph.pipeline import Fitted, Outputs, Reporter, fit_context, model_seed
@@ -49,7 +49,7 @@ class Pipelines:
 def predictions(p: Pipelines, subjects: list[Subject], truth: TruthMasks | None,
                 injected: dict[str, list[np.ndarray]]) -> tuple[dict[str, dict[str, list[np.ndarray]]], dict]:
     """model -> target -> one (T,) prediction per subject; and the RE pipeline's difficulties."""
-    targets = p.re.config.targets
+    targets = p.re.config.inputs.targets
     names = [m.name for m in p.re.modalities]
     out_re = p.re.apply(subjects)
     preds: dict[str, dict[str, list[np.ndarray]]] = {"fusion-re": out_re.fusion}
@@ -98,11 +98,11 @@ def fit_oracle(fitted: Fitted, subjects: list[Subject], truth: TruthMasks, host:
     def pick(xs: list, p: str) -> list:
         return [xs[i] for i in part[p]]
 
-    for t in cfg.targets:
+    for t in cfg.inputs.targets:
         preds = [np.stack([out.unimodal[(m, t)][i] for m in names], axis=1) for i in range(len(subjects))]
         labels = [s.labels[t] for s in subjects]
         fuser = host.fuser("birnn")()
-        ctx = fit_context(cfg, device, cfg.fusion_settings(), model_seed(cfg.seed, "oracle-fuser", t))
+        ctx = fit_context(cfg, device, cfg.model.fusion_settings(), model_seed(cfg.execution.seed, "oracle-fuser", t))
         fuser.fit(pick(preds, "train"), pick(masks, "train"), pick(labels, "train"),
                   (pick(preds, "devel"), pick(masks, "devel"), pick(labels, "devel")), ctx)
         fusers[t] = fuser
@@ -127,7 +127,7 @@ def evaluate_robustness(
     """Train (or load) K pipelines with and without RE, corrupt, score, write --out.
 
     ``base`` is the training config (the first run's own config when ``runs`` are given); seed k
-    trains with ``base.seed + k`` and seeds its corruptions with it. ``runs[k]`` / ``baseline_runs[k]``
+    trains with ``base.execution.seed + k`` and seeds its corruptions with it. ``runs[k]`` / ``baseline_runs[k]``
     (finished run folders with and without RE) replace seed k's training; with runs given, their
     own seeds are used and K is at least their number.
     """
@@ -145,15 +145,15 @@ def evaluate_robustness(
         for exp in experiments:
             for spec in exp:
                 host.corruption(spec.corruption)
-                if spec.modality not in base.modalities:
+                if spec.modality not in base.inputs.modalities:
                     raise ConfigError(f"'corrupt': modality '{spec.modality}' is not one of this pipeline's "
-                                      f"modalities ({', '.join(base.modalities)}).")
+                                      f"modalities ({', '.join(base.inputs.modalities)}).")
         log(f"device {device} | {session.par.threads} torch thread{'s' * (session.par.threads > 1)}")
 
         def load(path: Path) -> tuple[int, Fitted]:
             cfg = load_run_config(path)
             # load_fitted checks every checkpoint: a damaged run folder is an error naming the file
-            return cfg.seed, load_fitted(Path(path), cfg.model_copy(update={"device": base.device}), host, device)
+            return cfg.execution.seed, load_fitted(Path(path), updated(cfg, device=base.execution.device), host, device)
 
         loaded = [load(r) for r in runs]
         loaded_nore = [load(r) for r in baseline_runs]
@@ -163,16 +163,16 @@ def evaluate_robustness(
         dataset = session.load(stats=loaded[0][1].stats if loaded else None)
         base = session.configs[0]
         root = session.root
-        truth = read_truth_masks(root, dataset.subjects, base.modalities)
+        truth = read_truth_masks(root, dataset.subjects, base.inputs.modalities)
         log(f"musefuse robustness → {out} | data {root} ({len(dataset.subjects)} subjects"
             f"{', with truth masks' if truth else ', no truth masks: no oracle'}) | device {device} | "
             f"{seeds} seed(s) | levels {', '.join(f'{lv:g}' for lv in levels)}")
         evaluated = [s for s in dataset.subjects if s.partition in partitions]
         rows: list[dict[str, Any]] = []
         quality: list[dict[str, Any]] = []
-        seed_list = [loaded[k][0] if k < len(loaded) else base.seed + k for k in range(seeds)]
+        seed_list = [loaded[k][0] if k < len(loaded) else base.execution.seed + k for k in range(seeds)]
         for k, seed in enumerate(seed_list):
-            cfg = base.model_copy(update={"seed": seed})
+            cfg = updated(base, seed=seed)
             pipes = _pipelines(cfg, session, dataset, loaded[k][1] if k < len(loaded) else None,
                                loaded_nore[k][1] if k < len(loaded_nore) else None,
                                truth, experiments if augment else None)
@@ -208,25 +208,26 @@ def _pipelines(cfg: RunConfig, session: Session, dataset: Dataset, loaded: Fitte
     host, device, log = session.host, session.device, session.log
 
     def fit(c: RunConfig, data: Dataset, what: str) -> Fitted:
-        log(f"seed {c.seed}: training the pipeline {what}")
+        log(f"seed {c.execution.seed}: training the pipeline {what}")
         return session.fit(c, data)
 
     # "with RE" means it here: where the config leaves the choice to the data, both stages read the RE
-    re_cfg = cfg.model_copy(update={k: True for k in ("re_unimodal", "re_fusion") if getattr(cfg, k) == "devel"})
+    left_to_data = [k for k in ("re_unimodal", "re_fusion") if getattr(cfg.method.decisions, k) == "devel"]
+    re_cfg = updated(cfg, **dict.fromkeys(left_to_data, True))
     re = loaded if loaded is not None else fit(re_cfg, dataset, "with RE")
     if loaded is not None:
-        log(f"seed {cfg.seed}: the pipeline with RE is the run's own")
-    nore_cfg = cfg.model_copy(update={"estimator": "none"})
+        log(f"seed {cfg.execution.seed}: the pipeline with RE is the run's own")
+    nore_cfg = updated(cfg, estimator="none")
     nore = loaded_nore if loaded_nore is not None else fit(nore_cfg, dataset, "without RE (estimator: none)")
     if loaded_nore is not None:
-        log(f"seed {cfg.seed}: the pipeline without RE is a finished baseline run")
+        log(f"seed {cfg.execution.seed}: the pipeline without RE is a finished baseline run")
     oracle = None
     if truth is not None:
-        log(f"seed {cfg.seed}: training the oracle fuser (true corruption masks instead of RE)")
+        log(f"seed {cfg.execution.seed}: training the oracle fuser (true corruption masks instead of RE)")
         oracle = fit_oracle(re, dataset.subjects, truth, host, device, session.tasks.reporter)
     pipes = Pipelines(re, nore, oracle)
     if augment:
-        aug = augmented_dataset(dataset, augment, cfg.seed, host)
+        aug = augmented_dataset(dataset, augment, cfg.execution.seed, host)
         pipes.augmented["re-aug"] = fit(re_cfg, aug, "with RE, augmented")
         pipes.augmented["nore-aug"] = fit(nore_cfg, aug, "without RE, augmented")
     return pipes
