@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from musefuse.cli.common import err, parse_options, reports_errors, split_csv
@@ -16,8 +17,8 @@ from musefuse.core.runs.runner import execute_run
 
 
 def results_table(records: list[dict], title: str) -> Table:
-    """Devel and test CCC with their 95% intervals (subject bootstrap) per stage, modalities and target, plus the
-    combined score (paper, Table 9). One row per (stage, modalities, target), so the table reads in a log."""
+    """Devel and test CCC with their 95% intervals over recordings ("n/a": fewer than 3) per stage, modalities and
+    target, plus the combined score (paper, Table 9). One row per (stage, modalities, target), so it reads in a log."""
     table = Table(title=title)
     for name in ("stage", "modalities", "model", "target"):
         table.add_column(name)
@@ -28,7 +29,7 @@ def results_table(records: list[dict], title: str) -> Table:
         if r is None or r["ccc"] is None:
             return "—"
         ci = r.get("ccc_ci95")
-        return f"{r['ccc']:.3f}" + ("" if not ci else f" [{ci[0]:.2f},{ci[1]:.2f}]")
+        return escape(f"{r['ccc']:.3f}" + (" [n/a]" if not ci else f" [{ci[0]:.2f},{ci[1]:.2f}]"))  # not markup
 
     rows = dict.fromkeys((r["stage"], tuple(r["modalities"]), r.get("fuser"), r["target"]) for r in records)
     model_of = {(r["stage"], tuple(r["modalities"]), r["target"]): _model_cell(r) for r in records}

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from musefuse.cli.common import err, reports_errors, split_csv
@@ -41,6 +42,6 @@ def summarize_cmd(
     for p in summary.partitions:
         table.add_column(f"{p} (n)", justify="right")
     for r in summary.rows:
-        table.add_row(*summary.cells(r, sep="±"))
+        table.add_row(*map(escape, summary.cells(r, sep="±")))  # "[n/a]" is text, not rich markup
     Console().print(table)
     err.print(f"Groups differ in: {', '.join(summary.fields) or 'nothing (all runs are seeds of one setting)'}")

@@ -105,7 +105,7 @@ def test_the_interval_of_a_perfect_prediction_is_one_and_a_noisy_one_covers_its_
     assert ccc_ci95(golds, golds) == [1.0, 1.0]
     lo, hi = ccc_ci95(noisy(golds, 0.5, 1), golds)
     assert lo < hi < 1.0
-    assert ccc_ci95(golds[:1], golds[:1]) is None  # one recording: nothing to resample
+    assert ccc_ci95(golds[:2], golds[:2]) is None  # fewer than 3 recordings: n/a
 
 
 # ------------------------------------------------------------------------------------------------ the plan
@@ -210,8 +210,8 @@ def test_decisions_reach_the_run_folder_results_and_predict(data, tmp_path):
             assert rec["chosen"] == e["chosen"]
         else:
             assert e["evidence"] == "devel" and e["n_subjects"] == 2
-    assert all(len(r["ccc_ci95"]) == 2 and r["ccc_ci95"][0] <= r["ccc_ci95"][1]
-               for r in records if r["ccc"] is not None and r["partition"] != "test" or r["ccc_ci95"])
+    assert all(r["ccc_ci95"][0] <= round(r["ccc"], 4) <= r["ccc_ci95"][1] for r in records if r["ccc_ci95"])
+    assert all(r["ccc_ci95"] for r in records if r["ccc"] is not None and r["partition"] == "train")
 
     out = tmp_path / "pred"
     result = CliRunner().invoke(app, ["predict", "--run", str(run), "--out", str(out), "--device", "cpu"])

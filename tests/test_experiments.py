@@ -220,7 +220,7 @@ def test_summarize_groups_runs_by_the_setting_that_differs(tmp_path):
     out = cli("summarize", *runs, "--markdown", tmp_path / "s.md", "--csv", tmp_path / "s.csv")
     assert "re_fusion" in out
     md = (tmp_path / "s.md").read_text()
-    assert "| True | fusion + RE | fau | arousal | 0.600 ± 0.141 (2) | 0.500 ± 0.141 (2) |" in md
+    assert "| True | fusion + RE | fau | arousal | 0.600 ± 0.141 (2) [n/a] | 0.500 ± 0.141 (2) [n/a] |" in md
     assert len(pd.read_csv(tmp_path / "s.csv")) == 4
     fake_run(tmp_path / "dup", 1, True, {"devel": 0.7})
     assert "same settings and seed 1" in " ".join(summarize([*runs, tmp_path / "dup"]).warnings)

@@ -325,7 +325,7 @@ def _with_interval(record: dict[str, Any] | None) -> str:
     if record is None or record.get("ccc") is None:
         return "—"
     ci = record.get("ccc_ci95")
-    return f"{record['ccc']:.4f}" + ("" if not ci else f" [{ci[0]:.3f}, {ci[1]:.3f}]")
+    return f"{record['ccc']:.4f}" + (" [n/a]" if not ci else f" [{ci[0]:.3f}, {ci[1]:.3f}]")
 
 
 def _decisions_table(folder: Path) -> str:

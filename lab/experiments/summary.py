@@ -50,14 +50,13 @@ class Summary:
                             "+".join(r["modalities"]), r["target"], r["re"], part, f"{stat[0]:.6f}",
                             "" if stat[1] is None else f"{stat[1]:.6f}", stat[2],
                             " ".join(map(str, r["seeds"][part])),
-                            *(f"{v:.6f}" for v in r.get("ci95", {}).get(part, [])),
-                            *([] if part in r.get("ci95", {}) else ["", ""])])
+                            *_ci_csv(r.get("ci95", {}).get(part))])
         return buf.getvalue()
 
     def markdown(self) -> str:
         heads = [*(self.fields or ["runs"]), "stage", "modalities", "target", *self.partitions]
-        lines = [f"CCC, mean ± std over seeds (n) [the runs' 95% subject-bootstrap interval, averaged]. Groups differ "
-                 f"in: {', '.join(self.fields) or 'nothing'}.", "",
+        lines = [f"CCC, mean ± std over seeds (n) [the runs' 95% intervals over recordings, averaged; n/a: fewer "
+                 f"than 3 recordings]. Groups differ in: {', '.join(self.fields) or 'nothing'}.", "",
                  "| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
         for r in self.rows:
             lines.append("| " + " | ".join(self.cells(r)) + " |")
@@ -73,7 +72,11 @@ class Summary:
 def _cell(stat: Stat | None, sep: str = " ± ", ci: list[float] | None = None) -> str:
     if stat is None:
         return "—"
-    return f"{fmt(stat, sep=sep)} ({stat[2]})" + ("" if not ci else f" [{ci[0]:.2f}, {ci[1]:.2f}]")
+    return f"{fmt(stat, sep=sep)} ({stat[2]})" + (" [n/a]" if not ci else f" [{ci[0]:.2f}, {ci[1]:.2f}]")
+
+
+def _ci_csv(ci: list[float] | None) -> list[str]:
+    return ["", ""] if not ci else [f"{v:.6f}" for v in ci]
 
 
 def _value(v: Any) -> str:
@@ -111,7 +114,7 @@ def summarize(runs: Sequence[Path], partitions: Sequence[str] = ("devel", "test"
     differ = [k for k in keys if len({_value(cfg.get(k)) for _, cfg, _ in loaded}) > 1]
     summary = Summary(differ, {}, list(partitions))
     cells: dict[tuple, dict[str, list[tuple[int, float]]]] = {}
-    intervals: dict[tuple, dict[str, list[list[float]]]] = {}
+    intervals: dict[tuple, dict[str, list[list[float] | None]]] = {}
     settings: dict[str, dict[str, str]] = {}
     seen: dict[tuple[str, Any], Path] = {}
     for path, cfg, records in loaded:
@@ -128,14 +131,15 @@ def summarize(runs: Sequence[Path], partitions: Sequence[str] = ("devel", "test"
                 continue
             key = (group, r["stage"], tuple(r["modalities"]), r["target"], bool(r.get("re")))
             cells.setdefault(key, {}).setdefault(r["partition"], []).append((seed, r["ccc"]))
-            if r.get("ccc_ci95"):
-                intervals.setdefault(key, {}).setdefault(r["partition"], []).append(r["ccc_ci95"])
+            intervals.setdefault(key, {}).setdefault(r["partition"], []).append(r.get("ccc_ci95") or None)
     for (group, stage, mods, target, re), by_part in cells.items():
         summary.rows.append({
             "group": group, "settings": settings[group], "stage": stage, "modalities": list(mods), "target": target,
             "re": re, "stats": {p: mean_std([c for _, c in v]) for p, v in by_part.items()},
-            # the runs' own 95% intervals (subject bootstrap), averaged: how sure one run's number is
-            "ci95": {p: [float(np.mean([ci[0] for ci in v])), float(np.mean([ci[1] for ci in v]))]
+            # the runs' own 95% intervals, averaged: how sure one run's number is. Each contains its run's CCC, so
+            # the averages contain the mean CCC; n/a (None) where any run's interval is, so no seed is left out.
+            "ci95": {p: None if any(ci is None for ci in v) else
+                     [float(np.mean([ci[0] for ci in v])), float(np.mean([ci[1] for ci in v]))]
                      for p, v in intervals.get((group, stage, mods, target, re), {}).items()},
             "seeds": {p: sorted(s for s, _ in v) for p, v in by_part.items()}})
     order = {"unimodal": 0, "fusion": 1}
