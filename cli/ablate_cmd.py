@@ -6,9 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
 
-from musefuse.cli.common import err, parse_options, reports_errors, split_csv
+from musefuse.cli.common import err, parse_options, reports_errors, split_csv, stdout
 from musefuse.cli.progress import RichReporter
 from musefuse.core import fileio
 from musefuse.core.config import RunConfig, build_config
@@ -88,7 +87,7 @@ def ablate(
         result = run_experiment(f"ablate-{kind}", trials, out, overwrite=overwrite, reporter=reporter,
                                 echo=reporter.log, write=write_table(kind))
     table = ablations.table(kind, result.records)
-    console = Console()
+    console = stdout()
     console.print(table.title, style="bold", soft_wrap=True)
     for t in table.rich():
         console.print(t)

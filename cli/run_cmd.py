@@ -6,11 +6,10 @@ import json
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from musefuse.cli.common import err, parse_options, reports_errors, split_csv
+from musefuse.cli.common import err, parse_options, reports_errors, split_csv, stdout
 from musefuse.cli.progress import RichReporter
 from musefuse.core.config import build_config
 from musefuse.core.runs.runner import execute_run
@@ -141,5 +140,5 @@ def run(
     if as_json:
         print(json.dumps(records, indent=2))
         return
-    Console().print(results_table(records, f"CCC — {run_dir}"))
+    stdout().print(results_table(records, f"CCC — {run_dir}"))
     err.print(f"Run folder: {run_dir}")

@@ -6,11 +6,10 @@ import json
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from musefuse.cli.common import err, reports_errors, split_csv
+from musefuse.cli.common import err, reports_errors, split_csv, stdout
 from musefuse.core import fileio
 from musefuse.lab.experiments.summary import summarize
 
@@ -43,5 +42,5 @@ def summarize_cmd(
         table.add_column(f"{p} (n)", justify="right")
     for r in summary.rows:
         table.add_row(*map(escape, summary.cells(r, sep="±")))  # "[n/a]" is text, not rich markup
-    Console().print(table)
+    stdout().print(table)
     err.print(f"Groups differ in: {', '.join(summary.fields) or 'nothing (all runs are seeds of one setting)'}")
