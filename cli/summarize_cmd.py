@@ -36,7 +36,7 @@ def summarize_cmd(
                                           if s is not None}} for r in summary.rows], indent=2))
         return
     table = Table(title=f"CCC over seeds: {len(runs)} runs in {len(summary.groups)} group(s)")
-    for name in [*(summary.fields or ["runs"]), "stage", "modalities", "target"]:
+    for name in [*(summary.fields or ["runs"]), "stage", "modalities", "target", "model"]:
         table.add_column(name)
     for p in summary.partitions:
         table.add_column(f"{p} (n)", justify="right")
