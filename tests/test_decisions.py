@@ -278,6 +278,16 @@ def test_an_ensemble_of_seeds_averages_its_pipelines_and_predict_follows(data, t
         mine = pd.read_csv(run / "predictions" / "fusion" / "arousal" / f"{sid}.csv")["value"]
         each = [pd.read_csv(s / "predictions" / "fusion" / "arousal" / f"{sid}.csv")["value"] for s in singles]
         assert (abs(mine - (each[0] + each[1]) / 2) < 1e-5).all()
+    # the report shows every member's decisions (the run has no decisions.json of its own)
+    assert not (run / "decisions.json").exists()
+    result = CliRunner().invoke(app, ["report", str(run), "--out", str(tmp_path / "report")])
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "report" / "report.md").read_text()
+    assert "An ensemble of 2 pipelines (seeds 3, 4)" in page and "| decision | seed 3 | seed 4 | members |" in page
+    for seed in (3, 4):
+        assert f"### Decisions of the member with seed {seed}" in page
+        for e in json.loads((run / "ensemble" / f"seed-{seed}" / "decisions.json").read_text()):
+            assert f"| {e['decision']} |" in page
     out = tmp_path / "pred"
     result = CliRunner().invoke(app, ["predict", "--run", str(run), "--out", str(out), "--device", "cpu"])
     assert result.exit_code == 0, result.output
@@ -300,3 +310,29 @@ def test_a_candidate_that_wins_on_out_of_fold_subjects_but_loses_on_devel_is_not
     assert decision.chosen == "plain"
     honest = noisy(golds[:30], 0.1, 2) + noisy(golds[30:], 0.1, 3)
     assert decide("x", {"plain": plain, "re": honest}, golds, "out-of-fold train + devel", parts).chosen == "re"
+
+
+def test_the_report_of_an_ensemble_says_where_its_members_disagree(tmp_path):
+    from musefuse.lab.experiments.report import _decisions_table, _member_decisions, _run_table
+
+    def entry(stage, chosen, **where):
+        name = f"unimodal {where['modality']} → arousal: model" if stage == "unimodal" else "fusion → arousal: input"
+        return {"stage": stage, **where, "target": "arousal", "decision": name, "chosen": chosen,
+                "candidates": {c: {"ccc": 0.3, "se": 0.05} for c in ("plain", "re", "no-re")},
+                "n_subjects": 7, "evidence": "devel", "notes": []}
+
+    for seed, fused in ((0, "re"), (1, "re"), (2, "no-re")):
+        folder = tmp_path / "ensemble" / f"seed-{seed}"
+        folder.mkdir(parents=True)
+        (folder / "decisions.json").write_text(json.dumps([entry("unimodal", "plain", modality="fau"),
+                                                           entry("fusion", fused)]))
+    table = _decisions_table(tmp_path)
+    assert "The members disagree on 1 of 2 decisions." in table
+    assert "| fusion → arousal: input | re | re | plain | **disagree** |" in table
+    assert "| unimodal fau → arousal: model | plain | plain | plain | agree |" in table
+    records = [{"stage": s, "modalities": ["fau"], "target": "arousal", "partition": "devel", "ccc": 0.3,
+                "ccc_ci95": None, "re": None} for s in ("unimodal", "fusion")]
+    rows = _run_table(records, _member_decisions(tmp_path))
+    assert "| fusion | fau | arousal | seed 0 re, seed 1 re, seed 2 plain | 0.3000 [n/a] | — |" in rows
+    assert "| unimodal | fau | arousal | plain |" in rows
+
