@@ -156,8 +156,9 @@ def test_declared_candidates_are_planned_by_name(data):
 
 
 def test_the_rule_keeps_what_holds_on_unseen_subjects_not_what_fits_train(data, tmp_path):
-    """A candidate perfect on train subjects' in-sample fit (as a model that memorised them) but not on unseen
-    ones loses, when the evidence is unseen-subject predictions."""
+    """A candidate that memorised its train subjects (perfect in-sample, noise from the fold models that held a
+    subject out) and ties on devel loses, because a train subject's evidence is its out-of-fold prediction. Judged
+    on the in-sample predictions instead, the same candidate wins: the out-of-fold evidence is what decides."""
     import torch
 
     from musefuse.core.graph.store import ArtifactStore
@@ -168,20 +169,38 @@ def test_the_rule_keeps_what_holds_on_unseen_subjects_not_what_fits_train(data, 
     store = ArtifactStore(tmp_path / "store")
     rng = np.random.default_rng(0)
     y = {s.id: np.nan_to_num(s.labels["arousal"]).astype(np.float32) for s in ds.subjects}
-    memorised = {s.id: y[s.id] if s.partition == "train" else rng.standard_normal(len(y[s.id])).astype(np.float32)
-                 for s in ds.subjects}
-    modest = {s.id: (0.5 * y[s.id] + 0.3 * rng.standard_normal(len(y[s.id]))).astype(np.float32) for s in ds.subjects}
-    for key, signals in (("a" * 64, memorised), ("b" * 64, modest)):
-        store.put(key, {"kind": "regressor", "label": key[:1], "key": key}, {}, {}, signals, {"label": key[:1]})
+    train = [s.id for s in ds.subjects if s.partition == "train"]
     devel = [s.id for s in ds.subjects if s.partition == "devel"]
-    task = Task("decision", "decision unimodal fau → arousal: model", {
-        "data": data_key(ds), "target": "arousal", "decision": "unimodal fau → arousal: model", "fit_ids": devel,
-        "evidence": "devel", "order": ["plain", "re"],
-        "candidates": {"plain": {"refs": [["b" * 64, None]]}, "re": {"refs": [["a" * 64, None]]}}})
-    info = run_task(task, TaskEnv(ds, host, torch.device("cpu"), store))
+    folds = [train[0::2], train[1::2]]  # the subjects each fold model held out
+    modest = {i: (0.5 * y[i] + 0.3 * rng.standard_normal(len(y[i]))).astype(np.float32) for i in y}
+    memorised = {i: y[i] if i in train else modest[i] for i in y}  # all-train model: train by heart, devel a tie
+
+    def fold_model(held):  # knows its own train subjects by heart, guesses the ones it never saw
+        return {i: rng.standard_normal(len(y[i])).astype(np.float32) if i in held else memorised[i] for i in y}
+
+    keys = {"modest": "b" * 64, "memorised": "a" * 64, "fold1": "c" * 64, "fold2": "d" * 64}
+    for name, signals in (("modest", modest), ("memorised", memorised), ("fold1", fold_model(folds[0])),
+                          ("fold2", fold_model(folds[1]))):
+        key = keys[name]
+        store.put(key, {"kind": "regressor", "label": name, "key": key}, {}, {}, signals, {"label": name})
+    env = TaskEnv(ds, host, torch.device("cpu"), store)
+
+    def decision(memoriser_refs):
+        task = Task("decision", "decision unimodal fau → arousal: model", {
+            "data": data_key(ds), "target": "arousal", "decision": "unimodal fau → arousal: model",
+            "fit_ids": train + devel, "evidence": "out-of-fold train + devel", "order": ["plain", "re"],
+            "candidates": {"plain": {"refs": [[keys["modest"], None]]}, "re": {"refs": memoriser_refs}}})
+        return task, run_task(task, env)
+
+    out_of_fold = [[keys["memorised"], None], [keys["fold1"], folds[0]], [keys["fold2"], folds[1]]]
+    task, info = decision(out_of_fold)
+    assert info["decision"]["n_subjects"] == len(train) + len(devel) and len(train) >= 4
+    assert info["decision"]["candidates"]["re"]["devel_ccc"] == info["decision"]["candidates"]["plain"]["devel_ccc"]
     assert info["choice"] == "plain"
     kept = store.signals(task.key)  # later stages read the kept candidate's outputs through the decision
     assert all(np.array_equal(kept[s.id], modest[s.id]) for s in ds.subjects)
+    _, in_sample = decision([[keys["memorised"], None]])  # the memorised train fit as evidence: it would win
+    assert in_sample["choice"] == "re"
 
 
 # ------------------------------------------------------------------------------------------------ end to end
