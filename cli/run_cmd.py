@@ -13,12 +13,15 @@ from musefuse.cli.common import err, parse_options, reports_errors, split_csv, s
 from musefuse.cli.progress import RichReporter
 from musefuse.core.config import build_config
 from musefuse.core.runs.runner import execute_run
+from musefuse.lab.experiments.tables import model_name
 
 
 def results_table(records: list[dict], title: str) -> Table:
     """Devel and test CCC with their 95% intervals over recordings ("n/a": fewer than 3) per stage, modalities and
     target, plus the combined score (paper, Table 9). One row per (stage, modalities, target), so it reads in a log."""
-    table = Table(title=title)
+    table = Table(title=title, caption="model: the candidate the data kept (decisions.json) or as configured: re "
+                  "(reads the difficulty) or plain. combined: the mean of the arousal and valence CCC (the MuSe "
+                  "score). [95% interval over recordings]; n/a: fewer than 3 recordings.")
     for name in ("stage", "modalities", "model", "target"):
         table.add_column(name)
     table.add_column("devel [95% CI]", justify="right", no_wrap=True)
@@ -31,7 +34,7 @@ def results_table(records: list[dict], title: str) -> Table:
         return escape(f"{r['ccc']:.3f}" + (" [n/a]" if not ci else f" [{ci[0]:.2f},{ci[1]:.2f}]"))  # not markup
 
     rows = dict.fromkeys((r["stage"], tuple(r["modalities"]), r.get("fuser"), r["target"]) for r in records)
-    model_of = {(r["stage"], tuple(r["modalities"]), r["target"]): _model_cell(r) for r in records}
+    model_of = {(r["stage"], tuple(r["modalities"]), r["target"]): model_name(r, records) for r in records}
     previous = None
     for stage, mods, fuser, target in rows:
         by_part = {r["partition"]: r for r in records
@@ -42,15 +45,6 @@ def results_table(records: list[dict], title: str) -> Table:
                       target, fmt(by_part.get("devel")), fmt(by_part.get("test")), end_section=False)
         previous = (stage, mods)
     return table
-
-
-def _model_cell(record: dict) -> str:
-    """The candidate the data chose (decisions.json), else whether the model reads the RE as configured."""
-    if "chosen" in record:
-        return record["chosen"]
-    if record["re"] is None:  # combined over targets that chose differently, or an average of both kinds
-        return "mixed"
-    return "RE" if record["re"] else "no RE"
 
 
 @reports_errors
