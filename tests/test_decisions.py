@@ -352,6 +352,6 @@ def test_the_report_of_an_ensemble_says_where_its_members_disagree(tmp_path):
     records = [{"stage": s, "modalities": ["fau"], "target": "arousal", "partition": "devel", "ccc": 0.3,
                 "ccc_ci95": None, "re": None} for s in ("unimodal", "fusion")]
     rows = _run_table(records, _member_decisions(tmp_path))
-    assert "| fusion | fau | arousal | seed 0 re, seed 1 re, seed 2 plain | 0.3000 [n/a] | — |" in rows
+    assert "| fusion | fau | arousal | seed 0 re; seed 1 re; seed 2 plain | 0.3000 [n/a] | — |" in rows
     assert "| unimodal | fau | arousal | plain |" in rows
 

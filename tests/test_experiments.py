@@ -246,8 +246,8 @@ def test_seeds_of_one_command_that_decided_differently_are_one_group(tmp_path):
     assert (round(mean, 6), n) == (round((0.294 + 0.298 + 0.255) / 3, 6), 3)
     assert row["models"] == {0: "re", 1: "re", 2: "plain"}
     out = cli("summarize", *runs, "--markdown", tmp_path / "s.md", "--csv", tmp_path / "s.csv")
-    assert "nothing" in out and "seed 0 re, seed 1 re, seed 2 plain" in out
-    row = "| all runs | fusion | fau | arousal | seed 0 re, seed 1 re, seed 2 plain | 0.282 ± 0.024 (3) [0.18, 0.38] |"
+    assert "nothing" in out and "seed 0 re; seed 1 re; seed 2 plain" in out
+    row = "| all runs | fusion | fau | arousal | seed 0 re; seed 1 re; seed 2 plain | 0.282 ± 0.024 (3) [0.18, 0.38] |"
     assert row in (tmp_path / "s.md").read_text()
-    assert list(pd.read_csv(tmp_path / "s.csv")["model"]) == ["seed 0 re, seed 1 re, seed 2 plain"]
+    assert list(pd.read_csv(tmp_path / "s.csv")["model"]) == ["seed 0 re; seed 1 re; seed 2 plain"]
 

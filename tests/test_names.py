@@ -49,3 +49,5 @@ def test_a_combined_row_over_targets_that_kept_different_models_names_both():
     recs[1] = {**recs[1], "chosen": "plain", "re": False}
     recs[2] = {**recs[2], "re": None}
     assert model_name(recs[2], recs) == "arousal re, valence plain"
+    ensemble = {"stage": "fusion", "modalities": ["fau"], "target": "arousal", "re": None}  # members differ
+    assert model_name(ensemble) == "re in some members"

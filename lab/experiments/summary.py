@@ -80,10 +80,15 @@ def _cell(stat: Stat | None, sep: str = " ± ", ci: list[float] | None = None) -
 
 
 def models_cell(models: dict[Any, str]) -> str:
-    """'re' where every seed kept the same model, else each seed's: 'seed 0 re, seed 1 plain, seed 2 re'."""
+    """'re' where every seed kept the same model, else each seed's: 'seed 0 re; seed 1 plain; seed 2 re'."""
     if len(set(models.values())) <= 1:
         return next(iter(models.values()), "")
-    return ", ".join(f"seed {seed} {m}" for seed, m in sorted(models.items(), key=lambda kv: str(kv[0])))
+    return "; ".join(f"seed {seed} {m}" for seed, m in sorted(models.items(), key=lambda kv: _seed_order(kv[0])))
+
+
+def _seed_order(seed: Any) -> tuple[int, str]:
+    text = str(seed)
+    return (int(text), "") if text.lstrip("-").isdigit() else (1 << 30, text)
 
 
 def _ci_csv(ci: list[float] | None) -> list[str]:

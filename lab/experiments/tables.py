@@ -41,7 +41,8 @@ _PRINTED = {"no-re": "plain"}
 def model_name(record: dict[str, Any], records: Sequence[dict[str, Any]] = ()) -> str:
     """The model a record scores, by candidate name: the one the data chose (``chosen``), else as configured —
     're' (reads the difficulty) or 'plain'. A 'combined' record (the mean of the arousal and valence CCC) names
-    its targets' models when they differ ('arousal re, valence plain'), found among ``records``."""
+    its targets' models when they differ ('arousal re, valence plain'), found among ``records``. In an ensemble run
+    (``--ensemble-seeds``) whose members kept different models: 're in some members' (the report names them)."""
     if record.get("chosen"):
         return _PRINTED.get(record["chosen"], record["chosen"])
     if record.get("target") == "combined":
@@ -50,8 +51,8 @@ def model_name(record: dict[str, Any], records: Sequence[dict[str, Any]] = ()) -
         if len(twins) == 2:
             return twins["arousal"] if len(set(twins.values())) == 1 else ", ".join(f"{t} {m}" for t, m in
                                                                                   sorted(twins.items()))
-    if record.get("re") is None:
-        return "re for one target"
+    if record.get("re") is None:  # an ensemble (--ensemble-seeds) whose members kept different models
+        return "re for one target" if record.get("target") == "combined" else "re in some members"
     return "re" if record["re"] else "plain"
 
 
