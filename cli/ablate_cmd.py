@@ -6,10 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
 
 from musefuse.cli import options as o
-from musefuse.cli.common import err, reports_errors
+from musefuse.cli.common import err, reports_errors, stdout
 from musefuse.cli.progress import RichReporter
 from musefuse.core import fileio
 from musefuse.core.config import RunConfig, build_config, is_set
@@ -74,7 +73,7 @@ def ablate(
         result = run_experiment(f"ablate-{kind}", trials, out, overwrite=overwrite, reporter=reporter,
                                 echo=reporter.log, write=write_table(kind))
     table = ablations.table(kind, result.records)
-    console = Console()
+    console = stdout()
     console.print(table.title, style="bold", soft_wrap=True)
     for t in table.rich():
         console.print(t)

@@ -1,4 +1,4 @@
-"""What every command shares: the stderr console and the error-to-exit-code rule.
+"""What every command shares: the consoles (stderr, and :func:`stdout` for tables) and the error-to-exit-code rule.
 
 ``MUSEFUSE_DEBUG=1`` (any command), or ``--debug`` on a command that has it, prints an error's traceback
 (a failing plugin's own) above its one-paragraph message.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 import traceback
 from collections.abc import Callable
 from typing import TypeVar
@@ -22,6 +23,17 @@ from musefuse.core.errors import ConfigError, MusefuseError
 
 # Everything meant for people goes to stderr, so stdout stays clean for --json output.
 err = Console(stderr=True)
+# Wider than any table: where stdout is not a terminal (a pipe, a log file, CI, nohup), nothing is cut or wrapped.
+LOG_WIDTH = 10_000
+
+
+def stdout() -> Console:
+    """The console for results on stdout: the terminal's width on a terminal; anywhere else (``| cat``, a log file,
+    CI, ``nohup``, a cluster job) wide enough that a table is logged complete, one row per line, whatever COLUMNS
+    says (rich would otherwise wrap at 80 columns and cut names to "unimod…")."""
+    if sys.stdout.isatty():
+        return Console()
+    return Console(width=LOG_WIDTH, soft_wrap=True)
 
 F = TypeVar("F", bound=Callable)
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from musefuse.cli.common import reports_errors
+from musefuse.cli.common import reports_errors, stdout
 from musefuse.core.errors import ConfigError
 from musefuse.core.plugin_host import KINDS, get_host
 
@@ -31,4 +30,4 @@ def plugins(
         table.add_column(column, overflow="fold")
     for e in entries:
         table.add_row(e.name, e.kind, e.source, e.version, e.description)
-    Console().print(table)
+    stdout().print(table)

@@ -6,20 +6,23 @@ import json
 from pathlib import Path
 
 import typer
-from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from musefuse.cli import options as o
-from musefuse.cli.common import err, reports_errors
+from musefuse.cli.common import err, reports_errors, stdout
 from musefuse.cli.progress import RichReporter
 from musefuse.core.config import build_config
 from musefuse.core.runs.runner import execute_run
+from musefuse.lab.experiments.tables import model_name
 
 
 def results_table(records: list[dict], title: str) -> Table:
-    """Devel and test CCC with their 95% intervals (subject bootstrap) per stage, modalities and target, plus the
-    combined score (paper, Table 9). One row per (stage, modalities, target), so the table reads in a log."""
-    table = Table(title=title)
+    """Devel and test CCC with their 95% intervals over recordings ("n/a": fewer than 3) per stage, modalities and
+    target, plus the combined score (paper, Table 9). One row per (stage, modalities, target), so it reads in a log."""
+    table = Table(title=title, caption="model: the candidate the data kept (decisions.json) or as configured: re "
+                  "(reads the difficulty) or plain. combined: the mean of the arousal and valence CCC (the MuSe "
+                  "score). [95% interval over recordings]; n/a: fewer than 3 recordings.")
     for name in ("stage", "modalities", "model", "target"):
         table.add_column(name)
     table.add_column("devel [95% CI]", justify="right", no_wrap=True)
@@ -29,10 +32,10 @@ def results_table(records: list[dict], title: str) -> Table:
         if r is None or r["ccc"] is None:
             return "—"
         ci = r.get("ccc_ci95")
-        return f"{r['ccc']:.3f}" + ("" if not ci else f" [{ci[0]:.2f},{ci[1]:.2f}]")
+        return escape(f"{r['ccc']:.3f}" + (" [n/a]" if not ci else f" [{ci[0]:.2f},{ci[1]:.2f}]"))  # not markup
 
     rows = dict.fromkeys((r["stage"], tuple(r["modalities"]), r.get("fuser"), r["target"]) for r in records)
-    model_of = {(r["stage"], tuple(r["modalities"]), r["target"]): _model_cell(r) for r in records}
+    model_of = {(r["stage"], tuple(r["modalities"]), r["target"]): model_name(r, records) for r in records}
     previous = None
     for stage, mods, fuser, target in rows:
         by_part = {r["partition"]: r for r in records
@@ -43,15 +46,6 @@ def results_table(records: list[dict], title: str) -> Table:
                       target, fmt(by_part.get("devel")), fmt(by_part.get("test")), end_section=False)
         previous = (stage, mods)
     return table
-
-
-def _model_cell(record: dict) -> str:
-    """The candidate the data chose (decisions.json), else whether the model reads the RE as configured."""
-    if "chosen" in record:
-        return record["chosen"]
-    if record["re"] is None:  # combined over targets that chose differently, or an average of both kinds
-        return "mixed"
-    return "RE" if record["re"] else "no RE"
 
 
 @reports_errors
@@ -123,5 +117,5 @@ def run(
     if as_json:
         print(json.dumps(records, indent=2))
         return
-    Console().print(results_table(records, f"CCC — {run_dir}"))
+    stdout().print(results_table(records, f"CCC — {run_dir}"))
     err.print(f"Run folder: {run_dir}")

@@ -6,12 +6,11 @@ from pathlib import Path
 
 import typer
 import yaml
-from rich.console import Console
 from rich.table import Table
 
 from musefuse.cli import options as o
 from musefuse.cli.ablate_cmd import experiment_config
-from musefuse.cli.common import err, reports_errors
+from musefuse.cli.common import err, reports_errors, stdout
 from musefuse.cli.progress import RichReporter
 from musefuse.core import fileio
 from musefuse.lab.experiments import ExperimentResult, run_experiment, seeds_option
@@ -81,7 +80,7 @@ def select_cmd(
         table.add_column(name, justify="right" if name in ("devel", "test") else "left")
     for (m, t), w in sorted(state["winners"].items()):
         table.add_row(m, t, w["variant"], fmt(w["devel"], sep="±"), fmt(mean_std(test.get((m, t), [])), sep="±"))
-    Console().print(table)
+    stdout().print(table)
     err.print(f"{result.counts()} in {result.seconds:.0f}s")
     err.print(f"Experiment folder: {result.folder} (selected.yaml, grid.csv, table.md). "
               f"Train with the winners: musefuse run --config {result.folder / 'selected.yaml'}")

@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from musefuse.cli.common import Command, Group, err, reports_errors
+from musefuse.cli.common import Command, Group, err, reports_errors, stdout
 from musefuse.core.errors import ConfigError
 from musefuse.core.graph.store import MANIFEST, ArtifactStore, default_store, delete
 
@@ -58,7 +57,7 @@ def verify(store: Path = STORE_OPTION) -> None:
     strays = artifacts.strays()
     for path, problem in strays:
         table.add_row(path.name, "-", "-", Text(f"damaged: {path} is {problem}", style="bold red"))
-    Console().print(table)
+    stdout().print(table)
     leftovers = artifacts.leftovers()
     blocked = f"; {len(strays)} file(s) where a folder of entries belongs" if strays else ""
     err.print(f"{len(keys)} entries: {len(keys) - damaged} ok ({legacy} without checksums, checked by loading), "

@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import typer
-from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from musefuse.cli.common import err, reports_errors, split_csv
+from musefuse.cli.common import err, reports_errors, split_csv, stdout
 from musefuse.core import fileio
 from musefuse.lab.experiments.summary import summarize
 
@@ -36,11 +36,11 @@ def summarize_cmd(
                                           if s is not None}} for r in summary.rows], indent=2))
         return
     table = Table(title=f"CCC over seeds: {len(runs)} runs in {len(summary.groups)} group(s)")
-    for name in [*(summary.fields or ["runs"]), "stage", "modalities", "target"]:
+    for name in [*(summary.fields or ["runs"]), "stage", "modalities", "target", "model"]:
         table.add_column(name)
     for p in summary.partitions:
         table.add_column(f"{p} (n)", justify="right")
     for r in summary.rows:
-        table.add_row(*summary.cells(r, sep="±"))
-    Console().print(table)
+        table.add_row(*map(escape, summary.cells(r, sep="±")))  # "[n/a]" is text, not rich markup
+    stdout().print(table)
     err.print(f"Groups differ in: {', '.join(summary.fields) or 'nothing (all runs are seeds of one setting)'}")

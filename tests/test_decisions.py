@@ -105,7 +105,7 @@ def test_the_interval_of_a_perfect_prediction_is_one_and_a_noisy_one_covers_its_
     assert ccc_ci95(golds, golds) == [1.0, 1.0]
     lo, hi = ccc_ci95(noisy(golds, 0.5, 1), golds)
     assert lo < hi < 1.0
-    assert ccc_ci95(golds[:1], golds[:1]) is None  # one recording: nothing to resample
+    assert ccc_ci95(golds[:2], golds[:2]) is None  # fewer than 3 recordings: n/a
 
 
 # ------------------------------------------------------------------------------------------------ the plan
@@ -156,8 +156,9 @@ def test_declared_candidates_are_planned_by_name(data):
 
 
 def test_the_rule_keeps_what_holds_on_unseen_subjects_not_what_fits_train(data, tmp_path):
-    """A candidate perfect on train subjects' in-sample fit (as a model that memorised them) but not on unseen
-    ones loses, when the evidence is unseen-subject predictions."""
+    """A candidate that memorised its train subjects (perfect in-sample, noise from the fold models that held a
+    subject out) and ties on devel loses, because a train subject's evidence is its out-of-fold prediction. Judged
+    on the in-sample predictions instead, the same candidate wins: the out-of-fold evidence is what decides."""
     import torch
 
     from musefuse.core.graph.store import ArtifactStore
@@ -168,20 +169,38 @@ def test_the_rule_keeps_what_holds_on_unseen_subjects_not_what_fits_train(data, 
     store = ArtifactStore(tmp_path / "store")
     rng = np.random.default_rng(0)
     y = {s.id: np.nan_to_num(s.labels["arousal"]).astype(np.float32) for s in ds.subjects}
-    memorised = {s.id: y[s.id] if s.partition == "train" else rng.standard_normal(len(y[s.id])).astype(np.float32)
-                 for s in ds.subjects}
-    modest = {s.id: (0.5 * y[s.id] + 0.3 * rng.standard_normal(len(y[s.id]))).astype(np.float32) for s in ds.subjects}
-    for key, signals in (("a" * 64, memorised), ("b" * 64, modest)):
-        store.put(key, {"kind": "regressor", "label": key[:1], "key": key}, {}, {}, signals, {"label": key[:1]})
+    train = [s.id for s in ds.subjects if s.partition == "train"]
     devel = [s.id for s in ds.subjects if s.partition == "devel"]
-    task = Task("decision", "decision unimodal fau → arousal: model", {
-        "data": data_key(ds), "target": "arousal", "decision": "unimodal fau → arousal: model", "fit_ids": devel,
-        "evidence": "devel", "order": ["plain", "re"],
-        "candidates": {"plain": {"refs": [["b" * 64, None]]}, "re": {"refs": [["a" * 64, None]]}}})
-    info = run_task(task, TaskEnv(ds, host, torch.device("cpu"), store))
+    folds = [train[0::2], train[1::2]]  # the subjects each fold model held out
+    modest = {i: (0.5 * y[i] + 0.3 * rng.standard_normal(len(y[i]))).astype(np.float32) for i in y}
+    memorised = {i: y[i] if i in train else modest[i] for i in y}  # all-train model: train by heart, devel a tie
+
+    def fold_model(held):  # knows its own train subjects by heart, guesses the ones it never saw
+        return {i: rng.standard_normal(len(y[i])).astype(np.float32) if i in held else memorised[i] for i in y}
+
+    keys = {"modest": "b" * 64, "memorised": "a" * 64, "fold1": "c" * 64, "fold2": "d" * 64}
+    for name, signals in (("modest", modest), ("memorised", memorised), ("fold1", fold_model(folds[0])),
+                          ("fold2", fold_model(folds[1]))):
+        key = keys[name]
+        store.put(key, {"kind": "regressor", "label": name, "key": key}, {}, {}, signals, {"label": name})
+    env = TaskEnv(ds, host, torch.device("cpu"), store)
+
+    def decision(memoriser_refs):
+        task = Task("decision", "decision unimodal fau → arousal: model", {
+            "data": data_key(ds), "target": "arousal", "decision": "unimodal fau → arousal: model",
+            "fit_ids": train + devel, "evidence": "out-of-fold train + devel", "order": ["plain", "re"],
+            "candidates": {"plain": {"refs": [[keys["modest"], None]]}, "re": {"refs": memoriser_refs}}})
+        return task, run_task(task, env)
+
+    out_of_fold = [[keys["memorised"], None], [keys["fold1"], folds[0]], [keys["fold2"], folds[1]]]
+    task, info = decision(out_of_fold)
+    assert info["decision"]["n_subjects"] == len(train) + len(devel) and len(train) >= 4
+    assert info["decision"]["candidates"]["re"]["devel_ccc"] == info["decision"]["candidates"]["plain"]["devel_ccc"]
     assert info["choice"] == "plain"
     kept = store.signals(task.key)  # later stages read the kept candidate's outputs through the decision
     assert all(np.array_equal(kept[s.id], modest[s.id]) for s in ds.subjects)
+    _, in_sample = decision([[keys["memorised"], None]])  # the memorised train fit as evidence: it would win
+    assert in_sample["choice"] == "re"
 
 
 # ------------------------------------------------------------------------------------------------ end to end
@@ -210,8 +229,8 @@ def test_decisions_reach_the_run_folder_results_and_predict(data, tmp_path):
             assert rec["chosen"] == e["chosen"]
         else:
             assert e["evidence"] == "devel" and e["n_subjects"] == 2
-    assert all(len(r["ccc_ci95"]) == 2 and r["ccc_ci95"][0] <= r["ccc_ci95"][1]
-               for r in records if r["ccc"] is not None and r["partition"] != "test" or r["ccc_ci95"])
+    assert all(r["ccc_ci95"][0] <= round(r["ccc"], 4) <= r["ccc_ci95"][1] for r in records if r["ccc_ci95"])
+    assert all(r["ccc_ci95"] for r in records if r["ccc"] is not None and r["partition"] == "train")
 
     out = tmp_path / "pred"
     result = CliRunner().invoke(app, ["predict", "--run", str(run), "--out", str(out), "--device", "cpu"])
@@ -280,6 +299,16 @@ def test_an_ensemble_of_seeds_averages_its_pipelines_and_predict_follows(data, t
         mine = pd.read_csv(run / "predictions" / "fusion" / "arousal" / f"{sid}.csv")["value"]
         each = [pd.read_csv(s / "predictions" / "fusion" / "arousal" / f"{sid}.csv")["value"] for s in singles]
         assert (abs(mine - (each[0] + each[1]) / 2) < 1e-5).all()
+    # the report shows every member's decisions (the run has no decisions.json of its own)
+    assert not (run / "decisions.json").exists()
+    result = CliRunner().invoke(app, ["report", str(run), "--out", str(tmp_path / "report")])
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "report" / "report.md").read_text()
+    assert "An ensemble of 2 pipelines (seeds 3, 4)" in page and "| decision | seed 3 | seed 4 | members |" in page
+    for seed in (3, 4):
+        assert f"### Decisions of the member with seed {seed}" in page
+        for e in json.loads((run / "ensemble" / f"seed-{seed}" / "decisions.json").read_text()):
+            assert f"| {e['decision']} |" in page
     out = tmp_path / "pred"
     result = CliRunner().invoke(app, ["predict", "--run", str(run), "--out", str(out), "--device", "cpu"])
     assert result.exit_code == 0, result.output
@@ -302,3 +331,29 @@ def test_a_candidate_that_wins_on_out_of_fold_subjects_but_loses_on_devel_is_not
     assert decision.chosen == "plain"
     honest = noisy(golds[:30], 0.1, 2) + noisy(golds[30:], 0.1, 3)
     assert decide("x", {"plain": plain, "re": honest}, golds, "out-of-fold train + devel", parts).chosen == "re"
+
+
+def test_the_report_of_an_ensemble_says_where_its_members_disagree(tmp_path):
+    from musefuse.lab.experiments.report import _decisions_table, _member_decisions, _run_table
+
+    def entry(stage, chosen, **where):
+        name = f"unimodal {where['modality']} → arousal: model" if stage == "unimodal" else "fusion → arousal: input"
+        return {"stage": stage, **where, "target": "arousal", "decision": name, "chosen": chosen,
+                "candidates": {c: {"ccc": 0.3, "se": 0.05} for c in ("plain", "re", "no-re")},
+                "n_subjects": 7, "evidence": "devel", "notes": []}
+
+    for seed, fused in ((0, "re"), (1, "re"), (2, "no-re")):
+        folder = tmp_path / "ensemble" / f"seed-{seed}"
+        folder.mkdir(parents=True)
+        (folder / "decisions.json").write_text(json.dumps([entry("unimodal", "plain", modality="fau"),
+                                                           entry("fusion", fused)]))
+    table = _decisions_table(tmp_path)
+    assert "The members disagree on 1 of 2 decisions." in table
+    assert "| fusion → arousal: input | re | re | plain | **disagree** |" in table
+    assert "| unimodal fau → arousal: model | plain | plain | plain | agree |" in table
+    records = [{"stage": s, "modalities": ["fau"], "target": "arousal", "partition": "devel", "ccc": 0.3,
+                "ccc_ci95": None, "re": None} for s in ("unimodal", "fusion")]
+    rows = _run_table(records, _member_decisions(tmp_path))
+    assert "| fusion | fau | arousal | seed 0 re; seed 1 re; seed 2 plain | 0.3000 [n/a] | — |" in rows
+    assert "| unimodal | fau | arousal | plain |" in rows
+

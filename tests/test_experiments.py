@@ -220,9 +220,34 @@ def test_summarize_groups_runs_by_the_setting_that_differs(tmp_path):
     out = cli("summarize", *runs, "--markdown", tmp_path / "s.md", "--csv", tmp_path / "s.csv")
     assert "re_fusion" in out
     md = (tmp_path / "s.md").read_text()
-    assert "| True | fusion + RE | fau | arousal | 0.600 ± 0.141 (2) | 0.500 ± 0.141 (2) |" in md
+    assert "| True | fusion | fau | arousal | re | 0.600 ± 0.141 (2) [n/a] | 0.500 ± 0.141 (2) [n/a] |" in md
     assert len(pd.read_csv(tmp_path / "s.csv")) == 4
     fake_run(tmp_path / "dup", 1, True, {"devel": 0.7})
     assert "same settings and seed 1" in " ".join(summarize([*runs, tmp_path / "dup"]).warnings)
     result = CliRunner().invoke(app, ["summarize", str(tmp_path / "nothing")])
     assert result.exit_code == 2 and "not a finished musefuse run folder" in result.output
+
+
+def test_seeds_of_one_command_that_decided_differently_are_one_group(tmp_path):
+    """Three seeds of one run command, two kept the RE for the fuser and one did not: one group, the 3-seed mean,
+    what each seed kept in a column of its own (the model it decided is no grouping key)."""
+    runs = []
+    for seed, (chosen, ccc) in enumerate([("re", 0.294), ("re", 0.298), ("no-re", 0.255)]):
+        folder = fake_run(tmp_path / f"s{seed}", seed, "devel", {"devel": ccc})
+        records = json.loads((folder / "results.json").read_text())
+        for r in records:
+            r.update(chosen=chosen, re=chosen == "re", ccc_ci95=[ccc - 0.1, ccc + 0.1])
+        (folder / "results.json").write_text(json.dumps(records))
+        runs.append(folder)
+    summary = summarize(runs)
+    assert summary.fields == [] and len(summary.rows) == 1
+    row = summary.rows[0]
+    mean, std, n = row["stats"]["devel"]
+    assert (round(mean, 6), n) == (round((0.294 + 0.298 + 0.255) / 3, 6), 3)
+    assert row["models"] == {0: "re", 1: "re", 2: "plain"}
+    out = cli("summarize", *runs, "--markdown", tmp_path / "s.md", "--csv", tmp_path / "s.csv")
+    assert "nothing" in out and "seed 0 re; seed 1 re; seed 2 plain" in out
+    row = "| all runs | fusion | fau | arousal | seed 0 re; seed 1 re; seed 2 plain | 0.282 ± 0.024 (3) [0.18, 0.38] |"
+    assert row in (tmp_path / "s.md").read_text()
+    assert list(pd.read_csv(tmp_path / "s.csv")["model"]) == ["seed 0 re; seed 1 re; seed 2 plain"]
+

@@ -286,3 +286,59 @@ def test_modalities_that_cannot_extract_are_refused(tmp_path):
     assert result.exit_code == 2 and "cannot extract" in result.output and "egemaps" in result.output
     result = cli("extract", "--modality", "egemap", "--raw", tmp_path, "--out", tmp_path / "d")
     assert result.exit_code == 2 and "egemaps" in result.output
+
+
+# -- a killed extract leaves no process behind ------------------------------------------------------
+
+
+def _marked(marker: str) -> list[int]:
+    """Live processes (not zombies) whose environment carries ``marker`` (every process an extract started)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if marker.encode() not in (entry / "environ").read_bytes():
+                continue
+            if (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.mark.slow  # starts a pool of opensmile workers (~10 s on a busy 2-core machine)
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize("after", [0.0, 1.5], ids=["while-workers-start", "while-workers-extract"])
+def test_extract_killed_by_sigkill_leaves_no_process(tmp_path, after):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    _recordings(tmp_path / "audio", 6, seconds=60.0)
+    marker = f"MUSEFUSE_EXTRACT_TEST={os.getpid()}-{after}"
+    env = {**os.environ, marker.split("=")[0]: marker.split("=")[1]}
+    cmd = [sys.executable, "-m", "musefuse", "extract", "--modality", "egemaps", "--audio", str(tmp_path / "audio"),
+           "--out", str(tmp_path / "data"), "--jobs", "2"]
+    extract = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while len(_marked(marker)) < 3:  # extract, and its fork server or first worker: the pool is starting
+            assert extract.poll() is None, "extract ended before its pool started"
+            assert time.monotonic() < deadline, "extract never started its pool"
+            time.sleep(0.05)
+        time.sleep(after)
+        started = _marked(marker)
+        extract.send_signal(signal.SIGKILL)
+        extract.wait()
+        time.sleep(5)
+        left = _marked(marker)
+        assert not left, f"{len(left)} of {len(started)} processes outlived extract"
+    finally:
+        if extract.poll() is None:
+            extract.kill()
+            extract.wait()
+        for pid in _marked(marker):  # what a failing run left behind
+            os.kill(pid, signal.SIGKILL)

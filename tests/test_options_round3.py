@@ -202,6 +202,23 @@ def test_constant_labels_over_a_partition_are_warned_about_by_validate_and_run(c
     assert "every devel label of 'valence'" not in _flat(ran.output)  # valence varies
 
 
+def test_a_recording_whose_label_never_changes_is_named_by_validate_and_run(clean, tmp_path):
+    """Real self-report data have recordings whose label never changes: their own CCC is undefined."""
+    data = _copy(clean, tmp_path / "d")
+    _set_labels(data / "label_segments" / "valence" / "6.csv", "-0.1")  # one train recording
+    _set_labels(data / "label_segments" / "arousal" / "9.csv", "0.3")  # one test recording
+    named = ["label_segments/valence/6.csv", "the 'valence' label of recording '6' (train) never changes (every "
+             "value -0.1)", "label_segments/arousal/9.csv", "recording '9' (test)", "no CCC of its own"]
+    checked = cli("validate", "--data", data, "--modalities", "fau", "--no-cache")
+    assert checked.exit_code == 0, checked.output
+    said = _flat(checked.output)
+    assert all(text in said for text in named) and said.count("no CCC of its own") == 2, checked.output
+    assert "CCC is undefined on constant labels" not in said  # the partitions' labels do change
+    ran = cli("run", "--modalities", "fau", "--data", data, "--out", tmp_path / "r", *FAST)
+    assert ran.exit_code == 0, ran.output
+    assert all(text in _flat(ran.output) for text in named), ran.output
+
+
 def test_validate_reports_fewer_train_subjects_than_folds(clean, tmp_path):
     named = ["'folds': 6 folds need at least 6 train subjects, but the data have 5", "partition.csv"]
     _refused(cli("validate", "--data", clean, "--modalities", "fau", "--folds", "6"), *named)

@@ -34,6 +34,7 @@ from musefuse.core.data.museio import (
 )
 from musefuse.core.errors import ConfigError, DataError
 from musefuse.core.interfaces import FeatureTable, Modality
+from musefuse.core.procs import pool_worker_init
 
 # progress(file name, error or None, rows written) once per file, in the order files finish
 Progress = Callable[[str, "str | None", int], None]
@@ -151,7 +152,11 @@ def _run(modality: Modality, files: list[Path], dest: Path, names: list[str], jo
     # safely. Workers import the modality's class by name, so it must live in an importable module.
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+    if context.get_start_method() == "forkserver":  # a worker forks with core/procs.py loaded: armed at once
+        context.set_forkserver_preload(["musefuse.core.procs"])
+    # Each worker arms its death with this process first thing (core/procs.py): a killed extract leaves none.
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=pool_worker_init,
+                             initargs=(os.getpid(),)) as pool:
         futures: dict[Future, Path] = {pool.submit(_extract_one, modality, p, dest, names): p for p in files}
         try:
             for future in as_completed(futures):

@@ -2,7 +2,8 @@
 
 Each file is read on its own (through the cache, so a later run parses nothing again) and its
 :class:`DataError` is recorded; cross-file checks follow. When nothing is wrong, the folder is
-also loaded exactly as a run loads it, so "validate passes" means "a run can read it".
+also loaded exactly as a run loads it, so "validate passes" means "a run can read it"; the checks a
+run makes on its loaded data (:mod:`musefuse.core.data.dataset_checks`) follow.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Literal
 import numpy as np
 
 from musefuse.core.data.cache import Cache
-from musefuse.core.data.dataset import STEP_SECONDS, Dataset
+from musefuse.core.data.dataset_checks import check_settings, constant_labels, too_few_for_folds
 from musefuse.core.data.loader import (
     FEATURES_DIR,
     LABELS_DIR,
@@ -39,8 +40,10 @@ from musefuse.core.data.museio import (
     read_feature_csv,
     read_partitions,
 )
-from musefuse.core.errors import ConfigError, DataError, MusefuseError
+from musefuse.core.errors import DataError, MusefuseError
 from musefuse.core.interfaces import FeatureTable, Modality
+
+__all__ = ["Problem", "Steps", "ModalitySummary", "TargetSummary", "ValidationReport", "validate", "check_settings"]
 
 
 @dataclass
@@ -402,69 +405,3 @@ def _check_shared(
                          f"({', '.join(str(f) for f in files)}).")
         elif not np.isin(ts, shared).any():
             report.error(path, f"shares no timestamp with the label file(s) {', '.join(str(f) for f in files)}.")
-
-
-def check_settings(
-    dataset: Dataset,
-    *,
-    label_shift: float = 0.0,
-    window: int | None = None,
-    folds: int | None = None,
-    out_of_fold: bool = False,
-) -> list[str]:
-    """Run settings that cannot work on this dataset: a ConfigError naming the option; returns warnings.
-
-    - ``--label-shift`` at least as long as every train subject: no label would be left to train on;
-    - ``--folds`` (out-of-fold) above the number of train subjects: some folds would be empty;
-    - ``--window`` longer than every subject: a warning (each subject becomes one window).
-    """
-    warnings: list[str] = []
-    train = dataset.partition("train")
-    lengths = [len(s.timestamps) for s in train]
-    shift = round(label_shift / STEP_SECONDS)
-    if shift and lengths and shift >= max(lengths):
-        raise ConfigError(
-            f"'label_shift': {label_shift:g} s is {shift} steps, but the longest train subject has {max(lengths)} "
-            f"steps ({max(lengths) * STEP_SECONDS:g} s): no label would be left to train on."
-        )
-    if shift and lengths and shift >= min(lengths):
-        short = sum(n <= shift for n in lengths)
-        warnings.append(f"--label-shift {label_shift:g} s leaves no label for {short} of {len(lengths)} train "
-                        "subject(s), which are shorter.")
-    short = too_few_for_folds(folds, len(train)) if out_of_fold and folds is not None else None
-    if short:
-        raise ConfigError(short)
-    everyone = [len(s.timestamps) for s in dataset.subjects]
-    if window is not None and everyone and window > max(everyone):
-        warnings.append(f"--window {window} is longer than every subject (the longest has {max(everyone)} "
-                        "steps): each subject is trained on as one window.")
-    warnings += [f"{where}: {message}" for where, message in constant_labels(dataset)]
-    return warnings
-
-
-def too_few_for_folds(folds: int, train: int) -> str | None:
-    """Out-of-fold inputs over fewer train subjects than folds: some folds would be empty."""
-    if folds <= train:
-        return None
-    return (f"'folds': {folds} folds need at least {folds} train subjects, but the data have {train}; "
-            f"use --folds {max(2, train)} or fewer.")
-
-
-def constant_labels(dataset: Dataset) -> list[tuple[str, str]]:
-    """(label folder, message) per partition and target whose labels never change: a CCC against constant
-    labels is undefined (0 or NaN), so that partition trains, early-stops or scores on nothing."""
-    out = []
-    role = {"train": "the models learn nothing from it", "devel": "early stopping and the devel choices "
-            "(difficulty gate, mean shrinkage) choose on noise", "test": "its test scores mean nothing"}
-    for part in dict.fromkeys(s.partition for s in dataset.subjects):
-        for t in dataset.targets:
-            labelled = [s for s in dataset.partition(part) if s.is_scored(t)]
-            values = np.concatenate([s.labels[t][np.isfinite(s.labels[t])] for s in labelled] or [np.zeros(0)])
-            if len(values) < 2 or values.min() != values.max():
-                continue
-            folder = Path(dataset.root) / LABELS_DIR / t
-            files = ", ".join(f"{s.id}.csv" for s in labelled[:8]) + (", …" if len(labelled) > 8 else "")
-            out.append((str(folder), f"every {part} label of '{t}' is {float(values[0]):g} ({len(labelled)} "
-                        f"file(s): {files}): CCC is undefined on constant labels, so "
-                        f"{role.get(part, f'its {part} scores mean nothing')}."))
-    return out

@@ -10,14 +10,15 @@ from musefuse.core.data.dataset import PARTITIONS
 from musefuse.core.graph.pipeline import Fitted, Outputs
 from musefuse.core.learning.decisions import Decision
 from musefuse.core.learning.mean_shrink import MeanShrink
-from musefuse.core.learning.metrics import bootstrap_cccs, partition_scores
+from musefuse.core.learning.metrics import interval95, jackknife_cccs, partition_scores
 
 
 def score_records(fitted: Fitted, out: Outputs, seed: int) -> list[dict[str, Any]]:
     """One record per (stage, modalities, target, partition); ``ccc`` is None where unscored.
 
     A record with target 'combined' holds the mean of the arousal and valence CCC (the MuSe score). ``ccc_ci95``
-    is the 95% interval of a record's CCC over resampled recordings (subject bootstrap, fixed seed).
+    is the 95% interval of a record's CCC over recordings (delete-one-recording jackknife on Fisher's z,
+    :func:`~musefuse.core.learning.metrics.interval95`); None ("n/a") where fewer than 3 recordings are labelled.
     """
     cfg = fitted.config
     names = [m.name for m in fitted.modalities]
@@ -42,15 +43,8 @@ def score_records(fitted: Fitted, out: Outputs, seed: int) -> list[dict[str, Any
                                        **_shrink(fitted.mean_shrink.get(t)), **base))
     records += combined_records(records)
     for r in records:
-        r.pop("_draws", None)
+        r.pop("_left_out", None)
     return records
-
-
-def _interval(draws: Any) -> list[float] | None:
-    if draws is None:
-        return None
-    lo, hi = np.percentile(draws, [2.5, 97.5])
-    return [round(float(lo), 4), round(float(hi), 4)]
 
 
 def _chosen(decision: Decision | None) -> dict[str, Any]:
@@ -67,10 +61,11 @@ def _shrink(shrink: MeanShrink | None) -> dict[str, Any]:
 
 def _record(stage: str, modalities: list[str], target: str, preds: list, golds: list, **extra: Any) -> dict[str, Any]:
     sc = partition_scores(preds, golds)
-    draws = None if sc["ccc"] is None else (bootstrap_cccs({"": preds}, golds) or {}).get("")
+    left_out = None if sc["ccc"] is None else jackknife_cccs(preds, golds)
+    labelled = [i for i, g in enumerate(golds) if np.isfinite(g).any()]
     return {
         "stage": stage, "modalities": modalities, "target": target, "partition": extra.pop("partition"),
-        "ccc": sc["ccc"], "ccc_ci95": _interval(draws), "_draws": draws,
+        "ccc": sc["ccc"], "ccc_ci95": interval95(sc["ccc"], left_out), "_left_out": (labelled, left_out),
         "ccc_per_subject": sc["ccc_per_subject_mean"], "pearson": sc["pearson"],
         "rmse": sc["rmse"], "n_frames": sc["n_frames"], **extra,
     }
@@ -87,11 +82,11 @@ def combined_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if twin is None:
             continue
         both = None if r["ccc"] is None or twin["ccc"] is None else (r["ccc"] + twin["ccc"]) / 2
-        # the same recordings resampled for both targets (same seed): the mean of paired draws
-        paired = r.get("_draws") is not None and twin.get("_draws") is not None and len(r["_draws"]) == len(
-            twin["_draws"])
+        # the same recordings left out for both targets: the combined score's own delete-one-recording values
+        (rec_a, out_a), (rec_v, out_v) = r.get("_left_out", ([], None)), twin.get("_left_out", ([], None))
+        paired = out_a is not None and out_v is not None and rec_a == rec_v
         out.append({**{k: v for k, v in r.items() if k not in ("chosen", "mean_shrink_devel")}, "target": "combined",
-                    "ccc": both, "ccc_ci95": _interval((r["_draws"] + twin["_draws"]) / 2) if paired else None,
+                    "ccc": both, "ccc_ci95": interval95(both, (out_a + out_v) / 2) if paired else None,
                     "ccc_per_subject": None, "pearson": None, "rmse": None, "n_frames": None,
                     "re": r["re"] if r["re"] == twin["re"] else None,  # None: one target's reads it
                     **({"mean_shrink": r["mean_shrink"] if r["mean_shrink"] == twin.get("mean_shrink") else None}

@@ -27,8 +27,8 @@ from musefuse.core.errors import RunFolderError
 from musefuse.core.runs import runfolder
 from musefuse.lab.difficulty_quality import TRUTH_DIR
 from musefuse.lab.experiments import ablations, load_experiment
-from musefuse.lab.experiments.summary import read_run
-from musefuse.lab.experiments.tables import mean_std
+from musefuse.lab.experiments.summary import models_cell, read_run
+from musefuse.lab.experiments.tables import mean_std, model_name
 
 COLOURS = ["tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan"]
 
@@ -287,7 +287,7 @@ def write_report(folder: Path, out: Path | None = None, overwrite: bool = True) 
         title = f"musefuse run: {folder.name}"
         intro = (f"Modalities {', '.join(cfg['modalities'])}; targets {', '.join(cfg['targets'])}; estimator "
                  f"{cfg.get('estimator')}, fuser {cfg.get('fuser')}; seed {cfg.get('seed')}; data {cfg.get('data')}.")
-        table_md = _run_table(records)
+        table_md = _run_table(records, None if (folder / "decisions.json").is_file() else _member_decisions(folder))
         decisions = _decisions_table(folder)
         if decisions:
             table_md += "\n\n" + decisions
@@ -308,43 +308,111 @@ def write_report(folder: Path, out: Path | None = None, overwrite: bool = True) 
     return out / "report.html"
 
 
-def _run_table(records: Sequence[dict[str, Any]]) -> str:
+def _run_table(records: Sequence[dict[str, Any]], members: dict[str, list[dict[str, Any]]] | None = None) -> str:
+    """One row per stage × modalities × target. The model column: what the run kept (``chosen``), or in an ensemble
+    (``members``: each seed's decisions.json entries) what each member kept, per seed where they differ."""
     rows = dict.fromkeys((r["stage"], tuple(r["modalities"]), r["target"]) for r in records)
     lines = ["| stage | modalities | target | model | devel CCC [95% CI] | test CCC [95% CI] |",
              "|---|---|---|---|---|---|"]
     for stage, mods, target in rows:
         by = {r["partition"]: r for r in records if (r["stage"], tuple(r["modalities"]), r["target"])
               == (stage, mods, target)}
-        model = next((r.get("chosen") for r in by.values() if r.get("chosen")), "")
+        first = next(iter(by.values()))
+        per_seed = _members_kept(members, stage, mods, target) if members else {}
+        model = models_cell(per_seed) if per_seed else model_name(first, records)
         lines.append(f"| {stage} | {'+'.join(mods)} | {target} | {model} | {_with_interval(by.get('devel'))} | "
                      f"{_with_interval(by.get('test'))} |")
+    lines += ["", "Combined: the mean of the arousal and valence CCC (the MuSe challenge score). Intervals: 95% over "
+              "recordings (a delete-one-recording jackknife on Fisher's z); n/a where fewer than 3 recordings are "
+              "labelled."]
     return "\n".join(lines)
+
+
+def _members_kept(members: dict[str, list[dict[str, Any]]], stage: str, mods: tuple, target: str) -> dict[str, str]:
+    """Per ensemble member (seed), the model it kept for one row of the run table ({} where nothing was decided)."""
+    kept = {}
+    for seed, entries in members.items():
+        names = {e.get("target"): _printed(e.get("chosen")) for e in entries if e.get("stage") == stage and (
+            stage == "fusion" or [e.get("modality")] == list(mods))}
+        if target in names:
+            kept[seed] = names[target]
+        elif target == "combined" and len(names) > 1:
+            kept[seed] = names[next(iter(names))] if len(set(names.values())) == 1 else ", ".join(
+                f"{t} {m}" for t, m in sorted(names.items()))
+    return kept
+
+
+def _printed(chosen: Any) -> str:
+    return model_name({"chosen": chosen}) if chosen else ""
 
 
 def _with_interval(record: dict[str, Any] | None) -> str:
     if record is None or record.get("ccc") is None:
         return "—"
     ci = record.get("ccc_ci95")
-    return f"{record['ccc']:.4f}" + ("" if not ci else f" [{ci[0]:.3f}, {ci[1]:.3f}]")
+    return f"{record['ccc']:.4f}" + (" [n/a]" if not ci else f" [{ci[0]:.3f}, {ci[1]:.3f}]")
+
+
+def _member_decisions(folder: Path) -> dict[str, list[dict[str, Any]]]:
+    """An ensemble run's members (``--ensemble-seeds``): seed -> the entries of its ensemble/seed-<s>/decisions.json."""
+    out = {}
+    for path in sorted((folder / "ensemble").glob("seed-*/decisions.json"),
+                       key=lambda p: int(p.parent.name[5:]) if p.parent.name[5:].isdigit() else 0):
+        entries = _read_decisions(path)
+        if entries:
+            out[path.parent.name[5:]] = entries
+    return out
+
+
+def _read_decisions(path: Path) -> list[dict[str, Any]]:
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
 
 
 def _decisions_table(folder: Path) -> str:
-    """decisions.json as a table: what was decided, on which evidence, each candidate's CCC ± its standard error."""
-    try:
-        entries = json.loads((folder / "decisions.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    """decisions.json as a table: what was decided, on which evidence, each candidate's CCC ± its standard error.
+
+    An ensemble run (``--ensemble-seeds``) has no decisions.json of its own: each member decided in its own
+    ensemble/seed-<s>/decisions.json. The report then shows what each member kept side by side, says where they
+    disagree, and gives each member's table."""
+    entries = _read_decisions(folder / "decisions.json")
+    if entries:
+        return "\n".join(["## Decisions", "", _DECISIONS_NOTE, "", *_decision_rows(entries)])
+    members = _member_decisions(folder)
+    if not members:
         return ""
-    if not isinstance(entries, list) or not entries:
-        return ""
-    lines = ["## Decisions", "", "Each candidate's CCC on unseen-subject evidence ± its subject-bootstrap standard "
-             "error; a more complex candidate is kept only where it wins by more than the standard error of its gain.",
-             "", "| decision | evidence | candidates | kept | notes |", "|---|---|---|---|---|"]
-    for e in entries:
-        if not isinstance(e, dict):
-            continue
-        cands = ", ".join(f"{n} {c['ccc']:.3f} ± {c['se']:.3f}" if c.get("ccc") is not None and c.get("se") is not None
-                          else n for n, c in (e.get("candidates") or {}).items())
-        evidence = f"{e.get('evidence')} ({e.get('n_subjects')} subjects)" if e.get("n_subjects") else e.get("evidence")
-        lines.append(f"| {e.get('decision')} | {evidence} | {cands} | **{e.get('chosen')}** | "
-                     f"{' '.join(e.get('notes') or [])} |")
+    seeds = list(members)
+    names = list(dict.fromkeys(e.get("decision") for entries in members.values() for e in entries))
+    kept = {seed: {e.get("decision"): _printed(e.get("chosen")) for e in entries} for seed, entries in members.items()}
+    split = [n for n in names if len({kept[s].get(n) for s in seeds}) > 1]
+    lines = ["## Decisions", "", f"An ensemble of {len(seeds)} pipelines (seeds {', '.join(seeds)}), their predictions "
+             "averaged; each member decided on its own evidence. " + (
+                 f"The members disagree on {len(split)} of {len(names)} decisions." if split else
+                 f"The members agree on all {len(names)} decisions."), "",
+             "| decision | " + " | ".join(f"seed {s}" for s in seeds) + " | members |",
+             "|---|" + "---|" * len(seeds) + "---|"]
+    for n in names:
+        lines.append(f"| {n} | " + " | ".join(kept[s].get(n) or "—" for s in seeds) + " | "
+                     + ("**disagree**" if n in split else "agree") + " |")
+    for seed, entries in members.items():
+        lines += ["", f"### Decisions of the member with seed {seed}", "", _DECISIONS_NOTE, "",
+                  *_decision_rows(entries)]
     return "\n".join(lines)
+
+
+_DECISIONS_NOTE = ("Each candidate's CCC on unseen-subject evidence ± its subject-bootstrap standard error; a more "
+                   "complex candidate is kept only where it wins by more than the standard error of its gain.")
+
+
+def _decision_rows(entries: list[dict[str, Any]]) -> list[str]:
+    lines = ["| decision | evidence | candidates | kept | notes |", "|---|---|---|---|---|"]
+    for e in entries:
+        cands = ", ".join(f"{_printed(n)} {c['ccc']:.3f} ± {c['se']:.3f}" if c.get("ccc") is not None and
+                          c.get("se") is not None else _printed(n) for n, c in (e.get("candidates") or {}).items())
+        evidence = f"{e.get('evidence')} ({e.get('n_subjects')} subjects)" if e.get("n_subjects") else e.get("evidence")
+        lines.append(f"| {e.get('decision')} | {evidence} | {cands} | **{_printed(e.get('chosen'))}** | "
+                     f"{' '.join(e.get('notes') or [])} |")
+    return lines

@@ -3,7 +3,9 @@
 The runs' ``config.yaml`` files are compared field by field; the fields whose values differ
 between runs (other than the seed and where/how a run was executed) define the groups, and every
 group's runs are its seeds. Per group × stage × modalities × target × partition the table gives the
-mean CCC, the sample std (n − 1) and n.
+mean CCC, the sample std (n − 1) and n. What each seed decided from data (the model it kept, e.g. 're' or
+'plain') is a column, never a grouping key: seeds of one configuration that decided differently are still
+one group, and their mean is the configuration's.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import yaml
 from musefuse.core.config import ungroup
 from musefuse.core.errors import ConfigError, RunFolderError
 from musefuse.core.runs import runfolder
-from musefuse.lab.experiments.tables import Stat, fmt, mean_std
+from musefuse.lab.experiments.tables import Stat, fmt, mean_std, model_name
 
 PARTITIONS = ("train", "devel", "test")  # what results.json scores
 # Fields that do not change what a run computes (or are its seed): never a grouping field.
@@ -34,13 +36,14 @@ class Summary:
     fields: list[str]  # the config fields that differ between the runs (the grouping)
     groups: dict[str, list[Path]]  # group label -> its runs
     partitions: list[str]
-    rows: list[dict[str, Any]] = field(default_factory=list)  # group, stage, modalities, target, re, {part: Stat}
+    # group, settings, stage, modalities, target, models ({seed: model}), stats ({part: Stat}), ci95, seeds
+    rows: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
     def csv(self) -> str:
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
-        w.writerow(["group", *self.fields, "stage", "modalities", "target", "re", "partition", "ccc_mean", "ccc_std",
+        w.writerow(["group", *self.fields, "stage", "modalities", "target", "model", "partition", "ccc_mean", "ccc_std",
                     "n_seeds", "seeds", "ci95_lo", "ci95_hi"])
         for r in self.rows:
             for part in self.partitions:
@@ -48,17 +51,18 @@ class Summary:
                 if stat is None:
                     continue
                 w.writerow([r["group"], *(r["settings"].get(f, "") for f in self.fields), r["stage"],
-                            "+".join(r["modalities"]), r["target"], r["re"], part, f"{stat[0]:.6f}",
+                            "+".join(r["modalities"]), r["target"], models_cell(r["models"]), part, f"{stat[0]:.6f}",
                             "" if stat[1] is None else f"{stat[1]:.6f}", stat[2],
                             " ".join(map(str, r["seeds"][part])),
-                            *(f"{v:.6f}" for v in r.get("ci95", {}).get(part, [])),
-                            *([] if part in r.get("ci95", {}) else ["", ""])])
+                            *_ci_csv(r.get("ci95", {}).get(part))])
         return buf.getvalue()
 
     def markdown(self) -> str:
-        heads = [*(self.fields or ["runs"]), "stage", "modalities", "target", *self.partitions]
-        lines = [f"CCC, mean ± std over seeds (n) [the runs' 95% subject-bootstrap interval, averaged]. Groups differ "
-                 f"in: {', '.join(self.fields) or 'nothing'}.", "",
+        heads = [*(self.fields or ["runs"]), "stage", "modalities", "target", "model", *self.partitions]
+        lines = [f"CCC, mean ± std over seeds (n) [the runs' 95% intervals over recordings, averaged; n/a: fewer "
+                 f"than 3 recordings]. Groups differ in: {', '.join(self.fields) or 'nothing'}. Model: what each "
+                 f"seed kept (decisions.json), per seed where they differ. Combined: the mean of the arousal and "
+                 f"valence CCC (the MuSe score).", "",
                  "| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
         for r in self.rows:
             lines.append("| " + " | ".join(self.cells(r)) + " |")
@@ -66,15 +70,30 @@ class Summary:
 
     def cells(self, r: dict[str, Any], sep: str = " ± ") -> list[str]:
         group = [str(r["settings"].get(f, "")) for f in self.fields] or [r["group"]]
-        stage = r["stage"] + (" + RE" if r["re"] else "")
-        return [*group, stage, "+".join(r["modalities"]), r["target"],
+        return [*group, r["stage"], "+".join(r["modalities"]), r["target"], models_cell(r["models"]),
                 *(_cell(r["stats"].get(p), sep, r.get("ci95", {}).get(p)) for p in self.partitions)]
 
 
 def _cell(stat: Stat | None, sep: str = " ± ", ci: list[float] | None = None) -> str:
     if stat is None:
         return "—"
-    return f"{fmt(stat, sep=sep)} ({stat[2]})" + ("" if not ci else f" [{ci[0]:.2f}, {ci[1]:.2f}]")
+    return f"{fmt(stat, sep=sep)} ({stat[2]})" + (" [n/a]" if not ci else f" [{ci[0]:.2f}, {ci[1]:.2f}]")
+
+
+def models_cell(models: dict[Any, str]) -> str:
+    """'re' where every seed kept the same model, else each seed's: 'seed 0 re; seed 1 plain; seed 2 re'."""
+    if len(set(models.values())) <= 1:
+        return next(iter(models.values()), "")
+    return "; ".join(f"seed {seed} {m}" for seed, m in sorted(models.items(), key=lambda kv: _seed_order(kv[0])))
+
+
+def _seed_order(seed: Any) -> tuple[int, str]:
+    text = str(seed)
+    return (int(text), "") if text.lstrip("-").isdigit() else (1 << 30, text)
+
+
+def _ci_csv(ci: list[float] | None) -> list[str]:
+    return ["", ""] if not ci else [f"{v:.6f}" for v in ci]
 
 
 def _value(v: Any) -> str:
@@ -112,7 +131,8 @@ def summarize(runs: Sequence[Path], partitions: Sequence[str] = ("devel", "test"
     differ = [k for k in keys if len({_value(cfg.get(k)) for _, cfg, _ in loaded}) > 1]
     summary = Summary(differ, {}, list(partitions))
     cells: dict[tuple, dict[str, list[tuple[int, float]]]] = {}
-    intervals: dict[tuple, dict[str, list[list[float]]]] = {}
+    intervals: dict[tuple, dict[str, list[list[float] | None]]] = {}
+    models: dict[tuple, dict[Any, str]] = {}
     settings: dict[str, dict[str, str]] = {}
     seen: dict[tuple[str, Any], Path] = {}
     for path, cfg, records in loaded:
@@ -127,17 +147,20 @@ def summarize(runs: Sequence[Path], partitions: Sequence[str] = ("devel", "test"
         for r in records:
             if r.get("partition") not in partitions or r.get("ccc") is None:
                 continue
-            key = (group, r["stage"], tuple(r["modalities"]), r["target"], bool(r.get("re")))
+            key = (group, r["stage"], tuple(r["modalities"]), r["target"])  # what a seed decided is no key
+            models.setdefault(key, {})[seed] = model_name(r, records)
             cells.setdefault(key, {}).setdefault(r["partition"], []).append((seed, r["ccc"]))
-            if r.get("ccc_ci95"):
-                intervals.setdefault(key, {}).setdefault(r["partition"], []).append(r["ccc_ci95"])
-    for (group, stage, mods, target, re), by_part in cells.items():
+            intervals.setdefault(key, {}).setdefault(r["partition"], []).append(r.get("ccc_ci95") or None)
+    for (group, stage, mods, target), by_part in cells.items():
         summary.rows.append({
             "group": group, "settings": settings[group], "stage": stage, "modalities": list(mods), "target": target,
-            "re": re, "stats": {p: mean_std([c for _, c in v]) for p, v in by_part.items()},
-            # the runs' own 95% intervals (subject bootstrap), averaged: how sure one run's number is
-            "ci95": {p: [float(np.mean([ci[0] for ci in v])), float(np.mean([ci[1] for ci in v]))]
-                     for p, v in intervals.get((group, stage, mods, target, re), {}).items()},
+            "models": models[(group, stage, mods, target)],
+            "stats": {p: mean_std([c for _, c in v]) for p, v in by_part.items()},
+            # the runs' own 95% intervals, averaged: how sure one run's number is. Each contains its run's CCC, so
+            # the averages contain the mean CCC; n/a (None) where any run's interval is, so no seed is left out.
+            "ci95": {p: None if any(ci is None for ci in v) else
+                     [float(np.mean([ci[0] for ci in v])), float(np.mean([ci[1] for ci in v]))]
+                     for p, v in intervals.get((group, stage, mods, target), {}).items()},
             "seeds": {p: sorted(s for s, _ in v) for p, v in by_part.items()}})
     order = {"unimodal": 0, "fusion": 1}
     targets = {"arousal": 0, "valence": 1, "combined": 2}

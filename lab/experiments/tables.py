@@ -33,6 +33,29 @@ def fmt(stat: Stat | None, digits: int = 3, sep: str = " ± ") -> str:
     return f"{mean:.{digits}f}" + ("" if std is None else f"{sep}{std:.{digits}f}")
 
 
+# The fusion decision's candidates are named "re" / "no-re" in decisions.json (core/graph/plan.py); the regressors'
+# "re" / "plain". Printed, the model without the difficulty input is "plain" wherever it appears.
+_PRINTED = {"no-re": "plain"}
+
+
+def model_name(record: dict[str, Any], records: Sequence[dict[str, Any]] = ()) -> str:
+    """The model a record scores, by candidate name: the one the data chose (``chosen``), else as configured —
+    're' (reads the difficulty) or 'plain'. A 'combined' record (the mean of the arousal and valence CCC) names
+    its targets' models when they differ ('arousal re, valence plain'), found among ``records``. In an ensemble run
+    (``--ensemble-seeds``) whose members kept different models: 're in some members' (the report names them)."""
+    if record.get("chosen"):
+        return _PRINTED.get(record["chosen"], record["chosen"])
+    if record.get("target") == "combined":
+        twins = {r["target"]: model_name(r) for r in records if r.get("target") in ("arousal", "valence") and all(
+            r.get(k) == record.get(k) for k in ("stage", "modalities", "partition", "seed"))}
+        if len(twins) == 2:
+            return twins["arousal"] if len(set(twins.values())) == 1 else ", ".join(f"{t} {m}" for t, m in
+                                                                                  sorted(twins.items()))
+    if record.get("re") is None:  # an ensemble (--ensemble-seeds) whose members kept different models
+        return "re for one target" if record.get("target") == "combined" else "re in some members"
+    return "re" if record["re"] else "plain"
+
+
 @dataclass
 class PaperTable:
     """One table per target: ``rows`` × ``columns``, each cell devel and test CCC over seeds."""
