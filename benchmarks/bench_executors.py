@@ -42,7 +42,7 @@ def child(args: argparse.Namespace) -> None:
     t0 = time.perf_counter()
     from musefuse.core.config import RunConfig
     from musefuse.core.data.loader import load_dataset, standardise
-    from musefuse.core.graph.executors import (
+    from musefuse.core.engine.executors import (
         InProcessExecutor,
         LocalExecutor,
         SilentReporter,
@@ -50,9 +50,9 @@ def child(args: argparse.Namespace) -> None:
         apply_threads,
         run_plan,
     )
-    from musefuse.core.graph.plan import plan_run
-    from musefuse.core.graph.store import ArtifactStore
-    from musefuse.core.graph.tasks import TaskEnv
+    from musefuse.core.engine.store import ArtifactStore
+    from musefuse.core.method.env import TaskEnv
+    from musefuse.core.method.plan import plan_run
     from musefuse.core.plugin_host import get_host
     from musefuse.core.runs.runner import resolve_device
 
@@ -80,7 +80,7 @@ def child(args: argparse.Namespace) -> None:
     else:
         import ray
 
-        from musefuse.core.graph.ray_executor import RayExecutor
+        from musefuse.core.engine.ray_executor import RayExecutor
 
         s = time.perf_counter()
         # CPU: K Ray CPUs (K one-thread trainings at once); CUDA: every core, and 1/K of a GPU per training.
@@ -175,7 +175,7 @@ def main() -> None:
 def identical(rows: list) -> bool:
     import numpy as np
 
-    from musefuse.core.graph.store import ArtifactStore
+    from musefuse.core.engine.store import ArtifactStore
 
     first = ArtifactStore(rows[0][2])
     for _, _, store, _, _, r in rows[1:]:

@@ -61,9 +61,9 @@ def sweep(config: Path, env: dict[str, str], store: Path) -> tuple[float, int]:
 import yaml
 from musefuse.core.config import RunConfig
 from musefuse.core.data.loader import load_dataset, standardise
-from musefuse.core.graph.executors import LocalExecutor, SilentReporter, WorkerSpec, parallelism, run_plan
-from musefuse.core.graph.plan import plan_run
-from musefuse.core.graph.store import ArtifactStore
+from musefuse.core.engine.executors import LocalExecutor, SilentReporter, WorkerSpec, parallelism, run_plan
+from musefuse.core.method.plan import plan_run
+from musefuse.core.engine.store import ArtifactStore
 from musefuse.core.plugin_host import get_host
 from musefuse.core.runs.runner import resolve_device
 base = RunConfig.model_validate(yaml.safe_load(open({str(config)!r})))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from musefuse.core.graph.store import ArtifactStore
+from musefuse.core.engine.store import ArtifactStore
 from musefuse.core.learning.metrics import partition_scores
 
 

@@ -33,9 +33,9 @@ from musefuse.core import fileio
 from musefuse.core.config import RunConfig
 from musefuse.core.data.dataset import PARTITIONS, Dataset, Subject
 from musefuse.core.errors import ConfigError, nearest
-from musefuse.core.graph.pipeline import Fitted, Outputs, Reporter, fit_context, model_seed
 from musefuse.core.interfaces import Corruption
 from musefuse.core.learning.metrics import partition_scores
+from musefuse.core.method.pipeline import Fitted, Outputs, Reporter, fit_context, model_seed
 from musefuse.core.plugin_host import PluginHost
 from musefuse.core.runs.checkpoints import load_fitted
 from musefuse.core.runs.runner import load_run_config

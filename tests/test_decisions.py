@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 
 from musefuse.cli.app import app
 from musefuse.core.config import RunConfig
-from musefuse.core.graph.plan import plan_run
 from musefuse.core.learning.decisions import AVERAGE, BASE, Decision, decide
 from musefuse.core.learning.metrics import ccc_ci95
+from musefuse.core.method.plan import plan_run
 from musefuse.lab.synth import write_synthetic
 
 MODS = ["egemaps", "fau"]
@@ -160,7 +160,7 @@ def test_the_rule_keeps_what_holds_on_unseen_subjects_not_what_fits_train(data, 
     ones loses, when the evidence is unseen-subject predictions."""
     import torch
 
-    from musefuse.core.graph.store import ArtifactStore
+    from musefuse.core.engine.store import ArtifactStore
     from musefuse.core.graph.tasks import Task, TaskEnv, data_key, run_task
 
     cfg = config(data)

@@ -8,10 +8,10 @@ from types import SimpleNamespace
 import pytest
 from pydantic import BaseModel
 
+from musefuse.core.engine import executor_registry as registry
+from musefuse.core.engine.executors import InProcessExecutor, LocalExecutor, Parallelism
+from musefuse.core.engine.store import ArtifactStore
 from musefuse.core.errors import ConfigError
-from musefuse.core.graph import executor_registry as registry
-from musefuse.core.graph.executors import InProcessExecutor, LocalExecutor, Parallelism
-from musefuse.core.graph.store import ArtifactStore
 
 DATASET = SimpleNamespace(root=Path("data"), modalities=["fau"], targets=["arousal"], fingerprint="f" * 64)
 

@@ -15,12 +15,12 @@ from typer.testing import CliRunner
 from musefuse.cli.app import app
 from musefuse.core.config import RunConfig
 from musefuse.core.data.recording import standardise_recording
-from musefuse.core.graph.plan import plan_run
-from musefuse.core.graph.store import ArtifactStore
+from musefuse.core.engine.store import ArtifactStore
 from musefuse.core.graph.tasks import TaskEnv, run_task
 from musefuse.core.interfaces import FitContext, ModelSettings, TrainingBudget
 from musefuse.core.learning.models import SequenceModel
 from musefuse.core.learning.training import fit_sequence_model
+from musefuse.core.method.plan import plan_run
 from musefuse.lab.synth import write_synthetic
 
 MODS = ["egemaps", "fau"]

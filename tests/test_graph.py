@@ -16,11 +16,11 @@ import torch
 from graph_helpers import TINY, Recorder, loaded, regressor
 
 from musefuse.core.config import RunConfig
-from musefuse.core.graph.executors import LocalExecutor, WorkerSpec, parallelism
-from musefuse.core.graph.pipeline import train
-from musefuse.core.graph.plan import plan_run
-from musefuse.core.graph.store import ArtifactStore
+from musefuse.core.engine.executors import LocalExecutor, WorkerSpec, parallelism
+from musefuse.core.engine.store import ArtifactStore
 from musefuse.core.graph.tasks import Task, TaskEnv
+from musefuse.core.method.pipeline import train
+from musefuse.core.method.plan import plan_run
 from musefuse.lab.synth import write_synthetic
 
 MODS = ["egemaps", "fau"]
@@ -226,7 +226,7 @@ def test_results_identical_across_executors(data, tmp_path):
 
 
 def test_parallelism_uses_the_cores(monkeypatch):
-    monkeypatch.setattr("musefuse.core.graph.executors.cpu_cores", lambda: 8)
+    monkeypatch.setattr("musefuse.core.engine.executors.cpu_cores", lambda: 8)
     assert parallelism("cpu", None, 1).workers == 8
     assert parallelism("cpu", None, 2).workers == 4
     assert parallelism("cpu", 2, None).threads == 4

@@ -95,7 +95,7 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 def test_the_graph_sees_the_package():
     graph = _graph()
     assert {"musefuse.core.runs.runner", "musefuse.cli.app", "musefuse.lab.synth"} <= set(graph)
-    assert "musefuse.core.graph.plan" in graph["musefuse.core.runs.session"]
+    assert "musefuse.core.method.plan" in graph["musefuse.core.runs.session"]
 
 
 def test_core_imports_nothing_from_lab_or_cli():

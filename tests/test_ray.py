@@ -20,13 +20,13 @@ import pytest
 from graph_helpers import TINY, Recorder, loaded, regressor
 
 from musefuse.core.config import RunConfig
+from musefuse.core.engine import ray_executor as ray_module
+from musefuse.core.engine.executors import LocalExecutor, WorkerSpec
+from musefuse.core.engine.ray_executor import RayExecutor, import_ray
+from musefuse.core.engine.store import ArtifactStore
 from musefuse.core.errors import ConfigError, MusefuseError
-from musefuse.core.graph import ray_executor as ray_module
-from musefuse.core.graph.executors import LocalExecutor, WorkerSpec
-from musefuse.core.graph.pipeline import train
-from musefuse.core.graph.plan import plan_run
-from musefuse.core.graph.ray_executor import RayExecutor, import_ray
-from musefuse.core.graph.store import ArtifactStore
+from musefuse.core.method.pipeline import train
+from musefuse.core.method.plan import plan_run
 from musefuse.lab.synth import write_synthetic
 
 MODS = ["egemaps", "fau"]
@@ -185,7 +185,7 @@ def test_an_interrupted_sweep_resumes_and_skips_finished_tasks(ray_instance, dat
 @needs_ray
 def test_a_worker_without_the_drivers_store_refuses_to_train(ray_instance, data, tmp_path, monkeypatch):
     """On a cluster the store must be shared: a node that sees another folder fails loudly."""
-    monkeypatch.setattr("musefuse.core.graph.ray_executor._store_id", lambda root: "not-what-the-workers-see")
+    monkeypatch.setattr("musefuse.core.engine.ray_executor._store_id", lambda root: "not-what-the-workers-see")
     with pytest.raises(MusefuseError, match="shared filesystem"):
         fit(data, tmp_path / "store", make=ray_executor(max_retries=0), estimator="none", fuser="mean",
             modalities=["fau"], targets=["arousal"])

@@ -20,8 +20,8 @@ from typer.testing import CliRunner
 
 from musefuse.cli.app import app
 from musefuse.core import fileio
-from musefuse.core.graph.store import MANIFEST, ArtifactStore
-from musefuse.core.graph.tasks import Task
+from musefuse.core.engine.store import MANIFEST, ArtifactStore
+from musefuse.core.engine.task import Task
 from musefuse.lab.synth import write_synthetic
 
 # The RE forced into both stages: a fixed graph whose task labels the damage sweep can name

@@ -19,8 +19,8 @@ from typer.testing import CliRunner
 
 from musefuse.cli.app import app
 from musefuse.core import fileio
-from musefuse.core.graph.store import FILES, MANIFEST, ArtifactStore
-from musefuse.core.graph.tasks import Task
+from musefuse.core.engine.store import FILES, MANIFEST, ArtifactStore
+from musefuse.core.engine.task import Task
 from musefuse.lab.synth import write_synthetic
 
 # The default pipeline (a decision per regressor and fuser) on one narrow modality: ~3 s on a CPU.

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from musefuse.core.graph import executors
-from musefuse.core.graph.executors import WorkerStore
+from musefuse.core.engine import executors
+from musefuse.core.engine.executors import WorkerStore
 from musefuse.lab.synth import write_synthetic
 
 TINY = ["--modalities", "fau", "--layers", "1", "--hidden", "4", "--epochs", "1", "--threads", "1", "--device", "cpu"]
@@ -99,7 +99,7 @@ def test_a_worker_store_writes_nothing_once_its_parent_is_gone(tmp_path, monkeyp
 
 GRANDCHILD = """
 import os, time
-from musefuse.core.graph.executors import die_with_parent
+from musefuse.core.engine.executors import die_with_parent
 die_with_parent(os.getppid(), kernel=False)
 print("ready", flush=True)
 time.sleep(60)
