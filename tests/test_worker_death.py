@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from musefuse.core.engine import executors
-from musefuse.core.engine.executors import WorkerStore
+from musefuse.core.engine import parent
+from musefuse.core.engine.store import WorkerStore
 from musefuse.lab.synth import write_synthetic
 
 TINY = ["--modalities", "fau", "--layers", "1", "--hidden", "4", "--epochs", "1", "--threads", "1", "--device", "cpu"]
@@ -86,7 +86,7 @@ def test_a_worker_store_writes_nothing_once_its_parent_is_gone(tmp_path, monkeyp
     def orphaned():
         raise RuntimeError("orphaned")  # in a worker: os._exit
 
-    monkeypatch.setattr(executors, "_orphaned", orphaned)
+    monkeypatch.setattr(parent, "orphaned", orphaned)
     entry = ("k" * 64, {"kind": "fuser"}, {}, {}, {"1": np.zeros(3, np.float32)}, {"label": "x"})
     mine = WorkerStore(tmp_path / "store", os.getppid())
     mine.put(*entry)
@@ -99,7 +99,7 @@ def test_a_worker_store_writes_nothing_once_its_parent_is_gone(tmp_path, monkeyp
 
 GRANDCHILD = """
 import os, time
-from musefuse.core.engine.executors import die_with_parent
+from musefuse.core.engine.parent import die_with_parent
 die_with_parent(os.getppid(), kernel=False)
 print("ready", flush=True)
 time.sleep(60)
@@ -119,7 +119,7 @@ def test_without_the_kernels_help_the_watcher_still_ends_an_orphaned_worker():
         worker = int(middle.stdout.readline())
         assert middle.stdout.readline().strip() == "ready"  # the worker's own line (it shares the pipe)
         assert _alive(worker)
-        time.sleep(2 * executors._WATCH_SECONDS)
+        time.sleep(2 * parent.WATCH_SECONDS)
         assert _alive(worker)  # its parent lives: left alone
         middle.kill()
         middle.wait()
