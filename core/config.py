@@ -13,7 +13,7 @@ from musefuse.core.errors import ConfigError
 from musefuse.core.interfaces import ModelSettings, RnnType, TrainingBudget
 from musefuse.core.method.candidates import OPTIONAL_CANDIDATES, REGRESSOR_CANDIDATES
 
-CANDIDATES_DESCRIBED = "; ".join(f"{n} ({REGRESSOR_CANDIDATES[n].description})" for n in OPTIONAL_CANDIDATES)
+CANDIDATES_DESCRIBED = "; ".join(f"{n}: {REGRESSOR_CANDIDATES[n].description}" for n in OPTIONAL_CANDIDATES)
 
 # Presets change only the training budget, never the architecture (4 x 64 BiGRU stays).
 # `paper`: the paper's budget and plain early stopping (sec. 4.3). `cpu`: chosen on devel from the
@@ -88,7 +88,7 @@ class RunConfig(BaseModel):
     unimodal_candidates: list[Literal[OPTIONAL_CANDIDATES]] = Field(  # declared in core/method/candidates.py
         [], description=(
             "More variants of every regressor to train and decide between, beyond the difficulty input "
-            f"(re_unimodal): {CANDIDATES_DESCRIBED}. Each is decided per regressor by the rule of "
+            f"(re_unimodal). {CANDIDATES_DESCRIBED}. Each is decided per regressor by the rule of "
             "core/learning/decisions.py on out-of-fold + devel predictions; each costs its fold models."))
     average_candidates: bool = Field(True, description=(
         "Where a regressor has several candidates, their average is one more (needs no training); the rule keeps "

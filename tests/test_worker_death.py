@@ -1,5 +1,6 @@
 """Issue 30: worker processes die with the run that started them, whatever kills it (SIGKILL included), and
-never write a store entry once it is gone."""
+never write a store entry once it is gone. Issue 35: they are tied to it before they import anything heavy, and
+every task that fails is reported."""
 
 from __future__ import annotations
 
@@ -13,8 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from musefuse.core.engine import parent
+from musefuse.core.engine import parent, worker
+from musefuse.core.engine.executors import SilentReporter
+from musefuse.core.engine.kinds import TaskKind, register_kind
+from musefuse.core.engine.local import LocalExecutor
 from musefuse.core.engine.store import WorkerStore
+from musefuse.core.engine.task import Task
+from musefuse.core.errors import MusefuseError
 from musefuse.lab.synth import write_synthetic
 
 TINY = ["--modalities", "fau", "--layers", "1", "--hidden", "4", "--epochs", "1", "--threads", "1", "--device", "cpu"]
@@ -132,3 +138,59 @@ def test_without_the_kernels_help_the_watcher_still_ends_an_orphaned_worker():
         middle.wait()
         if "worker" in locals() and _alive(worker):
             os.kill(worker, signal.SIGKILL)
+
+
+def test_the_worker_entry_imports_nothing_heavy():
+    """A spawned worker imports its entry module before it can arm the parent-death signal: torch (seconds to
+    import) must not come with it, or a run killed meanwhile leaves its workers behind."""
+    code = "import sys, musefuse.core.engine.worker; assert 'torch' not in sys.modules, 'torch'"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+EVENTS: list[str] = []
+
+
+class RecordingFactory:
+    """A worker-context factory that notes when it is unpickled (the method's import) and when it builds."""
+
+    def __init__(self) -> None:
+        self.name = "recording"
+
+    def __setstate__(self, state: dict) -> None:
+        EVENTS.append("unpickled")
+        self.__dict__.update(state)
+
+    def __call__(self, store: object) -> str:
+        EVENTS.append("built")
+        return "context"
+
+
+def test_a_worker_is_tied_to_its_parent_before_it_unpickles_the_method(tmp_path, monkeypatch):
+    import pickle
+
+    EVENTS.clear()
+    monkeypatch.setattr(parent, "die_with_parent", lambda pid: EVENTS.append("armed"))
+    monkeypatch.setattr("musefuse.core.engine.executors.apply_threads", lambda threads: None)
+    worker.init_worker(pickle.dumps(RecordingFactory()), str(tmp_path / "store"), 1, None, os.getpid())
+    assert EVENTS == ["armed", "unpickled", "built"]
+
+
+def _always_fails(task: Task, context: object, progress: object) -> None:
+    raise ValueError(f"{task.label} broke")
+
+
+class FailingKind:
+    """A worker-context factory that registers, in the worker, a task kind that always fails."""
+
+    def __call__(self, store: object) -> None:
+        register_kind(TaskKind("always-fails", _always_fails))
+
+
+@pytest.mark.slow  # two spawned workers
+def test_the_local_executor_reports_every_task_that_failed(tmp_path):
+    tasks = [Task("always-fails", f"task {i}", {"i": i}) for i in range(2)]
+    with pytest.raises(MusefuseError) as raised:
+        LocalExecutor(FailingKind(), tmp_path / "store", threads=1, workers=2).execute(tasks, SilentReporter())
+    message = str(raised.value)
+    assert "2 of 2 task(s) failed" in message
+    assert "task 0: ValueError: task 0 broke" in message and "task 1: ValueError: task 1 broke" in message

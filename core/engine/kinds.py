@@ -1,6 +1,6 @@
 """The registry of task kinds: what a kind's runner computes, and how progress reports show it.
 
-A method registers each of its kinds once, at import (musefuse.core.method.kinds). A runner gets the task,
+A method registers each of its kinds once, when its module of kinds is imported. A runner gets the task,
 the worker context (whatever the method's factory built in this process) and a progress callback, and returns
 what the store keeps of the task (:class:`Produced`); :func:`run_task` writes it, so a runner never writes the
 store itself and an executor never needs to know what a kind does.
