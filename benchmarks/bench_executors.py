@@ -42,17 +42,11 @@ def child(args: argparse.Namespace) -> None:
     t0 = time.perf_counter()
     from musefuse.core.config import RunConfig
     from musefuse.core.data.loader import load_dataset, standardise
-    from musefuse.core.engine.executors import (
-        InProcessExecutor,
-        LocalExecutor,
-        SilentReporter,
-        WorkerSpec,
-        apply_threads,
-        run_plan,
-    )
+    from musefuse.core.engine.executors import InProcessExecutor, SilentReporter, apply_threads, run_plan
+    from musefuse.core.engine.local import LocalExecutor
     from musefuse.core.engine.store import ArtifactStore
-    from musefuse.core.method.env import TaskEnv
     from musefuse.core.method.plan import plan_run
+    from musefuse.core.method.workers import worker_contexts
     from musefuse.core.plugin_host import get_host
     from musefuse.core.runs.runner import resolve_device
 
@@ -71,12 +65,11 @@ def child(args: argparse.Namespace) -> None:
     threads, k = 1, args.concurrency
     apply_threads(threads)
     start = 0.0
+    contexts = worker_contexts(ds, host, device)
     if args.executor == "inprocess":
-        executor = InProcessExecutor(TaskEnv(ds, host, device, store), threads)
+        executor = InProcessExecutor(contexts.here(store), store, threads)
     elif args.executor == "local":
-        spec = WorkerSpec(Path(base.data), tuple(base.modalities), tuple(base.targets), ds.fingerprint, str(device),
-                          threads, store.root)
-        executor = LocalExecutor(spec, k)
+        executor = LocalExecutor(contexts.spawned, store.root, threads, k)
     else:
         import ray
 
@@ -88,7 +81,7 @@ def child(args: argparse.Namespace) -> None:
                  configure_logging=False)
         start = time.perf_counter() - s
         gpus = int(10_000 / k) / 10_000 if device.type == "cuda" else None
-        executor = RayExecutor(ds, store.root, str(device), threads, gpus_per_task=gpus)
+        executor = RayExecutor(contexts.shipped, store.root, str(device), threads, gpus_per_task=gpus)
     s = time.perf_counter()
     run_plan(list(tasks.values()), store, executor, SilentReporter())
     execute = time.perf_counter() - s
