@@ -53,7 +53,7 @@ class RichReporter:
         if task.key in self.finished_keys:  # a late event from a worker
             return
         self.started(task)
-        lower_better = task.kind == "estimator"
+        lower_better = task.lower_is_better
         best = self.best.get(task.key)
         if math.isfinite(score) and (best is None or (score < best if lower_better else score > best)):
             self.best[task.key] = best = score

@@ -41,8 +41,8 @@ def _fit_estimator(spec: Spec, env: TaskEnv, fit, devel, ctx):
     est = plugin.create()
     plugin.call("fit()", est.fit, [x[i] for i in fit], [x[i] for i in devel], ctx)
     tensors, meta = plugin.state(est)
-    return tensors, {"plugin": plugin.name, **meta}, stages.difficulty(plugin, est, x, env.dataset.subjects), \
-        plugin.fit_result(est)
+    difficulty = stages.difficulty(plugin, est, x, env.dataset.subjects)
+    return tensors, {"plugin": plugin.name, **meta}, difficulty, plugin.fit_result(est)
 
 
 def _fit_fold_mean(spec: Spec, env: TaskEnv, fit, devel, ctx):

@@ -9,7 +9,8 @@ configuration; an experiment is a session with many, whose shared models are tra
 
     with Session.open([cfg], out, overwrite=cfg.overwrite, echo=echo) as session:
         session.load()
-        (plan,) = session.train([session.plan(cfg)])
+        plan = session.plan(cfg)
+        session.train([plan])
         fitted, outputs = session.collect(plan, cfg)
         session.finish(records)
 """
