@@ -140,10 +140,22 @@ def test_without_the_kernels_help_the_watcher_still_ends_an_orphaned_worker():
             os.kill(worker, signal.SIGKILL)
 
 
+HEAVY = "('torch', 'numpy', 'pandas', 'musefuse.core.method')"
+
+
 def test_the_worker_entry_imports_nothing_heavy():
     """A spawned worker imports its entry module before it can arm the parent-death signal: torch (seconds to
-    import) must not come with it, or a run killed meanwhile leaves its workers behind."""
-    code = "import sys, musefuse.core.engine.worker; assert 'torch' not in sys.modules, 'torch'"
+    import), numpy or the method must not come with it, or a run killed meanwhile leaves its workers behind."""
+    code = f"import sys, musefuse.core.engine.worker; assert not set({HEAVY}) & set(sys.modules), sys.modules.keys()"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_console_script_imports_nothing_heavy():
+    """A spawned worker of a run started by the `musefuse` script imports that script again, first of all."""
+    from importlib.metadata import entry_points
+
+    (script,) = [e for e in entry_points(group="console_scripts") if e.name == "musefuse"]
+    code = f"import sys, {script.module}; assert not set({HEAVY}) & set(sys.modules), sys.modules.keys()"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
