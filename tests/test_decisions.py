@@ -303,3 +303,48 @@ def test_a_candidate_that_wins_on_out_of_fold_subjects_but_loses_on_devel_is_not
     assert decision.chosen == "plain"
     honest = noisy(golds[:30], 0.1, 2) + noisy(golds[30:], 0.1, 3)
     assert decide("x", {"plain": plain, "re": honest}, golds, "out-of-fold train + devel", parts).chosen == "re"
+
+
+# One declaration in core/method/candidates.py; this script adds it before anything reads the candidates, as an
+# edit of that file would, then runs the CLI.
+WITH_A_NEW_CANDIDATE = """
+import sys
+from musefuse.core.method import candidates
+candidates.REGRESSOR_CANDIDATES["wider"] = candidates.Candidate("wider", "12 hidden units", settings=(("hidden", 12),))
+candidates.OPTIONAL_CANDIDATES += ("wider",)  # derived from the declarations when the module is read
+from musefuse.cli.app import main
+sys.argv = ["musefuse", *sys.argv[1:]]
+main()
+"""
+
+
+@pytest.mark.slow
+def test_a_new_candidate_is_one_declaration_trained_decided_and_followed_by_predict(data, tmp_path):
+    import subprocess
+    import sys
+
+    def musefuse(*args) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", WITH_A_NEW_CANDIDATE, *map(str, args)], capture_output=True,
+                              text=True)
+
+    run = tmp_path / "run"
+    done = musefuse("run", "--modalities", "fau", "--data", data, "--out", run, "--unimodal-candidates", "wider",
+                    "--no-re-unimodal", "--layers", "1", "--hidden", "8", "--epochs", "2", "--threads", "1",
+                    "--workers", "1", "--device", "cpu")
+    assert done.returncode == 0, done.stderr
+    assert "wider" in musefuse("run", "--help").stdout
+    trained = [t["label"] for t in json.loads((run / "tasks.json").read_text()) if t["kind"] == "regressor"]
+    assert "fold 1/3 unimodal fau → arousal (wider)" in trained
+    decisions = [e for e in json.loads((run / "decisions.json").read_text()) if e["stage"] == "unimodal"]
+    assert decisions and all(list(e["candidates"]) == [BASE, "wider", AVERAGE] for e in decisions)
+    for e in decisions:  # the kept candidate's fold models are the members predict loads (the average: both)
+        assert len(e["members"]) == 3 * (2 if e["chosen"] == AVERAGE else 1)
+    out = tmp_path / "pred"
+    done = musefuse("predict", "--run", run, "--out", out, "--stage", "unimodal", "--device", "cpu")
+    assert done.returncode == 0, done.stderr
+    import pandas as pd
+
+    for sid in pd.read_csv(data / "metadata" / "partition.csv").query("Partition != 'train'")["Id"]:
+        theirs = pd.read_csv(run / "predictions" / "unimodal-fau" / "arousal" / f"{sid}.csv")
+        mine = pd.read_csv(out / "fau" / "arousal" / f"{sid}.csv")
+        assert (abs(theirs["value"] - mine["value"]) < 1e-5).all(), sid
