@@ -134,8 +134,9 @@ def _fit_summary(task: Task, result: Any, seconds: float) -> dict[str, Any]:
     return info
 
 
-def _epochs(spec: dict[str, Any]) -> int:
-    return int(spec["fit"]["epochs"]) if "fit" in spec else 1
+def _epochs(raw: dict[str, Any]) -> int:
+    spec = Spec(raw)
+    return int(spec.budget["epochs"]) if spec.fitted else 1
 
 
 for _name, _fit in {"estimator": _fit_estimator, "fold-mean": _fit_fold_mean, "calibration": _fit_calibration,

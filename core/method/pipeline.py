@@ -33,6 +33,7 @@ from musefuse.core.method.boundary import Plugin
 from musefuse.core.method.candidates import FUSION_CANDIDATES, fusion_decision, unimodal_decision
 from musefuse.core.method.env import TaskEnv, input_standardiser
 from musefuse.core.method.plan import RunPlan, plan_run
+from musefuse.core.method.spec import Spec
 from musefuse.core.method.tasks import model_seed
 from musefuse.core.method.workers import worker_contexts
 from musefuse.core.plugin_host import PluginHost, get_host
@@ -260,8 +261,8 @@ def collect(plan: RunPlan, store: ArtifactStore, cfg: RunConfig, dataset: Datase
                          {FUSION_CANDIDATES[re]: [[task.key, None]] for re, task in fusers.items()})
               for t, fusers in plan.fusers.items()}
     fusion_re = {t: d.chosen == FUSION_CANDIDATES[True] for t, d in fusion.items()}
-    regressors = {k: [(store.checkpoint(task.key), task.spec["difficulty"] is not None,
-                       task.spec.get("feature_scaling") == "recording", _own_standardiser(task, dataset, host))
+    regressors = {k: [(store.checkpoint(task.key), Spec(task.spec).difficulty is not None,
+                       Spec(task.spec).per_recording, _own_standardiser(task, dataset, host))
                       for task in up.members(unimodal[k].chosen)] for k, up in plan.unimodal.items()}
     fitted = Fitted.from_checkpoints(
         cfg, host, device, stats, {m: estimators(m) for m in plan.difficulty}, regressors,
@@ -293,9 +294,8 @@ def choose_mean_shrink(cfg: RunConfig, out: Outputs) -> dict[str, MeanShrink]:
 
 
 def _own_standardiser(task: Task, dataset: Dataset, host: PluginHost) -> Standardiser | None:
-    if task.spec.get("standardise") != "fit":
-        return None
-    return input_standardiser(dataset, host, task.spec["modality"], task.spec["fit_ids"])
+    spec = Spec(task.spec)
+    return input_standardiser(dataset, host, spec.modality, spec.fit_ids) if spec.own_scaling else None
 
 
 def train(
