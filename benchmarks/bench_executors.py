@@ -42,17 +42,11 @@ def child(args: argparse.Namespace) -> None:
     t0 = time.perf_counter()
     from musefuse.core.config import RunConfig, updated
     from musefuse.core.data.loader import load_dataset, standardise
-    from musefuse.core.graph.executors import (
-        InProcessExecutor,
-        LocalExecutor,
-        SilentReporter,
-        WorkerSpec,
-        apply_threads,
-        run_plan,
-    )
-    from musefuse.core.graph.plan import plan_run
-    from musefuse.core.graph.store import ArtifactStore
-    from musefuse.core.graph.tasks import TaskEnv
+    from musefuse.core.engine.executors import InProcessExecutor, SilentReporter, apply_threads, run_plan
+    from musefuse.core.engine.local import LocalExecutor
+    from musefuse.core.engine.store import ArtifactStore
+    from musefuse.core.method.plan import plan_run
+    from musefuse.core.method.workers import worker_contexts
     from musefuse.core.plugin_host import get_host
     from musefuse.core.runs.runner import resolve_device
 
@@ -71,16 +65,15 @@ def child(args: argparse.Namespace) -> None:
     threads, k = 1, args.concurrency
     apply_threads(threads)
     start = 0.0
+    contexts = worker_contexts(ds, host, device)
     if args.executor == "inprocess":
-        executor = InProcessExecutor(TaskEnv(ds, host, device, store), threads)
+        executor = InProcessExecutor(contexts.here(store), store, threads)
     elif args.executor == "local":
-        spec = WorkerSpec(Path(base.inputs.data), tuple(base.inputs.modalities), tuple(base.inputs.targets),
-                          ds.fingerprint, str(device), threads, store.root)
-        executor = LocalExecutor(spec, k)
+        executor = LocalExecutor(contexts.spawned, store.root, threads, k)
     else:
         import ray
 
-        from musefuse.core.graph.ray_executor import RayExecutor
+        from musefuse.core.engine.ray_executor import RayExecutor
 
         s = time.perf_counter()
         # CPU: K Ray CPUs (K one-thread trainings at once); CUDA: every core, and 1/K of a GPU per training.
@@ -88,7 +81,7 @@ def child(args: argparse.Namespace) -> None:
                  configure_logging=False)
         start = time.perf_counter() - s
         gpus = int(10_000 / k) / 10_000 if device.type == "cuda" else None
-        executor = RayExecutor(ds, store.root, str(device), threads, gpus_per_task=gpus)
+        executor = RayExecutor(contexts.shipped, store.root, str(device), threads, gpus_per_task=gpus)
     s = time.perf_counter()
     run_plan(list(tasks.values()), store, executor, SilentReporter())
     execute = time.perf_counter() - s
@@ -175,7 +168,7 @@ def main() -> None:
 def identical(rows: list) -> bool:
     import numpy as np
 
-    from musefuse.core.graph.store import ArtifactStore
+    from musefuse.core.engine.store import ArtifactStore
 
     first = ArtifactStore(rows[0][2])
     for _, _, store, _, _, r in rows[1:]:

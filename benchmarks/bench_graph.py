@@ -61,9 +61,11 @@ def sweep(config: Path, env: dict[str, str], store: Path) -> tuple[float, int]:
 import yaml
 from musefuse.core.config import RunConfig, updated
 from musefuse.core.data.loader import load_dataset, standardise
-from musefuse.core.graph.executors import LocalExecutor, SilentReporter, WorkerSpec, parallelism, run_plan
-from musefuse.core.graph.plan import plan_run
-from musefuse.core.graph.store import ArtifactStore
+from musefuse.core.engine.executors import SilentReporter, parallelism, run_plan
+from musefuse.core.engine.local import LocalExecutor
+from musefuse.core.method.workers import worker_contexts
+from musefuse.core.method.plan import plan_run
+from musefuse.core.engine.store import ArtifactStore
 from musefuse.core.plugin_host import get_host
 from musefuse.core.runs.runner import resolve_device
 base = RunConfig.model_validate(yaml.safe_load(open({str(config)!r})))
@@ -80,9 +82,8 @@ for seed in (0, 1, 2):
         for t in plan_run(cfg, ds, host, device.type).tasks:
             tasks.setdefault(t.key, t)
 par = parallelism(device.type)
-spec = WorkerSpec(root, tuple(base.inputs.modalities), tuple(base.inputs.targets), ds.fingerprint, str(device),
-                  par.threads, {str(store)!r})
-run_plan(list(tasks.values()), ArtifactStore({str(store)!r}), LocalExecutor(spec, par.workers), SilentReporter())
+executor = LocalExecutor(worker_contexts(ds, host, device).spawned, {str(store)!r}, par.threads, par.workers)
+run_plan(list(tasks.values()), ArtifactStore({str(store)!r}), executor, SilentReporter())
 print(len(tasks))
 """
     start = time.perf_counter()

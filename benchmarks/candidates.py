@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from musefuse.core.config import ungroup
-from musefuse.core.graph.store import ArtifactStore
+from musefuse.core.engine.store import ArtifactStore
 from musefuse.core.learning.metrics import partition_scores
 
 

@@ -18,7 +18,7 @@ from musefuse.core.config import RunConfig
 from musefuse.core.data.dataset import fill_missing
 from musefuse.core.data.embedded import data_root
 from musefuse.core.data.loader import load_dataset, standardise
-from musefuse.core.graph.pipeline import Outputs, fit_context, model_seed
+from musefuse.core.method.pipeline import Outputs, fit_context, model_seed
 from musefuse.core.plugin_host import get_host
 from musefuse.lab.difficulty_quality import difficulty_auc, read_truth_masks
 from musefuse.plugins.estimators import AutoEncoderRE

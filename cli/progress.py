@@ -2,7 +2,7 @@
 
 On a terminal: one live bar per running model (epochs, best devel score so far, time). Elsewhere
 (a log file, CI, a cluster job) no bars: the run's log prints one plain line per finished model
-with its time and best score (musefuse.core.graph.pipeline.describe_fit), and while models are
+with its time and best score (musefuse.core.method.pipeline.describe_fit), and while models are
 still training a line at least every minute says which, at which epoch. Bar and log show the
 same number: the best epoch's so far, which is the one a finished model keeps.
 """
@@ -16,13 +16,13 @@ from typing import Any
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from musefuse.cli.common import err
-from musefuse.core.graph.tasks import Task
+from musefuse.core.engine.task import Task
 
 HEARTBEAT_SECONDS = 50  # without bars, say what is training at least this often
 
 
 class RichReporter:
-    """Implements musefuse.core.graph.executors.Reporter; use as a context manager."""
+    """Implements musefuse.core.engine.executors.Reporter; use as a context manager."""
 
     def __init__(self, enabled: bool | None = None) -> None:
         enabled = err.is_terminal if enabled is None else enabled
@@ -53,7 +53,7 @@ class RichReporter:
         if task.key in self.finished_keys:  # a late event from a worker
             return
         self.started(task)
-        lower_better = task.kind == "estimator"
+        lower_better = task.lower_is_better
         best = self.best.get(task.key)
         if math.isfinite(score) and (best is None or (score < best if lower_better else score > best)):
             self.best[task.key] = best = score

@@ -13,6 +13,7 @@ from musefuse.cli import options as o
 from musefuse.cli.common import err, reports_errors, stdout
 from musefuse.cli.progress import RichReporter
 from musefuse.core.config import build_config
+from musefuse.core.method.candidates import OPTIONAL_CANDIDATES
 from musefuse.core.runs.runner import execute_run
 from musefuse.lab.experiments.tables import model_name
 
@@ -72,8 +73,8 @@ def run(
         None, "--re-fusion/--no-re-fusion",
         help="Force the difficulty into / out of the fuser's input (default: where it wins on devel)."),
     unimodal_candidates: str = typer.Option(
-        None, help="More regressor variants decided on unseen subjects, comma-separated: recording, delay+2s, "
-                   "delay+4s, dropout, smaller (default none; each costs its fold models; docs/pipeline.md)."),
+        None, help="More regressor variants decided on unseen subjects, comma-separated: "
+                   f"{', '.join(OPTIONAL_CANDIDATES)} (default none; each costs its fold models; docs/pipeline.md)."),
     average_candidates: bool = typer.Option(
         None, "--average-candidates/--no-average-candidates",
         help="Where a regressor has several candidates, their average is one more (default on)."),

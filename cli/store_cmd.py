@@ -9,8 +9,8 @@ from rich.table import Table
 from rich.text import Text
 
 from musefuse.cli.common import Command, Group, err, reports_errors, stdout
+from musefuse.core.engine.store import MANIFEST, ArtifactStore, default_store, delete
 from musefuse.core.errors import ConfigError
-from musefuse.core.graph.store import MANIFEST, ArtifactStore, default_store, delete
 
 store_app = typer.Typer(help="Check and clean the artifact store (finished models shared between runs).",
                         no_args_is_help=True, cls=Group)

@@ -17,6 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from musefuse.core.data.dataset import MissingPolicy
 from musefuse.core.errors import ConfigError
 from musefuse.core.interfaces import ModelSettings, RnnType, TrainingBudget
+from musefuse.core.method.candidates import OPTIONAL_CANDIDATES, REGRESSOR_CANDIDATES
+
+CANDIDATES_DESCRIBED = "; ".join(f"{n}: {REGRESSOR_CANDIDATES[n].description}" for n in OPTIONAL_CANDIDATES)
 
 # Presets change only the training budget, never the architecture (4 x 64 BiGRU stays).
 # `paper`: the paper's budget and plain early stopping (sec. 4.3). `cpu`: chosen on devel from the
@@ -160,13 +163,11 @@ class DecisionsConfig(_Group):
     re_fusion: bool | Literal["devel"] = Field("devel", description=(
         "Difficulty appended to the fuser's input: devel (decided by the same rule, on devel: fusers have no "
         "out-of-fold predictions), true or false."))
-    unimodal_candidates: list[Literal["recording", "delay+2s", "delay+4s", "dropout", "smaller"]] = Field(
+    unimodal_candidates: list[Literal[OPTIONAL_CANDIDATES]] = Field(  # declared in core/method/candidates.py
         [], description=(
             "More variants of every regressor to train and decide between, beyond the difficulty input "
-            "(re_unimodal): recording (features z-scored per recording), delay+2s / delay+4s (the label that much "
-            "later than label_shift), dropout (0.3 between layers), smaller (2 × 32 instead of 4 × 64). Each is "
-            "decided per regressor by the rule of core/learning/decisions.py on out-of-fold + devel predictions; "
-            "each costs its fold models."))
+            f"(re_unimodal). {CANDIDATES_DESCRIBED}. Each is decided per regressor by the rule of "
+            "core/learning/decisions.py on out-of-fold + devel predictions; each costs its fold models."))
     average_candidates: bool = Field(True, description=(
         "Where a regressor has several candidates, their average is one more (needs no training); the rule keeps "
         "it only where it wins on unseen subjects."))

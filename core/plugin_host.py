@@ -6,7 +6,7 @@ aliases and duplicates are resolved and invalid objects are refused. Whatever a 
 plugin does wrong (fails to import, raises, registers or returns junk, claims a taken name,
 misspells a hook) becomes a warning naming its distribution; the rest keeps working. What plugins
 print while they load goes to stderr (stdout carries ``--json`` output). At run time the task graph
-calls plugins through musefuse.core.graph.boundary, which turns their failures into one error.
+calls plugins through musefuse.core.method.boundary, which turns their failures into one error.
 
 Environment:
   MUSEFUSE_LOAD_PLUGINS=dist1,dist2   load only these third-party distributions ('' = none); names

@@ -1,9 +1,8 @@
 """Worker processes that end with the process that started them, however it ends (SIGKILL included).
 
 Light on purpose (the standard library only): a worker arms this first thing in its initializer, before it
-imports anything heavy, so a parent killed while its workers start leaves none behind. ``musefuse extract``'s
-pool uses it; the graph executors' workers do the same (core/graph/executors.py ``die_with_parent``, to be
-imported from here).
+imports anything heavy, so a parent killed while its workers start leaves none behind. The task executors'
+workers (core/engine/worker.py) and ``musefuse extract``'s pool both use it.
 """
 
 from __future__ import annotations
@@ -17,11 +16,11 @@ import time
 
 # A worker whose parent is gone exits at once with this status (nobody is left to read it).
 ORPHAN_EXIT = 70
-_WATCH_SECONDS = 0.5
+WATCH_SECONDS = 0.5
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
-def _orphaned() -> None:
+def orphaned() -> None:
     os._exit(ORPHAN_EXIT)  # not SystemExit: no cleanup that could write anything, no waiting on the pool
 
 
@@ -51,13 +50,13 @@ def die_with_parent(parent: int, *, kernel: bool = True, root: int | None = None
         except (OSError, AttributeError):  # no prctl in this libc: the watcher below still works
             pass
     if os.getppid() != parent or (root is not None and _gone(root)):
-        _orphaned()
+        orphaned()
 
     def watch() -> None:
         while True:
-            time.sleep(_WATCH_SECONDS)
+            time.sleep(WATCH_SECONDS)
             if os.getppid() != parent or (root is not None and _gone(root)):
-                _orphaned()
+                orphaned()
 
     threading.Thread(target=watch, name="musefuse-parent-watch", daemon=True).start()
 

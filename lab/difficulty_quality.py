@@ -22,7 +22,7 @@ import pandas as pd
 
 from musefuse.core.data.dataset import Dataset, Subject
 from musefuse.core.errors import DataError
-from musefuse.core.graph.pipeline import Fitted, Outputs
+from musefuse.core.method.pipeline import Fitted, Outputs
 
 TRUTH_DIR = "truth"
 TruthMasks = dict[str, dict[str, np.ndarray]]  # subject id -> modality -> (T,) bool on the subject's timeline
@@ -96,9 +96,9 @@ def difficulty_auc(
 ) -> dict[str, dict[str, Any]]:
     """Per modality: how well the difficulty separates truth-corrupted frames from clean ones.
 
-    ``source`` is a :class:`~musefuse.core.graph.pipeline.Fitted` (its estimators are applied to
+    ``source`` is a :class:`~musefuse.core.method.pipeline.Fitted` (its estimators are applied to
     ``subjects``, which must be standardised with its statistics) or an
-    :class:`~musefuse.core.graph.pipeline.Outputs` (its own subjects and difficulties; ``subjects`` is
+    :class:`~musefuse.core.method.pipeline.Outputs` (its own subjects and difficulties; ``subjects`` is
     ignored). ``truth`` is :func:`read_truth_masks`'s result or a data folder holding ``truth/``.
     Frames of the given ``partitions`` are pooled (None: every subject).
 

@@ -39,7 +39,7 @@ def _isolated(monkeypatch, tmp_path_factory):
     monkeypatch.delenv("MUSEFUSE_STORE", raising=False)
     # Runs inside the test process default to one worker, i.e. in-process (a worker pool's start-up
     # would dominate tiny test runs); tests of the concurrent executor ask for workers explicitly.
-    monkeypatch.setattr("musefuse.core.graph.executors.cpu_cores", lambda: 1)
+    monkeypatch.setattr("musefuse.core.engine.executors.cpu_cores", lambda: 1)
     plugin_host._HOST = None
     # Tiny test models: extra intra-op threads only add synchronisation (and spin on a busy machine).
     threads = torch.get_num_threads()

@@ -12,9 +12,10 @@ from typer.testing import CliRunner
 
 from musefuse.cli.app import app
 from musefuse.core.config import RunConfig
-from musefuse.core.graph.plan import plan_run
-from musefuse.core.learning.decisions import AVERAGE, BASE, Decision, decide
+from musefuse.core.learning.decisions import Decision, decide
 from musefuse.core.learning.metrics import ccc_ci95
+from musefuse.core.method.candidates import AVERAGE, BASE
+from musefuse.core.method.plan import plan_run
 from musefuse.lab.synth import write_synthetic
 
 MODS = ["egemaps", "fau"]
@@ -115,7 +116,6 @@ def test_each_candidate_is_fold_models_and_the_fuser_reads_the_decision(data):
     cfg = config(data)
     ds, _, host = loaded(data, cfg)
     plan = plan_run(cfg, ds, host, "cpu")
-    assert plan.complete
     up = plan.unimodal[("fau", "arousal")]
     assert list(up.refs) == [BASE, "re", AVERAGE]
     assert [len(models) for models in up.candidates.values()] == [cfg.method.ensemble.folds, cfg.method.ensemble.folds]
@@ -161,8 +161,11 @@ def test_the_rule_keeps_what_holds_on_unseen_subjects_not_what_fits_train(data, 
     on the in-sample predictions instead, the same candidate wins: the out-of-fold evidence is what decides."""
     import torch
 
-    from musefuse.core.graph.store import ArtifactStore
-    from musefuse.core.graph.tasks import Task, TaskEnv, data_key, run_task
+    from musefuse.core.engine.kinds import run_task
+    from musefuse.core.engine.store import ArtifactStore
+    from musefuse.core.engine.task import Task
+    from musefuse.core.method import kinds  # noqa: F401 - registers the method's task kinds
+    from musefuse.core.method.env import TaskEnv, data_key
 
     cfg = config(data)
     ds, _, host = loaded(data, cfg)
@@ -190,7 +193,7 @@ def test_the_rule_keeps_what_holds_on_unseen_subjects_not_what_fits_train(data, 
             "data": data_key(ds), "target": "arousal", "decision": "unimodal fau → arousal: model",
             "fit_ids": train + devel, "evidence": "out-of-fold train + devel", "order": ["plain", "re"],
             "candidates": {"plain": {"refs": [[keys["modest"], None]]}, "re": {"refs": memoriser_refs}}})
-        return task, run_task(task, env)
+        return task, run_task(task, env, store)
 
     out_of_fold = [[keys["memorised"], None], [keys["fold1"], folds[0]], [keys["fold2"], folds[1]]]
     task, info = decision(out_of_fold)
@@ -357,3 +360,48 @@ def test_the_report_of_an_ensemble_says_where_its_members_disagree(tmp_path):
     assert "| fusion | fau | arousal | seed 0 re; seed 1 re; seed 2 plain | 0.3000 [n/a] | — |" in rows
     assert "| unimodal | fau | arousal | plain |" in rows
 
+
+
+# One declaration in core/method/candidates.py; this script adds it before anything reads the candidates, as an
+# edit of that file would, then runs the CLI.
+WITH_A_NEW_CANDIDATE = """
+import sys
+from musefuse.core.method import candidates
+candidates.REGRESSOR_CANDIDATES["wider"] = candidates.Candidate("wider", "12 hidden units", settings=(("hidden", 12),))
+candidates.OPTIONAL_CANDIDATES += ("wider",)  # derived from the declarations when the module is read
+from musefuse.cli.app import main
+sys.argv = ["musefuse", *sys.argv[1:]]
+main()
+"""
+
+
+@pytest.mark.slow
+def test_a_new_candidate_is_one_declaration_trained_decided_and_followed_by_predict(data, tmp_path):
+    import subprocess
+    import sys
+
+    def musefuse(*args) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", WITH_A_NEW_CANDIDATE, *map(str, args)], capture_output=True,
+                              text=True)
+
+    run = tmp_path / "run"
+    done = musefuse("run", "--modalities", "fau", "--data", data, "--out", run, "--unimodal-candidates", "wider",
+                    "--no-re-unimodal", "--layers", "1", "--hidden", "8", "--epochs", "2", "--threads", "1",
+                    "--workers", "1", "--device", "cpu")
+    assert done.returncode == 0, done.stderr
+    assert "wider" in musefuse("run", "--help").stdout
+    trained = [t["label"] for t in json.loads((run / "tasks.json").read_text()) if t["kind"] == "regressor"]
+    assert "fold 1/3 unimodal fau → arousal (wider)" in trained
+    decisions = [e for e in json.loads((run / "decisions.json").read_text()) if e["stage"] == "unimodal"]
+    assert decisions and all(list(e["candidates"]) == [BASE, "wider", AVERAGE] for e in decisions)
+    for e in decisions:  # the kept candidate's fold models are the members predict loads (the average: both)
+        assert len(e["members"]) == 3 * (2 if e["chosen"] == AVERAGE else 1)
+    out = tmp_path / "pred"
+    done = musefuse("predict", "--run", run, "--out", out, "--stage", "unimodal", "--device", "cpu")
+    assert done.returncode == 0, done.stderr
+    import pandas as pd
+
+    for sid in pd.read_csv(data / "metadata" / "partition.csv").query("Partition != 'train'")["Id"]:
+        theirs = pd.read_csv(run / "predictions" / "unimodal-fau" / "arousal" / f"{sid}.csv")
+        mine = pd.read_csv(out / "fau" / "arousal" / f"{sid}.csv")
+        assert (abs(theirs["value"] - mine["value"]) < 1e-5).all(), sid

@@ -8,24 +8,27 @@ from types import SimpleNamespace
 import pytest
 from pydantic import BaseModel
 
+from musefuse.core.engine import executor_registry as registry
+from musefuse.core.engine.executors import InProcessExecutor, Parallelism
+from musefuse.core.engine.local import LocalExecutor
+from musefuse.core.engine.store import ArtifactStore
 from musefuse.core.errors import ConfigError
-from musefuse.core.graph import executor_registry as registry
-from musefuse.core.graph.executors import InProcessExecutor, LocalExecutor, Parallelism
-from musefuse.core.graph.store import ArtifactStore
 
-DATASET = SimpleNamespace(root=Path("data"), modalities=["fau"], targets=["arousal"], fingerprint="f" * 64)
+# what a method hands the executors: a factory per place a task can run (here plain values stand for them)
+CONTEXTS = registry.WorkerContexts(here=lambda store: "context", spawned="rebuilds from the data folder",
+                                   shipped="carries the data")
 
 
 def build(executor: str, workers: int = 1, **fields):
-    cfg = SimpleNamespace(execution=SimpleNamespace(executor=executor, **fields))  # the fields of cfg.execution
-    return registry.make_executor(cfg, Parallelism(workers, 1), DATASET, None, "cpu", ArtifactStore(Path("store")))
+    execution = SimpleNamespace(executor=executor, **fields)  # the fields of cfg.execution
+    return registry.make_executor(execution, Parallelism(workers, 1), CONTEXTS, "cpu", ArtifactStore(Path("store")))
 
 
 def test_local_runs_in_process_with_one_worker_and_in_worker_processes_with_more():
     assert isinstance(build("local", workers=1), InProcessExecutor)
     pool = build("local", workers=3)
     assert isinstance(pool, LocalExecutor) and pool.workers == 3
-    assert pool.spec.data == Path("data") and pool.spec.fingerprint == "f" * 64
+    assert pool.factory == "rebuilds from the data folder" and pool.store == Path("store")
     assert isinstance(build("inprocess", workers=3), InProcessExecutor)
 
 
@@ -42,7 +45,7 @@ def test_a_registered_executor_gets_its_options_from_the_config_fields_of_their_
 
     def factory(setting, options):
         built.append((setting.par.workers, options.queue))
-        return InProcessExecutor(None)
+        return InProcessExecutor(None, setting.store)
 
     monkeypatch.setitem(registry.EXECUTORS, "slurm", registry.ExecutorEntry(Options, factory))
     build("slurm", workers=4, queue="gpu", unrelated=1)

@@ -15,12 +15,14 @@ from typer.testing import CliRunner
 from musefuse.cli.app import app
 from musefuse.core.config import RunConfig
 from musefuse.core.data.recording import standardise_recording
-from musefuse.core.graph.plan import plan_run
-from musefuse.core.graph.store import ArtifactStore
-from musefuse.core.graph.tasks import TaskEnv, run_task
+from musefuse.core.engine.kinds import run_task
+from musefuse.core.engine.store import ArtifactStore
 from musefuse.core.interfaces import FitContext, ModelSettings, TrainingBudget
 from musefuse.core.learning.models import SequenceModel
 from musefuse.core.learning.training import fit_sequence_model
+from musefuse.core.method import kinds  # noqa: F401 - registers the method's task kinds
+from musefuse.core.method.env import TaskEnv
+from musefuse.core.method.plan import plan_run
 from musefuse.lab.synth import write_synthetic
 
 MODS = ["egemaps", "fau"]
@@ -125,10 +127,10 @@ def test_weight_decay_reaches_the_optimizer_of_regressors_only(data, tmp_path, m
     ds, _, host = loaded(data, cfg)
     plan = plan_run(cfg, ds, host, "cpu")
     env = TaskEnv(ds, host, torch.device("cpu"), ArtifactStore(tmp_path))
-    run_task(plan.estimators["fau"], env)
+    run_task(plan.estimators["fau"], env, env.store)
     assert made and all(m == ("Adam", 0.0) for m in made)  # the auto-encoder: plain Adam, as before
     made.clear()
-    run_task(regressor(plan, "fau", "arousal"), env)
+    run_task(regressor(plan, "fau", "arousal"), env, env.store)
     assert made and all(m == ("AdamW", 0.03) for m in made)
 
 

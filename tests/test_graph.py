@@ -16,11 +16,14 @@ import torch
 from graph_helpers import TINY, Recorder, loaded, regressor
 
 from musefuse.core.config import RunConfig, flatten, updated
-from musefuse.core.graph.executors import LocalExecutor, WorkerSpec, parallelism
-from musefuse.core.graph.pipeline import train
-from musefuse.core.graph.plan import plan_run
-from musefuse.core.graph.store import ArtifactStore
-from musefuse.core.graph.tasks import Task, TaskEnv
+from musefuse.core.engine.executors import parallelism
+from musefuse.core.engine.local import LocalExecutor
+from musefuse.core.engine.store import ArtifactStore
+from musefuse.core.engine.task import Task
+from musefuse.core.method.env import TaskEnv
+from musefuse.core.method.pipeline import train
+from musefuse.core.method.plan import plan_run
+from musefuse.core.method.workers import FromFolder
 from musefuse.lab.synth import write_synthetic
 
 MODS = ["egemaps", "fau"]
@@ -213,8 +216,9 @@ def test_results_identical_across_executors(data, tmp_path):
     inproc, _ = fit(data, tmp_path / "a", fusion_train="out-of-fold", folds=2)
     cfg = config(data)
     ds, _, _ = loaded(data, cfg)
-    spec = WorkerSpec(data, tuple(MODS), ("arousal", "valence"), ds.fingerprint, "cpu", 1, tmp_path / "b")
-    local, rec = fit(data, tmp_path / "b", executor=LocalExecutor(spec, workers=2), fusion_train="out-of-fold",
+    factory = FromFolder(data, tuple(MODS), ("arousal", "valence"), ds.fingerprint, "cpu")
+    local, rec = fit(data, tmp_path / "b", executor=LocalExecutor(factory, tmp_path / "b", 1, workers=2),
+                     fusion_train="out-of-fold",
                      folds=2)
     assert len(rec.trained) == 2 * 3 + 4 * 3 + 2
     for key in inproc.unimodal:
@@ -226,7 +230,7 @@ def test_results_identical_across_executors(data, tmp_path):
 
 
 def test_parallelism_uses_the_cores(monkeypatch):
-    monkeypatch.setattr("musefuse.core.graph.executors.cpu_cores", lambda: 8)
+    monkeypatch.setattr("musefuse.core.engine.executors.cpu_cores", lambda: 8)
     assert parallelism("cpu", None, 1).workers == 8
     assert parallelism("cpu", None, 2).workers == 4
     assert parallelism("cpu", 2, None).threads == 4

@@ -4,6 +4,7 @@ module imports itself back through others (at top level or inside a function, si
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import musefuse
@@ -95,7 +96,7 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 def test_the_graph_sees_the_package():
     graph = _graph()
     assert {"musefuse.core.runs.runner", "musefuse.cli.app", "musefuse.lab.synth"} <= set(graph)
-    assert "musefuse.core.graph.plan" in graph["musefuse.core.runs.session"]
+    assert "musefuse.core.method.plan" in graph["musefuse.core.runs.session"]
 
 
 def test_core_imports_nothing_from_lab_or_cli():
@@ -112,3 +113,23 @@ def test_no_import_cycles():
 def test_the_cycle_finder_finds_a_cycle():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert _cycles({"a": {"b"}, "b": set()}) == []
+
+
+# The engine knows nothing of the method, its data, its settings or its plugins (issue 33).
+ENGINE = "musefuse.core.engine"
+ENGINE_MUST_NOT_IMPORT = ("musefuse.core.data", "musefuse.core.learning", "musefuse.core.method",
+                          "musefuse.core.config", "musefuse.core.plugin_host")
+
+
+def test_the_engine_imports_nothing_of_the_method():
+    bad = sorted(f"{m} imports {t}" for m, targets in _graph().items() if m == ENGINE or m.startswith(ENGINE + ".")
+                 for t in targets if t.startswith(ENGINE_MUST_NOT_IMPORT))
+    assert not bad, "\n".join(bad)
+
+
+def test_the_engine_names_nothing_of_the_method_even_in_text():
+    """The grep of issue 33's 'done when': not in a string, a comment or a TYPE_CHECKING block either."""
+    pattern = re.compile(r"musefuse\.core\.(data|learning|method|config)|plugin_host")
+    hits = [f"{p.name}:{n}: {line.strip()}" for p in sorted((ROOT / "core" / "engine").rglob("*.py"))
+            for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if pattern.search(line)]
+    assert not hits, "\n".join(hits)

@@ -20,7 +20,7 @@ import torch
 from cli_helpers import clean_exit_2, cli
 
 from musefuse.core.errors import PluginRunError
-from musefuse.core.graph.boundary import Plugin, in_task
+from musefuse.core.method.boundary import Plugin, in_task
 from musefuse.core.plugin_host import PluginHost, get_host
 from musefuse.lab.synth import write_synthetic
 
@@ -314,8 +314,8 @@ def test_environment_lists_third_party_distributions_with_versions(faulty, synth
 
 
 def test_ray_lists_a_failed_plugin_task_in_one_line():
-    from musefuse.core.graph.ray_executor import _why
-    from musefuse.core.graph.tasks import Task
+    from musefuse.core.engine.ray_executor import _why
+    from musefuse.core.engine.task import Task
 
     task = Task("fuser", "fusion (short) → arousal", {"fit_ids": []})
     cause = PluginRunError("fuser", "short", "musefuse-faulty", "0.2.0", "predict() returned 3 steps",

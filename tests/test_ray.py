@@ -20,13 +20,14 @@ import pytest
 from graph_helpers import TINY, Recorder, loaded, regressor
 
 from musefuse.core.config import RunConfig
+from musefuse.core.engine import ray_executor as ray_module
+from musefuse.core.engine.local import LocalExecutor
+from musefuse.core.engine.ray_executor import RayExecutor, import_ray
+from musefuse.core.engine.store import ArtifactStore
 from musefuse.core.errors import ConfigError, MusefuseError
-from musefuse.core.graph import ray_executor as ray_module
-from musefuse.core.graph.executors import LocalExecutor, WorkerSpec
-from musefuse.core.graph.pipeline import train
-from musefuse.core.graph.plan import plan_run
-from musefuse.core.graph.ray_executor import RayExecutor, import_ray
-from musefuse.core.graph.store import ArtifactStore
+from musefuse.core.method.pipeline import train
+from musefuse.core.method.plan import plan_run
+from musefuse.core.method.workers import Carrying, FromFolder
 from musefuse.lab.synth import write_synthetic
 
 MODS = ["egemaps", "fau"]
@@ -47,14 +48,14 @@ def crashes(tmp_path, monkeypatch) -> Path:
     real_task = ray_module._ray_task
 
     # Defined in the fixture, so Ray ships it to its workers by value (the tests are not importable there).
-    def crashing_task(task, data, store, store_id, device, threads, events, *upstream):
+    def crashing_task(task, shipped, store, store_id, threads, events, *upstream):
         path = folder / task.key
         left = int(path.read_text().strip() or 0) if path.is_file() else 0
         if left > 0 and not ArtifactStore(Path(store)).has(task.key):  # dies after starting, before writing
             path.write_text(str(left - 1))
             events.put_nowait(("started", task.key, socket.gethostname(), os.getpid()))
             os.kill(os.getpid(), signal.SIGKILL)
-        return real_task(task, data, store, store_id, device, threads, events, *upstream)
+        return real_task(task, shipped, store, store_id, threads, events, *upstream)
 
     monkeypatch.setattr(ray_module, "_ray_task", crashing_task)
     return folder
@@ -86,7 +87,7 @@ def fit(data: Path, store: Path, executor=None, make=None, **changes):
 
 
 def ray_executor(**kwargs):
-    return lambda ds, store: RayExecutor(ds, store, "cpu", 1, **kwargs)
+    return lambda ds, store: RayExecutor(Carrying(ds, "cpu"), store, "cpu", 1, **kwargs)
 
 
 def assert_same(a, b) -> None:
@@ -124,8 +125,8 @@ def test_ray_local_and_inprocess_give_identical_results(ray_instance, data, refe
     assert_same(reference, ray_out)
 
     ds, _, _ = loaded(data, config(data))
-    spec = WorkerSpec(data, tuple(MODS), ("arousal", "valence"), ds.fingerprint, "cpu", 1, tmp_path / "local")
-    local_out, _ = fit(data, tmp_path / "local", executor=LocalExecutor(spec, workers=2))
+    factory = FromFolder(data, tuple(MODS), ("arousal", "valence"), ds.fingerprint, "cpu")
+    local_out, _ = fit(data, tmp_path / "local", executor=LocalExecutor(factory, tmp_path / "local", 1, workers=2))
     assert_same(reference, local_out)
 
 
@@ -141,7 +142,7 @@ def test_a_killed_worker_is_retried_and_the_sweep_finishes(ray_instance, data, r
     estimator, model = plan.estimators["fau"], regressor(plan, "egemaps", "valence")
     (crashes / estimator.key).write_text("1")  # SIGKILLed once, mid-sweep, with dependants waiting on it
     (crashes / model.key).write_text("2")  # twice: still within the 3 retries
-    executor = RayExecutor(ds, tmp_path / "store", "cpu", 1)
+    executor = RayExecutor(Carrying(ds, "cpu"), tmp_path / "store", "cpu", 1)
     try:
         out, rec = fit(data, tmp_path / "store", executor=executor)
     finally:
@@ -166,7 +167,7 @@ def test_an_interrupted_sweep_resumes_and_skips_finished_tasks(ray_instance, dat
     store = tmp_path / "store"
     try:
         with pytest.raises(MusefuseError) as exc:
-            fit(data, store, executor=RayExecutor(ds, store, "cpu", 1, max_retries=1))
+            fit(data, store, executor=RayExecutor(Carrying(ds, "cpu"), store, "cpu", 1, max_retries=1))
     finally:
         (crashes / doomed.key).unlink()
     said = str(exc.value)
@@ -185,7 +186,7 @@ def test_an_interrupted_sweep_resumes_and_skips_finished_tasks(ray_instance, dat
 @needs_ray
 def test_a_worker_without_the_drivers_store_refuses_to_train(ray_instance, data, tmp_path, monkeypatch):
     """On a cluster the store must be shared: a node that sees another folder fails loudly."""
-    monkeypatch.setattr("musefuse.core.graph.ray_executor._store_id", lambda root: "not-what-the-workers-see")
+    monkeypatch.setattr("musefuse.core.engine.ray_executor._store_id", lambda root: "not-what-the-workers-see")
     with pytest.raises(MusefuseError, match="shared filesystem"):
         fit(data, tmp_path / "store", make=ray_executor(max_retries=0), estimator="none", fuser="mean",
             modalities=["fau"], targets=["arousal"])
@@ -196,7 +197,7 @@ def test_gpus_per_task_needs_cuda(data):
     cfg = config(data)
     ds, _, _ = loaded(data, cfg)
     with pytest.raises(ConfigError, match="--device cuda"):
-        RayExecutor(ds, Path("store"), "cpu", 1, gpus_per_task=0.25)
+        RayExecutor(Carrying(ds, "cpu"), Path("store"), "cpu", 1, gpus_per_task=0.25)
 
 
 # -- an optional extra -------------------------------------------------------------------------

@@ -20,8 +20,8 @@ from typer.testing import CliRunner
 
 from musefuse.cli.app import app
 from musefuse.core import fileio
-from musefuse.core.graph.store import MANIFEST, ArtifactStore
-from musefuse.core.graph.tasks import Task
+from musefuse.core.engine.store import MANIFEST, ArtifactStore
+from musefuse.core.engine.task import Task
 from musefuse.lab.synth import write_synthetic
 
 # The RE forced into both stages: a fixed graph whose task labels the damage sweep can name
@@ -129,7 +129,7 @@ def test_an_entry_is_checked_once_per_store_instance_until_a_file_changes(tmp_pa
     store = ArtifactStore(tmp_path)
     key = _entry(store)
     hashed = _count_hashing(monkeypatch)
-    assert store.trusted(key, "x", pytest.fail) and store.fit_info(key) == {"seconds": 1.0} and store.decision_info(key)
+    assert store.trusted(key, "x", pytest.fail) and store.fit_info(key) == {"seconds": 1.0} and store.info(key)
     assert len(hashed) == 1  # trusted, then the fit summary twice: one check
     assert ArtifactStore(tmp_path).info(key) and len(hashed) == 2  # another instance (the next run) checks again
     _truncate(store.path(key) / "signals.safetensors")  # a file changed after the check: checked again, and refused

@@ -19,8 +19,8 @@ from typer.testing import CliRunner
 
 from musefuse.cli.app import app
 from musefuse.core import fileio
-from musefuse.core.graph.store import FILES, MANIFEST, ArtifactStore
-from musefuse.core.graph.tasks import Task
+from musefuse.core.engine.store import FILES, MANIFEST, ArtifactStore
+from musefuse.core.engine.task import Task
 from musefuse.lab.synth import write_synthetic
 
 # The default pipeline (a decision per regressor and fuser) on one narrow modality: ~3 s on a CPU.
@@ -110,7 +110,7 @@ def test_garbage_fit_json_that_the_manifest_vouches_for(trained, tmp_path):
     (store.path(gate) / "fit.json").write_text("{not json")
     _reseal(store.path(gate))
     assert store.problem(gate) == "fit.json is not readable JSON"
-    assert store.decision_info(gate) is None  # was a JSONDecodeError traceback while planning
+    assert store.info(gate) is None  # was a JSONDecodeError traceback while planning
     _rerun_repairs(trained, store, tmp_path, [gate], "fit.json is not readable JSON")
 
 
@@ -169,7 +169,7 @@ def test_a_tampered_decision_is_never_used_downstream(trained, tmp_path):
     store, keys = _copy(trained, tmp_path)
     decision = keys["decision unimodal fau → arousal: model"]
     _flip(store, decision)
-    assert store.decision_info(decision) is None and store.path(decision).is_dir()  # left for the run to report
+    assert store.info(decision) is None and store.path(decision).is_dir()  # left for the run to report
     _rerun_repairs(trained, store, tmp_path, [decision], "fit.json differs")
 
 

@@ -1,5 +1,6 @@
 """Issue 30: worker processes die with the run that started them, whatever kills it (SIGKILL included), and
-never write a store entry once it is gone."""
+never write a store entry once it is gone. Issue 35: they are tied to it before they import anything heavy, and
+every task that fails is reported."""
 
 from __future__ import annotations
 
@@ -13,8 +14,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from musefuse.core.graph import executors
-from musefuse.core.graph.executors import WorkerStore
+from musefuse.core import procs
+from musefuse.core.engine import worker
+from musefuse.core.engine.executors import SilentReporter
+from musefuse.core.engine.kinds import TaskKind, register_kind
+from musefuse.core.engine.local import LocalExecutor
+from musefuse.core.engine.store import WorkerStore
+from musefuse.core.engine.task import Task
+from musefuse.core.errors import MusefuseError
 from musefuse.lab.synth import write_synthetic
 
 TINY = ["--modalities", "fau", "--layers", "1", "--hidden", "4", "--epochs", "1", "--threads", "1", "--device", "cpu"]
@@ -86,7 +93,7 @@ def test_a_worker_store_writes_nothing_once_its_parent_is_gone(tmp_path, monkeyp
     def orphaned():
         raise RuntimeError("orphaned")  # in a worker: os._exit
 
-    monkeypatch.setattr(executors, "_orphaned", orphaned)
+    monkeypatch.setattr(procs, "orphaned", orphaned)
     entry = ("k" * 64, {"kind": "fuser"}, {}, {}, {"1": np.zeros(3, np.float32)}, {"label": "x"})
     mine = WorkerStore(tmp_path / "store", os.getppid())
     mine.put(*entry)
@@ -99,7 +106,7 @@ def test_a_worker_store_writes_nothing_once_its_parent_is_gone(tmp_path, monkeyp
 
 GRANDCHILD = """
 import os, time
-from musefuse.core.graph.executors import die_with_parent
+from musefuse.core.procs import die_with_parent
 die_with_parent(os.getppid(), kernel=False)
 print("ready", flush=True)
 time.sleep(60)
@@ -119,7 +126,7 @@ def test_without_the_kernels_help_the_watcher_still_ends_an_orphaned_worker():
         worker = int(middle.stdout.readline())
         assert middle.stdout.readline().strip() == "ready"  # the worker's own line (it shares the pipe)
         assert _alive(worker)
-        time.sleep(2 * executors._WATCH_SECONDS)
+        time.sleep(2 * procs.WATCH_SECONDS)
         assert _alive(worker)  # its parent lives: left alone
         middle.kill()
         middle.wait()
@@ -132,3 +139,71 @@ def test_without_the_kernels_help_the_watcher_still_ends_an_orphaned_worker():
         middle.wait()
         if "worker" in locals() and _alive(worker):
             os.kill(worker, signal.SIGKILL)
+
+
+HEAVY = "('torch', 'numpy', 'pandas', 'musefuse.core.method')"
+
+
+def test_the_worker_entry_imports_nothing_heavy():
+    """A spawned worker imports its entry module before it can arm the parent-death signal: torch (seconds to
+    import), numpy or the method must not come with it, or a run killed meanwhile leaves its workers behind."""
+    code = f"import sys, musefuse.core.engine.worker; assert not set({HEAVY}) & set(sys.modules), sys.modules.keys()"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_console_script_imports_nothing_heavy():
+    """A spawned worker of a run started by the `musefuse` script imports that script again, first of all."""
+    from importlib.metadata import entry_points
+
+    (script,) = [e for e in entry_points(group="console_scripts") if e.name == "musefuse"]
+    code = f"import sys, {script.module}; assert not set({HEAVY}) & set(sys.modules), sys.modules.keys()"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+EVENTS: list[str] = []
+
+
+class RecordingFactory:
+    """A worker-context factory that notes when it is unpickled (the method's import) and when it builds."""
+
+    def __init__(self) -> None:
+        self.name = "recording"
+
+    def __setstate__(self, state: dict) -> None:
+        EVENTS.append("unpickled")
+        self.__dict__.update(state)
+
+    def __call__(self, store: object) -> str:
+        EVENTS.append("built")
+        return "context"
+
+
+def test_a_worker_is_tied_to_its_parent_before_it_unpickles_the_method(tmp_path, monkeypatch):
+    import pickle
+
+    EVENTS.clear()
+    monkeypatch.setattr(procs, "die_with_parent", lambda pid: EVENTS.append("armed"))
+    monkeypatch.setattr("musefuse.core.engine.executors.apply_threads", lambda threads: None)
+    worker.init_worker(pickle.dumps(RecordingFactory()), str(tmp_path / "store"), 1, None, os.getpid())
+    assert EVENTS == ["armed", "unpickled", "built"]
+
+
+def _always_fails(task: Task, context: object, progress: object) -> None:
+    raise ValueError(f"{task.label} broke")
+
+
+class FailingKind:
+    """A worker-context factory that registers, in the worker, a task kind that always fails."""
+
+    def __call__(self, store: object) -> None:
+        register_kind(TaskKind("always-fails", _always_fails))
+
+
+@pytest.mark.slow  # two spawned workers
+def test_the_local_executor_reports_every_task_that_failed(tmp_path):
+    tasks = [Task("always-fails", f"task {i}", {"i": i}) for i in range(2)]
+    with pytest.raises(MusefuseError) as raised:
+        LocalExecutor(FailingKind(), tmp_path / "store", threads=1, workers=2).execute(tasks, SilentReporter())
+    message = str(raised.value)
+    assert "2 of 2 task(s) failed" in message
+    assert "task 0: ValueError: task 0 broke" in message and "task 1: ValueError: task 1 broke" in message

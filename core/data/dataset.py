@@ -93,7 +93,7 @@ class Dataset:
     folders: dict[str, str] = field(default_factory=dict)  # modality -> folder it was found under
     report: LoadReport = field(default_factory=LoadReport)
     # The same hash per part: 'labels' (partition file and label files) and each modality's files,
-    # so a model keys on what it reads, not on modalities loaded beside it (musefuse.core.graph.plan).
+    # so a model keys on what it reads, not on modalities loaded beside it (musefuse.core.method.plan).
     part_fingerprints: dict[str, str] = field(default_factory=dict)
 
     def partition(self, name: str) -> list[Subject]:

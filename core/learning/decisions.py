@@ -23,9 +23,8 @@ with the data the models learned from: a recording artefact that tracks the labe
 unscored candidate never wins. So a more complex candidate must win clearly on unseen subjects, and a tie keeps
 the simpler one.
 
-Adding a choice is one declaration in :data:`REGRESSOR_CANDIDATES` (and a name in the config's
-``unimodal_candidates``); the planner trains each declared candidate's fold models, and the decision task scores
-them with :func:`decide`.
+The candidates are declared in :mod:`musefuse.core.method.candidates`: adding one is one declaration there; the
+planner trains each asked-for candidate's fold models, and the decision task scores them with :func:`decide`.
 """
 
 from __future__ import annotations
@@ -41,33 +40,6 @@ from musefuse.core.learning.metrics import bootstrap_cccs, ccc_ci95, partition_s
 DRAWS = 200  # subject resamples for a standard error (the choice is reproducible: the seed is fixed)
 # In every decision task's key: a stored decision made by another version of the rule is never reused.
 RULE = "one-se, must not lose on devel (2026-12)"
-BASE = "plain"  # the regressor as configured: no difficulty input, the run's standardisation and delay
-AVERAGE = "average"  # the mean of every trained candidate's predictions: needs no training of its own
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """A variant of a regressor: what it changes in the model the config describes."""
-
-    name: str
-    description: str
-    re: bool = False  # the difficulty appended to its input
-    per_recording: bool = False  # features z-scored per recording (standardise: recording)
-    extra_shift_s: float = 0.0  # predict the label this much later than the run's label_shift
-    settings: tuple[tuple[str, Any], ...] = ()  # model settings it overrides (ModelSettings fields)
-
-
-# The declared regressor candidates, simplest first (the order the rule goes through them).
-REGRESSOR_CANDIDATES: dict[str, Candidate] = {c.name: c for c in (
-    Candidate(BASE, "the features alone"),
-    Candidate("re", "the features and the difficulty (reconstruction error)", re=True),
-    Candidate("recording", "the features z-scored per recording (a subject's level and look removed)",
-              per_recording=True),
-    Candidate("delay+2s", "the label 2 s later than the run's label_shift (annotation delay)", extra_shift_s=2.0),
-    Candidate("delay+4s", "the label 4 s later than the run's label_shift", extra_shift_s=4.0),
-    Candidate("dropout", "dropout 0.3 between the recurrent layers (regularised)", settings=(("dropout", 0.3),)),
-    Candidate("smaller", "2 recurrent layers of 32 units instead of 4 of 64", settings=(("layers", 2), ("hidden", 32))),
-)}
 
 
 @dataclass(frozen=True)

@@ -33,11 +33,17 @@ from musefuse.core import fileio
 from musefuse.core.config import RunConfig, is_set, updated
 from musefuse.core.data.dataset import Standardiser
 from musefuse.core.errors import MusefuseError, RunFolderError
-from musefuse.core.graph.boundary import Plugin
-from musefuse.core.graph.pipeline import Ensemble, Fitted
 from musefuse.core.learning.decisions import Decision, configured
 from musefuse.core.learning.mean_shrink import MeanShrink
 from musefuse.core.learning.models import model_from_checkpoint
+from musefuse.core.method.boundary import Plugin
+from musefuse.core.method.candidates import (
+    BASE,
+    FUSION_CANDIDATES,
+    fusion_decision,
+    unimodal_decision,
+)
+from musefuse.core.method.pipeline import Ensemble, Fitted
 from musefuse.core.plugin_host import PluginHost
 from musefuse.core.runs import runfolder
 
@@ -65,7 +71,7 @@ class Layout:
 
     def estimators(self, modality: str) -> list[tuple[Path | None, Path]]:
         """(own input scaling or None: the run's, checkpoint) of each of a modality's estimators: its all-train
-        estimator, or with ``difficulty_unseen: fold-mean`` its fold estimators (see musefuse.core.graph.plan)."""
+        estimator, or with ``difficulty_unseen: fold-mean`` its fold estimators (see musefuse.core.method.plan)."""
         c = self.config
         fold_mean = c.method.difficulty.difficulty_unseen == "fold-mean" and self._reads_signal
         n = c.method.ensemble.folds if fold_mean else 1
@@ -258,10 +264,9 @@ def read_decisions(where: Layout) -> tuple[Members, dict[str, bool], tuple[dict[
         regressor_re, fusion_re = read_difficulty_inputs(where)
         return ({k: [(where.regressor(*k), c.re, False, None)] for k, c in regressor_re.items()},
                 {t: c.re for t, c in fusion_re.items()},
-                ({k: configured(f"unimodal {k[0]} → {k[1]}: model", "re" if c.re else "plain")
+                ({k: configured(unimodal_decision(*k), "re" if c.re else BASE)
                   for k, c in regressor_re.items()},
-                 {t: configured(f"fusion → {t}: difficulty input", "re" if c.re else "no-re")
-                  for t, c in fusion_re.items()}))
+                 {t: configured(fusion_decision(t), FUSION_CANDIDATES[bool(c.re)]) for t, c in fusion_re.items()}))
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
         if not isinstance(raw, list):

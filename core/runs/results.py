@@ -7,10 +7,10 @@ from typing import Any
 import numpy as np
 
 from musefuse.core.data.dataset import PARTITIONS
-from musefuse.core.graph.pipeline import Fitted, Outputs
 from musefuse.core.learning.decisions import Decision
 from musefuse.core.learning.mean_shrink import MeanShrink
 from musefuse.core.learning.metrics import interval95, jackknife_cccs, partition_scores
+from musefuse.core.method.pipeline import Fitted, Outputs
 
 
 def score_records(fitted: Fitted, out: Outputs, seed: int) -> list[dict[str, Any]]:

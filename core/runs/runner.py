@@ -12,13 +12,9 @@ import yaml
 from musefuse.core import fileio
 from musefuse.core.config import PRESET_COST, RunConfig, is_set, updated
 from musefuse.core.data.loader import load_dataset, standardise
+from musefuse.core.engine.executors import Reporter, apply_threads, parallelism
 from musefuse.core.errors import ConfigError, DataError, RunFolderError
-from musefuse.core.graph.executors import (
-    Reporter,
-    apply_threads,
-    parallelism,
-)
-from musefuse.core.graph.pipeline import Ensemble, Fitted, Outputs, average_outputs
+from musefuse.core.method.pipeline import Ensemble, Fitted, Outputs, average_outputs
 from musefuse.core.plugin_host import PluginHost, get_host
 from musefuse.core.runs import runfolder
 from musefuse.core.runs.checkpoints import ensemble_member, load_fitted, save_fitted
@@ -76,7 +72,8 @@ def execute_run(cfg: RunConfig, reporter: Reporter | None = None, echo=lambda _m
         if len(configs) > 1:
             log(f"ensemble of {len(configs)} pipelines, seeds {', '.join(str(c.execution.seed) for c in configs)}: "
                 "their predictions averaged")
-        plans, _ = session.train(lambda decided: [session.plan(c, decided) for c in configs])
+        plans = [session.plan(c) for c in configs]
+        session.train(plans)
         members = [session.collect(p, c) for p, c in zip(plans, configs, strict=True)]
         if len(members) == 1:
             (fitted, outputs), = members

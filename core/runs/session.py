@@ -9,7 +9,8 @@ configuration; an experiment is a session with many, whose shared models are tra
 
     with Session.open([cfg], out, overwrite=cfg.output.overwrite, echo=echo) as session:
         session.load()
-        (plan,) = session.train(lambda decided: [session.plan(cfg, decided)])
+        plan = session.plan(cfg)
+        session.train([plan])
         fitted, outputs = session.collect(plan, cfg)
         session.finish(records)
 """
@@ -32,20 +33,14 @@ from musefuse.core.data.dataset import Dataset, Standardiser
 from musefuse.core.data.embedded import data_root
 from musefuse.core.data.loader import load_dataset, standardise
 from musefuse.core.data.validate import check_settings
+from musefuse.core.engine.executor_registry import check_executor, make_executor
+from musefuse.core.engine.executors import Parallelism, Reporter, SilentReporter, apply_threads, parallelism, run_plan
+from musefuse.core.engine.store import ArtifactStore, default_store
 from musefuse.core.errors import ConfigError, DataError
-from musefuse.core.graph.executor_registry import check_executor, make_executor
-from musefuse.core.graph.executors import (
-    Parallelism,
-    Reporter,
-    SilentReporter,
-    apply_threads,
-    parallelism,
-    run_in_rounds,
-)
-from musefuse.core.graph.pipeline import Fitted, Outputs, TaskLog, collect, train
-from musefuse.core.graph.plan import Decided, RunPlan, plan_run
-from musefuse.core.graph.store import ArtifactStore, default_store
 from musefuse.core.learning import mean_shrink
+from musefuse.core.method.pipeline import Fitted, Outputs, TaskLog, collect, train
+from musefuse.core.method.plan import RunPlan, plan_run
+from musefuse.core.method.workers import worker_contexts
 from musefuse.core.plugin_host import PluginHost, get_host, resolve_aliases
 from musefuse.core.runs import runfolder
 
@@ -119,7 +114,7 @@ class Session:
         host = get_host()
         configs = [check_config(c, host) for c in configs]
         base = configs[0]
-        check_executor(base)  # a missing extra (ray) fails before any data is read
+        check_executor(base.execution)  # a missing extra (ray) fails before any data is read
         if base.inputs.data is not None and not Path(base.inputs.data).is_dir():
             raise DataError(f"--data {base.inputs.data}: data folder not found.")
         if len({str(c.inputs.data) for c in configs}) > 1:
@@ -173,17 +168,20 @@ class Session:
         return self.dataset
 
     # -- training --------------------------------------------------------------------------------
-    def plan(self, cfg: RunConfig, decided: Decided) -> RunPlan:
-        return plan_run(cfg, self.dataset, self.host, self.device.type, decided)
+    def plan(self, cfg: RunConfig) -> RunPlan:
+        return plan_run(cfg, self.dataset, self.host, self.device.type)
 
-    def train(self, plans: Callable[[Decided], list[RunPlan]]) -> tuple[list[RunPlan], dict[str, bool]]:
-        """Train what the store lacks of ``plans`` (planned in rounds; see run_in_rounds); writes tasks.json."""
+    def train(self, plans: Sequence[RunPlan]) -> dict[str, bool]:
+        """Train what the store lacks of ``plans`` (a model several plans share is one task); writes tasks.json.
+        Returns task key -> True where the store had it."""
         if self._executor is None:
-            self._executor = make_executor(self.configs[0], self.par, self.dataset, self.host, self.device,
-                                           self.store, self.log)
-        done, reused = run_in_rounds(plans, self.store, self._executor, self.tasks)
+            contexts = worker_contexts(self.dataset, self.host, self.device)
+            self._executor = make_executor(self.configs[0].execution, self.par, contexts, self.device, self.store,
+                                           self.log)
+        tasks = list({t.key: t for p in plans for t in p.tasks}.values())
+        reused = run_plan(tasks, self.store, self._executor, self.tasks)
         fileio.write_json(self.folder / "tasks.json", self.tasks.entries)
-        return done, reused
+        return reused
 
     def collect(self, plan: RunPlan, cfg: RunConfig) -> tuple[Fitted, Outputs]:
         fitted, outputs = collect(plan, self.store, cfg, self.dataset, self.stats, self.host, self.device)

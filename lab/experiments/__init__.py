@@ -2,7 +2,7 @@
 
 An experiment is a list of :class:`Trial` s — a name, a :class:`RunConfig` and what the trial
 varies (``{"rnn": "lstm"}``) — over one dataset. :func:`run_experiment` plans every trial
-(:func:`musefuse.core.graph.plan.plan_run`), unites the tasks by key (a model two trials share is
+(:func:`musefuse.core.method.plan.plan_run`), unites the tasks by key (a model two trials share is
 one task), runs what the artifact store lacks on one executor (independent models concurrently),
 then reads each trial's models back from the store and scores them like ``musefuse run`` does.
 Models an earlier experiment or run trained are reused, and an interrupted experiment resumes
@@ -37,10 +37,10 @@ import yaml
 
 from musefuse.core import fileio
 from musefuse.core.config import RunConfig, updated
+from musefuse.core.engine.executors import Reporter
+from musefuse.core.engine.task import Task
 from musefuse.core.errors import ConfigError, RunFolderError
-from musefuse.core.graph.executors import Reporter
-from musefuse.core.graph.plan import RunPlan
-from musefuse.core.graph.tasks import Task
+from musefuse.core.method.plan import RunPlan
 from musefuse.core.runs import runfolder
 from musefuse.core.runs.results import score_records
 from musefuse.core.runs.session import Session
@@ -163,11 +163,9 @@ def run_experiment(
             fileio.write_text(folder / "configs" / f"{slug(trial.name)}.yaml",
                               yaml.safe_dump(json.loads(cfg.model_dump_json()), sort_keys=False))
 
-        def plan_all(decided) -> list[RunPlan]:  # a model two trials share is one task (run_in_rounds)
-            plans = [session.plan(cfg, decided) for cfg in configs]
-            return [_unimodal(p) if t.unimodal_only else p for t, p in zip(trials, plans, strict=True)]
-
-        plans, reused = session.train(plan_all)
+        plans = [_unimodal(p) if t.unimodal_only else p
+                 for t, p in zip(trials, (session.plan(cfg) for cfg in configs), strict=True)]
+        reused = session.train(plans)  # a model two trials share is one task
         tasks = {t.key: t for p in plans for t in p.tasks}
         n_planned = sum(len(p.tasks) for p in plans)
         log(f"{n_planned} models over {len(trials)} trials, {len(tasks)} distinct (shared models were trained once)")

@@ -14,7 +14,7 @@ here, before anything downstream reads them:
 
 Anything a plugin prints while it runs goes to stderr, so stdout stays clean for ``--json``. Calls
 outside the task graph (a fitted pipeline loading its checkpoints and predicting: ``predict``,
-``robustness``; musefuse.core.graph.pipeline.Fitted) pass through here too, with ``during`` saying
+``robustness``; musefuse.core.method.pipeline.Fitted) pass through here too, with ``during`` saying
 what musefuse was doing in place of a task.
 
     plugin = Plugin(env.host, "fuser", spec["plugin"])

@@ -1,34 +1,46 @@
 """Executors by name (``--executor``): each a factory with its own options model.
 
 A new executor is one :func:`register` call: its name, the pydantic model of its options (fields
-named like the run's config fields it reads, e.g. ``ray_address``) and a factory that builds it for
-a loaded dataset. An optional ``check`` runs before any data is read (a missing extra fails early).
+named like the run's config fields it reads, e.g. ``ray_address``) and a factory that builds it from an
+:class:`ExecutorSetting`. An optional ``check`` runs before any data is read (a missing extra fails early).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from musefuse.core.engine.executors import Executor, InProcessExecutor, Parallelism
+from musefuse.core.engine.local import LocalExecutor
+from musefuse.core.engine.ray_executor import RayExecutor, import_ray
+from musefuse.core.engine.store import ArtifactStore
 from musefuse.core.errors import ConfigError, unknown
-from musefuse.core.graph.executors import Executor, InProcessExecutor, LocalExecutor, Parallelism, WorkerSpec
-from musefuse.core.graph.ray_executor import RayExecutor, import_ray
-from musefuse.core.graph.store import ArtifactStore
-from musefuse.core.graph.tasks import TaskEnv
+
+ContextFactory = Callable[[ArtifactStore], Any]  # the store -> a worker context (what the method's runners read)
+
+
+@dataclass(frozen=True)
+class WorkerContexts:
+    """How the method builds its worker context, per place a task can run (each factory gets the store).
+
+    The engine never looks inside a context: it hands it to the runner of each task kind.
+    """
+
+    here: ContextFactory  # in this process, from what it holds (its data may live only in memory)
+    spawned: ContextFactory  # picklable: in a fresh process on this machine (reads the data from their folder)
+    shipped: ContextFactory  # picklable, carrying its data: in a worker on any node (Ray's object store)
 
 
 @dataclass(frozen=True)
 class ExecutorSetting:
-    """What every executor is built from: the run's parallelism, data, plugins, device and store."""
+    """What every executor is built from: the run's parallelism, device, store and worker contexts."""
 
     par: Parallelism
-    dataset: Any  # the loaded, standardised Dataset (its root is re-read by worker processes)
-    host: Any  # PluginHost
-    device: Any  # torch.device
+    contexts: WorkerContexts
+    device: str  # 'cpu' or 'cuda'
     store: ArtifactStore
     log: Callable[[str], None] | None = None
 
@@ -66,34 +78,33 @@ def executor_entry(name: str) -> ExecutorEntry:
     return EXECUTORS[name]
 
 
-def check_executor(cfg: Any) -> None:
-    """Fail before any data is read when ``cfg.execution.executor`` is unknown or cannot run here."""
-    executor_entry(cfg.execution.executor).check()
+def check_executor(execution: Any) -> None:
+    """Fail before any data is read when ``execution.executor`` (the run's execution settings) is unknown or
+    cannot run here."""
+    executor_entry(execution.executor).check()
 
 
-def make_executor(cfg: Any, par: Parallelism, dataset: Any, host: Any, device: Any, store: ArtifactStore,
+def make_executor(execution: Any, par: Parallelism, contexts: WorkerContexts, device: Any, store: ArtifactStore,
                   log: Any = None) -> Executor:
-    """The executor ``cfg.execution.executor`` names, with its options read from the execution fields of the same
-    names."""
-    entry = executor_entry(cfg.execution.executor)
-    options = entry.options.model_validate({name: getattr(cfg.execution, name) for name in entry.options.model_fields})
-    return entry.build(ExecutorSetting(par, dataset, host, device, store, log), options)
+    """The executor ``execution.executor`` names, with its options read from the execution settings' fields of the
+    same names."""
+    entry = executor_entry(execution.executor)
+    options = entry.options.model_validate({name: getattr(execution, name) for name in entry.options.model_fields})
+    return entry.build(ExecutorSetting(par, contexts, str(device), store, log), options)
 
 
 def _inprocess(s: ExecutorSetting, _options: NoOptions) -> Executor:
-    return InProcessExecutor(TaskEnv(s.dataset, s.host, s.device, s.store), s.par.threads)
+    return InProcessExecutor(s.contexts.here(s.store), s.store, s.par.threads)
 
 
 def _local(s: ExecutorSetting, options: NoOptions) -> Executor:
     if s.par.workers <= 1:  # a single worker process would only add its start-up
         return _inprocess(s, options)
-    spec = WorkerSpec(Path(s.dataset.root), tuple(s.dataset.modalities), tuple(s.dataset.targets),
-                      s.dataset.fingerprint, str(s.device), s.par.threads, s.store.root)
-    return LocalExecutor(spec, s.par.workers)
+    return LocalExecutor(s.contexts.spawned, s.store.root, s.par.threads, s.par.workers)
 
 
 def _ray(s: ExecutorSetting, options: RayOptions) -> Executor:
-    return RayExecutor(s.dataset, s.store.root, str(s.device), s.par.threads, options.ray_address,
+    return RayExecutor(s.contexts.shipped, s.store.root, s.device, s.par.threads, options.ray_address,
                        options.gpus_per_task, log=s.log or (lambda _m: None))
 
 

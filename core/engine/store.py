@@ -17,7 +17,7 @@ the first one's artifact (the content is the same up to the executor, see DESIGN
 Like the data cache (``core/data/cache.py``: a checksum stored with each entry, checked on every
 read, a mismatch means "rebuild"), the store does not trust its files: an entry is checked against
 its manifest before a run reuses it (:meth:`ArtifactStore.trusted`) and before its fit summary is read
-(:meth:`ArtifactStore.info`, through which a run reads a decision's choice); a store instance (one per run)
+(:meth:`ArtifactStore.info`, through which a method reads what a task decided); a store instance (one per run)
 checks an entry once and checks it again only when one of its files changed. An entry is also bound to
 its key: the key recomputed from task.json's kind, numerics and spec must be the folder's name, so a
 folder holding another entry's files (a consistent copy, manifest and all) is no more trusted than a
@@ -29,7 +29,6 @@ file where a prefix folder belongs is moved aside the same way.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -42,7 +41,8 @@ from typing import Any
 
 import numpy as np
 
-from musefuse.core import fileio
+from musefuse.core import fileio, procs
+from musefuse.core.engine.task import task_key
 from musefuse.core.errors import RunFolderError
 
 STORE_ENV = "MUSEFUSE_STORE"
@@ -51,13 +51,6 @@ MANIFEST = "manifest.json"
 FILES = ("model.safetensors", "model.json", "signals.safetensors", "fit.json", "task.json")  # what MANIFEST covers
 JSON_FILES = ("task.json", "fit.json", "model.json")  # each must hold a JSON object
 DAMAGED = ".damaged-"  # prefix of an entry moved aside
-
-
-def task_key(kind: str, spec: Any, numerics: Any) -> str:
-    """A task's key: the sha256 of its kind, the numerics version and its spec (musefuse.core.graph.tasks.Task).
-    An entry's task.json holds all three, so the store can check that a folder holds the task its name says."""
-    blob = json.dumps({"kind": kind, "numerics": numerics, "spec": spec}, sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()
 
 
 def default_store() -> Path:
@@ -150,8 +143,8 @@ class ArtifactStore:
 
     def _checked(self, key: str) -> str | None:
         """:meth:`problem`, remembered while the entry's files stay as they were (same inode, size and modification
-        time each): a run checks an entry once, not again for each read (trusted, then its fit summary; a gate's
-        choice in every planning round). Any file replaced, rewritten or removed is checked again."""
+        time each): a run checks an entry once, not again for each read (trusted, then its fit summary; a decision's
+        choice when the run is collected). Any file replaced, rewritten or removed is checked again."""
         stamp = _stamp(self.path(key))  # taken before hashing: a file changed meanwhile does not match it later
         if stamp is not None and self._intact.get(key) == stamp:
             return None
@@ -234,11 +227,6 @@ class ArtifactStore:
             raise RunFolderError(f"artifact store entry {key[:12]} cannot be read: {self.problem(key)}.")
         return info
 
-    def decision_info(self, key: str) -> dict[str, Any] | None:
-        """A finished decision task's choice and scores (musefuse.core.learning.decisions); None while it has not
-        run, and None while its entry is damaged (a tampered choice is never read: see :meth:`info`)."""
-        return self.info(key)
-
     # -- writing -------------------------------------------------------------------------------
     def put(self, key: str, task: dict[str, Any], tensors: dict[str, Any], meta: dict[str, Any],
             signals: dict[str, np.ndarray], fit: dict[str, Any]) -> None:
@@ -276,6 +264,23 @@ class ArtifactStore:
                     shutil.rmtree(p, ignore_errors=True)
             except OSError:
                 pass
+
+
+class WorkerStore(ArtifactStore):
+    """The artifact store as a worker process writes it: never once the process that started it is gone.
+
+    A worker that was stopped and resumes after its run died (or a platform without PR_SET_PDEATHSIG)
+    would otherwise write a finished task into a store that another run may be using by then.
+    """
+
+    def __init__(self, root: Path, parent_pid: int) -> None:
+        super().__init__(root)
+        self.parent = parent_pid
+
+    def put(self, key: str, *args: Any, **kwargs: Any) -> None:
+        if os.getppid() != self.parent:
+            procs.orphaned()
+        super().put(key, *args, **kwargs)
 
 
 def _stamp(folder: Path) -> tuple[tuple[int, int, int], ...] | None:

@@ -8,13 +8,13 @@ How a sweep runs:
 - **Scheduling.** The whole DAG is submitted at once; a task's upstream tasks are passed as its
   arguments, so Ray starts it when they are done. Each task asks for ``threads`` CPUs and, on CUDA,
   ``gpus_per_task`` of a GPU (0.25: four trainings share one GPU; Ray sets CUDA_VISIBLE_DEVICES).
-- **Data reach each node once.** The driver puts its loaded, standardised dataset into Ray's object
-  store once; a node fetches it the first time one of its workers needs it, and its workers read it
-  from shared memory. Each worker process keeps the rebuilt task environment (dataset, plugins,
-  gap-filled features) for the run's data fingerprint, so later tasks in the same worker start at
-  once. We chose the object store over each worker re-reading the data folder because the data then
-  need not be on every node (only the store must be shared), and a worker gets exactly the arrays
-  the driver standardised.
+- **Data reach each node once.** The driver puts the method's worker-context factory, which carries
+  the loaded, standardised dataset, into Ray's object store once; a node fetches it the first time one
+  of its workers needs it, and its workers read it from shared memory. Each worker process keeps the
+  context it built (for musefuse: dataset, plugins, gap-filled features) for as long as the executor
+  runs graphs, so later tasks in the same worker start at once. We chose the object store over each
+  worker re-reading the data folder because the data then need not be on every node (only the store
+  must be shared), and a worker gets exactly the arrays the driver standardised.
 - **The store must be shared.** Workers write artifacts into the same :class:`ArtifactStore` with
   the same atomic rename, so on a cluster it must be a shared filesystem mounted at the same path on
   every node. A worker checks this (an id the driver writes into the store) before it trains, so a
@@ -41,11 +41,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from musefuse.core.errors import ConfigError, MusefuseError, PluginRunError, first_line
-from musefuse.core.graph.executors import CUDA_WORKERS, Executor, Reporter, apply_threads
-from musefuse.core.graph.store import ArtifactStore
-from musefuse.core.graph.tasks import Task, TaskEnv, run_task
-from musefuse.core.plugin_host import get_host
+from musefuse.core.engine.executors import CUDA_WORKERS, Executor, Reporter, apply_threads, why_failed
+from musefuse.core.engine.kinds import run_task
+from musefuse.core.engine.store import ArtifactStore
+from musefuse.core.engine.task import Task
+from musefuse.core.errors import ConfigError, MusefuseError
 
 INSTALL_HINT = "--executor ray needs Ray: pip install 'musefuse[ray]'"
 # A worker that dies is restarted this many times per task before the task counts as failed.
@@ -68,14 +68,14 @@ def import_ray() -> Any:
 class RayExecutor(Executor):
     """Runs tasks as Ray tasks on a local Ray instance or a cluster, with bounded retries.
 
-    ``dataset`` is the run's standardised dataset (it goes into Ray's object store once); ``store``
-    the artifact store root (shared by every node); ``device`` 'cpu' or 'cuda'; ``threads`` torch
-    threads (and Ray CPUs) per task; ``address`` the cluster to join (None: ``$RAY_ADDRESS`` or the
+    ``factory(store)`` builds a worker's context (picklable; it goes into Ray's object store once, with the
+    data it carries); ``store`` the artifact store root (shared by every node); ``device`` 'cpu' or 'cuda';
+    ``threads`` torch threads (and Ray CPUs) per task; ``address`` the cluster to join (None: ``$RAY_ADDRESS`` or the
     latest local instance, else a new local one, which stays up until this process exits).
     """
 
-    def __init__(self, dataset: Any, store: Path, device: str, threads: int, address: str | None = None,
-                 gpus_per_task: float | None = None, max_retries: int = MAX_RETRIES,
+    def __init__(self, factory: Callable[[Any], Any], store: Path, device: str, threads: int,
+                 address: str | None = None, gpus_per_task: float | None = None, max_retries: int = MAX_RETRIES,
                  log: Callable[[str], None] = lambda _m: None) -> None:
         self.ray = import_ray()
         cuda = str(device).startswith("cuda")
@@ -84,10 +84,11 @@ class RayExecutor(Executor):
                               "(use --device cuda, or leave --gpus-per-task out).")
         if gpus_per_task is not None and not 0 < gpus_per_task <= 1:
             raise ConfigError(f"'gpus_per_task': {gpus_per_task} must be in (0, 1] (0.25: four trainings per GPU).")
-        self.dataset, self.store, self.device, self.threads = dataset, Path(store), str(device), threads
+        self.factory, self.store, self.device, self.threads = factory, Path(store), str(device), threads
         self.address, self.max_retries, self.log = address, max_retries, log
         self.gpus = (gpus_per_task or DEFAULT_GPUS_PER_TASK) if cuda else 0.0
         self.attempts: dict[str, list[tuple[str, int]]] = {}  # task key -> (host, pid) of each start seen
+        self._shipped: list[Any] = []  # [the factory's object ref], put once: workers keep what they built from it
 
     # -- the driver ----------------------------------------------------------------------------
     def _connect(self) -> None:
@@ -120,7 +121,8 @@ class RayExecutor(Executor):
             raise ConfigError("--executor ray with --device cuda: the Ray cluster has no GPUs.")
         store_id = _store_id(self.store)
         events = Queue(actor_options={"num_cpus": 0})  # 0: never waits for a CPU that trainings hold
-        data = [ray.put(self.dataset)]  # in a list: Ray passes the reference, workers fetch it on a cache miss
+        if not self._shipped:  # in a list: Ray passes the reference, workers fetch it on a cache miss
+            self._shipped.append(ray.put(self.factory))
         remote = ray.remote(max_calls=0)(_ray_task)  # max_calls=0: GPU workers are reused too (data loaded once)
         options = {"num_cpus": self.threads, "num_gpus": self.gpus, "max_retries": self.max_retries,
                    "retry_exceptions": False}
@@ -129,7 +131,7 @@ class RayExecutor(Executor):
         for task in _dependency_order(tasks):
             upstream = [refs[d] for d in task.deps if d in refs]  # deps outside `tasks` are in the store already
             refs[task.key] = remote.options(**options, name=task.label).remote(
-                task, data, str(self.store), store_id, self.device, self.threads, events, *upstream)
+                task, self._shipped, str(self.store), store_id, self.threads, events, *upstream)
         pending = {ref: key for key, ref in refs.items()}
         failed: dict[str, str] = {}  # key -> why
         tracebacks: list[str] = []  # of the plugins that failed (a PluginRunError's details)
@@ -209,12 +211,8 @@ def _why(exc: Exception, task: Task, by_key: dict[str, Task], failed: dict[str, 
     if upstream:
         return "not run: " + ", ".join(upstream) + " failed"
     cause = getattr(exc, "cause", None)
-    if isinstance(cause, PluginRunError):  # the plugin, its distribution and what it did (the line names the task)
-        return cause.summary()
-    if isinstance(cause, MusefuseError):
-        return first_line(cause)
-    if cause is not None:  # an exception raised by the task itself (not retried: it would fail again)
-        return f"{type(cause).__name__}: {str(cause).strip().splitlines()[0] if str(cause).strip() else ''}"
+    if cause is not None:  # raised by the task itself (not retried: it would fail again)
+        return why_failed(cause)
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return f"{type(exc).__name__} (its worker died on every attempt: killed, or out of memory?) {first}".rstrip()
 
@@ -239,14 +237,13 @@ def _store_id(root: Path) -> str:
 
 
 # -- the workers -----------------------------------------------------------------------------------
-_ENV: dict[tuple[str, str, str], TaskEnv] = {}  # (fingerprint, device, store) -> this worker's env (one entry)
+_CONTEXT: dict[tuple[str, str], Any] = {}  # (factory's object ref, store) -> this worker's context (one entry)
 
 
-def _worker_env(data: list[Any], fingerprint: str, store: str, store_id: str, device: str) -> TaskEnv:
-    key = (fingerprint, device, store)
-    if key not in _ENV:
+def _worker_context(shipped: list[Any], store: str, store_id: str) -> Any:
+    key = (shipped[0].hex(), store)
+    if key not in _CONTEXT:
         import ray
-        import torch
 
         here = Path(store) / STORE_ID
         try:
@@ -257,14 +254,13 @@ def _worker_env(data: list[Any], fingerprint: str, store: str, store_id: str, de
             raise MusefuseError(f"node {socket.gethostname()}: {store} is not the driver's artifact store "
                                 f"({here} {'differs' if seen else 'is missing'}). With Ray on several machines the "
                                 "store must be on a shared filesystem mounted at the same path on every node.")
-        torch.backends.cudnn.benchmark = False  # fixed kernels, as in the driver
-        dataset = ray.get(data[0])  # from this node's object store (fetched once per node)
-        _ENV.clear()  # one dataset at a time per worker
-        _ENV[key] = TaskEnv(dataset, get_host(quiet=True), torch.device(device), ArtifactStore(Path(store)))
-    return _ENV[key]
+        factory = ray.get(shipped[0])  # from this node's object store (fetched once per node)
+        _CONTEXT.clear()  # one context at a time per worker
+        _CONTEXT[key] = factory(ArtifactStore(Path(store)))
+    return _CONTEXT[key]
 
 
-def _ray_task(task: Task, data: list[Any], store: str, store_id: str, device: str, threads: int, events: Any,
+def _ray_task(task: Task, shipped: list[Any], store: str, store_id: str, threads: int, events: Any,
               *upstream: Any) -> dict[str, Any]:
     """One task on a Ray worker; ``upstream`` (the deps' fit summaries) only orders it after them."""
     host, pid = socket.gethostname(), os.getpid()
@@ -274,9 +270,9 @@ def _ray_task(task: Task, data: list[Any], store: str, store_id: str, device: st
     info = artifacts.info(task.key)
     if info is not None:
         return info
-    env = _worker_env(data, task.spec["data"], store, store_id, device)
+    context = _worker_context(shipped, store, store_id)
     apply_threads(threads)
-    return run_task(task, env, lambda e, s: _send(events, ("epoch", task.key, e, s)))
+    return run_task(task, context, artifacts, lambda e, s: _send(events, ("epoch", task.key, e, s)))
 
 
 def _send(events: Any, event: tuple) -> None:

@@ -1,7 +1,7 @@
 """The paper's pipeline: difficulty estimator -> unimodal regressors -> late fusion, per run.
 
 ``train`` plans a run's tasks (:mod:`.plan`), runs what the artifact store lacks with an executor
-(:mod:`.executors`) and collects a :class:`Fitted` pipeline and its :class:`Outputs` from the store.
+(:mod:`musefuse.core.engine.executors`) and collects a :class:`Fitted` pipeline and its :class:`Outputs` from the store.
 ``Fitted.apply`` runs the fitted stages on any dataset with the same modalities (the run's own data,
 or new data for ``musefuse predict``), so a run's test predictions and ``predict``'s are one code path.
 """
@@ -18,19 +18,24 @@ import numpy as np
 from musefuse.core import fileio
 from musefuse.core.config import RunConfig
 from musefuse.core.data.dataset import Dataset, Standardiser, Subject
+from musefuse.core.engine.executors import Executor, InProcessExecutor, Reporter, SilentReporter, run_plan
+from musefuse.core.engine.store import ArtifactStore, default_store
+from musefuse.core.engine.task import Task
 from musefuse.core.errors import MusefuseError
-from musefuse.core.graph.boundary import Plugin
-from musefuse.core.graph.executors import Executor, InProcessExecutor, Reporter, SilentReporter, run_in_rounds
-from musefuse.core.graph.plan import FUSION_CANDIDATES, RunPlan, model_seed, plan_run
-from musefuse.core.graph.store import ArtifactStore, default_store
-from musefuse.core.graph.tasks import Task, TaskEnv, input_standardiser
-from musefuse.core.graph.wiring import feature_input, fusion_input, mean_signal, regressor_input
 from musefuse.core.interfaces import DifficultyEstimator, FitContext, Fuser, Modality
 from musefuse.core.learning import mean_shrink
 from musefuse.core.learning.calibration import apply_calibration
 from musefuse.core.learning.decisions import Decision, configured
 from musefuse.core.learning.mean_shrink import MeanShrink
 from musefuse.core.learning.regressor import Regressor
+from musefuse.core.method import stages
+from musefuse.core.method.boundary import Plugin
+from musefuse.core.method.candidates import FUSION_CANDIDATES, fusion_decision, unimodal_decision
+from musefuse.core.method.env import TaskEnv, input_standardiser
+from musefuse.core.method.plan import RunPlan, plan_run
+from musefuse.core.method.spec import Spec
+from musefuse.core.method.tasks import model_seed
+from musefuse.core.method.workers import worker_contexts
 from musefuse.core.plugin_host import PluginHost, get_host
 
 __all__ = ["Ensemble", "Fitted", "Outputs", "train", "collect", "fit_context", "model_seed", "Reporter"]
@@ -86,13 +91,12 @@ class Fitted:
     # -- inputs of each stage ------------------------------------------------------------------
     def features(self, subjects: Sequence[Subject], modality: str, own: Standardiser | None = None,
                  per_recording: bool | None = None) -> list[np.ndarray]:
-        """Model input as in training (tasks.TaskEnv.features): ``own``: a fold model's input scaling;
+        """Model input as in training (stages.model_input): ``own``: a fold model's input scaling;
         ``per_recording``: z-scored per recording (None: as the run's ``standardise`` says)."""
         if per_recording is None:
             per_recording = self.config.inputs.standardise == "recording"
-        per_recording = per_recording and self._modality(modality).standardise
-        return [feature_input(s.features[modality] if own is None else own.transform(s.features[modality]),
-                              self.config.inputs.missing, per_recording) for s in subjects]
+        return stages.model_input([s.features[modality] for s in subjects], self._modality(modality),
+                                  self.config.inputs.missing, per_recording, own)
 
     def _modality(self, name: str) -> Modality:
         return next(m for m in self.modalities if m.name == name)
@@ -105,9 +109,8 @@ class Fitted:
         for own, est in self.estimators[modality]:
             x = (features or self.features(subjects, modality)) if own is None else self.features(
                 subjects, modality, own)
-            plugin = self._plugin("estimator", est)
-            signals.append(plugin.signals("difficulty()", plugin.call("difficulty()", est.difficulty, x), subjects))
-        return mean_signal(signals)
+            signals.append(stages.difficulty(self._plugin("estimator", est), est, x, subjects))
+        return stages.mean_signal(signals)
 
     def _plugin(self, kind: str, obj: Any) -> Plugin:
         """The plugin ``obj`` is, its calls and outputs checked as in a task (boundary.py)."""
@@ -120,8 +123,8 @@ class Fitted:
         for member in self.regressors[(modality, target)]:
             per_recording = member.per_recording or self.config.inputs.standardise == "recording"
             x = self.features(subjects, modality, member.own, per_recording)
-            preds.append(member.regressor.predict(regressor_input(x, difficulty if member.re else None)))
-        return mean_signal(preds)
+            preds.append(stages.predict_unimodal(member.regressor, x, difficulty if member.re else None))
+        return stages.mean_signal(preds)
 
     def fusion_inputs(
         self, out: Outputs, target: str, idx: Sequence[int] | None = None
@@ -131,7 +134,7 @@ class Fitted:
         rows = range(len(out.subjects)) if idx is None else idx
         preds = [[out.unimodal[(m, target)][i] for i in rows] for m in names]
         re = self.fusion_re[target]
-        return fusion_input(preds, [[out.difficulty[m][i] for i in rows] for m in names] if re else None)
+        return stages.fusion_input(preds, [[out.difficulty[m][i] for i in rows] for m in names] if re else None)
 
     # -- applying a fitted pipeline ------------------------------------------------------------
     def apply(self, subjects: list[Subject], stage: str = "fusion") -> Outputs:
@@ -147,9 +150,9 @@ class Fitted:
                 out.unimodal[(m.name, t)] = self.predict_unimodal(subjects, m.name, t, out.difficulty[m.name])
         if stage == "fusion":
             for t in self.config.inputs.targets:
-                plugin = self._plugin("fuser", self.fusers[t])
-                fused = plugin.call("predict()", self.fusers[t].predict, *self.fusion_inputs(out, t))
-                out.fusion[t] = self.shrink(t, plugin.signals("predict()", fused, subjects))
+                fuser = self.fusers[t]
+                out.fusion[t] = self.shrink(t, stages.fuse(self._plugin("fuser", fuser), fuser,
+                                                           *self.fusion_inputs(out, t), subjects))
         return out
 
     def shrink(self, target: str, fused: list[np.ndarray]) -> list[np.ndarray]:
@@ -220,8 +223,8 @@ def average_outputs(outputs: Sequence[Outputs]) -> Outputs:
     """The mean of several pipelines' outputs on the same subjects (difficulty: the first's)."""
     first = outputs[0]
     return Outputs(first.subjects, first.difficulty,
-                   {k: mean_signal([o.unimodal[k] for o in outputs]) for k in first.unimodal},
-                   {t: mean_signal([o.fusion[t] for o in outputs]) for t in first.fusion})
+                   {k: stages.mean_signal([o.unimodal[k] for o in outputs]) for k in first.unimodal},
+                   {t: stages.mean_signal([o.fusion[t] for o in outputs]) for t in first.fusion})
 
 
 def fit_context(cfg: RunConfig, device: Any, settings: Any, seed: int, **options: Any) -> FitContext:
@@ -243,7 +246,7 @@ def collect(plan: RunPlan, store: ArtifactStore, cfg: RunConfig, dataset: Datase
     def decided(task: Task | None, label: str, refs: dict[str, list]) -> Decision:
         if task is None:
             return configured(label, next(iter(refs)))
-        decision = Decision.from_json(store.decision_info(task.key)["decision"])
+        decision = Decision.from_json(store.fit_info(task.key)["decision"])
         # what later stages read is the chosen candidate's output: a store entry whose choice was rewritten (its
         # checksums too) would otherwise have the fuser read one candidate and predict use another
         kept, chosen = env.signal([[task.key, None]]), env.signal(refs[decision.chosen])
@@ -253,14 +256,13 @@ def collect(plan: RunPlan, store: ArtifactStore, cfg: RunConfig, dataset: Datase
                                 f"(musefuse store rm {task.key[:12]}) and run again.")
         return decision
 
-    unimodal = {k: decided(up.decision, f"unimodal {k[0]} → {k[1]}: model", up.refs)
-                for k, up in plan.unimodal.items()}
-    fusion = {t: decided(plan.fusion_decisions.get(t), f"fusion → {t}: difficulty input",
+    unimodal = {k: decided(up.decision, unimodal_decision(*k), up.refs) for k, up in plan.unimodal.items()}
+    fusion = {t: decided(plan.fusion_decisions.get(t), fusion_decision(t),
                          {FUSION_CANDIDATES[re]: [[task.key, None]] for re, task in fusers.items()})
               for t, fusers in plan.fusers.items()}
     fusion_re = {t: d.chosen == FUSION_CANDIDATES[True] for t, d in fusion.items()}
-    regressors = {k: [(store.checkpoint(task.key), task.spec["difficulty"] is not None,
-                       task.spec.get("feature_scaling") == "recording", _own_standardiser(task, dataset, host))
+    regressors = {k: [(store.checkpoint(task.key), Spec(task.spec).difficulty is not None,
+                       Spec(task.spec).per_recording, _own_standardiser(task, dataset, host))
                       for task in up.members(unimodal[k].chosen)] for k, up in plan.unimodal.items()}
     fitted = Fitted.from_checkpoints(
         cfg, host, device, stats, {m: estimators(m) for m in plan.difficulty}, regressors,
@@ -293,9 +295,8 @@ def choose_mean_shrink(cfg: RunConfig, out: Outputs) -> dict[str, MeanShrink]:
 
 
 def _own_standardiser(task: Task, dataset: Dataset, host: PluginHost) -> Standardiser | None:
-    if task.spec.get("standardise") != "fit":
-        return None
-    return input_standardiser(dataset, host, task.spec["modality"], task.spec["fit_ids"])
+    spec = Spec(task.spec)
+    return input_standardiser(dataset, host, spec.modality, spec.fit_ids) if spec.own_scaling else None
 
 
 def train(
@@ -320,10 +321,9 @@ def train(
     memory, e.g. corrupted copies).
     """
     store = store or ArtifactStore(cfg.execution.store or default_store())
-    executor = executor or InProcessExecutor(TaskEnv(dataset, host, device, store))
-    device_type = getattr(device, "type", str(device))
-    (plan,), _ = run_in_rounds(lambda decided: [plan_run(cfg, dataset, host, device_type, decided)], store,
-                               executor, TaskLog(reporter or SilentReporter(), log))
+    executor = executor or InProcessExecutor(worker_contexts(dataset, host, device).here(store), store)
+    plan = plan_run(cfg, dataset, host, getattr(device, "type", str(device)))
+    run_plan(plan.tasks, store, executor, TaskLog(reporter or SilentReporter(), log))
     return collect(plan, store, cfg, dataset, stats, host, device)
 
 

@@ -1,1 +1,0 @@
-"""Model fits as tasks: keys, the artifact store, executors and the pipeline DAG."""

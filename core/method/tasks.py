@@ -1,0 +1,196 @@
+"""The tasks of a run, built from its configuration: each spec holds everything the task's outputs depend on.
+
+The dicts built here are hashed into the task keys (musefuse.core.engine.task), so they are written exactly as
+the previous release wrote them: a key is left out where it has no value (never ``None`` in its place), and
+settings that came later enter a spec only when they are set (``feature_scaling``, ``weight_decay``, ``init``,
+``standardise``), so that models trained before keep their keys. tests/test_task_keys.py holds every key.
+The runners read these dicts through :class:`musefuse.core.method.spec.Spec`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from musefuse.core.config import RunConfig
+from musefuse.core.data.dataset import STEP_SECONDS, Dataset
+from musefuse.core.engine.task import Ref, Task
+from musefuse.core.errors import ConfigError
+from musefuse.core.learning.decisions import RULE
+from musefuse.core.method.candidates import Candidate
+from musefuse.core.method.env import data_key
+from musefuse.core.plugin_host import PluginHost
+
+# A model with a difficulty input starts from the no-signal model's weights (models.seeded_model). In the key
+# of those models only, so that models trained before are not reused and models without the signal keep theirs.
+PAIRED_INIT = {True: {"init": "paired"}, False: {}}
+
+
+def model_seed(seed: int, *parts: str) -> int:
+    """A distinct, reproducible seed per model (same run seed -> same seeds everywhere)."""
+    digest = hashlib.sha256("/".join([str(seed), *parts]).encode()).digest()
+    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+
+
+def folds(cfg: RunConfig, dataset: Dataset) -> list[list[str]]:
+    """Held-out subject Ids of each of ``cfg.method.ensemble.folds`` folds over the train partition (seeded)."""
+    train_idx = [i for i, s in enumerate(dataset.subjects) if s.partition == "train"]
+    k = cfg.method.ensemble.folds
+    if k > len(train_idx):
+        raise ConfigError(f"'folds': {k} folds need at least {k} train subjects (the data have {len(train_idx)}).")
+    order = np.random.default_rng(cfg.execution.seed).permutation(train_idx)
+    return [[dataset.subjects[i].id for i in held] for held in np.array_split(order, k)]
+
+
+def fit_budget(cfg: RunConfig) -> dict[str, Any]:
+    """The training budget in a model's key (with the loss: what every learned model is fitted for)."""
+    return {"loss": cfg.model.loss, **cfg.budget.resolved().key()}
+
+
+def feature_scaling(cfg: RunConfig) -> dict[str, str]:
+    """Per-recording standardisation (``standardise: recording``) in the key of every model, only when asked
+    for, so that the keys of models trained with train statistics stay as they were.
+
+    Every model reads it, the auto-encoders included: the difficulty must describe the input the regressor
+    reads; it then flags what is unusual within a recording, no longer how far a subject sits from the train
+    population. A fold model's own scaling (``fold_standardise``) is affine per column and the per-recording
+    z-scoring, applied after it, cancels it: the two settings need no special case, and with ``recording``
+    held-out train subjects are scaled exactly like devel and test ones, which is what fold scaling is for.
+    """
+    return {"feature_scaling": "recording"} if cfg.inputs.standardise == "recording" else {}
+
+
+def regularisation(cfg: RunConfig) -> dict[str, float]:
+    """Weight decay in the key of regressors and fusers (the models that take it), only when set."""
+    return {"weight_decay": cfg.model.weight_decay} if cfg.model.weight_decay else {}
+
+
+def fold_tag(k: int, n: int) -> str:
+    return f"fold {k + 1}/{n} "
+
+
+def keep(train: list[str], held: list[str]) -> list[str]:
+    out = set(held)
+    return [i for i in train if i not in out]
+
+
+@dataclass
+class RunFacts:
+    """What every task of one run shares — its settings, data, plugins and which signals are out-of-fold — and
+    the builders of each kind's task."""
+
+    cfg: RunConfig
+    dataset: Dataset
+    modalities: list[Any]  # the run's Modality plugins, in its order
+    est_cls: Any
+    ids: dict[str, list[str]]  # partition -> subject Ids (train, devel)
+    common: dict[str, Any]  # in the spec of every model
+    held: list[list[str]]  # each fold's held-out train subjects ([] without folds)
+    oof_fusion: bool  # the fuser learns from out-of-fold predictions
+    oof_difficulty: bool  # train subjects' difficulty from the fold estimators
+    calibrated: bool
+    fold_mean: bool  # unseen subjects' difficulty: the mean of the fold estimators'
+    shared_signal: bool  # fold models read the run's difficulty signal, not their own estimator's
+    needs_fold_estimators: bool
+    fusion_setting: bool | str  # re_fusion where the fuser can read the difficulty, else False
+    decided_fusion: bool  # the data decide whether the fuser reads the difficulty
+
+    @classmethod
+    def of(cls, cfg: RunConfig, dataset: Dataset, host: PluginHost, device_type: str) -> RunFacts:
+        difficulty, decisions, fusion = cfg.method.difficulty, cfg.method.decisions, cfg.method.fusion
+        est_cls, fuser_cls = host.estimator(difficulty.estimator), host.fuser(fusion.fuser)
+        ids = {p: [s.id for s in dataset.subjects if s.partition == p] for p in ("train", "devel")}
+        used = [("estimator", difficulty.estimator), ("fuser", fusion.fuser)] + [
+            ("modality", m) for m in cfg.inputs.modalities]
+        origins = {f"{kind} {name}": _origin(host, kind, name) for kind, name in used}
+        common = {"data": data_key(dataset), "device": device_type, "missing": cfg.inputs.missing,
+                  "devel_ids": ids["devel"], "plugins": {k: v for k, v in origins.items() if v},  # third-party code
+                  "fit": fit_budget(cfg), **feature_scaling(cfg)}
+        uses_signal = est_cls.gives_signal and bool(decisions.re_unimodal or decisions.re_fusion)
+        oof_fusion = fusion.fusion_train == "out-of-fold" and fuser_cls.learned
+        oof_difficulty = difficulty.difficulty_train == "out-of-fold" and uses_signal
+        calibrated = difficulty.difficulty_calibration != "none" and uses_signal
+        fold_mean = difficulty.difficulty_unseen == "fold-mean" and uses_signal
+        shared_signal = oof_difficulty or calibrated or fold_mean
+        held = folds(cfg, dataset) if (oof_fusion or oof_difficulty or fold_mean) else []
+        # A fuser that learns nothing is not decided on (it reads no difficulty unless forced to be given it).
+        readable = est_cls.gives_signal and (fuser_cls.learned or decisions.re_fusion != "devel")
+        fusion_setting = decisions.re_fusion if readable else False
+        return cls(cfg, dataset, [host.modality(n) for n in cfg.inputs.modalities], est_cls, ids, common, held,
+                   oof_fusion, oof_difficulty, calibrated, fold_mean, shared_signal,
+                   oof_difficulty or fold_mean or (oof_fusion and not shared_signal), fusion_setting,
+                   fusion_setting == "devel")
+
+    def own_scaling(self, tag: str) -> dict[str, str]:
+        """A fold model standardises its input on its own subjects (in the key only then: older keys stay)."""
+        return {"standardise": "fit"} if tag and self.cfg.method.ensemble.fold_standardise else {}
+
+    def estimator(self, m, tag: str, fit_ids: list[str]) -> Task:
+        cfg, difficulty = self.cfg, self.cfg.method.difficulty
+        return Task("estimator", f"{tag}difficulty {m.name}", {
+            **self.common, "data": data_key(self.dataset, m.name), "plugin": difficulty.estimator, "modality": m.name,
+            "fit_ids": fit_ids, **self.own_scaling(tag),
+            "settings": cfg.model.settings_for(m.settings_for(cfg.inputs.targets[0])).model_dump(),
+            "seed": model_seed(cfg.execution.seed, tag, "estimator", m.name),
+            "options": difficulty.options_for(self.est_cls)})
+
+    def fold_mean_difficulty(self, m, fold_estimators: list[Task]) -> Task:
+        return Task("fold-mean", f"difficulty {m.name} (mean of {len(self.held)} folds)", {
+            "data": data_key(self.dataset, m.name), "modality": m.name, "fit_ids": self.ids["train"],
+            "members": {"refs": [[e.key, None] for e in fold_estimators]}})
+
+    def calibration(self, m, difficulty: list[Ref]) -> Task:
+        method = self.cfg.method.difficulty.difficulty_calibration
+        return Task("calibration", f"calibration ({method}) {m.name}", {
+            "data": data_key(self.dataset, m.name), "modality": m.name, "method": method,
+            "fit_ids": self.ids["train"], "difficulty": {"refs": difficulty}})
+
+    def regressor(self, m, t: str, tag: str, fit_ids: list[str], difficulty: list[Ref] | None, cand: Candidate,
+                  named: bool) -> Task:
+        cfg = self.cfg
+        scaling = {"feature_scaling": "recording"} if cand.per_recording else {}
+        return Task("regressor", f"{tag}unimodal {m.name} → {t}{f' ({cand.name})' if named else ''}", {
+            **self.common, **scaling, "data": data_key(self.dataset, m.name), "modality": m.name, "target": t,
+            "fit_ids": fit_ids, **self.own_scaling(tag),
+            "settings": {**cfg.model.settings_for(m.settings_for(t), m.name, t).model_dump(), **dict(cand.settings)},
+            "seed": model_seed(cfg.execution.seed, tag, "regressor", m.name, t),
+            "shift": round((cfg.inputs.label_shift + cand.extra_shift_s) / STEP_SECONDS), **regularisation(cfg),
+            "difficulty": {"refs": difficulty} if difficulty else None, **PAIRED_INIT[bool(difficulty)]})
+
+    def averaged(self, label: str, modality: str | None, members: list[list[Ref]]) -> Task:
+        """A signal that is the mean of others (fold models' predictions, or candidates')."""
+        return Task("fold-mean", label, {
+            "data": data_key(self.dataset, modality), "modality": modality, "fit_ids": self.ids["train"],
+            "members": [{"refs": refs} for refs in members]})
+
+    def decision(self, name: str, target: str, candidates: dict[str, list[Ref]], pooled: bool) -> Task:
+        """A decision task: the rule of core/learning/decisions.py on the candidates' unseen-subject predictions
+        (``pooled``: out-of-fold train and devel subjects; else devel alone)."""
+        ids = self.ids
+        return Task("decision", f"decision {name}", {
+            "data": data_key(self.dataset), "target": target, "decision": name,
+            "fit_ids": ids["train"] + ids["devel"] if pooled else ids["devel"],
+            "evidence": "out-of-fold train + devel" if pooled else "devel", "rule": RULE,
+            "order": list(candidates), "candidates": {n: {"refs": refs} for n, refs in candidates.items()}})
+
+    def fuser(self, t: str, re: bool, names: list[str], predictions: dict[str, list[Ref]],
+              difficulty: dict[str, list[Ref]], fit_difficulty: dict[str, list[Ref]]) -> Task:
+        """A fuser of target ``t``; ``re``: it reads the difficulty (the train subjects' ``fit_difficulty``)."""
+        cfg = self.cfg
+        inputs = {"modalities": names, "predictions": {m: {"refs": predictions[m]} for m in names},
+                  "difficulty": {m: {"refs": difficulty[m]} for m in names} if re else None}
+        fit_inputs = {**inputs, "difficulty": {m: {"refs": fit_difficulty[m]} for m in names} if re else None}
+        fuser = cfg.method.fusion.fuser
+        return Task("fuser", f"fusion ({fuser}) → {t}{'' if re else ' (no RE)' * self.decided_fusion}", {
+            **self.common, "plugin": fuser, "target": t, "fit_ids": self.ids["train"],
+            "settings": cfg.model.fusion_settings().model_dump(), "seed": model_seed(cfg.execution.seed, "fuser", t),
+            "inputs": inputs, "fit_inputs": fit_inputs, **regularisation(cfg), **PAIRED_INIT[re]})
+
+
+def _origin(host: PluginHost, kind: str, name: str) -> str | None:
+    """'distribution version' of a third-party plugin (built-ins change with NUMERICS_VERSION instead)."""
+    info = next((i for i in host.entries(kind) if i.name == name or (kind == "modality" and i.obj.name == name)), None)
+    return None if info is None or info.source == "musefuse" else f"{info.source} {info.version}"
