@@ -270,7 +270,7 @@ class ExecutionConfig(_Group):
     gpus_per_task: float | None = Field(
         None, gt=0, le=1, description="Executor ray on CUDA: GPU share per training.")
     store: Path | None = Field(
-        None, description="The artifact store; None: the user cache (see musefuse.core.graph.store).")
+        None, description="The artifact store; None: the user cache (see musefuse.core.engine.store).")
 
 
 class OutputConfig(_Group):

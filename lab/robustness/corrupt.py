@@ -14,7 +14,7 @@ import numpy as np
 
 from musefuse.core.data.dataset import PARTITIONS, Dataset, Subject
 from musefuse.core.errors import ConfigError, nearest
-from musefuse.core.graph.pipeline import model_seed
+from musefuse.core.method.pipeline import model_seed
 from musefuse.core.interfaces import Corruption
 from musefuse.core.plugin_host import PluginHost
 

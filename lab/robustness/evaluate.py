@@ -14,7 +14,7 @@ import numpy as np
 from musefuse.core.config import RunConfig, updated
 from musefuse.core.data.dataset import Dataset, Subject
 from musefuse.core.errors import ConfigError
-from musefuse.core.graph.pipeline import Fitted, Outputs, Reporter, fit_context, model_seed
+from musefuse.core.method.pipeline import Fitted, Outputs, Reporter, fit_context, model_seed
 from musefuse.core.plugin_host import PluginHost
 from musefuse.core.runs.checkpoints import load_fitted
 from musefuse.core.runs.runner import load_run_config
