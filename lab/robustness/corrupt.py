@@ -14,8 +14,8 @@ import numpy as np
 
 from musefuse.core.data.dataset import PARTITIONS, Dataset, Subject
 from musefuse.core.errors import ConfigError, nearest
-from musefuse.core.method.pipeline import model_seed
 from musefuse.core.interfaces import Corruption
+from musefuse.core.method.pipeline import model_seed
 from musefuse.core.plugin_host import PluginHost
 
 DEFAULT_LEVELS = (0.0, 0.25, 0.5, 0.75, 1.0)
