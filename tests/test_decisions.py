@@ -223,7 +223,7 @@ def test_decisions_reach_the_run_folder_results_and_predict(data, tmp_path):
     for e in entries:
         assert {"decision", "chosen", "candidates", "n_subjects"} <= set(e)
         assert all({"ccc", "se"} <= set(c) for c in e["candidates"].values())
-        assert f"decided decision {e['decision']}: CCC" in log
+        assert f"decided {e['decision']}: CCC" in log
         if e["stage"] == "unimodal":
             assert e["evidence"] == "out-of-fold train + devel" and e["n_subjects"] == 7  # 5 train + 2 devel
             assert len(e["members"]) == 3 * (2 if e["chosen"] == AVERAGE else 1)

@@ -353,11 +353,15 @@ class TaskLog:
 
 
 def describe_fit(task: Task, info: dict[str, Any], reused: bool) -> str:
-    """'trained unimodal fau → arousal: best epoch 7/12, devel CCC 0.7312, 21.4s, 12000 frames/s'."""
-    verb = "reused " if reused else "trained"
+    """One log line per task, its verb saying what happened: 'trained unimodal fau → arousal: best epoch 7/12,
+    devel CCC 0.7312, 21.4s, 12000 frames/s', 'decided unimodal fau → arousal: model: CCC …', 'averaged …'."""
     if task.kind == "decision":
-        return f"{'reused ' if reused else 'decided'} {task.label}: {Decision.from_json(info['decision']).describe()}"
-    if "best_epoch" not in info:
-        return f"{verb} {task.label} ({info['seconds']:.1f}s)"
+        name = task.label.removeprefix("decision ")
+        return f"{'reused ' if reused else 'decided'} {name}: {Decision.from_json(info['decision']).describe()}"
+    verb = "reused " if reused else "trained"
+    if "best_epoch" not in info:  # a mean or a calibration: no training, no epochs
+        if reused:
+            return f"{verb} {task.label}"
+        return f"{'averaged' if task.kind == 'fold-mean' else 'fitted'} {task.label} ({info['seconds']:.1f}s)"
     return (f"{verb} {task.label}: best epoch {info['best_epoch']}/{info['epochs_run']}, {info['metric']} "
             f"{info['best_score']:.4f}, {info['seconds']:.1f}s, {info['frames_per_second']:.0f} frames/s")
