@@ -79,6 +79,12 @@ def test_candidates_are_compared_in_order_each_against_the_one_kept_so_far():
     # re beats plain clearly; the average beats plain clearly too, but re only within its error: re stays
     assert decision.candidates["average"]["ccc"] > decision.candidates["re"]["ccc"]
     assert decision.chosen == "re"
+    # decisions.json records the comparison each candidate was put to: the average against re, not against plain
+    table = decision.candidates
+    assert table["re"]["compared_with"] == "plain" and table["average"]["compared_with"] == "re"
+    assert "compared_with" not in table["plain"]
+    assert table["average"]["ccc"] - table["re"]["ccc"] < table["average"]["gain_se"]
+    assert table["average"]["ccc"] - table["plain"]["ccc"] > table["average"]["gain_se"]
 
 
 def test_the_decision_reads_back_and_a_damaged_one_is_refused():
@@ -86,7 +92,7 @@ def test_the_decision_reads_back_and_a_damaged_one_is_refused():
     decision = decide("unimodal fau → arousal: model", {"plain": noisy(golds, 1, 1), "re": noisy(golds, 0.2, 2)},
                       golds, "out-of-fold train + devel")
     assert Decision.from_json(json.loads(json.dumps(decision.as_json()))) == decision
-    assert decision.n_subjects == 6 and set(decision.candidates["re"]) == {"ccc", "se", "gain_se"}
+    assert decision.n_subjects == 6 and set(decision.candidates["re"]) == {"ccc", "se", "gain_se", "compared_with"}
     with pytest.raises(ValueError):
         Decision.from_json({**decision.as_json(), "chosen": "bogus"})
 

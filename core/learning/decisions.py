@@ -48,7 +48,8 @@ class Decision:
 
     decision: str  # "unimodal vggface → arousal: model"
     chosen: str
-    # name -> {"ccc", "se", "gain_se" (of its gain over the simplest), "devel_ccc" (where devel is pooled)}
+    # name -> {"ccc", "se", "gain_se" and "compared_with" (the SE of its gain over the candidate kept when the rule
+    # reached it, and that candidate's name), "devel_ccc" (where devel is pooled)}
     candidates: dict[str, dict[str, float | None]]
     n_subjects: int
     evidence: str  # "out-of-fold train + devel" | "devel" | "config"
@@ -99,19 +100,22 @@ def decide(decision: str, signals: dict[str, Sequence[np.ndarray] | None], golds
     devel = _devel_scores(scored, golds, partitions)
     order = [n for n in signals if n in scored]
     chosen = order[0] if order else next(iter(signals))
+    compared: dict[str, tuple[str, float]] = {}  # candidate -> (the one it was compared with, SE of that gain)
     for name in order[1:]:
         gain = points[name] - points[chosen]
         holds_on_devel = not devel or devel[name] >= devel[chosen]
-        if draws is not None and gain > float(np.std(draws[name] - draws[chosen])) and holds_on_devel:
-            chosen = name
-    simplest = order[0] if order else None
+        if draws is not None:
+            compared[name] = (chosen, float(np.std(draws[name] - draws[chosen])))
+            if gain > compared[name][1] and holds_on_devel:
+                chosen = name
     table = {}
     for n in signals:
         if n not in scored or draws is None:
             table[n] = {"ccc": _round(points[n]), "se": None, "gain_se": None}
             continue
-        gain_se = None if n == simplest else _round(float(np.std(draws[n] - draws[simplest])))
-        table[n] = {"ccc": _round(points[n]), "se": _round(float(np.std(draws[n]))), "gain_se": gain_se,
+        against, gain_se = compared.get(n, (None, None))
+        table[n] = {"ccc": _round(points[n]), "se": _round(float(np.std(draws[n]))), "gain_se": _round(gain_se),
+                    **({"compared_with": against} if against else {}),
                     **({"devel_ccc": _round(devel[n])} if devel else {})}
     n_subjects = sum(1 for g in golds if np.isfinite(g).any())
     notes = _disagreement(signals.get(chosen), golds, partitions) if chosen in scored else []

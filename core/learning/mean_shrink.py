@@ -46,7 +46,7 @@ class MeanShrink:
     train_mean: float
     by: str = "config"  # "devel": chosen on devel from GRID; "config": set by mean_shrink
     devel_ccc: dict[str, float | None] | None = None  # the devel CCC at each λ of GRID, when chosen
-    gain_se: dict[str, float | None] | None = None  # the standard error of each λ's gain over λ = 0, when chosen
+    gain_se: dict[str, float | None] | None = None  # SE of each λ's gain over the λ kept when the rule reached it
 
     def apply(self, preds: Sequence[np.ndarray]) -> list[np.ndarray]:
         """The shrunk predictions, one (T,) array per recording (an empty recording stays empty)."""
