@@ -17,9 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from musefuse.core.data.dataset import MissingPolicy
 from musefuse.core.errors import ConfigError
 from musefuse.core.interfaces import ModelSettings, RnnType, TrainingBudget
-from musefuse.core.method.candidates import OPTIONAL_CANDIDATES, REGRESSOR_CANDIDATES
+from musefuse.core.method.candidates import OPTIONAL_CANDIDATES, describe
 
-CANDIDATES_DESCRIBED = "; ".join(f"{n}: {REGRESSOR_CANDIDATES[n].description}" for n in OPTIONAL_CANDIDATES)
+CANDIDATES_DESCRIBED = "; ".join(f"{n}: {describe(n)}" for n in OPTIONAL_CANDIDATES)
 
 # Presets change only the training budget, never the architecture (4 x 64 BiGRU stays).
 # `paper`: the paper's budget and plain early stopping (sec. 4.3). `cpu`: chosen on devel from the
@@ -167,7 +167,7 @@ class DecisionsConfig(_Group):
         [], description=(
             "More variants of every regressor to train and decide between, beyond the difficulty input "
             f"(re_unimodal). {CANDIDATES_DESCRIBED}. Each is decided per regressor by the rule of "
-            "core/learning/decisions.py on out-of-fold + devel predictions; each costs its fold models."))
+            "core/learning/decisions.py on out-of-fold + devel predictions; each trained one costs its fold models."))
     average_candidates: bool = Field(True, description=(
         "Where a regressor has several candidates, their average is one more (needs no training); the rule keeps "
         "it only where it wins on unseen subjects."))

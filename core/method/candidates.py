@@ -3,7 +3,8 @@
 A new regressor variant is one :class:`Candidate` in :data:`REGRESSOR_CANDIDATES`: the run's configuration
 (``unimodal_candidates``), ``musefuse run --help`` and the docs read the names from :data:`OPTIONAL_CANDIDATES`,
 the planner trains each asked-for candidate's models, and the rule of :mod:`musefuse.core.learning.decisions`
-decides between them. This module imports nothing of musefuse, so the configuration can read it.
+decides between them. A view combined from the trained candidates' predictions (``stack``) is one entry of
+:data:`COMBINED_CANDIDATES`. This module imports nothing of musefuse, so the configuration can read it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 BASE = "plain"  # the regressor as configured: no difficulty input, the run's standardisation and delay
 AVERAGE = "average"  # the mean of every trained candidate's predictions: needs no training of its own
+STACK = "stack"  # their convex combination, weights fitted on out-of-fold predictions (core/learning/stacking.py)
 
 
 @dataclass(frozen=True)
@@ -40,8 +42,17 @@ REGRESSOR_CANDIDATES: dict[str, Candidate] = {c.name: c for c in (
     Candidate("smaller", "2 recurrent layers of 32 units instead of 4 of 64", settings=(("layers", 2), ("hidden", 32))),
 )}
 
+# Views made from the trained candidates' predictions, with no model of their own, asked for by name like the
+# optional candidates and decided after them (and after ``average``, which ``average_candidates`` switches).
+COMBINED_CANDIDATES: dict[str, str] = {
+    STACK: "the trained candidates' predictions combined with weights ≥ 0 summing to 1, fitted by least squares on "
+           "the train subjects' out-of-fold predictions and shrunk toward equal weights (cross-fitted over the "
+           "folds; needs two or more trained candidates and out-of-fold fusion inputs; trains nothing)",
+}
+
 # The candidates a run asks for by name (``unimodal_candidates``); plain and re follow ``re_unimodal`` instead.
-OPTIONAL_CANDIDATES: tuple[str, ...] = tuple(n for n in REGRESSOR_CANDIDATES if n not in (BASE, "re"))
+OPTIONAL_CANDIDATES: tuple[str, ...] = tuple(n for n in REGRESSOR_CANDIDATES if n not in (BASE, "re")) + tuple(
+    COMBINED_CANDIDATES)
 
 # The fuser's two candidates, simplest first: without and with the difficulty input.
 FUSION_CANDIDATES = {False: "no-re", True: "re"}
@@ -52,8 +63,13 @@ def unimodal_candidates(re_setting: bool | str, asked: Sequence[str]) -> list[Ca
     where the estimator gives no signal) says — both where the data decide ('devel'), one where it is forced —
     then the ``asked`` optional candidates in declaration order."""
     names = [BASE, "re"] if re_setting == "devel" else (["re"] if re_setting else [BASE])
-    names += [n for n in OPTIONAL_CANDIDATES if n in asked]
+    names += [n for n in OPTIONAL_CANDIDATES if n in asked and n in REGRESSOR_CANDIDATES]
     return [REGRESSOR_CANDIDATES[n] for n in names]
+
+
+def describe(name: str) -> str:
+    """What an optional candidate is, for the config's field description and ``run --help``."""
+    return REGRESSOR_CANDIDATES[name].description if name in REGRESSOR_CANDIDATES else COMBINED_CANDIDATES[name]
 
 
 def unimodal_decision(modality: str, target: str) -> str:

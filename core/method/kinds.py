@@ -1,4 +1,4 @@
-"""The method's task kinds and their runners: estimator, fold-mean, calibration, regressor, fuser, decision.
+"""The method's task kinds and their runners: estimator, fold-mean, calibration, regressor, stack, fuser, decision.
 
 Each runner reads its task's spec (through :class:`~musefuse.core.method.spec.Spec`), its inputs from the
 worker context (:class:`~musefuse.core.method.env.TaskEnv`: data, plugins, upstream signals from the store) and
@@ -17,6 +17,7 @@ import numpy as np
 from musefuse.core.engine.kinds import Produced, Progress, TaskKind, register_kind
 from musefuse.core.engine.task import Task
 from musefuse.core.interfaces import FitContext, TrainingBudget
+from musefuse.core.learning import stacking
 from musefuse.core.learning.calibration import apply_calibration, reference_quantiles
 from musefuse.core.learning.decisions import decide
 from musefuse.core.learning.regressor import Regressor
@@ -66,6 +67,22 @@ def _fit_regressor(spec: Spec, env: TaskEnv, fit, devel, ctx):
     reg, result = Regressor.fit([xd[i] for i in fit], [y[i] for i in fit], [xd[i] for i in devel],
                                 [y[i] for i in devel], ctx, spec.shift, int(d is not None))
     return *reg.state(), stages.predict_unimodal(reg, x, d), result
+
+
+def _fit_stack(spec: Spec, env: TaskEnv, fit, devel, ctx):
+    """A regressor's trained candidates weighed (core/learning/stacking.py): every train subject's stacked
+    prediction from the weights fitted on the other folds' subjects, everyone else's from the all-train weights
+    (the checkpoint ``weights``, which a run folder keeps for ``predict``)."""
+    import torch
+
+    names = list(spec.candidates)
+    views = [env.signal(refs) for refs in spec.candidates.values()]  # train subjects: out-of-fold predictions
+    stacked, weights, per_fold = stacking.cross_fit(views, env.labels(spec.target), fit,
+                                                    [env.index(held) for held in spec.held])
+    tensors = {"weights": torch.from_numpy(weights), "fold_weights": torch.from_numpy(per_fold)}
+    return tensors, {"candidates": names, "method": spec.method}, stacked, {
+        "weights": {n: round(float(w), 6) for n, w in zip(names, weights, strict=True)},
+        "fold_weights": [{n: round(float(w), 6) for n, w in zip(names, row, strict=True)} for row in per_fold]}
 
 
 def fusion_matrix(env: TaskEnv, inputs: FusionInputs) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
@@ -140,6 +157,7 @@ def _epochs(raw: dict[str, Any]) -> int:
 
 
 for _name, _fit in {"estimator": _fit_estimator, "fold-mean": _fit_fold_mean, "calibration": _fit_calibration,
-                    "regressor": _fit_regressor, "fuser": _fit_fuser, "decision": _fit_decision}.items():
+                    "regressor": _fit_regressor, "stack": _fit_stack, "fuser": _fit_fuser,
+                    "decision": _fit_decision}.items():
     register_kind(TaskKind(_name, _runner(_fit), metric="devel recon. loss" if _name == "estimator" else "devel CCC",
                            lower_is_better=_name == "estimator", epochs=_epochs))

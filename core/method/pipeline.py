@@ -23,16 +23,16 @@ from musefuse.core.engine.store import ArtifactStore, default_store
 from musefuse.core.engine.task import Task
 from musefuse.core.errors import MusefuseError
 from musefuse.core.interfaces import DifficultyEstimator, FitContext, Fuser, Modality
-from musefuse.core.learning import mean_shrink
+from musefuse.core.learning import mean_shrink, stacking
 from musefuse.core.learning.calibration import apply_calibration
 from musefuse.core.learning.decisions import Decision, configured
 from musefuse.core.learning.mean_shrink import MeanShrink
 from musefuse.core.learning.regressor import Regressor
 from musefuse.core.method import stages
 from musefuse.core.method.boundary import Plugin
-from musefuse.core.method.candidates import FUSION_CANDIDATES, fusion_decision, unimodal_decision
+from musefuse.core.method.candidates import FUSION_CANDIDATES, STACK, fusion_decision, unimodal_decision
 from musefuse.core.method.env import TaskEnv, input_standardiser
-from musefuse.core.method.plan import RunPlan, plan_run
+from musefuse.core.method.plan import RunPlan, UnimodalPlan, plan_run
 from musefuse.core.method.spec import Spec
 from musefuse.core.method.tasks import model_seed
 from musefuse.core.method.workers import worker_contexts
@@ -59,6 +59,8 @@ class Member:
     re: bool  # reads the difficulty
     per_recording: bool  # its features z-scored per recording
     own: Standardiser | None = None  # a fold model's own input scaling (None: the run's)
+    # the kept candidate is the stack: (the trained candidate this model belongs to, that candidate's weight)
+    stack: tuple[str, float] | None = None
 
 
 @dataclass
@@ -118,13 +120,23 @@ class Fitted:
 
     def predict_unimodal(self, subjects: Sequence[Subject], modality: str, target: str,
                          difficulty: list[np.ndarray] | None) -> list[np.ndarray]:
-        """The mean of the regressor's members' predictions (each with the input it was trained on)."""
+        """The mean of the regressor's members' predictions (each with the input it was trained on); where the
+        stack was kept, each trained candidate's members' mean weighed by the stack's weight
+        (core/learning/stacking.py), as the run's stack task combined the candidates' fold means."""
+        members = self.regressors[(modality, target)]
         preds = []
-        for member in self.regressors[(modality, target)]:
+        for member in members:
             per_recording = member.per_recording or self.config.inputs.standardise == "recording"
             x = self.features(subjects, modality, member.own, per_recording)
             preds.append(stages.predict_unimodal(member.regressor, x, difficulty if member.re else None))
-        return stages.mean_signal(preds)
+        if members[0].stack is None:
+            return stages.mean_signal(preds)
+        weights: dict[str, float] = {}
+        groups: dict[str, list[list[np.ndarray]]] = {}
+        for member, pred in zip(members, preds, strict=True):
+            name, weights[name] = member.stack
+            groups.setdefault(name, []).append(pred)
+        return stacking.combine([weights[n] for n in groups], [stages.mean_signal(g) for g in groups.values()])
 
     def fusion_inputs(
         self, out: Outputs, target: str, idx: Sequence[int] | None = None
@@ -163,12 +175,13 @@ class Fitted:
     @classmethod
     def from_checkpoints(cls, config: RunConfig, host: PluginHost, device: Any, stats: dict[str, Standardiser],
                          estimators: dict[str, list[tuple[Standardiser | None, Path]]],
-                         regressors: dict[tuple[str, str], list[tuple[Path, bool, bool, Standardiser | None]]],
+                         regressors: dict[tuple[str, str], list[tuple[Any, ...]]],
                          fusers: dict[str, Path], calibrations: dict[str, Path], fusion_re: dict[str, bool],
                          decisions: tuple[dict[tuple[str, str], Decision], dict[str, Decision]],
                          shrinks: dict[str, MeanShrink]) -> Fitted:
         """Rebuild every stage from its checkpoint (path stems of safetensors + JSON pairs); a regressor's
-        members as (path, reads the difficulty, per-recording features, own input scaling)."""
+        members as (path, reads the difficulty, per-recording features, own input scaling[, (candidate, stack
+        weight) where the stack was kept])."""
         def plugin(kind: str, path: Path) -> Any:  # load() called and checked as in a task (boundary.py)
             tensors, meta = fileio.load_tensors(path, device)
             return Plugin(host, kind, meta["plugin"], during=f"while loading {path}").load(tensors, meta, device)
@@ -177,8 +190,9 @@ class Fitted:
             tensors, meta = fileio.load_tensors(path)
             return str(meta["method"]), tensors["reference"].numpy()
 
-        def member(path: Path, re: bool, per_recording: bool, own: Standardiser | None) -> Member:
-            return Member(Regressor.load(*fileio.load_tensors(path, device), device), re, per_recording, own)
+        def member(path: Path, re: bool, per_recording: bool, own: Standardiser | None,
+                   stack: tuple[str, float] | None = None) -> Member:
+            return Member(Regressor.load(*fileio.load_tensors(path, device), device), re, per_recording, own, stack)
 
         return cls(
             config, [host.modality(n) for n in config.inputs.modalities], stats,
@@ -261,9 +275,20 @@ def collect(plan: RunPlan, store: ArtifactStore, cfg: RunConfig, dataset: Datase
                          {FUSION_CANDIDATES[re]: [[task.key, None]] for re, task in fusers.items()})
               for t, fusers in plan.fusers.items()}
     fusion_re = {t: d.chosen == FUSION_CANDIDATES[True] for t, d in fusion.items()}
-    regressors = {k: [(store.checkpoint(task.key), Spec(task.spec).difficulty is not None,
-                       Spec(task.spec).per_recording, _own_standardiser(task, dataset, host))
-                      for task in up.members(unimodal[k].chosen)] for k, up in plan.unimodal.items()}
+    def stack_weights(up: UnimodalPlan, chosen: str) -> dict[str, float] | None:
+        """The kept stack's all-train weights per trained candidate, from its task's checkpoint (None: not kept)."""
+        if chosen != STACK or up.stack is None:
+            return None
+        tensors, meta = fileio.load_tensors(store.checkpoint(up.stack.key))
+        return dict(zip(meta["candidates"], map(float, tensors["weights"].tolist()), strict=True))
+
+    def members(up: UnimodalPlan, chosen: str) -> list[tuple[Any, ...]]:
+        weights = stack_weights(up, chosen)
+        return [(store.checkpoint(task.key), Spec(task.spec).difficulty is not None, Spec(task.spec).per_recording,
+                 _own_standardiser(task, dataset, host), None if weights is None else (name, weights[name]))
+                for name, task in up.member_candidates(chosen)]
+
+    regressors = {k: members(up, unimodal[k].chosen) for k, up in plan.unimodal.items()}
     fitted = Fitted.from_checkpoints(
         cfg, host, device, stats, {m: estimators(m) for m in plan.difficulty}, regressors,
         {t: store.checkpoint(plan.fusers[t][re].key) for t, re in fusion_re.items()},
@@ -359,6 +384,10 @@ def describe_fit(task: Task, info: dict[str, Any], reused: bool) -> str:
         name = task.label.removeprefix("decision ")
         return f"{'reused ' if reused else 'decided'} {name}: {Decision.from_json(info['decision']).describe()}"
     verb = "reused " if reused else "trained"
+    if task.kind == "stack":
+        weights = ", ".join(f"{n} {w:.2f}" for n, w in info.get("weights", {}).items())
+        return f"{'reused ' if reused else 'stacked'} {task.label}: weights {weights}" + (
+            "" if reused else f" ({info['seconds']:.1f}s)")
     if "best_epoch" not in info:  # a mean or a calibration: no training, no epochs
         if reused:
             return f"{verb} {task.label}"

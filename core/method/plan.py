@@ -26,9 +26,11 @@ from dataclasses import dataclass, field
 from musefuse.core.config import RunConfig
 from musefuse.core.data.dataset import Dataset
 from musefuse.core.engine.task import Ref, Task
+from musefuse.core.errors import ConfigError
 from musefuse.core.method.candidates import (
     AVERAGE,
     FUSION_CANDIDATES,
+    STACK,
     fusion_decision,
     unimodal_candidates,
     unimodal_decision,
@@ -50,12 +52,18 @@ class UnimodalPlan:
     refs: dict[str, list[Ref]]  # name -> its predictions of every subject (AVERAGE: of all candidates)
     decision: Task | None  # None: one candidate, set by the config
     output: list[Ref]  # what the fuser reads: the decision's output, or the one candidate's predictions
+    stack: Task | None = None  # the stack view's task (its weights), where asked for
 
     def members(self, chosen: str) -> list[Task]:
-        """The models whose mean predicts unseen subjects for the chosen candidate."""
-        if chosen == AVERAGE:
-            return [t for tasks in self.candidates.values() for t in tasks]
-        return self.candidates[chosen]
+        """The models whose mean predicts unseen subjects for the chosen candidate (the stack: whose weighted
+        candidate means, :meth:`member_candidates`)."""
+        return [task for _, task in self.member_candidates(chosen)]
+
+    def member_candidates(self, chosen: str) -> list[tuple[str, Task]]:
+        """(trained candidate, model) of each model the chosen candidate predicts with: every trained candidate's
+        models for the average and the stack, the candidate's own otherwise."""
+        names = list(self.candidates) if chosen in (AVERAGE, STACK) else [chosen]
+        return [(name, task) for name in names for task in self.candidates[name]]
 
 
 @dataclass
@@ -143,10 +151,19 @@ def _unimodal(run: RunFacts, plan: RunPlan, m, t: str) -> UnimodalPlan:
     if named and run.cfg.method.decisions.average_candidates:
         refs[AVERAGE] = [[plan.add(run.averaged(f"unimodal {m.name} → {t} (average of {len(cands)} candidates)",
                                                 m.name, list(refs.values()))).key, None]]
+    # the candidates weighed on out-of-fold predictions (opt-in): needs the fold models' out-of-fold predictions
+    stack = None
+    if named and STACK in run.cfg.method.decisions.unimodal_candidates:
+        if not run.oof_fusion:
+            raise ConfigError("'unimodal_candidates: stack' fits its weights on the train subjects' out-of-fold "
+                              "predictions: it needs fusion_train: out-of-fold and a learned fuser (this run: fuser "
+                              f"'{run.cfg.method.fusion.fuser}', fusion_train: {run.cfg.method.fusion.fusion_train}).")
+        stack = plan.add(run.stack(m, t, {c.name: refs[c.name] for c in cands}))
+        refs[STACK] = [[stack.key, None]]
     if not named:
         return UnimodalPlan(models, refs, None, refs[cands[0].name])
     decision = plan.add(run.decision(unimodal_decision(m.name, t), t, refs, pooled=run.oof_fusion))
-    return UnimodalPlan(models, refs, decision, [[decision.key, None]])
+    return UnimodalPlan(models, refs, decision, [[decision.key, None]], stack)
 
 
 def fusers(run: RunFacts, plan: RunPlan) -> None:

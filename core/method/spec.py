@@ -108,6 +108,11 @@ class Spec:
         raw = self.raw["members"]
         return [[ref] for ref in raw["refs"]] if isinstance(raw, dict) else [m["refs"] for m in raw]
 
+    # -- stack -------------------------------------------------------------------------------------------------
+    @property
+    def held(self) -> list[list[str]]:  # each fold's held-out train subjects (the stack's cross-fitting)
+        return self.raw["held"]
+
     # -- fuser -------------------------------------------------------------------------------------------------
     @property
     def inputs(self) -> FusionInputs:  # everyone's (and the run's outputs)
@@ -117,7 +122,7 @@ class Spec:
     def fit_inputs(self) -> FusionInputs:  # the train subjects': in-sample or out-of-fold signals
         return FusionInputs(self.raw["fit_inputs"])
 
-    # -- decision ----------------------------------------------------------------------------------------------
+    # -- decision (and stack) ------------------------------------------------------------------------------
     @property
     def decision(self) -> str:
         return self.raw["decision"]

@@ -19,6 +19,7 @@ from musefuse.core.config import RunConfig
 from musefuse.core.data.dataset import STEP_SECONDS, Dataset
 from musefuse.core.engine.task import Ref, Task
 from musefuse.core.errors import ConfigError
+from musefuse.core.learning import stacking
 from musefuse.core.learning.decisions import RULE
 from musefuse.core.method.candidates import Candidate
 from musefuse.core.method.env import data_key
@@ -165,6 +166,15 @@ class RunFacts:
         return Task("fold-mean", label, {
             "data": data_key(self.dataset, modality), "modality": modality, "fit_ids": self.ids["train"],
             "members": [{"refs": refs} for refs in members]})
+
+    def stack(self, m, t: str, candidates: dict[str, list[Ref]]) -> Task:
+        """A regressor's ``stack`` view (core/learning/stacking.py): its trained candidates' predictions combined
+        with weights fitted on the train subjects' out-of-fold predictions, cross-fitted over the run's folds
+        (``held``) so that no train subject's stacked prediction used its own labels."""
+        return Task("stack", f"unimodal {m.name} → {t} (stack of {len(candidates)} candidates)", {
+            "data": data_key(self.dataset, m.name), "modality": m.name, "target": t, "fit_ids": self.ids["train"],
+            "held": self.held, "method": stacking.METHOD, "order": list(candidates),
+            "candidates": {n: {"refs": refs} for n, refs in candidates.items()}})
 
     def decision(self, name: str, target: str, candidates: dict[str, list[Ref]], pooled: bool) -> Task:
         """A decision task: the rule of core/learning/decisions.py on the candidates' unseen-subject predictions

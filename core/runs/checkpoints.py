@@ -132,9 +132,12 @@ def save_fitted(fitted: Fitted, run: Path, host: PluginHost) -> None:
             if member.own is not None:
                 fileio.save_tensors(where.member_scaling(stem), _stats_tensors(member.own), {"modality": m})
             listed.append({"checkpoint": stem, "re": member.re, "per_recording": member.per_recording,
-                           "own_scaling": member.own is not None})
+                           "own_scaling": member.own is not None,
+                           **({} if member.stack is None else {"candidate": member.stack[0]})})
+        stack = {name: w for name, w in (member.stack for member in members if member.stack is not None)}
         entries.append({"stage": "unimodal", "modality": m, "target": t,
-                        **fitted.unimodal_decisions[(m, t)].as_json(), "members": listed})
+                        **fitted.unimodal_decisions[(m, t)].as_json(), **({"stack": stack} if stack else {}),
+                        "members": listed})
     for t, fuser in fitted.fusers.items():
         tensors, meta = Plugin(host, "fuser", fuser.name, during=f"while saving {where.fuser(t)}").state(fuser)
         fileio.save_tensors(where.fuser(t), tensors, {"plugin": fuser.name, **meta})
@@ -175,8 +178,8 @@ def _load_fitted(run: Path, cfg: RunConfig, host: PluginHost, device: Any) -> Fi
             cfg, host, device, {m: standardiser(where.standardisation(m)) for m in cfg.inputs.modalities},
             {m: [(None if own is None else standardiser(own), path) for own, path in where.estimators(m)]
              for m in cfg.inputs.modalities},
-            {k: [(path, re, per_recording, None if own is None else standardiser(own))
-                 for path, re, per_recording, own in members] for k, members in regressors.items()},
+            {k: [(path, re, per_recording, None if own is None else standardiser(own), *stack)
+                 for path, re, per_recording, own, *stack in members] for k, members in regressors.items()},
             {t: where.fuser(t) for t in cfg.inputs.targets},
             {m: where.calibration(m) for m in cfg.inputs.modalities if where.calibration(m) is not None}, fusion_re,
             decisions, shrinks)
@@ -187,8 +190,9 @@ def _load_fitted(run: Path, cfg: RunConfig, host: PluginHost, device: Any) -> Fi
                              f"{fileio.first_line(exc)}); train the run again.") from None
 
 
-# A regressor's members as the run folder lists them: (checkpoint, reads the RE, per-recording, own scaling or None)
-Members = dict[tuple[str, str], list[tuple[Path, bool, bool, Path | None]]]
+# A regressor's members as the run folder lists them: (checkpoint, reads the RE, per-recording, own scaling or None,
+# (trained candidate, its weight) where the stack was kept, else None)
+Members = dict[tuple[str, str], list[tuple[Path, bool, bool, Path | None, tuple[str, float] | None]]]
 
 
 def check(where: Layout) -> tuple[Members, dict[str, bool], tuple[dict[tuple[str, str], Decision],
@@ -236,7 +240,7 @@ def check(where: Layout) -> tuple[Members, dict[str, bool], tuple[dict[tuple[str
             _, _, model = part(path, host.estimator)
             expect(path, model, width, f"modality '{name}' (standardisation/{name}.safetensors)")
         for t in cfg.inputs.targets:
-            for path, re, _, own in members[(name, t)]:
+            for path, re, _, own, _ in members[(name, t)]:
                 if own is not None:
                     standardisation(own, width=features)
                 _, meta, model = part(path)
@@ -262,7 +266,7 @@ def read_decisions(where: Layout) -> tuple[Members, dict[str, bool], tuple[dict[
                              "Train the run again.")
     if not path.exists():
         regressor_re, fusion_re = read_difficulty_inputs(where)
-        return ({k: [(where.regressor(*k), c.re, False, None)] for k, c in regressor_re.items()},
+        return ({k: [(where.regressor(*k), c.re, False, None, None)] for k, c in regressor_re.items()},
                 {t: c.re for t, c in fusion_re.items()},
                 ({k: configured(unimodal_decision(*k), "re" if c.re else BASE)
                   for k, c in regressor_re.items()},
@@ -280,8 +284,10 @@ def read_decisions(where: Layout) -> tuple[Members, dict[str, bool], tuple[dict[
             listed = unimodal[k]["members"]
             if not isinstance(listed, list) or not listed:
                 raise ValueError(f"the regressor {k[0]} → {k[1]} lists no models")
+            stack = _stack(unimodal[k], listed)
             members[k] = [(where.member(_stem(e["checkpoint"])), bool(e["re"]), bool(e["per_recording"]),
-                           where.member_scaling(_stem(e["checkpoint"])) if e["own_scaling"] else None)
+                           where.member_scaling(_stem(e["checkpoint"])) if e["own_scaling"] else None,
+                           None if stack is None else (e["candidate"], stack[e["candidate"]]))
                           for e in listed]
         missing = [t for t in cfg.inputs.targets if t not in fusion]
         if missing:
@@ -291,6 +297,24 @@ def read_decisions(where: Layout) -> tuple[Members, dict[str, bool], tuple[dict[
                  {t: Decision.from_json(fusion[t]) for t in cfg.inputs.targets}))
     except (OSError, UnicodeDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
         raise RunFolderError(f"{path} cannot be read ({type(exc).__name__}: {exc}); train the run again.") from None
+
+
+def _stack(entry: dict[str, Any], listed: list[Any]) -> dict[str, float] | None:
+    """A kept stack's weights per trained candidate (decisions.json ``stack``; None where the stack was not kept),
+    checked: weights ≥ 0 summing to 1, and every member naming one of them (``candidate``)."""
+    if "stack" not in entry:
+        if any(isinstance(e, dict) and "candidate" in e for e in listed):
+            raise ValueError(f"members name their candidate but the entry of {entry['decision']!r} has no 'stack'")
+        return None
+    weights = entry["stack"]
+    if (not isinstance(weights, dict) or not weights
+            or not all(isinstance(w, (int, float)) and not isinstance(w, bool) and 0 <= w <= 1
+                       for w in weights.values())
+            or abs(sum(weights.values()) - 1) > 1e-4):
+        raise ValueError(f"'stack' of {entry['decision']!r} is not weights ≥ 0 summing to 1: {weights!r}")
+    if not all(isinstance(e, dict) and e.get("candidate") in weights for e in listed):
+        raise ValueError(f"a member of {entry['decision']!r} names no candidate of its 'stack' ({', '.join(weights)})")
+    return {str(n): float(w) for n, w in weights.items()}
 
 
 def _stem(name: Any) -> str:
