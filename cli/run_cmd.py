@@ -74,7 +74,8 @@ def run(
         help="Force the difficulty into / out of the fuser's input (default: where it wins on devel)."),
     unimodal_candidates: str = typer.Option(
         None, help="More regressor variants decided on unseen subjects, comma-separated: "
-                   f"{', '.join(OPTIONAL_CANDIDATES)} (default none; each costs its fold models; docs/pipeline.md)."),
+                   f"{', '.join(OPTIONAL_CANDIDATES)} (default none; each trained one costs its fold models; "
+                   "docs/pipeline.md)."),
     average_candidates: bool = typer.Option(
         None, "--average-candidates/--no-average-candidates",
         help="Where a regressor has several candidates, their average is one more (default on)."),

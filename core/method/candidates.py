@@ -45,9 +45,10 @@ REGRESSOR_CANDIDATES: dict[str, Candidate] = {c.name: c for c in (
 # Views made from the trained candidates' predictions, with no model of their own, asked for by name like the
 # optional candidates and decided after them (and after ``average``, which ``average_candidates`` switches).
 COMBINED_CANDIDATES: dict[str, str] = {
-    STACK: "the trained candidates' predictions combined with weights ≥ 0 summing to 1, fitted by least squares on "
-           "the train subjects' out-of-fold predictions and shrunk toward equal weights (cross-fitted over the "
-           "folds; needs two or more trained candidates and out-of-fold fusion inputs; trains nothing)",
+    STACK: "the trained candidates' predictions combined with weights ≥ 0 summing to 1, fitted by least squares (up "
+           "to a free scale) on the train subjects' out-of-fold predictions and shrunk toward equal weights by a "
+           "ridge worth 4 subjects (cross-fitted over the folds; needs two or more trained candidates and "
+           "out-of-fold fusion inputs; trains nothing)",
 }
 
 # The candidates a run asks for by name (``unimodal_candidates``); plain and re follow ``re_unimodal`` instead.

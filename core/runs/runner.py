@@ -14,6 +14,7 @@ from musefuse.core.config import PRESET_COST, RunConfig, is_set, updated
 from musefuse.core.data.loader import load_dataset, standardise
 from musefuse.core.engine.executors import Reporter, apply_threads, parallelism
 from musefuse.core.errors import ConfigError, DataError, RunFolderError
+from musefuse.core.method.candidates import STACK
 from musefuse.core.method.pipeline import Ensemble, Fitted, Outputs, average_outputs
 from musefuse.core.plugin_host import PluginHost, get_host
 from musefuse.core.runs import runfolder
@@ -60,8 +61,9 @@ def execute_run(cfg: RunConfig, reporter: Reporter | None = None, echo=lambda _m
         log(f"executor {cfg.execution.executor}: {how} | artifact store {session.store.root}")
         if "devel" in (decisions.re_unimodal, decisions.re_fusion) or decisions.unimodal_candidates:
             log("decisions: each regressor's candidates (with and without the RE"
-                f"{''.join(', ' + c for c in decisions.unimodal_candidates)}"
-                f"{', their average' * decisions.average_candidates}) "
+                f"{''.join(', ' + c for c in decisions.unimodal_candidates if c != STACK)}"
+                f"{', their average' * decisions.average_candidates}"
+                f"{', their stack' * (STACK in decisions.unimodal_candidates)}) "
                 "are scored on out-of-fold + devel predictions, each fuser's on devel; a more complex one is kept "
                 "only where it wins by more than a subject-bootstrap standard error (decisions.json)")
         session.load()
