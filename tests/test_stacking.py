@@ -249,3 +249,34 @@ def test_a_run_that_keeps_the_stack_is_followed_by_predict(data, tmp_path):
         (run / "decisions.json").write_text(json.dumps([{**e, **damage} if e.get("stack") else e for e in listed]))
         with pytest.raises(RunFolderError, match="decisions.json cannot be read"):
             read_decisions(where)
+
+
+@pytest.mark.slow
+def test_a_run_offered_the_stack_predicts_with_whichever_candidate_the_rule_keeps(data, tmp_path):
+    """Not forced: the rule scores the stack after the average and keeps what it keeps; predict follows."""
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    from musefuse.cli.app import app
+
+    run = tmp_path / "run"
+    args = ["run", "--modalities", "fau", "--data", data, "--out", run, "--unimodal-candidates", "stack",
+            "--layers", "1", "--hidden", "8", "--epochs", "2", "--threads", "1", "--workers", "1", "--device", "cpu",
+            "--store", tmp_path / "store"]
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    entries = [e for e in json.loads((run / "decisions.json").read_text()) if e["stage"] == "unimodal"]
+    for e in entries:
+        assert list(e["candidates"]) == [BASE, "re", AVERAGE, STACK]
+        assert e["candidates"][STACK]["compared_with"] in (BASE, "re", AVERAGE)
+        assert ("stack" in e) == (e["chosen"] == STACK)
+        assert len(e["members"]) == 3 * (2 if e["chosen"] in (AVERAGE, STACK) else 1)
+    out = tmp_path / "pred"
+    result = CliRunner().invoke(app, ["predict", "--run", str(run), "--out", str(out), "--stage", "unimodal",
+                                      "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    for sid in pd.read_csv(data / "metadata" / "partition.csv").query("Partition != 'train'")["Id"]:
+        for e in entries:
+            theirs = pd.read_csv(run / "predictions" / "unimodal-fau" / e["target"] / f"{sid}.csv")
+            mine = pd.read_csv(out / "fau" / e["target"] / f"{sid}.csv")
+            assert (abs(theirs["value"] - mine["value"]) < 1e-5).all(), (sid, e["target"])
