@@ -134,15 +134,15 @@ def rows(paired: Paired, worlds: list[str]) -> list[Row]:
     present = [w for w in worlds if paired.pairs.get(w)]
     if present:
         draws = sorted({d for w in present for d in paired.pairs[w]})
-        agg: dict[str | None, dict[int, float]] = {}
-        for which in (0, 1, None):
-            agg[str(which)] = {}
-            for d in draws:
-                vals = [_per_draw({d: paired.pairs[w][d]}, which)[d] for w in present if d in paired.pairs[w]]
-                agg[str(which)][d] = statistics.fmean(vals)
+
+        def across_worlds(which: int | None) -> dict[int, float]:
+            """Per draw, the mean over the worlds that have it of their per-draw means."""
+            per_world = [_per_draw(paired.pairs[w], which) for w in present]
+            return {d: statistics.fmean(p[d] for p in per_world if d in p) for d in draws}
+
         n = sum(len(s) for w in present for s in paired.pairs[w].values())
-        out.append(Row("all worlds", statistics.fmean(agg["0"].values()), statistics.fmean(agg["1"].values()),
-                       draw_interval(agg["None"], n)))
+        out.append(Row("all worlds", statistics.fmean(across_worlds(0).values()),
+                       statistics.fmean(across_worlds(1).values()), draw_interval(across_worlds(None), n)))
     return out
 
 

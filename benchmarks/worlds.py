@@ -32,6 +32,7 @@ import argparse
 import csv
 import json
 import os
+import resource
 import shlex
 import subprocess
 import sys
@@ -181,15 +182,15 @@ class Matrix:
                "--seed", str(seed), *sc.run, *self.extra, *m.flags, "--store", str(store), "--out", str(run),
                "--overwrite", "--json"]
         run.parent.mkdir(parents=True, exist_ok=True)
-        start = time.monotonic()
+        start, cpu = time.monotonic(), _child_cpu()
         with open(run.with_suffix(".log"), "w") as log:
             proc = subprocess.run(cmd, env=self.env(m.commit), stdout=subprocess.DEVNULL, stderr=log)
-        seconds = time.monotonic() - start
+        seconds, cpu = time.monotonic() - start, _child_cpu() - cpu
         if proc.returncode != 0 or not (run / "results.json").is_file():
             raise RuntimeError(f"exit {proc.returncode}; see {run.with_suffix('.log')}")
         scores = fusion_scores(run)
         return {"method": m.name, "commit": m.commit, "flags": list(m.flags), "world": world, "draw": draw,
-                "seed": seed, "scale": self.scale, "seconds": round(seconds, 1),
+                "seed": seed, "scale": self.scale, "seconds": round(seconds, 1), "cpu_seconds": round(cpu, 1),
                 "test": scores.get("test", {}), "devel": scores.get("devel", {}),
                 "command": " ".join(cmd[2:]), "run": str(run)}
 
@@ -214,7 +215,8 @@ class Matrix:
             times.append(rec["seconds"])
             eta = sum(times) / len(times) * (len(left) - i)
             t = rec["test"]
-            print(f"[{i}/{len(left)}] {m.name} {cell_name(world, draw, seed)}: {rec['seconds']:.0f} s, test arousal "
+            print(f"[{i}/{len(left)}] {m.name} {cell_name(world, draw, seed)}: {rec['seconds']:.0f} s "
+                  f"({rec['cpu_seconds']:.0f} CPU s), test arousal "
                   f"{_f(t.get('arousal'))} valence {_f(t.get('valence'))}; about {eta / 60:.0f} min left",
                   flush=True)
 
@@ -227,13 +229,16 @@ class Matrix:
         scores = {k: v["test"] for k, v in keep.items()}
         expected = len(self.order())
         secs = [v["seconds"] for v in keep.values()]
+        cpus = {n: [v["cpu_seconds"] for k, v in keep.items() if k[0] == n and "cpu_seconds" in v] for n in names}
         sc = SCALES[self.scale]
         lines = [f"# Worlds ({self.scale} scale), checkout {git_head()}", "",
                  f"Scale: {sc.note}. Worlds: {', '.join(self.worlds)}; draws {_ints(self.draws)}; "
                  f"training seeds {_ints(self.seeds)}. Methods: "
                  + "; ".join(f"**{m.name}** = {_describe(m)}" for m in self.methods) + ".", "",
                  f"Cells done: {len(keep)} of {expected}"
-                 + (f"; {sum(secs) / len(secs):.0f} s per cell on average (wall, as run)" if secs else "") + ".",
+                 + (f"; {sum(secs) / len(secs):.0f} s per cell on average (wall, as run on a shared machine)"
+                    if secs else "")
+                 + "".join(f"; {n}: {sum(c) / len(c):.0f} CPU s per cell" for n, c in cpus.items() if c) + ".",
                  "Fusion CCC on test; old and new paired by (world, draw, seed); means over draws of the per-draw "
                  "mean over seeds; 95 % t-interval over draws (benchmarks/world_stats.py).", ""]
         tables = {}
@@ -255,7 +260,8 @@ class Matrix:
         self.out.mkdir(parents=True, exist_ok=True)
         (self.out / f"worlds-{self.scale}.md").write_text(text)
         rows = [{"method": k[0], "world": k[1], "draw": k[2], "seed": k[3], "scale": self.scale,
-                 "seconds": v["seconds"], **{f"{p}_{t}": v[p].get(t) for p in ("test", "devel") for t in ws.TARGETS}}
+                 "seconds": v["seconds"], "cpu_seconds": v.get("cpu_seconds"),
+                 **{f"{p}_{t}": v[p].get(t) for p in ("test", "devel") for t in ws.TARGETS}}
                 for k, v in sorted(keep.items())]
         (self.out / f"worlds-{self.scale}.json").write_text(json.dumps(
             {"cells": list(keep.values()), "expected": expected, "done": len(keep),
@@ -331,6 +337,12 @@ def check_ranking(out: Path, methods: list[Method], worlds: list[str], draws: li
     (out / "ranking.md").write_text(text)
     print(text, flush=True)
     return text
+
+
+def _child_cpu() -> float:
+    """CPU seconds (user + system) of the finished child processes so far: a cell's cost on a shared machine."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
 
 
 def _describe(m: Method) -> str:

@@ -156,7 +156,7 @@ def test_resume_skips_done_cells(tmp_path, monkeypatch):
 
     def fake(self, m, world, draw, seed):
         ran.append((m.name, world, draw, seed))
-        return {"method": m.name, "world": world, "draw": draw, "seed": seed, "seconds": 1.0,
+        return {"method": m.name, "world": world, "draw": draw, "seed": seed, "seconds": 1.0, "cpu_seconds": 1.0,
                 "test": {"arousal": 0.5, "valence": 0.5}, "devel": {}}
 
     monkeypatch.setattr(worlds.Matrix, "run_cell", fake)
