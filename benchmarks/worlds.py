@@ -317,10 +317,12 @@ def check_ranking(out: Path, methods: list[Method], worlds: list[str], draws: li
     lines = [f"# Ranking: reduced against full scale ({', '.join(worlds)}; draws {_ints(draws)}; seeds "
              f"{_ints(seeds)})", "", "| target | world | method | reduced: new − old | full: new − old | same sign |",
              "|---|---|---|---|---|---|"]
+    # "all worlds" over the worlds both scales have, so that the two averages are of the same worlds
+    both = [w for w in worlds if all(any(k[1] == w for k in tabs[s]) for s in tabs)]
     agree = total = 0
     for target in ws.TARGETS:
         for new in names[1:]:
-            r = {s: {row.world: row for row in ws.rows(ws.pair(tabs[s], names[0], new, target, worlds), worlds)}
+            r = {s: {row.world: row for row in ws.rows(ws.pair(tabs[s], names[0], new, target, both), both)}
                  for s in tabs}
             for w in [*worlds, "all worlds"]:
                 a, b = r["reduced"].get(w), r["full"].get(w)

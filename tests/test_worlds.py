@@ -179,3 +179,19 @@ def test_end_to_end_tiniest_matrix(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Cells done: 2 of 2" in (out / "worlds-tiny.md").read_text()
     assert "[2/2]" in proc.stdout
+
+
+def test_check_ranking_compares_the_scales(tmp_path):
+    reduced, full = matrix(0.03, worlds_=("default", "hidden-levels")), matrix(0.03, worlds_=("default",))
+    full[("new", "default", 0, 0)]["valence"] = -5.0  # one cell flips valence's sign at full scale
+    _write_cells(tmp_path, reduced)
+    for (m, w, d, s), test in full.items():
+        path = tmp_path / "cells" / "full" / m / f"{w}-d{d}-s{s}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"method": m, "world": w, "draw": d, "seed": s, "seconds": 1.0, "test": test}))
+    methods = [worlds.Method("old", (), None), worlds.Method("new", (), None)]
+    text = worlds.check_ranking(tmp_path, methods, ["default", "hidden-levels"], [0, 1, 2], [0, 1], [], run=False)
+    assert "| arousal | default | new | +0.0" in text
+    assert "| valence | default | new |" in text and "**no**" in text
+    assert "| arousal | hidden-levels | new |" in text and "not both run" in text
+    assert "Same sign in 2 of 4 comparisons." in text  # default and all worlds, per target; valence differs
