@@ -155,7 +155,7 @@ def fmt_diff(iv: Interval) -> str:
 
 def markdown(target: str, old: str, new: str, table: list[Row]) -> str:
     """The Markdown table of one target."""
-    lines = [f"| {target}: world | {old} | {new} | {new} − {old}, 95 % interval over draws | draws × seeds |",
+    lines = [f"| {target}: world | {old} | {new} | {new} − {old}, 95 % interval over draws | runs paired |",
              "|---|---|---|---|---|"]
     for r in table:
         name = f"**{r.world}**" if r.world == "all worlds" else r.world

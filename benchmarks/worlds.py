@@ -251,11 +251,9 @@ class Matrix:
                 if paired.missing:
                     lines += [f"Not paired ({target}): " + ", ".join(
                         f"{m} {cell_name(w, d, s)}" for m, w, d, s in paired.missing) + ".", ""]
-        missing_cells = [(m.name, cell_name(w, d, s)) for s, d, w, m in self.order()
-                         if (m.name, w, d, s) not in keep]
+        missing_cells = [(m.name, w, d, s) for s, d, w, m in self.order() if (m.name, w, d, s) not in keep]
         if missing_cells:
-            lines += [f"Cells not run ({len(missing_cells)}): "
-                      + ", ".join(f"{m} {c}" for m, c in missing_cells) + ".", ""]
+            lines += [f"Cells not run ({len(missing_cells)}): " + _summary(missing_cells) + ".", ""]
         text = "\n".join(lines)
         self.out.mkdir(parents=True, exist_ok=True)
         (self.out / f"worlds-{self.scale}.md").write_text(text)
@@ -339,6 +337,16 @@ def check_ranking(out: Path, methods: list[Method], worlds: list[str], draws: li
     (out / "ranking.md").write_text(text)
     print(text, flush=True)
     return text
+
+
+def _summary(cells: list[tuple[str, str, int, int]]) -> str:
+    """Every cell by name when there are few, else how many per method and seed."""
+    if len(cells) <= 12:
+        return ", ".join(f"{m} {cell_name(w, d, s)}" for m, w, d, s in cells)
+    counts: dict[tuple[str, int], int] = {}
+    for m, _, _, s in cells:
+        counts[(m, s)] = counts.get((m, s), 0) + 1
+    return ", ".join(f"{m} seed {s}: {n}" for (m, s), n in sorted(counts.items(), key=lambda x: (x[0][1], x[0][0])))
 
 
 def _child_cpu() -> float:
