@@ -251,6 +251,9 @@ class Matrix:
                 if paired.missing:
                     lines += [f"Not paired ({target}): " + ", ".join(
                         f"{m} {cell_name(w, d, s)}" for m, w, d, s in paired.missing) + ".", ""]
+        lines += [f"What **{n}** kept, over its {sum(k[0] == n for k in keep)} runs (unimodal decisions, "
+                  "decisions.json): " + kept_summary([v for k, v in keep.items() if k[0] == n]) + "."
+                  for n in names] + [""]
         missing_cells = [(m.name, w, d, s) for s, d, w, m in self.order() if (m.name, w, d, s) not in keep]
         if missing_cells:
             lines += [f"Cells not run ({len(missing_cells)}): " + _summary(missing_cells) + ".", ""]
@@ -272,6 +275,19 @@ class Matrix:
         if console:
             show(text, tables, names[0])
         return text
+
+
+def kept_summary(recs: list[dict]) -> str:
+    """'plain 10, delay+4s 7, …': how often each regressor candidate was kept, from the runs' decisions.json."""
+    counts: dict[str, int] = {}
+    for rec in recs:
+        path = Path(rec.get("run", "")) / "decisions.json"
+        if not path.is_file():
+            continue
+        for e in json.loads(path.read_text()):
+            if e.get("stage") == "unimodal":
+                counts[e["chosen"]] = counts.get(e["chosen"], 0) + 1
+    return ", ".join(f"{c} {n}" for c, n in sorted(counts.items(), key=lambda x: -x[1])) or "—"
 
 
 def show(text: str, tables: dict, old: str) -> None:
