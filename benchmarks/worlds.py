@@ -293,6 +293,7 @@ def kept_summary(recs: list[dict]) -> str:
 def show(text: str, tables: dict, old: str) -> None:
     """Rich tables on a terminal; the Markdown as it is when the output is logged."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console()
@@ -307,8 +308,9 @@ def show(text: str, tables: dict, old: str) -> None:
             style = "bold" if r.world == "all worlds" else None
             colour = "green" if r.diff.lo is not None and r.diff.lo > 0 else (
                 "red" if r.diff.hi is not None and r.diff.hi < 0 else "")
-            t.add_row(r.world, f"{r.old:.3f}", f"{r.new:.3f}", f"[{colour}]{ws.fmt_diff(r.diff)}[/]" if colour
-                      else ws.fmt_diff(r.diff), f"{r.diff.draws} / {r.diff.pairs}", style=style)
+            diff = escape(ws.fmt_diff(r.diff))  # "[lo, hi]" is text, not markup
+            t.add_row(r.world, f"{r.old:.3f}", f"{r.new:.3f}", f"[{colour}]{diff}[/]" if colour else diff,
+                      f"{r.diff.draws} / {r.diff.pairs}", style=style)
         console.print(t)
 
 
