@@ -83,6 +83,9 @@ def run(
         None, help="Pipelines of seeds seed..seed+N-1, their predictions averaged (default 1; each costs a run)."),
     fusion_train: str = typer.Option(
         None, help="Fuser's train inputs: out-of-fold (default) | in-sample (the paper's)."),
+    fusion_apply: str = typer.Option(
+        None, help="What the fuser reads for unseen subjects: fold-mean (default; the fold models' mean) | per-fold "
+                   "(each fold's predictions fused, the fused outputs averaged)."),
     difficulty_train: str = typer.Option(
         None, help="Train subjects' difficulty: out-of-fold (default) | in-sample (the paper's)."),
     difficulty_unseen: str = typer.Option(

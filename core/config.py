@@ -181,6 +181,12 @@ class FusionConfig(_Group):
         "The fuser's train inputs: out-of-fold (predictions and difficulty from models that never saw the subject) "
         "or in-sample (the paper's: over-fitted predictions, the more so the longer the regressors train). "
         "Chosen on devel, docs/results.md \"Training budget\"."))
+    fusion_apply: Literal["fold-mean", "per-fold"] = Field("fold-mean", description=(
+        "With out-of-fold train inputs, what the fuser reads for devel, test and new subjects: the mean of the "
+        "fold models' predictions (fold-mean), or each fold's models' predictions, fused one fold at a time and the "
+        "fused outputs averaged (per-fold: the fuser then reads at use what it learned from, one fold model's "
+        "predictions, not their smoother mean; early stopping reads each devel subject once per fold). Not with "
+        "the stack candidate."))
     mean_shrink: float | Literal["devel"] = Field(0.0, description=(
         "How far each recording's fused prediction is pulled toward the train label mean, keeping its course "
         "within the recording: 0 (not at all; the default) to 1 (every recording centred on it), or devel (chosen "

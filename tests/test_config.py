@@ -62,7 +62,8 @@ def test_settings_come_in_small_groups_and_every_name_is_one_field():
     assert len(RunConfig.model_fields) <= 8
     for group in _groups(RunConfig):
         assert len(group.model_fields) <= 12, group.__name__
-    assert len(FIELD_PATHS) == 47  # every field of the flat config of musefuse 0.1, each in one group
+    # every field of the flat config of musefuse 0.1 (47), and fusion_apply since, each in one group
+    assert len(FIELD_PATHS) == 48
     assert FIELD_PATHS["lr"] == ("model",) and FIELD_PATHS["fuser"] == ("method", "fusion")
 
 

@@ -85,6 +85,13 @@ def _fit_stack(spec: Spec, env: TaskEnv, fit, devel, ctx):
         "fold_weights": [{n: round(float(w), 6) for n, w in zip(names, row, strict=True)} for row in per_fold]}
 
 
+def _fit_fold_view(spec: Spec, env: TaskEnv, fit, devel, ctx):
+    """One fold's models of the candidate the regressor's decision kept, their mean (plan._fold_views)."""
+    candidates = spec.view_candidates
+    chosen = next(iter(candidates)) if spec.follows is None else env.store.fit_info(spec.follows)["choice"]
+    return {}, {"choice": chosen}, stages.mean_signal([env.signal(refs) for refs in candidates[chosen]]), None
+
+
 def fusion_matrix(env: TaskEnv, inputs: FusionInputs) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
     """Per subject, (T, M) predictions and (T, M) difficulties (None when the fuser gets none)."""
     preds = [env.signal(inputs.predictions(m)) for m in inputs.modalities]
@@ -102,10 +109,19 @@ def _fit_fuser(spec: Spec, env: TaskEnv, fit, devel, ctx):
     def pick(xs, idx):
         return None if xs is None else [xs[i] for i in idx]
 
-    plugin.call("fit()", fuser.fit, pick(fp, fit), pick(fd, fit), pick(y, fit),
-                (pick(ap, devel), pick(ad, devel), pick(y, devel)), ctx)
+    folds = [fusion_matrix(env, inputs) for inputs in spec.per_fold or []]  # fusion_apply: per-fold
+    held_out = (pick(ap, devel), pick(ad, devel), pick(y, devel))
+    if folds:  # early stopping reads what the fuser will be given: each devel subject once per fold
+        held_out = ([x for p, _ in folds for x in pick(p, devel)],
+                    None if ad is None else [x for _, d in folds for x in pick(d, devel)], pick(y, devel) * len(folds))
+    plugin.call("fit()", fuser.fit, pick(fp, fit), pick(fd, fit), pick(y, fit), held_out, ctx)
     tensors, meta = plugin.state(fuser)
-    fused = stages.fuse(plugin, fuser, ap, ad, env.dataset.subjects)
+    subjects = env.dataset.subjects
+    fused = stages.fuse(plugin, fuser, ap, ad, subjects)  # train subjects: from their out-of-fold inputs
+    if folds:  # everyone else: the mean of the fold-by-fold fused outputs
+        per_fold = stages.mean_signal([stages.fuse(plugin, fuser, p, d, subjects) for p, d in folds])
+        train = set(fit)
+        fused = [fused[i] if i in train else per_fold[i] for i in range(len(subjects))]
     return tensors, {"plugin": plugin.name, **meta}, fused, plugin.fit_result(fuser)
 
 
@@ -157,7 +173,8 @@ def _epochs(raw: dict[str, Any]) -> int:
 
 
 for _name, _fit in {"estimator": _fit_estimator, "fold-mean": _fit_fold_mean, "calibration": _fit_calibration,
-                    "regressor": _fit_regressor, "stack": _fit_stack, "fuser": _fit_fuser,
+                    "regressor": _fit_regressor, "stack": _fit_stack,
+                    "fold-view": _fit_fold_view, "fuser": _fit_fuser,
                     "decision": _fit_decision}.items():
     register_kind(TaskKind(_name, _runner(_fit), metric="devel recon. loss" if _name == "estimator" else "devel CCC",
                            lower_is_better=_name == "estimator", epochs=_epochs))

@@ -34,7 +34,7 @@ from musefuse.core.method.candidates import FUSION_CANDIDATES, STACK, fusion_dec
 from musefuse.core.method.env import TaskEnv, input_standardiser
 from musefuse.core.method.plan import RunPlan, UnimodalPlan, plan_run
 from musefuse.core.method.spec import Spec
-from musefuse.core.method.tasks import model_seed
+from musefuse.core.method.tasks import fused_per_fold, model_seed
 from musefuse.core.method.workers import worker_contexts
 from musefuse.core.plugin_host import PluginHost, get_host
 
@@ -84,6 +84,10 @@ class Fitted:
     # target -> how far each recording's fused prediction is pulled to the train label mean (none: not at all)
     mean_shrink: dict[str, MeanShrink] = field(default_factory=dict)
     host: PluginHost | None = field(default=None, repr=False)  # whose plugins it calls (None: the process's)
+    # fusion_apply: per-fold — the number of folds whose models' predictions are fused one fold at a time (0: the
+    # fuser reads the members' mean). A regressor's members are listed candidate by candidate, each one's fold
+    # models in fold order, so member i belongs to fold i % folds.
+    fused_per_fold: int = 0
 
     def reads_re(self, modality: str, target: str) -> bool | None:
         """Whether a regressor reads the difficulty: True, False, or None where some of its members do."""
@@ -118,17 +122,25 @@ class Fitted:
         """The plugin ``obj`` is, its calls and outputs checked as in a task (boundary.py)."""
         return Plugin(self.host or get_host(), kind, obj.name, during="while the fitted pipeline predicted")
 
-    def predict_unimodal(self, subjects: Sequence[Subject], modality: str, target: str,
-                         difficulty: list[np.ndarray] | None) -> list[np.ndarray]:
-        """The mean of the regressor's members' predictions (each with the input it was trained on); where the
-        stack was kept, each trained candidate's members' mean weighed by the stack's weight
-        (core/learning/stacking.py), as the run's stack task combined the candidates' fold means."""
-        members = self.regressors[(modality, target)]
+    def member_predictions(self, subjects: Sequence[Subject], modality: str, target: str,
+                           difficulty: list[np.ndarray] | None) -> list[list[np.ndarray]]:
+        """Each of the regressor's members' predictions (each with the input it was trained on)."""
         preds = []
-        for member in members:
+        for member in self.regressors[(modality, target)]:
             per_recording = member.per_recording or self.config.inputs.standardise == "recording"
             x = self.features(subjects, modality, member.own, per_recording)
             preds.append(stages.predict_unimodal(member.regressor, x, difficulty if member.re else None))
+        return preds
+
+    def predict_unimodal(self, subjects: Sequence[Subject], modality: str, target: str,
+                         difficulty: list[np.ndarray] | None,
+                         preds: list[list[np.ndarray]] | None = None) -> list[np.ndarray]:
+        """The mean of the regressor's members' predictions (``preds``: already made); where the stack was kept,
+        each trained candidate's members' mean weighed by the stack's weight (core/learning/stacking.py), as the
+        run's stack task combined the candidates' fold means."""
+        members = self.regressors[(modality, target)]
+        if preds is None:
+            preds = self.member_predictions(subjects, modality, target, difficulty)
         if members[0].stack is None:
             return stages.mean_signal(preds)
         weights: dict[str, float] = {}
@@ -139,12 +151,14 @@ class Fitted:
         return stacking.combine([weights[n] for n in groups], [stages.mean_signal(g) for g in groups.values()])
 
     def fusion_inputs(
-        self, out: Outputs, target: str, idx: Sequence[int] | None = None
+        self, out: Outputs, target: str, idx: Sequence[int] | None = None,
+        unimodal: dict[tuple[str, str], list[np.ndarray]] | None = None,
     ) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
-        """(T, M) predictions and (T, M) difficulties (None when the fuser reads no difficulty)."""
+        """(T, M) predictions and (T, M) difficulties (None when the fuser reads no difficulty); ``unimodal``:
+        other predictions than ``out``'s (one fold's)."""
         names = [m.name for m in self.modalities]
         rows = range(len(out.subjects)) if idx is None else idx
-        preds = [[out.unimodal[(m, target)][i] for i in rows] for m in names]
+        preds = [[(unimodal or out.unimodal)[(m, target)][i] for i in rows] for m in names]
         re = self.fusion_re[target]
         return stages.fusion_input(preds, [[out.difficulty[m][i] for i in rows] for m in names] if re else None)
 
@@ -152,6 +166,8 @@ class Fitted:
     def apply(self, subjects: list[Subject], stage: str = "fusion") -> Outputs:
         """Run the fitted stages on standardised subjects (up to ``stage``: 'unimodal' or 'fusion')."""
         out = Outputs(subjects)
+        k = self.fused_per_fold
+        folds: list[dict[tuple[str, str], list[np.ndarray]]] = [{} for _ in range(k)]  # each fold's predictions
         for m in self.modalities:
             x = self.features(subjects, m.name)
             out.difficulty[m.name] = self.difficulty(subjects, m.name, x)
@@ -159,12 +175,16 @@ class Fitted:
                 method, reference = self.calibrations[m.name]
                 out.difficulty[m.name] = apply_calibration(method, out.difficulty[m.name], reference)
             for t in self.config.inputs.targets:
-                out.unimodal[(m.name, t)] = self.predict_unimodal(subjects, m.name, t, out.difficulty[m.name])
+                preds = self.member_predictions(subjects, m.name, t, out.difficulty[m.name])
+                out.unimodal[(m.name, t)] = self.predict_unimodal(subjects, m.name, t, out.difficulty[m.name], preds)
+                for i, fold in enumerate(folds):
+                    fold[(m.name, t)] = stages.mean_signal(preds[i::k])
         if stage == "fusion":
             for t in self.config.inputs.targets:
-                fuser = self.fusers[t]
-                out.fusion[t] = self.shrink(t, stages.fuse(self._plugin("fuser", fuser), fuser,
-                                                           *self.fusion_inputs(out, t), subjects))
+                plugin, fuser = self._plugin("fuser", self.fusers[t]), self.fusers[t]
+                fused = [stages.fuse(plugin, fuser, *self.fusion_inputs(out, t, unimodal=fold), subjects)
+                         for fold in folds] or [stages.fuse(plugin, fuser, *self.fusion_inputs(out, t), subjects)]
+                out.fusion[t] = self.shrink(t, stages.mean_signal(fused))
         return out
 
     def shrink(self, target: str, fused: list[np.ndarray]) -> list[np.ndarray]:
@@ -200,7 +220,8 @@ class Fitted:
             {k: [member(*args) for args in members] for k, members in regressors.items()},
             {t: plugin("fuser", p) for t, p in fusers.items()},
             host.estimator(config.method.difficulty.estimator).gives_signal, fusion_re, *decisions,
-            {m: calibration(p) for m, p in calibrations.items()}, shrinks, host)
+            {m: calibration(p) for m, p in calibrations.items()}, shrinks, host,
+            fused_per_fold(config, host.fuser(config.method.fusion.fuser).learned))
 
 
 @dataclass
@@ -391,6 +412,7 @@ def describe_fit(task: Task, info: dict[str, Any], reused: bool) -> str:
     if "best_epoch" not in info:  # a mean or a calibration: no training, no epochs
         if reused:
             return f"{verb} {task.label}"
-        return f"{'averaged' if task.kind == 'fold-mean' else 'fitted'} {task.label} ({info['seconds']:.1f}s)"
+        verb = "averaged" if task.kind in ("fold-mean", "fold-view") else "fitted"
+        return f"{verb} {task.label} ({info['seconds']:.1f}s)"
     return (f"{verb} {task.label}: best epoch {info['best_epoch']}/{info['epochs_run']}, {info['metric']} "
             f"{info['best_score']:.4f}, {info['seconds']:.1f}s, {info['frames_per_second']:.0f} frames/s")

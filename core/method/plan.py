@@ -176,12 +176,32 @@ def fusers(run: RunFacts, plan: RunPlan) -> None:
         fit_difficulty = {m: plan.difficulty[m] for m in names}
     for t in run.cfg.inputs.targets:
         predictions = {m: plan.unimodal[(m, t)].output for m in names}
+        per_fold = _fold_views(run, plan, t) if run.per_fold_fusion else None
         variants = (False, True) if run.decided_fusion else (bool(run.fusion_setting),)
-        plan.fusers[t] = {re: plan.add(run.fuser(t, re, names, predictions, plan.difficulty, fit_difficulty))
-                          for re in variants}
+        plan.fusers[t] = {re: plan.add(run.fuser(t, re, names, predictions, plan.difficulty, fit_difficulty,
+                                                 per_fold)) for re in variants}
         if run.decided_fusion:  # fusers have no out-of-fold predictions: devel is their only unseen evidence
             plan.fusion_decisions[t] = plan.add(run.decision(fusion_decision(t), t, {
                 FUSION_CANDIDATES[re]: [[task.key, None]] for re, task in plan.fusers[t].items()}, pooled=False))
             plan.fusion_output[t] = [[plan.fusion_decisions[t].key, None]]
         else:
             plan.fusion_output[t] = [[plan.fusers[t][variants[0]].key, None]]
+
+
+def _fold_views(run: RunFacts, plan: RunPlan, t: str) -> list[dict[str, list[Ref]]]:
+    """``fusion_apply: per-fold``: per fold, every modality's prediction by that fold's models of the kept
+    candidate (a "fold-view" task each), so the fuser reads one fold model's predictions of an unseen subject, as
+    it learned from one fold model's predictions of each train subject."""
+    views: list[dict[str, list[Ref]]] = [{} for _ in run.held]
+    for m in run.modalities:
+        up = plan.unimodal[(m.name, t)]
+        if up.stack is not None:
+            raise ConfigError("'fusion_apply: per-fold' fuses each fold's kept candidate, and the stack candidate "
+                              "combines candidates with weights fitted across folds: use one or the other.")
+        for k, view in enumerate(views):
+            fold = {name: [[models[k].key, None]] for name, models in up.candidates.items()}
+            if AVERAGE in up.refs:  # the average of the candidates: the mean of every candidate's fold-k model
+                fold[AVERAGE] = [ref for refs in list(fold.values()) for ref in refs]
+            task = plan.add(run.fold_view(m, t, fold_tag(k, len(run.held)), fold, up.decision))
+            view[m.name] = [[task.key, None]]
+    return views

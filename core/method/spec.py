@@ -113,7 +113,25 @@ class Spec:
     def held(self) -> list[list[str]]:  # each fold's held-out train subjects (the stack's cross-fitting)
         return self.raw["held"]
 
+    # -- fold-view ---------------------------------------------------------------------------------------------
+    @property
+    def view_candidates(self) -> dict[str, list[list[Ref]]]:  # name -> the signals averaged, simplest first
+        return {name: [m["refs"] for m in self.raw["candidates"][name]] for name in self.raw["order"]}
+
+    @property
+    def follows(self) -> str | None:  # the key of the decision whose choice it takes (None: one candidate)
+        entry = self.raw["follows"]
+        return None if entry is None else entry["refs"][0][0]
+
     # -- fuser -------------------------------------------------------------------------------------------------
+    @property
+    def per_fold(self) -> list[FusionInputs] | None:  # each fold's predictions, fused one fold at a time
+        folds = self.raw.get("per_fold")
+        if folds is None:
+            return None
+        inputs = self.raw["inputs"]
+        return [FusionInputs({**inputs, "predictions": fold}) for fold in folds]
+
     @property
     def inputs(self) -> FusionInputs:  # everyone's (and the run's outputs)
         return FusionInputs(self.raw["inputs"])

@@ -46,6 +46,14 @@ def folds(cfg: RunConfig, dataset: Dataset) -> list[list[str]]:
     return [[dataset.subjects[i].id for i in held] for held in np.array_split(order, k)]
 
 
+def fused_per_fold(cfg: RunConfig, fuser_learned: bool) -> int:
+    """How many folds' predictions a fuser fuses one at a time for unseen subjects (``fusion_apply: per-fold``,
+    with out-of-fold train inputs and a fuser that learns); 0: it reads their mean."""
+    fusion = cfg.method.fusion
+    per_fold = fusion.fusion_apply == "per-fold" and fusion.fusion_train == "out-of-fold" and fuser_learned
+    return cfg.method.ensemble.folds if per_fold else 0
+
+
 def fit_budget(cfg: RunConfig) -> dict[str, Any]:
     """The training budget in a model's key (with the loss: what every learned model is fitted for)."""
     return {"loss": cfg.model.loss, **cfg.budget.resolved().key()}
@@ -98,6 +106,7 @@ class RunFacts:
     needs_fold_estimators: bool
     fusion_setting: bool | str  # re_fusion where the fuser can read the difficulty, else False
     decided_fusion: bool  # the data decide whether the fuser reads the difficulty
+    per_fold_fusion: bool  # unseen subjects fused one fold at a time (fusion_apply: per-fold)
 
     @classmethod
     def of(cls, cfg: RunConfig, dataset: Dataset, host: PluginHost, device_type: str) -> RunFacts:
@@ -123,7 +132,7 @@ class RunFacts:
         return cls(cfg, dataset, [host.modality(n) for n in cfg.inputs.modalities], est_cls, ids, common, held,
                    oof_fusion, oof_difficulty, calibrated, fold_mean, shared_signal,
                    oof_difficulty or fold_mean or (oof_fusion and not shared_signal), fusion_setting,
-                   fusion_setting == "devel")
+                   fusion_setting == "devel", fused_per_fold(cfg, fuser_learned=fuser_cls.learned) > 0)
 
     def own_scaling(self, tag: str) -> dict[str, str]:
         """A fold model standardises its input on its own subjects (in the key only then: older keys stay)."""
@@ -186,18 +195,31 @@ class RunFacts:
             "evidence": "out-of-fold train + devel" if pooled else "devel", "rule": RULE,
             "order": list(candidates), "candidates": {n: {"refs": refs} for n, refs in candidates.items()}})
 
+    def fold_view(self, m, t: str, tag: str, candidates: dict[str, list[Ref]], decision: Task | None) -> Task:
+        """One fold's prediction of a regressor (``fusion_apply: per-fold``): the mean of the fold's models of the
+        candidate its ``decision`` kept (``candidates``: name -> the models averaged, one ref each)."""
+        return Task("fold-view", f"{tag}unimodal {m.name} → {t} (as decided)", {
+            "data": data_key(self.dataset, m.name), "modality": m.name, "target": t, "fit_ids": self.ids["train"],
+            "order": list(candidates), "candidates": {n: [{"refs": [ref]} for ref in refs]
+                                                      for n, refs in candidates.items()},
+            "follows": None if decision is None else {"refs": [[decision.key, None]]}})
+
     def fuser(self, t: str, re: bool, names: list[str], predictions: dict[str, list[Ref]],
-              difficulty: dict[str, list[Ref]], fit_difficulty: dict[str, list[Ref]]) -> Task:
-        """A fuser of target ``t``; ``re``: it reads the difficulty (the train subjects' ``fit_difficulty``)."""
+              difficulty: dict[str, list[Ref]], fit_difficulty: dict[str, list[Ref]],
+              per_fold: list[dict[str, list[Ref]]] | None = None) -> Task:
+        """A fuser of target ``t``; ``re``: it reads the difficulty (the train subjects' ``fit_difficulty``);
+        ``per_fold``: each fold's predictions of every modality, fused one fold at a time for unseen subjects
+        (``fusion_apply: per-fold``; in the key only then)."""
         cfg = self.cfg
         inputs = {"modalities": names, "predictions": {m: {"refs": predictions[m]} for m in names},
                   "difficulty": {m: {"refs": difficulty[m]} for m in names} if re else None}
         fit_inputs = {**inputs, "difficulty": {m: {"refs": fit_difficulty[m]} for m in names} if re else None}
         fuser = cfg.method.fusion.fuser
+        folds = {} if per_fold is None else {"per_fold": [{m: {"refs": fold[m]} for m in names} for fold in per_fold]}
         return Task("fuser", f"fusion ({fuser}) → {t}{'' if re else ' (no RE)' * self.decided_fusion}", {
             **self.common, "plugin": fuser, "target": t, "fit_ids": self.ids["train"],
             "settings": cfg.model.fusion_settings().model_dump(), "seed": model_seed(cfg.execution.seed, "fuser", t),
-            "inputs": inputs, "fit_inputs": fit_inputs, **regularisation(cfg), **PAIRED_INIT[re]})
+            "inputs": inputs, "fit_inputs": fit_inputs, **regularisation(cfg), **PAIRED_INIT[re], **folds})
 
 
 def _origin(host: PluginHost, kind: str, name: str) -> str | None:
