@@ -89,7 +89,8 @@ def _fit_fold_view(spec: Spec, env: TaskEnv, fit, devel, ctx):
     """One fold's models of the candidate the regressor's decision kept, their mean (plan._fold_views)."""
     candidates = spec.view_candidates
     chosen = next(iter(candidates)) if spec.follows is None else env.store.fit_info(spec.follows)["choice"]
-    return {}, {"choice": chosen}, stages.mean_signal([env.signal(refs) for refs in candidates[chosen]]), None
+    return {}, {"choice": chosen}, stages.mean_signal([env.signal(refs) for refs in candidates[chosen]]), {
+        "choice": chosen}
 
 
 def fusion_matrix(env: TaskEnv, inputs: FusionInputs) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
