@@ -76,6 +76,9 @@ def run(
         None, help="More regressor variants decided on unseen subjects, comma-separated: "
                    f"{', '.join(OPTIONAL_CANDIDATES)} (default none; each trained one costs its fold models; "
                    "docs/pipeline.md)."),
+    single_candidates: bool = typer.Option(
+        None, "--single-candidates/--no-single-candidates",
+        help="The fusion decision also scores each modality's own prediction (default off)."),
     average_candidates: bool = typer.Option(
         None, "--average-candidates/--no-average-candidates",
         help="Where a regressor has several candidates, their average is one more (default on)."),

@@ -168,6 +168,10 @@ class DecisionsConfig(_Group):
             "More variants of every regressor to train and decide between, beyond the difficulty input "
             f"(re_unimodal). {CANDIDATES_DESCRIBED}. Each is decided per regressor by the rule of "
             "core/learning/decisions.py on out-of-fold + devel predictions; each trained one costs its fold models."))
+    single_candidates: bool = Field(False, description=(
+        "The fusion decision also scores each modality's own prediction, after the fusers: one replaces the fused "
+        "prediction where it beats it on devel by more than the bootstrap standard error of its gain (a fusion "
+        "that does clearly worse than one of its inputs is then not what the run predicts with)."))
     average_candidates: bool = Field(True, description=(
         "Where a regressor has several candidates, their average is one more (needs no training); the rule keeps "
         "it only where it wins on unseen subjects."))

@@ -57,6 +57,19 @@ OPTIONAL_CANDIDATES: tuple[str, ...] = tuple(n for n in REGRESSOR_CANDIDATES if 
 
 # The fuser's two candidates, simplest first: without and with the difficulty input.
 FUSION_CANDIDATES = {False: "no-re", True: "re"}
+# With ``single_candidates``, each modality's own prediction after them: a fused prediction that does worse on the
+# evidence than one modality alone is replaced by that modality's.
+SINGLE = "single "
+
+
+def single_candidate(modality: str) -> str:
+    """The fusion decision's name for one modality's own prediction: 'single fau'."""
+    return SINGLE + modality
+
+
+def single_modality(candidate: str) -> str | None:
+    """The modality a fusion candidate is the prediction of ('single fau' -> 'fau'); None: a fuser."""
+    return candidate.removeprefix(SINGLE) if candidate.startswith(SINGLE) else None
 
 
 def unimodal_candidates(re_setting: bool | str, asked: Sequence[str]) -> list[Candidate]:

@@ -30,7 +30,13 @@ from musefuse.core.learning.mean_shrink import MeanShrink
 from musefuse.core.learning.regressor import Regressor
 from musefuse.core.method import stages
 from musefuse.core.method.boundary import Plugin
-from musefuse.core.method.candidates import FUSION_CANDIDATES, STACK, fusion_decision, unimodal_decision
+from musefuse.core.method.candidates import (
+    FUSION_CANDIDATES,
+    STACK,
+    fusion_decision,
+    single_modality,
+    unimodal_decision,
+)
 from musefuse.core.method.env import TaskEnv, input_standardiser
 from musefuse.core.method.plan import RunPlan, UnimodalPlan, plan_run
 from musefuse.core.method.spec import Spec
@@ -88,6 +94,11 @@ class Fitted:
     # fuser reads the members' mean). A regressor's members are listed candidate by candidate, each one's fold
     # models in fold order, so member i belongs to fold i % folds.
     fused_per_fold: int = 0
+
+    @property
+    def fusion_single(self) -> dict[str, str]:
+        """target -> the modality whose own prediction the fusion decision kept (``single_candidates``)."""
+        return {t: m for t, d in self.fusion_decisions.items() if (m := single_modality(d.chosen)) is not None}
 
     def reads_re(self, modality: str, target: str) -> bool | None:
         """Whether a regressor reads the difficulty: True, False, or None where some of its members do."""
@@ -181,6 +192,9 @@ class Fitted:
                     fold[(m.name, t)] = stages.mean_signal(preds[i::k])
         if stage == "fusion":
             for t in self.config.inputs.targets:
+                if t in self.fusion_single:  # the decision kept one modality's own prediction
+                    out.fusion[t] = self.shrink(t, out.unimodal[(self.fusion_single[t], t)])
+                    continue
                 plugin, fuser = self._plugin("fuser", self.fusers[t]), self.fusers[t]
                 fused = [stages.fuse(plugin, fuser, *self.fusion_inputs(out, t, unimodal=fold), subjects)
                          for fold in folds] or [stages.fuse(plugin, fuser, *self.fusion_inputs(out, t), subjects)]
@@ -292,10 +306,10 @@ def collect(plan: RunPlan, store: ArtifactStore, cfg: RunConfig, dataset: Datase
         return decision
 
     unimodal = {k: decided(up.decision, unimodal_decision(*k), up.refs) for k, up in plan.unimodal.items()}
-    fusion = {t: decided(plan.fusion_decisions.get(t), fusion_decision(t),
-                         {FUSION_CANDIDATES[re]: [[task.key, None]] for re, task in fusers.items()})
-              for t, fusers in plan.fusers.items()}
-    fusion_re = {t: d.chosen == FUSION_CANDIDATES[True] for t, d in fusion.items()}
+    fusion = {t: decided(plan.fusion_decisions.get(t), fusion_decision(t), plan.fusion_candidates[t])
+              for t in plan.fusers}
+    fusion_re = {t: kept_fuser(d, list(plan.fusers[t])) for t, d in fusion.items()}
+
     def stack_weights(up: UnimodalPlan, chosen: str) -> dict[str, float] | None:
         """The kept stack's all-train weights per trained candidate, from its task's checkpoint (None: not kept)."""
         if chosen != STACK or up.stack is None:
@@ -324,6 +338,15 @@ def collect(plan: RunPlan, store: ArtifactStore, cfg: RunConfig, dataset: Datase
     fitted.mean_shrink = choose_mean_shrink(cfg, out)
     out.fusion = {t: fitted.shrink(t, preds) for t, preds in out.fusion.items()}
     return fitted, out
+
+
+def kept_fuser(decision: Decision, variants: list[bool]) -> bool:
+    """Whether the fuser a run keeps reads the difficulty: the one the decision chose, or where it kept a single
+    modality's prediction instead, the fuser that scored higher on the evidence (saved with the run, not used)."""
+    if single_modality(decision.chosen) is None:
+        return decision.chosen == FUSION_CANDIDATES[True]
+    ccc = {re: decision.candidates[FUSION_CANDIDATES[re]].get("ccc") for re in variants}
+    return max(variants, key=lambda re: float("-inf") if ccc[re] is None else ccc[re])
 
 
 def choose_mean_shrink(cfg: RunConfig, out: Outputs) -> dict[str, MeanShrink]:

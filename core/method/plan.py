@@ -32,6 +32,7 @@ from musefuse.core.method.candidates import (
     FUSION_CANDIDATES,
     STACK,
     fusion_decision,
+    single_candidate,
     unimodal_candidates,
     unimodal_decision,
 )
@@ -78,6 +79,7 @@ class RunPlan:
     unimodal: dict[tuple[str, str], UnimodalPlan] = field(default_factory=dict)  # (modality, target) -> regressor
     fusers: dict[str, dict[bool, Task]] = field(default_factory=dict)  # target -> {reads the RE: fuser}
     fusion_decisions: dict[str, Task] = field(default_factory=dict)  # target -> decision between its fusers
+    fusion_candidates: dict[str, dict[str, list[Ref]]] = field(default_factory=dict)  # target -> what it decides
     fusion_output: dict[str, list[Ref]] = field(default_factory=dict)  # target -> the fused predictions
     held: list[list[str]] = field(default_factory=list)  # each fold's held-out train subjects
 
@@ -180,9 +182,12 @@ def fusers(run: RunFacts, plan: RunPlan) -> None:
         variants = (False, True) if run.decided_fusion else (bool(run.fusion_setting),)
         plan.fusers[t] = {re: plan.add(run.fuser(t, re, names, predictions, plan.difficulty, fit_difficulty,
                                                  per_fold)) for re in variants}
-        if run.decided_fusion:  # fusers have no out-of-fold predictions: devel is their only unseen evidence
-            plan.fusion_decisions[t] = plan.add(run.decision(fusion_decision(t), t, {
-                FUSION_CANDIDATES[re]: [[task.key, None]] for re, task in plan.fusers[t].items()}, pooled=False))
+        candidates = {FUSION_CANDIDATES[re]: [[task.key, None]] for re, task in plan.fusers[t].items()}
+        if run.cfg.method.decisions.single_candidates:  # each modality's own prediction, after the fusers
+            candidates |= {single_candidate(m): predictions[m] for m in names}
+        plan.fusion_candidates[t] = candidates
+        if len(candidates) > 1:  # fusers have no out-of-fold predictions: devel is their only unseen evidence
+            plan.fusion_decisions[t] = plan.add(run.decision(fusion_decision(t), t, candidates, pooled=False))
             plan.fusion_output[t] = [[plan.fusion_decisions[t].key, None]]
         else:
             plan.fusion_output[t] = [[plan.fusers[t][variants[0]].key, None]]
