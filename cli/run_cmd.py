@@ -96,6 +96,8 @@ def run(
     difficulty_calibration: str = typer.Option(
         None, help="Difficulty against its train distribution: none | per-recording | quantile | clip."),
     folds: int = typer.Option(None, help="Folds over train subjects for out-of-fold inputs (default 3)."),
+    fold_stopping: str = typer.Option(
+        None, help="What stops a fold regressor's training: devel (default) | inner (a quarter of its own subjects)."),
     fold_standardise: bool = typer.Option(
         None, "--fold-standardise/--no-fold-standardise",
         help="Fold models standardise features on their own subjects (default on)."),

@@ -222,6 +222,10 @@ class EnsembleConfig(_Group):
         "Fold models standardise features on their own subjects, so that held-out train subjects are as new to them "
         "as devel and test subjects are to the all-train models. Without it an auto-encoder reads its held-out "
         "subjects closer to the origin than new ones (docs/results.md \"Difficulty that transfers\")."))
+    fold_stopping: Literal["devel", "inner"] = Field("devel", description=(
+        "What stops the training of a fold regressor: devel (the run's devel subjects, which then also judge the "
+        "candidates and the fusion), or inner (a quarter of its own fit subjects, at least 2, held out from its "
+        "training; devel then only judges, at the cost of fewer subjects to learn from)."))
     ensemble_seeds: int = Field(1, ge=1, description=(
         "Pipelines trained with seeds seed, seed + 1, …, their predictions averaged (every stage); each costs a "
         "whole pipeline. 1: one pipeline (the default at the CPU budget; the fold models of each regressor are an "

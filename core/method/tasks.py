@@ -81,6 +81,17 @@ def fold_tag(k: int, n: int) -> str:
     return f"fold {k + 1}/{n} "
 
 
+def inner_split(fit_ids: list[str], seed: int) -> tuple[list[str], list[str]]:
+    """``fold_stopping: inner``: a fold model's fit subjects split into those it learns from and a quarter (at
+    least 2) that stop its training, so that devel only judges. The same split for every model of one fold."""
+    n = max(2, round(len(fit_ids) / 4))
+    if len(fit_ids) - n < 2:
+        raise ConfigError(f"'fold_stopping: inner' holds out {n} of a fold model's {len(fit_ids)} subjects and "
+                          "leaves too few to learn from: use fold_stopping: devel, or fewer folds.")
+    inner = set(np.random.default_rng(seed).permutation(fit_ids)[:n].tolist())
+    return [i for i in fit_ids if i not in inner], [i for i in fit_ids if i in inner]
+
+
 def keep(train: list[str], held: list[str]) -> list[str]:
     out = set(held)
     return [i for i in train if i not in out]
@@ -162,9 +173,13 @@ class RunFacts:
                   named: bool) -> Task:
         cfg = self.cfg
         scaling = {"feature_scaling": "recording"} if cand.per_recording else {}
+        stopping = {}
+        if tag and cfg.method.ensemble.fold_stopping == "inner":  # in the key only then: older keys stay
+            fit_ids, inner = inner_split(fit_ids, model_seed(cfg.execution.seed, tag, "inner"))
+            stopping = {"devel_ids": inner}
         return Task("regressor", f"{tag}unimodal {m.name} → {t}{f' ({cand.name})' if named else ''}", {
             **self.common, **scaling, "data": data_key(self.dataset, m.name), "modality": m.name, "target": t,
-            "fit_ids": fit_ids, **self.own_scaling(tag),
+            "fit_ids": fit_ids, **stopping, **self.own_scaling(tag),
             "settings": {**cfg.model.settings_for(m.settings_for(t), m.name, t).model_dump(), **dict(cand.settings)},
             "seed": model_seed(cfg.execution.seed, tag, "regressor", m.name, t),
             "shift": round((cfg.inputs.label_shift + cand.extra_shift_s) / STEP_SECONDS), **regularisation(cfg),
