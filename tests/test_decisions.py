@@ -149,10 +149,13 @@ def test_forcing_the_difficulty_plans_no_decision_and_keeps_the_fold_models(data
 
 
 def test_declared_candidates_are_planned_by_name(data):
-    cfg = config(data, unimodal_candidates=["smaller", "recording", "delay+2s"], average_candidates=False)
+    cfg = config(data, unimodal_candidates=["adversarial", "smaller", "recording", "delay+2s"],
+                 average_candidates=False)
     ds, _, host = loaded(data, cfg)
     up = plan_run(cfg, ds, host, "cpu").unimodal[("egemaps", "valence")]
-    assert list(up.refs) == [BASE, "re", "recording", "delay+2s", "smaller"]  # in declaration order
+    assert list(up.refs) == [BASE, "re", "recording", "delay+2s", "smaller", "adversarial"]  # declaration order
+    assert {t.spec["options"]["adversary"] for t in up.candidates["adversarial"]} == {0.3}
+    assert all("options" not in t.spec for n in (BASE, "re", "smaller") for t in up.candidates[n])
     assert all(t.spec["feature_scaling"] == "recording" for t in up.candidates["recording"])
     assert {t.spec["shift"] for t in up.candidates["delay+2s"]} == {4}
     assert {(t.spec["settings"]["layers"], t.spec["settings"]["hidden"]) for t in up.candidates["smaller"]} == {(2, 32)}

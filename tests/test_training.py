@@ -188,3 +188,29 @@ def test_plain_patience_keeps_the_learning_rate():
     dx, dy = toy(3, 1)
     r = fit_sequence_model(model(), tx, ty, dx, [-y for y in dy], ctx(epochs=6, patience=6))
     assert {h["lr"] for h in r.history} == {SETTINGS.lr}
+
+
+def test_gradient_reversal_flips_and_scales_the_gradient_and_leaves_the_forward_pass():
+    from musefuse.core.learning.adversary import _Reverse
+
+    x = torch.randn(4, 3, requires_grad=True)
+    y = _Reverse.apply(x, 0.3)
+    assert torch.equal(y, x)
+    y.sum().backward()
+    assert torch.allclose(x.grad, torch.full_like(x, -0.3))
+
+
+def test_subject_adversarial_training_changes_the_fit_and_nothing_of_the_checkpoint():
+    tx, ty = toy(8, 0)
+    dx, dy = toy(3, 1)
+    plain, same, adversarial = model(), model(), model()
+    fit_sequence_model(plain, tx, ty, dx, dy, ctx(epochs=4))
+    fit_sequence_model(same, tx, ty, dx, dy, ctx(epochs=4), adversary=0.0)
+    result = fit_sequence_model(adversarial, tx, ty, dx, dy, ctx(epochs=4), adversary=0.3)
+    assert all(torch.equal(a, b) for a, b in zip(plain.state_dict().values(), same.state_dict().values(),
+                                                  strict=True))  # weight 0: exactly the plain fit
+    assert plain.state_dict().keys() == adversarial.state_dict().keys()  # the classifier is not saved
+    assert any(not torch.equal(a, b) for a, b in zip(plain.state_dict().values(),
+                                                     adversarial.state_dict().values(), strict=True))
+    assert np.isfinite(result.best_score)
+    assert all(np.isfinite(p).all() for p in predict_sequences(adversarial, dx, torch.device("cpu")))

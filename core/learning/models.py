@@ -43,18 +43,27 @@ class SequenceModel(nn.Module):
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """(B, T, input_dim), lengths (B,) -> (B, T, output_dim); zero at padded steps."""
+        return self.head_of(*self.states(x, lengths))
+
+    def states(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The recurrent states (B, T, width), zero at padded steps, and the (B, T) mask of valid steps (None: all
+        are). What the output layer reads; a subject adversary reads it too (training.py)."""
         B, T, _ = x.shape
         if lengths is None or bool((lengths >= T).all()):
             h, _ = self.rnn(x)  # (B, T, width); no padding, so packing would only cost time
-            return self._out(h)
+            return h, None
         lengths = lengths.to("cpu", torch.int64)  # pack_padded_sequence wants lengths on the CPU
         # Packing makes the backward direction start at each sequence's own last step, so padding
         # never leaks into a bidirectional state.
         packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
         h, _ = self.rnn(packed)
         h, _ = pad_packed_sequence(h, batch_first=True, total_length=T)  # (B, T, width), 0 at padding
-        valid = torch.arange(T, device=x.device)[None, :] < lengths.to(x.device)[:, None]  # (B, T)
-        return self._out(h) * valid.unsqueeze(-1).to(h.dtype)  # the head's bias must not leak either
+        return h, torch.arange(T, device=x.device)[None, :] < lengths.to(x.device)[:, None]  # (B, T)
+
+    def head_of(self, h: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
+        """The output (B, T, output_dim) of :meth:`states`; zero at padded steps (the head's bias must not leak)."""
+        out = self._out(h)
+        return out if valid is None else out * valid.unsqueeze(-1).to(h.dtype)
 
     def _out(self, h: torch.Tensor) -> torch.Tensor:
         """(B, T, width) -> (B, T, output_dim)."""

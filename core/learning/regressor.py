@@ -54,6 +54,7 @@ class Regressor:
             devel_x,
             [shift_labels(y, shift) for y in devel_y],
             ctx,
+            adversary=float(ctx.options.get("adversary", 0.0)),  # the adversarial candidate's (candidates.py)
         )
         return cls(model, shift, ctx.device), result
 

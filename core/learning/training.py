@@ -23,8 +23,10 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
+from torch import nn
 
 from musefuse.core.interfaces import FitContext
+from musefuse.core.learning.adversary import SubjectAdversary
 from musefuse.core.learning.metrics import ccc as ccc_metric
 from musefuse.core.learning.metrics import ccc_loss
 from musefuse.core.learning.models import SequenceModel
@@ -158,6 +160,7 @@ def fit_sequence_model(
     objective: Objective | None = None,
     select: Literal["ccc", "loss"] = "ccc",
     input_noise: float = 0.0,
+    adversary: float = 0.0,
 ) -> FitResult:
     """Train ``model`` in place on windows of the train sequences; keep the best devel epoch's weights.
 
@@ -166,6 +169,8 @@ def fit_sequence_model(
     concatenation of sequences (MuSe convention; mean over outputs when F_out > 1); ``'loss'``: on the
     mean devel loss, lower is better. With no labelled devel frame, selection falls back to the
     training loss. ``input_noise``: std of Gaussian noise added to training inputs (denoising AE).
+    ``adversary`` > 0: subject-adversarial training with that reversal weight (core/learning/adversary.py); each
+    train sequence is one subject.
     """
     objective = objective or ctx.loss
     if select not in ("ccc", "loss"):
@@ -196,8 +201,15 @@ def fit_sequence_model(
     devel_gold = [np.asarray(y, dtype=np.float32) for y in devel_y]
     devel_scored = any(np.isfinite(y).any() for y in devel_gold)
 
+    adv = None
+    if adversary > 0 and len(train_x) > 1:  # only then: a run without it trains exactly as before
+        width = model.head.in_features if model.bottleneck is None else model.bottleneck.in_features
+        adv = SubjectAdversary(width, len(train_x), adversary).to(device)
+        subject = torch.tensor([i for i, _, _ in cuts], device=device)  # (N,) each window's sequence
+    trained = model if adv is None else nn.ModuleList([model, adv])  # what the optimiser updates
+
     lr = ctx.settings.lr
-    optimizer = _optimizer(model, lr, ctx.weight_decay)
+    optimizer = _optimizer(trained, lr, ctx.weight_decay)
     # "plateau": after `plateau` epochs without improvement, go back to the best weights and halve the
     # learning rate instead of drifting on; stopping still needs `patience` epochs without improvement.
     # Devel CCC swings by ±0.1 between epochs at lr 0.005, so plain patience often keeps a lucky epoch 1–3.
@@ -223,12 +235,16 @@ def fit_sequence_model(
             yb = wy.index_select(0, idx_d)[:, :t]  # (b, t) or (b, t, F_out)
             if input_noise > 0:
                 xb = xb + input_noise * torch.randn_like(xb)
-            out = model(xb, lengths[idx])  # (b, t, F_out)
+            h, valid = model.states(xb, lengths[idx])
+            out = model.head_of(h, valid)  # (b, t, F_out)
             pred = out[..., 0] if single else out
             mask = torch.isfinite(yb) if single else torch.isfinite(yb).any(-1)  # (b, t)
             loss = sequence_loss(objective, pred, yb, mask)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            if adv is None:
+                loss.backward()
+            else:
+                (loss + adv.loss(h, valid, subject.index_select(0, idx_d))).backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP)
             optimizer.step()
             total += loss.detach() * len(idx)
@@ -260,7 +276,7 @@ def fit_sequence_model(
             if plateau and bad_epochs % plateau == 0 and best_state is not None:
                 model.load_state_dict(best_state)
                 lr /= 2
-                optimizer = _optimizer(model, lr, ctx.weight_decay)  # fresh moments for the restored weights
+                optimizer = _optimizer(trained, lr, ctx.weight_decay)  # fresh moments for the restored weights
 
     if best_state is not None:
         model.load_state_dict(best_state)
@@ -276,7 +292,7 @@ def fit_sequence_model(
     )
 
 
-def _optimizer(model: SequenceModel, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+def _optimizer(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.Optimizer:
     """Adam; with weight decay, AdamW (Loshchilov & Hutter 2019). Adam's own ``weight_decay`` is an L2 term in
     the gradient, which Adam then divides by the gradient's running magnitude: weights with large gradients
     (the CCC loss gives very uneven ones) would barely decay. AdamW shrinks every weight by lr x weight_decay

@@ -28,6 +28,7 @@ class Candidate:
     per_recording: bool = False  # features z-scored per recording (standardise: recording)
     extra_shift_s: float = 0.0  # predict the label this much later than the run's label_shift
     settings: tuple[tuple[str, Any], ...] = ()  # model settings it overrides (ModelSettings fields)
+    options: tuple[tuple[str, Any], ...] = ()  # how it is trained (core/learning/regressor.py reads them)
 
 
 # The declared regressor candidates, simplest first (the order the rule goes through them).
@@ -40,6 +41,8 @@ REGRESSOR_CANDIDATES: dict[str, Candidate] = {c.name: c for c in (
     Candidate("delay+4s", "the label 4 s later than the run's label_shift", extra_shift_s=4.0),
     Candidate("dropout", "dropout 0.3 between the recurrent layers (regularised)", settings=(("dropout", 0.3),)),
     Candidate("smaller", "2 recurrent layers of 32 units instead of 4 of 64", settings=(("layers", 2), ("hidden", 32))),
+    Candidate("adversarial", "trained against a classifier of the train subject (gradient reversal, weight 0.3: "
+              "states that do not tell subjects apart; core/learning/adversary.py)", options=(("adversary", 0.3),)),
 )}
 
 # Views made from the trained candidates' predictions, with no model of their own, asked for by name like the

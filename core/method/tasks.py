@@ -183,7 +183,8 @@ class RunFacts:
             "settings": {**cfg.model.settings_for(m.settings_for(t), m.name, t).model_dump(), **dict(cand.settings)},
             "seed": model_seed(cfg.execution.seed, tag, "regressor", m.name, t),
             "shift": round((cfg.inputs.label_shift + cand.extra_shift_s) / STEP_SECONDS), **regularisation(cfg),
-            "difficulty": {"refs": difficulty} if difficulty else None, **PAIRED_INIT[bool(difficulty)]})
+            "difficulty": {"refs": difficulty} if difficulty else None, **PAIRED_INIT[bool(difficulty)],
+            **({"options": dict(cand.options)} if cand.options else {})})
 
     def averaged(self, label: str, modality: str | None, members: list[list[Ref]]) -> Task:
         """A signal that is the mean of others (fold models' predictions, or candidates')."""
