@@ -1,7 +1,7 @@
 """A run as a DAG of tasks, planned stage by stage as the paper's figure draws it::
 
     estimators(m[, fold]) [→ fold-mean(m)] [→ calibration(m)] → regressors(m, t[, fold], candidate)
-        [→ decision(m, t)] → fusers(t[, with / without the difficulty]) [→ decision(t)]
+        [→ decision(m, t)] [→ fold-view(m, t, fold)] → fusers(t[, with / without the difficulty]) [→ decision(t)]
 
 Fold tasks appear only where out-of-fold signals are asked for: ``fusion_train: out-of-fold``
 (the fuser learns from train subjects' predictions by regressors that never saw them) and
@@ -169,7 +169,8 @@ def _unimodal(run: RunFacts, plan: RunPlan, m, t: str) -> UnimodalPlan:
 
 
 def fusers(run: RunFacts, plan: RunPlan) -> None:
-    """Stage 3: one fuser per target (two where the data decide whether it reads the difficulty)."""
+    """Stage 3: one fuser per target (two where the data decide whether it reads the difficulty), and the decision
+    between them (and, with ``single_candidates``, each modality's own prediction)."""
     names = [m.name for m in run.modalities]
     if run.oof_fusion and not run.shared_signal:  # train subjects' difficulty from the fold estimators
         fit_difficulty = {m: [[plan.estimators[m].key, None]] + [
