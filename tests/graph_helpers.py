@@ -44,3 +44,22 @@ def regressor(plan, modality: str, target: str):
     (models,) = plan.unimodal[(modality, target)].candidates.values()
     (model,) = models
     return model
+
+
+# The default method (decided difficulty, out-of-fold fusion inputs and difficulty, fold-mean difficulty for
+# unseen subjects) at TINY's size, on two modalities: what the decision, stacking and fold tests plan and run.
+MODS = ["egemaps", "fau"]
+DEFAULTS = {**TINY, "re_unimodal": "devel", "re_fusion": "devel", "fusion_train": "out-of-fold",
+            "difficulty_train": "out-of-fold", "difficulty_unseen": "fold-mean"}
+
+
+def small_data(tmp_path_factory, name: str, **synth) -> Path:
+    """Small synthetic data of MODS (seed 2; ``synth``: more write_synthetic arguments)."""
+    from musefuse.lab.synth import write_synthetic
+
+    return write_synthetic(tmp_path_factory.mktemp(name) / "small", small=True, seed=2, modalities=MODS, **synth)
+
+
+def config(data: Path, **changes) -> RunConfig:
+    """The DEFAULTS run of MODS on ``data``, with ``changes``."""
+    return RunConfig(**{"modalities": MODS, "data": data, **DEFAULTS, **changes}).with_preset(cuda=False)

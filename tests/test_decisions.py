@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from graph_helpers import TINY, loaded
+from graph_helpers import MODS, config, loaded, small_data
 from typer.testing import CliRunner
 
 from musefuse.cli.app import app
@@ -16,20 +16,11 @@ from musefuse.core.learning.decisions import Decision, decide
 from musefuse.core.learning.metrics import ccc_ci95
 from musefuse.core.method.candidates import AVERAGE, BASE
 from musefuse.core.method.plan import plan_run
-from musefuse.lab.synth import write_synthetic
-
-MODS = ["egemaps", "fau"]
-DEFAULTS = {**TINY, "re_unimodal": "devel", "re_fusion": "devel", "fusion_train": "out-of-fold",
-            "difficulty_train": "out-of-fold", "difficulty_unseen": "fold-mean"}
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:
-    return write_synthetic(tmp_path_factory.mktemp("decisions") / "small", small=True, seed=2, modalities=MODS)
-
-
-def config(data: Path, **changes) -> RunConfig:
-    return RunConfig(**{"modalities": MODS, "data": data, **DEFAULTS, **changes}).with_preset(cuda=False)
+    return small_data(tmp_path_factory, "decisions")
 
 
 def recordings(n: int = 30, steps: int = 200, seed: int = 0) -> list[np.ndarray]:

@@ -10,26 +10,16 @@ import numpy as np
 import pandas as pd
 import pytest
 from cli_helpers import cli
-from graph_helpers import TINY, loaded
+from graph_helpers import MODS, config, loaded, small_data
 
-from musefuse.core.config import RunConfig
 from musefuse.core.errors import ConfigError
 from musefuse.core.method.candidates import AVERAGE, BASE, STACK
 from musefuse.core.method.plan import plan_run
-from musefuse.lab.synth import write_synthetic
-
-MODS = ["egemaps", "fau"]
-DEFAULTS = {**TINY, "re_unimodal": "devel", "re_fusion": "devel", "fusion_train": "out-of-fold",
-            "difficulty_train": "out-of-fold", "difficulty_unseen": "fold-mean"}
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:
-    return write_synthetic(tmp_path_factory.mktemp("fold-fusion") / "small", small=True, seed=2, modalities=MODS)
-
-
-def config(data: Path, **changes) -> RunConfig:
-    return RunConfig(**{"modalities": MODS, "data": data, **DEFAULTS, **changes}).with_preset(cuda=False)
+    return small_data(tmp_path_factory, "fold-fusion")
 
 
 def test_per_fold_fusion_adds_a_view_per_fold_and_trains_nothing_else_anew(data):

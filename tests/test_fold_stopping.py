@@ -6,19 +6,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from graph_helpers import loaded
-from test_fold_fusion import MODS, config
+from graph_helpers import config, loaded, small_data
 
 from musefuse.core.errors import ConfigError
 from musefuse.core.method.plan import plan_run
 from musefuse.core.method.tasks import inner_split
-from musefuse.lab.synth import write_synthetic
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:  # 24 subjects: each fold model has 9 train subjects to split
-    return write_synthetic(tmp_path_factory.mktemp("stopping") / "small", subjects=24, small=True, seed=2,
-                           modalities=MODS)
+    return small_data(tmp_path_factory, "stopping", subjects=24)
 
 
 def test_fold_regressors_stop_on_their_own_inner_subjects_and_devel_only_judges(data):

@@ -9,19 +9,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from cli_helpers import cli
-from graph_helpers import loaded
-from test_fold_fusion import MODS, config
+from graph_helpers import MODS, config, loaded, small_data
 
 from musefuse.core.method.candidates import FUSION_CANDIDATES, single_candidate, single_modality
 from musefuse.core.method.plan import plan_run
-from musefuse.lab.synth import write_synthetic
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:
     # 12 subjects (2 devel): few enough that a single modality beats the fusion on devel (seeded)
-    return write_synthetic(tmp_path_factory.mktemp("single") / "small", subjects=12, small=True, seed=2,
-                           modalities=MODS)
+    return small_data(tmp_path_factory, "single", subjects=12)
 
 
 def test_single_candidates_are_opt_in_and_come_after_the_fusers(data):

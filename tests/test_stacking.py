@@ -8,27 +8,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from graph_helpers import TINY, loaded
+from graph_helpers import config, loaded, small_data
 
-from musefuse.core.config import RunConfig
 from musefuse.core.errors import ConfigError
 from musefuse.core.learning import stacking
 from musefuse.core.method.candidates import AVERAGE, BASE, STACK
 from musefuse.core.method.plan import plan_run
-from musefuse.lab.synth import write_synthetic
-
-MODS = ["egemaps", "fau"]
-DEFAULTS = {**TINY, "re_unimodal": "devel", "re_fusion": "devel", "fusion_train": "out-of-fold",
-            "difficulty_train": "out-of-fold", "difficulty_unseen": "fold-mean"}
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:
-    return write_synthetic(tmp_path_factory.mktemp("stacking") / "small", small=True, seed=2, modalities=MODS)
-
-
-def config(data: Path, **changes) -> RunConfig:
-    return RunConfig(**{"modalities": MODS, "data": data, **DEFAULTS, **changes}).with_preset(cuda=False)
+    return small_data(tmp_path_factory, "stacking")
 
 
 def labels(n: int = 41, steps: int = 300, seed: int = 0) -> list[np.ndarray]:
