@@ -44,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import world_stats as ws  # noqa: E402
 from unseen import git_head, shim  # noqa: E402
+from world_plot import forest  # noqa: E402
 
 HERE = Path(__file__).resolve().parents[1]
 
@@ -272,6 +273,8 @@ class Matrix:
                 writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
                 writer.writeheader()
                 writer.writerows(rows)
+        if tables:
+            forest(tables, names[0], self.out / f"worlds-{self.scale}.png")
         if console:
             show(text, tables, names[0])
         return text

@@ -146,6 +146,7 @@ def test_report_from_cell_files(tmp_path):
     assert (tmp_path / "worlds-reduced.csv").read_text().count("\n") == 24  # header + 23 cells
     row = data["tables"]["new|arousal"][-1]
     assert row["world"] == "all worlds" and row["lo"] < 0.04 < row["hi"]
+    assert (tmp_path / "worlds-reduced.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # the forest plot
 
 
 def test_resume_skips_done_cells(tmp_path, monkeypatch):
