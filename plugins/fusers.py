@@ -1,4 +1,5 @@
-"""Built-in fusers: the paper's recurrent late fusion, and a non-learned mean."""
+"""Built-in fusers: the paper's recurrent late fusion, a convex combination of the modalities, and a non-learned
+mean."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import numpy as np
 
 from musefuse.core import Fuser, hookimpl
 from musefuse.core.interfaces import FitContext, Tensors
+from musefuse.core.learning import stacking
 from musefuse.core.learning.models import SequenceModel, model_from_checkpoint, model_meta, seeded_model
 from musefuse.core.learning.training import fit_sequence_model, predict_sequences
 
@@ -54,6 +56,46 @@ class BiRNNFuser(Fuser):
         return fuser
 
 
+class ConvexFuser(Fuser):
+    """The modalities' predictions weighed: ``Σ_m w_m · p_m`` with ``w ≥ 0``, ``Σ w = 1``, fitted by least squares
+    (up to a free scale) on the train subjects' out-of-fold predictions, every subject counting once, and shrunk
+    toward equal weights by a ridge worth 4 subjects: the ``stack`` view's fit (core/learning/stacking.py) with the
+    modalities as the views. One weight per modality is what about 20–40 train subjects can set, where the
+    recurrent fuser's thousands of weights are stopped on devel; a useless modality gets about no weight, so the
+    fused prediction does not fall far below the best modality's. Reads no difficulty and no devel."""
+
+    name = "convex"
+    description = ("Convex combination of the unimodal predictions, weights fitted on out-of-fold train predictions "
+                   "and shrunk toward equal (reads no difficulty)")
+
+    def __init__(self) -> None:
+        self.weights: np.ndarray | None = None
+
+    def fit(self, predictions, difficulties, labels, devel, ctx) -> None:
+        views = [[np.asarray(p)[:, m] for p in predictions] for m in range(np.asarray(predictions[0]).shape[1])]
+        self.weights = stacking.fit_weights(views, labels)
+
+    def predict(self, predictions, difficulties) -> list[np.ndarray]:
+        assert self.weights is not None, "fit() or load() first"
+        return stacking.combine(self.weights, [[np.asarray(p)[:, m] for p in predictions]
+                                               for m in range(len(self.weights))])
+
+    def state(self) -> tuple[Tensors, dict[str, Any]]:
+        import torch
+
+        assert self.weights is not None
+        return {"weights": torch.from_numpy(np.asarray(self.weights, dtype=np.float64))}, {"method": stacking.METHOD}
+
+    @classmethod
+    def load(cls, tensors: Tensors, meta: dict[str, Any], device: Any) -> ConvexFuser:
+        weights = tensors["weights"].double().cpu().numpy()
+        if weights.ndim != 1 or not np.isfinite(weights).all() or (weights < 0).any() or abs(weights.sum() - 1) > 1e-6:
+            raise ValueError(f"'weights' must be ≥ 0 and sum to 1, got {weights.tolist()}")
+        fuser = cls()
+        fuser.weights = weights
+        return fuser
+
+
 class MeanFuser(Fuser):
     """Non-learned baseline: the average of the unimodal predictions at each time step."""
 
@@ -71,4 +113,5 @@ class MeanFuser(Fuser):
 @hookimpl
 def register_fusers(register):
     register(BiRNNFuser)
+    register(ConvexFuser)
     register(MeanFuser)

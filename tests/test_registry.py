@@ -13,7 +13,7 @@ def test_every_declared_modality_and_listed_module_is_registered():
     host = PluginHost(third_party=False)
     assert {e.name for e in host.entries("modality")} == {e.name for e in load_registry().modalities}
     assert {e.name for e in host.entries("estimator")} == {"ae-re", "none"}
-    assert {e.name for e in host.entries("fuser")} == {"birnn", "mean"}
+    assert {e.name for e in host.entries("fuser")} == {"birnn", "convex", "mean"}
     assert len(host.entries("corruption")) == 6
     assert set(builtin_modules()) == {name for name, _ in host.pm.list_name_plugin()} and not host.warnings
 

@@ -54,6 +54,30 @@ def test_a_useless_view_gets_almost_no_weight_and_two_equal_views_share_it():
     assert 0.05 < w[1] < w[0]
 
 
+def test_the_convex_fuser_weighs_the_modalities_and_loads_its_weights_back():
+    """``--fuser convex``: the stack's fit with the modalities as views, on (T, M) fusion inputs."""
+    import torch
+
+    from musefuse.core.errors import MusefuseError
+    from musefuse.core.method.boundary import Plugin
+    from musefuse.core.plugin_host import get_host
+    from musefuse.plugins.fusers import ConvexFuser
+
+    golds = labels()
+    views = [view(golds, 0.3, 1), useless(golds, 2), view(golds, 0.6, 3)]
+    inputs = [np.stack(cols, axis=1) for cols in zip(*views, strict=True)]  # per subject (T, 3)
+    fuser = ConvexFuser()
+    fuser.fit(inputs, None, golds, ([], None, []), None)
+    assert fuser.weights[1] < 0.08 and fuser.weights[0] > fuser.weights[2] > 0.05  # the useless modality: ~none
+    np.testing.assert_allclose(fuser.predict(inputs[:2], None), stacking.combine(fuser.weights, [v[:2] for v in views]))
+    tensors, meta = fuser.state()
+    again = ConvexFuser.load(tensors, meta, "cpu")
+    np.testing.assert_array_equal(again.predict(inputs, None), fuser.predict(inputs, None))
+    plugin = Plugin(get_host(), "fuser", "convex", during="while loading a test checkpoint")
+    with pytest.raises(MusefuseError, match="sum to 1"):
+        plugin.load({"weights": torch.tensor([0.9, 0.9, -0.8], dtype=torch.float64)}, meta, "cpu")
+
+
 def test_weights_are_convex_and_a_view_that_hurts_gets_none():
     golds = labels(n=20, seed=5)
     views = [view(golds, 0.3, 1), [-p for p in view(golds, 0.3, 2)], useless(golds, 3), view(golds, 1.0, 4)]
