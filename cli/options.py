@@ -60,7 +60,7 @@ Config = Annotated[Optional[Path], typer.Option(
 Debug = Annotated[bool, typer.Option(
     "--debug", help="On an error, print its traceback too (a failing plugin's is always in log.txt).")]
 
-_LISTS = ("modalities", "targets", "unimodal_candidates")  # comma-separated on the command line
+_LISTS = ("modalities", "targets", "unimodal_candidates", "fuser_candidates")  # comma-separated on the command line
 
 
 def config_flags(params: dict[str, Any], but: Iterable[str] = ()) -> dict[str, Any]:

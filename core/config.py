@@ -172,6 +172,11 @@ class DecisionsConfig(_Group):
         "The fusion decision also scores each modality's own prediction, after the fusers: one replaces the fused "
         "prediction where it beats it on devel by more than the bootstrap standard error of its gain (a fusion "
         "that does clearly worse than one of its inputs is then not what the run predicts with)."))
+    fuser_candidates: list[str] = Field([], description=(
+        "More fuser plugins the fusion decision scores after the fuser (and before each modality's own prediction), "
+        "e.g. convex: each learns from the same inputs, reads no difficulty, and replaces the fuser only where it "
+        "beats the one kept before it on devel by more than the bootstrap standard error of its gain. A weak "
+        "recurrent fuser (few train subjects) then gives way to a few weights that about 20 subjects can set."))
     average_candidates: bool = Field(True, description=(
         "Where a regressor has several candidates, their average is one more (needs no training); the rule keeps "
         "it only where it wins on unseen subjects."))

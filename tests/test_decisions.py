@@ -124,7 +124,7 @@ def test_each_candidate_is_fold_models_and_the_fuser_reads_the_decision(data):
     for name, refs in up.refs.items():
         if name != AVERAGE:  # each train subject read from the fold model that held it out
             assert {i for _, held in refs[1:] for i in held} == ids["train"]
-    fuser = plan.fusers["arousal"][False]
+    fuser = plan.fusers["arousal"]["no-re"]
     assert fuser.spec["inputs"]["predictions"]["fau"]["refs"] == [[up.decision.key, None]]
     assert plan.fusion_decisions["arousal"].spec["fit_ids"] == [s.id for s in ds.subjects if s.partition == "devel"]
     assert not any(t.kind == "regressor" and not t.label.startswith("fold") for t in plan.tasks)  # no all-train one

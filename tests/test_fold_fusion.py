@@ -37,10 +37,10 @@ def test_per_fold_fusion_adds_a_view_per_fold_and_trains_nothing_else_anew(data)
     fold1 = [[up.candidates[BASE][0].key, None]], [[up.candidates["re"][0].key, None]]
     assert first.spec["candidates"] == {BASE: [{"refs": fold1[0]}], "re": [{"refs": fold1[1]}],
                                         AVERAGE: [{"refs": fold1[0]}, {"refs": fold1[1]}]}
-    for fuser in plan.fusers["arousal"].values():
+    for name, fuser in plan.fusers["arousal"].items():
         folds = fuser.spec["per_fold"]
         assert len(folds) == 3 and all(set(f) == set(MODS) for f in folds)
-        assert fuser.spec["fit_inputs"] == default.fusers["arousal"][fuser.spec.get("init") == "paired"].spec[
+        assert fuser.spec["fit_inputs"] == default.fusers["arousal"][name].spec[
             "fit_inputs"]  # the train subjects' inputs are the default's: out-of-fold
     # every model, mean and regressor decision keeps its key: only the views, the fusers and their decision are new
     new = {t.kind for t in plan.tasks if t.key not in {d.key for d in default.tasks}}

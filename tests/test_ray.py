@@ -179,7 +179,7 @@ def test_an_interrupted_sweep_resumes_and_skips_finished_tasks(ray_instance, dat
 
     out, rec = fit(data, store, make=ray_executor())  # the rerun (any executor would do)
     assert sorted(rec.reused) == sorted(t.label for t in finished)
-    assert sorted(rec.trained) == sorted([doomed.label, plan.fusers["arousal"][True].label])
+    assert sorted(rec.trained) == sorted([doomed.label, plan.fusers["arousal"]["re"].label])
     assert_same(reference, out)
 
 

@@ -31,7 +31,6 @@ from musefuse.core.learning.regressor import Regressor
 from musefuse.core.method import stages
 from musefuse.core.method.boundary import Plugin
 from musefuse.core.method.candidates import (
-    FUSION_CANDIDATES,
     STACK,
     fusion_decision,
     single_modality,
@@ -308,7 +307,8 @@ def collect(plan: RunPlan, store: ArtifactStore, cfg: RunConfig, dataset: Datase
     unimodal = {k: decided(up.decision, unimodal_decision(*k), up.refs) for k, up in plan.unimodal.items()}
     fusion = {t: decided(plan.fusion_decisions.get(t), fusion_decision(t), plan.fusion_candidates[t])
               for t in plan.fusers}
-    fusion_re = {t: kept_fuser(d, list(plan.fusers[t])) for t, d in fusion.items()}
+    kept = {t: plan.fusers[t][kept_fuser(d, list(plan.fusers[t]))] for t, d in fusion.items()}
+    fusion_re = {t: task.spec["inputs"]["difficulty"] is not None for t, task in kept.items()}
 
     def stack_weights(up: UnimodalPlan, chosen: str) -> dict[str, float] | None:
         """The kept stack's all-train weights per trained candidate, from its task's checkpoint (None: not kept)."""
@@ -326,7 +326,7 @@ def collect(plan: RunPlan, store: ArtifactStore, cfg: RunConfig, dataset: Datase
     regressors = {k: members(up, unimodal[k].chosen) for k, up in plan.unimodal.items()}
     fitted = Fitted.from_checkpoints(
         cfg, host, device, stats, {m: estimators(m) for m in plan.difficulty}, regressors,
-        {t: store.checkpoint(plan.fusers[t][re].key) for t, re in fusion_re.items()},
+        {t: store.checkpoint(task.key) for t, task in kept.items()},
         {m: store.checkpoint(task.key) for m, task in plan.calibrations.items()}, fusion_re, (unimodal, fusion), {})
     out = Outputs(dataset.subjects)
     for m, refs in plan.difficulty.items():
@@ -340,13 +340,13 @@ def collect(plan: RunPlan, store: ArtifactStore, cfg: RunConfig, dataset: Datase
     return fitted, out
 
 
-def kept_fuser(decision: Decision, variants: list[bool]) -> bool:
-    """Whether the fuser a run keeps reads the difficulty: the one the decision chose, or where it kept a single
-    modality's prediction instead, the fuser that scored higher on the evidence (saved with the run, not used)."""
+def kept_fuser(decision: Decision, fusers: list[str]) -> str:
+    """The fuser a run keeps (a candidate name): the one the decision chose, or where it kept a single modality's
+    prediction instead, the fuser that scored highest on the evidence (saved with the run, not used)."""
     if single_modality(decision.chosen) is None:
-        return decision.chosen == FUSION_CANDIDATES[True]
-    ccc = {re: decision.candidates[FUSION_CANDIDATES[re]].get("ccc") for re in variants}
-    return max(variants, key=lambda re: float("-inf") if ccc[re] is None else ccc[re])
+        return decision.chosen
+    ccc = {name: decision.candidates[name].get("ccc") for name in fusers}
+    return max(fusers, key=lambda name: float("-inf") if ccc[name] is None else ccc[name])
 
 
 def choose_mean_shrink(cfg: RunConfig, out: Outputs) -> dict[str, MeanShrink]:

@@ -77,7 +77,7 @@ class RunPlan:
     difficulty: dict[str, list[Ref]] = field(default_factory=dict)  # modality -> the run's difficulty signal
     calibrations: dict[str, Task] = field(default_factory=dict)  # modality -> calibration (when asked for)
     unimodal: dict[tuple[str, str], UnimodalPlan] = field(default_factory=dict)  # (modality, target) -> regressor
-    fusers: dict[str, dict[bool, Task]] = field(default_factory=dict)  # target -> {reads the RE: fuser}
+    fusers: dict[str, dict[str, Task]] = field(default_factory=dict)  # target -> {candidate name: fuser}
     fusion_decisions: dict[str, Task] = field(default_factory=dict)  # target -> decision between its fusers
     fusion_candidates: dict[str, dict[str, list[Ref]]] = field(default_factory=dict)  # target -> what it decides
     fusion_output: dict[str, list[Ref]] = field(default_factory=dict)  # target -> the fused predictions
@@ -169,8 +169,9 @@ def _unimodal(run: RunFacts, plan: RunPlan, m, t: str) -> UnimodalPlan:
 
 
 def fusers(run: RunFacts, plan: RunPlan) -> None:
-    """Stage 3: one fuser per target (two where the data decide whether it reads the difficulty), and the decision
-    between them (and, with ``single_candidates``, each modality's own prediction)."""
+    """Stage 3: one fuser per target (two where the data decide whether it reads the difficulty; one more per
+    ``fuser_candidates`` plugin), and the decision between them (and, with ``single_candidates``, each modality's
+    own prediction)."""
     names = [m.name for m in run.modalities]
     if run.oof_fusion and not run.shared_signal:  # train subjects' difficulty from the fold estimators
         fit_difficulty = {m: [[plan.estimators[m].key, None]] + [
@@ -181,9 +182,12 @@ def fusers(run: RunFacts, plan: RunPlan) -> None:
         predictions = {m: plan.unimodal[(m, t)].output for m in names}
         per_fold = _fold_views(run, plan, t) if run.per_fold_fusion else None
         variants = (False, True) if run.decided_fusion else (bool(run.fusion_setting),)
-        plan.fusers[t] = {re: plan.add(run.fuser(t, re, names, predictions, plan.difficulty, fit_difficulty,
-                                                 per_fold)) for re in variants}
-        candidates = {FUSION_CANDIDATES[re]: [[task.key, None]] for re, task in plan.fusers[t].items()}
+        plan.fusers[t] = {FUSION_CANDIDATES[re]: plan.add(run.fuser(
+            t, re, names, predictions, plan.difficulty, fit_difficulty, per_fold)) for re in variants}
+        for plugin in run.cfg.method.decisions.fuser_candidates:  # other fusers, after the run's own
+            plan.fusers[t][plugin] = plan.add(run.fuser(t, False, names, predictions, plan.difficulty,
+                                                        fit_difficulty, per_fold, plugin=plugin))
+        candidates = {name: [[task.key, None]] for name, task in plan.fusers[t].items()}
         if run.cfg.method.decisions.single_candidates:  # each modality's own prediction, after the fusers
             candidates |= {single_candidate(m): predictions[m] for m in names}
         plan.fusion_candidates[t] = candidates
@@ -191,7 +195,7 @@ def fusers(run: RunFacts, plan: RunPlan) -> None:
             plan.fusion_decisions[t] = plan.add(run.decision(fusion_decision(t), t, candidates, pooled=False))
             plan.fusion_output[t] = [[plan.fusion_decisions[t].key, None]]
         else:
-            plan.fusion_output[t] = [[plan.fusers[t][variants[0]].key, None]]
+            plan.fusion_output[t] = [[next(iter(plan.fusers[t].values())).key, None]]
 
 
 def _fold_views(run: RunFacts, plan: RunPlan, t: str) -> list[dict[str, list[Ref]]]:

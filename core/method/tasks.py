@@ -124,8 +124,14 @@ class RunFacts:
         difficulty, decisions, fusion = cfg.method.difficulty, cfg.method.decisions, cfg.method.fusion
         est_cls, fuser_cls = host.estimator(difficulty.estimator), host.fuser(fusion.fuser)
         ids = {p: [s.id for s in dataset.subjects if s.partition == p] for p in ("train", "devel")}
+        others = decisions.fuser_candidates
+        if fusion.fuser in others or len(set(others)) < len(others):
+            raise ConfigError(f"fuser_candidates {others}: each is a fuser other than the run's ('{fusion.fuser}'), "
+                              "named once.")
+        for name in others:  # an unknown plugin is named here, before anything trains
+            host.fuser(name)
         used = [("estimator", difficulty.estimator), ("fuser", fusion.fuser)] + [
-            ("modality", m) for m in cfg.inputs.modalities]
+            ("fuser", name) for name in others] + [("modality", m) for m in cfg.inputs.modalities]
         origins = {f"{kind} {name}": _origin(host, kind, name) for kind, name in used}
         common = {"data": data_key(dataset), "device": device_type, "missing": cfg.inputs.missing,
                   "devel_ids": ids["devel"], "plugins": {k: v for k, v in origins.items() if v},  # third-party code
@@ -222,17 +228,19 @@ class RunFacts:
 
     def fuser(self, t: str, re: bool, names: list[str], predictions: dict[str, list[Ref]],
               difficulty: dict[str, list[Ref]], fit_difficulty: dict[str, list[Ref]],
-              per_fold: list[dict[str, list[Ref]]] | None = None) -> Task:
+              per_fold: list[dict[str, list[Ref]]] | None = None, plugin: str | None = None) -> Task:
         """A fuser of target ``t``; ``re``: it reads the difficulty (the train subjects' ``fit_difficulty``);
         ``per_fold``: each fold's predictions of every modality, fused one fold at a time for unseen subjects
-        (``fusion_apply: per-fold``; in the key only then)."""
+        (``fusion_apply: per-fold``; in the key only then); ``plugin``: one of the ``fuser_candidates`` (None: the
+        run's fuser)."""
         cfg = self.cfg
         inputs = {"modalities": names, "predictions": {m: {"refs": predictions[m]} for m in names},
                   "difficulty": {m: {"refs": difficulty[m]} for m in names} if re else None}
         fit_inputs = {**inputs, "difficulty": {m: {"refs": fit_difficulty[m]} for m in names} if re else None}
-        fuser = cfg.method.fusion.fuser
+        fuser = plugin or cfg.method.fusion.fuser
         folds = {} if per_fold is None else {"per_fold": [{m: {"refs": fold[m]} for m in names} for fold in per_fold]}
-        return Task("fuser", f"fusion ({fuser}) → {t}{'' if re else ' (no RE)' * self.decided_fusion}", {
+        variant = "" if re or plugin else " (no RE)" * self.decided_fusion
+        return Task("fuser", f"fusion ({fuser}) → {t}{variant}", {
             **self.common, "plugin": fuser, "target": t, "fit_ids": self.ids["train"],
             "settings": cfg.model.fusion_settings().model_dump(), "seed": model_seed(cfg.execution.seed, "fuser", t),
             "inputs": inputs, "fit_inputs": fit_inputs, **regularisation(cfg), **PAIRED_INIT[re], **folds})

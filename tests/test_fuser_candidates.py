@@ -1,0 +1,66 @@
+"""``fuser_candidates``: the fusion decision also scores other fuser plugins (convex), after the run's own fuser,
+and the run and ``predict`` use the one it keeps (issue 34, item 2: a fused prediction far below its best input)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from cli_helpers import cli
+from graph_helpers import MODS, config, loaded, small_data
+
+from musefuse.core.errors import ConfigError, PluginError
+from musefuse.core.method.plan import plan_run
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    return small_data(tmp_path_factory, "fusers", subjects=12)
+
+
+def test_fuser_candidates_are_opt_in_and_come_after_the_runs_fuser(data):
+    ds, _, host = loaded(data, config(data))
+    default = plan_run(config(data), ds, host, "cpu")
+    plan = plan_run(config(data, fuser_candidates=["convex"]), ds, host, "cpu")
+    assert list(plan.fusers["arousal"]) == ["no-re", "re", "convex"]
+    assert plan.fusion_decisions["arousal"].spec["order"] == ["no-re", "re", "convex"]
+    convex = plan.fusers["arousal"]["convex"]
+    assert convex.spec["plugin"] == "convex" and convex.spec["inputs"]["difficulty"] is None
+    assert convex.spec["inputs"]["predictions"] == default.fusers["arousal"]["no-re"].spec["inputs"]["predictions"]
+    # only the new fusers and the fusion decisions are new: every other task keeps its key
+    new = [t for t in plan.tasks if t.key not in {d.key for d in default.tasks}]
+    assert sorted(t.kind for t in new) == ["decision", "decision", "fuser", "fuser"]
+
+
+def test_a_fuser_candidate_must_be_another_known_fuser(data):
+    ds, _, host = loaded(data, config(data))
+    with pytest.raises(ConfigError, match="fuser_candidates"):
+        plan_run(config(data, fuser_candidates=["birnn"]), ds, host, "cpu")
+    with pytest.raises(ConfigError, match="named once"):
+        plan_run(config(data, fuser_candidates=["convex", "convex"]), ds, host, "cpu")
+    with pytest.raises(PluginError, match="convx"):
+        plan_run(config(data, fuser_candidates=["convx"]), ds, host, "cpu")
+
+
+@pytest.mark.slow  # one tiny run and a predict (~15 s)
+def test_a_kept_fuser_candidate_is_what_the_run_and_predict_use(data, tmp_path):
+    run = tmp_path / "run"
+    result = cli("run", "--modalities", ",".join(MODS), "--data", data, "--out", run, "--layers", "1", "--hidden",
+                 "8", "--epochs", "2", "--threads", "1", "--workers", "1", "--executor", "inprocess", "--device",
+                 "cpu", "--store", tmp_path / "store", "--fuser-candidates", "convex")
+    assert result.exit_code == 0, result.output
+    fusion = {e["target"]: e for e in json.loads((run / "decisions.json").read_text()) if e["stage"] == "fusion"}
+    assert all(list(e["candidates"]) == ["no-re", "re", "convex"] for e in fusion.values())
+    kept = {t: e["chosen"] for t, e in fusion.items()}
+    assert "convex" in kept.values(), fusion  # on these two devel subjects the convex fuser wins once (seeded)
+    for t, chosen in kept.items():  # the run folder holds the kept fuser
+        meta = json.loads((run / "checkpoints" / f"fuser-{t}.json").read_text())
+        assert (meta["plugin"] == "convex") == (chosen == "convex") and fusion[t]["re"] == (chosen == "re")
+    out = tmp_path / "pred"
+    assert cli("predict", "--run", run, "--out", out, "--device", "cpu").exit_code == 0
+    for sid in pd.read_csv(data / "metadata" / "partition.csv").query("Partition != 'train'")["Id"].astype(str):
+        for t in kept:
+            ran = pd.read_csv(run / "predictions" / "fusion" / t / f"{sid}.csv")["value"]
+            assert (abs(ran - pd.read_csv(out / t / f"{sid}.csv")["value"]) < 1e-5).all(), (sid, t)
