@@ -110,6 +110,8 @@ def main(argv: list[str]) -> None:
     if not argv:
         sys.stdout.write(render())
         return
+    if argv[0].startswith("-") or len(argv) > 1:  # '--help' is not a path to overwrite
+        sys.exit("usage: python -m musefuse.core.config_doc [PATH]  (no PATH: print the reference)")
     fileio.write_text(Path(argv[0]), render())
 
 
