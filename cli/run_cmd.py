@@ -80,8 +80,8 @@ def run(
         None, "--single-candidates/--no-single-candidates",
         help="The fusion decision also scores each modality's own prediction (default off)."),
     fuser_candidates: str = typer.Option(
-        None, help="More fuser plugins the fusion decision scores after the fuser, comma-separated, e.g. convex "
-                   "(default none; each reads no difficulty; docs/pipeline.md)."),
+        None, help="More fuser plugins the fusion decision scores on devel after the fuser, comma-separated "
+                   "(default convex; none: the fuser alone; docs/pipeline.md)."),
     average_candidates: bool = typer.Option(
         None, "--average-candidates/--no-average-candidates",
         help="Where a regressor has several candidates, their average is one more (default on)."),

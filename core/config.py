@@ -45,7 +45,8 @@ PRESET_COST = {
 PIPELINES: dict[str, dict[str, Any]] = {
     "default": {},
     "paper": {"re_unimodal": True, "re_fusion": True, "fusion_train": "in-sample", "difficulty_train": "in-sample",
-              "difficulty_unseen": "all-train", "difficulty_calibration": "none", "mean_shrink": 0.0},
+              "difficulty_unseen": "all-train", "difficulty_calibration": "none", "mean_shrink": 0.0,
+              "fuser_candidates": []},
 }
 
 # Run folders written before estimator options were the plugin's own (musefuse <= 0.1 main): flat name -> option.
@@ -172,11 +173,19 @@ class DecisionsConfig(_Group):
         "The fusion decision also scores each modality's own prediction, after the fusers: one replaces the fused "
         "prediction where it beats it on devel by more than the bootstrap standard error of its gain (a fusion "
         "that does clearly worse than one of its inputs is then not what the run predicts with)."))
-    fuser_candidates: list[str] = Field([], description=(
-        "More fuser plugins the fusion decision scores after the fuser (and before each modality's own prediction), "
-        "e.g. convex: each learns from the same inputs, reads no difficulty, and replaces the fuser only where it "
+    fuser_candidates: list[str] = Field(["convex"], description=(
+        "More fuser plugins the fusion decision scores after the run's fuser (and before each modality's own "
+        "prediction): each learns from the same inputs, reads no difficulty, and replaces the fuser only where it "
         "beats the one kept before it on devel by more than the bootstrap standard error of its gain. A weak "
-        "recurrent fuser (few train subjects) then gives way to a few weights that about 20 subjects can set."))
+        "recurrent fuser (few train subjects) then gives way to one weight per modality, which about 20 subjects "
+        "can set. The run's own fuser is skipped in this list, and a fuser that learns nothing (the mean baseline) "
+        "is never replaced; none ([]) for the fuser alone. Chosen on the worlds matrix, docs/results.md "
+        "\"Worlds\"."))
+
+    @field_validator("fuser_candidates", mode="before")
+    @classmethod
+    def _none_is_empty(cls, value: Any) -> Any:
+        return [] if value in ("none", ["none"]) else value
     average_candidates: bool = Field(True, description=(
         "Where a regressor has several candidates, their average is one more (needs no training); the rule keeps "
         "it only where it wins on unseen subjects."))

@@ -8,12 +8,12 @@ from musefuse.core.config import RunConfig
 from musefuse.core.data.loader import load_dataset, standardise
 from musefuse.core.plugin_host import get_host
 
-# In-sample difficulty and fusion inputs, the all-train auto-encoder for everyone, and the RE forced into both
-# stages keep a two-modality graph at 2 estimators, 4 regressors, 2 fusers; the out-of-fold defaults are exercised
-# by the CLI tests, decisions by test_decisions.py.
+# In-sample difficulty and fusion inputs, the all-train auto-encoder for everyone, the RE forced into both stages
+# and no fuser candidates keep a two-modality graph at 2 estimators, 4 regressors, 2 fusers; the out-of-fold
+# defaults are exercised by the CLI tests, decisions by test_decisions.py.
 TINY = {"layers": 1, "hidden": 8, "epochs": 2, "threads": 1, "device": "cpu", "preset": "cpu",
         "difficulty_train": "in-sample", "fusion_train": "in-sample", "difficulty_unseen": "all-train",
-        "re_unimodal": True, "re_fusion": True}
+        "re_unimodal": True, "re_fusion": True, "fuser_candidates": []}
 
 
 def loaded(data: Path, cfg: RunConfig):
@@ -50,7 +50,7 @@ def regressor(plan, modality: str, target: str):
 # unseen subjects) at TINY's size, on two modalities: what the decision, stacking and fold tests plan and run.
 MODS = ["egemaps", "fau"]
 DEFAULTS = {**TINY, "re_unimodal": "devel", "re_fusion": "devel", "fusion_train": "out-of-fold",
-            "difficulty_train": "out-of-fold", "difficulty_unseen": "fold-mean"}
+            "difficulty_train": "out-of-fold", "difficulty_unseen": "fold-mean", "fuser_candidates": ["convex"]}
 
 
 def small_data(tmp_path_factory, name: str, **synth) -> Path:

@@ -132,7 +132,7 @@ def test_each_candidate_is_fold_models_and_the_fuser_reads_the_decision(data):
 
 def test_forcing_the_difficulty_plans_no_decision_and_keeps_the_fold_models(data):
     ds, _, host = loaded(data, config(data))
-    forced = plan_run(config(data, re_unimodal=False, re_fusion=False), ds, host, "cpu")
+    forced = plan_run(config(data, re_unimodal=False, re_fusion=False, fuser_candidates="none"), ds, host, "cpu")
     assert not any(t.kind == "decision" for t in forced.tasks)
     decided = plan_run(config(data), ds, host, "cpu")
     # a run that decides trains the forced run's models among its candidates: nothing is trained twice

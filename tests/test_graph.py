@@ -260,8 +260,8 @@ def test_sigkill_mid_run_then_rerun_resumes(data, tmp_path):
     finished = len([p for p in store.glob("*/*") if (p / "task.json").exists()])
     # the defaults: 3 fold estimators and their mean per modality; per regressor, 3 fold models with and 3
     # without RE, each three's mean, the average of the two and their decision; per target, a fuser with and
-    # without RE and their decision
-    n_tasks = 2 * (3 + 1) + 4 * (2 * 3 + 2 + 1 + 1) + 2 * (2 + 1)
+    # without RE, the convex fuser and their decision
+    n_tasks = 2 * (3 + 1) + 4 * (2 * 3 + 2 + 1 + 1) + 2 * (3 + 1)
     assert 1 <= finished < n_tasks
 
     again = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)

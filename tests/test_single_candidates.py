@@ -24,10 +24,11 @@ def data(tmp_path_factory) -> Path:
 def test_single_candidates_are_opt_in_and_come_after_the_fusers(data):
     ds, _, host = loaded(data, config(data))
     default = plan_run(config(data), ds, host, "cpu")
-    assert list(default.fusion_decisions["arousal"].spec["order"]) == list(FUSION_CANDIDATES.values())
+    fusers = [*FUSION_CANDIDATES.values(), "convex"]
+    assert list(default.fusion_decisions["arousal"].spec["order"]) == fusers
     plan = plan_run(config(data, single_candidates=True), ds, host, "cpu")
     decision = plan.fusion_decisions["arousal"]
-    assert decision.spec["order"] == [*FUSION_CANDIDATES.values(), *(single_candidate(m) for m in MODS)]
+    assert decision.spec["order"] == [*fusers, *(single_candidate(m) for m in MODS)]
     assert decision.spec["candidates"]["single fau"] == {"refs": plan.unimodal[("fau", "arousal")].output}
     assert decision.spec["fit_ids"] == [s.id for s in ds.subjects if s.partition == "devel"]
     # only the fusion decisions are new: every model keeps its key
@@ -46,7 +47,8 @@ def test_a_kept_single_modality_is_what_the_run_and_predict_give(data, tmp_path)
                  "cpu", "--store", tmp_path / "store", "--single-candidates")
     assert result.exit_code == 0, result.output
     fusion = {e["target"]: e for e in json.loads((run / "decisions.json").read_text()) if e["stage"] == "fusion"}
-    assert all(list(e["candidates"]) == ["no-re", "re", "single egemaps", "single fau"] for e in fusion.values())
+    assert all(list(e["candidates"]) == ["no-re", "re", "convex", "single egemaps", "single fau"]
+               for e in fusion.values())
     kept = {t: single_modality(e["chosen"]) for t, e in fusion.items()}
     assert any(kept.values()), fusion  # on these two devel subjects a single modality wins (seeded)
     out = tmp_path / "pred"

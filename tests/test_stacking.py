@@ -76,6 +76,9 @@ def test_the_convex_fuser_weighs_the_modalities_and_loads_its_weights_back():
     plugin = Plugin(get_host(), "fuser", "convex", during="while loading a test checkpoint")
     with pytest.raises(MusefuseError, match="sum to 1"):
         plugin.load({"weights": torch.tensor([0.9, 0.9, -0.8], dtype=torch.float64)}, meta, "cpu")
+    one = ConvexFuser()  # a run of one modality: its prediction, unchanged
+    one.fit([x[:, :1] for x in inputs], None, golds, ([], None, []), None)
+    np.testing.assert_allclose(one.predict(inputs[:1], None)[0], views[0][0], rtol=1e-6)
 
 
 def test_weights_are_convex_and_a_view_that_hurts_gets_none():

@@ -104,6 +104,8 @@ def solve(a: np.ndarray, b: np.ndarray, lam: float) -> np.ndarray:
 def fit_weights(preds: Sequence[Sequence[np.ndarray]], golds: Sequence[np.ndarray]) -> np.ndarray:
     """The stack's (K,) weights from the views' predictions of the fit subjects and their labels (equal weights
     where no subject has a labelled frame)."""
+    if len(preds) == 1:  # one view (a run of one modality): nothing to weigh
+        return np.ones(1)
     a, b, n = moments(preds, golds)
     if n == 0:
         return np.full(len(preds), 1.0 / len(preds))

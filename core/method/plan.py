@@ -184,7 +184,7 @@ def fusers(run: RunFacts, plan: RunPlan) -> None:
         variants = (False, True) if run.decided_fusion else (bool(run.fusion_setting),)
         plan.fusers[t] = {FUSION_CANDIDATES[re]: plan.add(run.fuser(
             t, re, names, predictions, plan.difficulty, fit_difficulty, per_fold)) for re in variants}
-        for plugin in run.cfg.method.decisions.fuser_candidates:  # other fusers, after the run's own
+        for plugin in run.other_fusers:  # fuser_candidates, after the run's own
             plan.fusers[t][plugin] = plan.add(run.fuser(t, False, names, predictions, plan.difficulty,
                                                         fit_difficulty, per_fold, plugin=plugin))
         candidates = {name: [[task.key, None]] for name, task in plan.fusers[t].items()}

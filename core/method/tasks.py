@@ -118,18 +118,19 @@ class RunFacts:
     fusion_setting: bool | str  # re_fusion where the fuser can read the difficulty, else False
     decided_fusion: bool  # the data decide whether the fuser reads the difficulty
     per_fold_fusion: bool  # unseen subjects fused one fold at a time (fusion_apply: per-fold)
+    other_fusers: list[str]  # the fuser_candidates planned beside the run's fuser
 
     @classmethod
     def of(cls, cfg: RunConfig, dataset: Dataset, host: PluginHost, device_type: str) -> RunFacts:
         difficulty, decisions, fusion = cfg.method.difficulty, cfg.method.decisions, cfg.method.fusion
         est_cls, fuser_cls = host.estimator(difficulty.estimator), host.fuser(fusion.fuser)
         ids = {p: [s.id for s in dataset.subjects if s.partition == p] for p in ("train", "devel")}
-        others = decisions.fuser_candidates
-        if fusion.fuser in others or len(set(others)) < len(others):
-            raise ConfigError(f"fuser_candidates {others}: each is a fuser other than the run's ('{fusion.fuser}'), "
-                              "named once.")
-        for name in others:  # an unknown plugin is named here, before anything trains
+        if len(set(decisions.fuser_candidates)) < len(decisions.fuser_candidates):
+            raise ConfigError(f"fuser_candidates {decisions.fuser_candidates}: name each fuser once.")
+        for name in decisions.fuser_candidates:  # an unknown plugin is named here, before anything trains
             host.fuser(name)
+        # the run's own fuser is the first candidate already; the mean baseline is not replaced
+        others = [n for n in decisions.fuser_candidates if n != fusion.fuser] if fuser_cls.learned else []
         used = [("estimator", difficulty.estimator), ("fuser", fusion.fuser)] + [
             ("fuser", name) for name in others] + [("modality", m) for m in cfg.inputs.modalities]
         origins = {f"{kind} {name}": _origin(host, kind, name) for kind, name in used}
@@ -149,7 +150,7 @@ class RunFacts:
         return cls(cfg, dataset, [host.modality(n) for n in cfg.inputs.modalities], est_cls, ids, common, held,
                    oof_fusion, oof_difficulty, calibrated, fold_mean, shared_signal,
                    oof_difficulty or fold_mean or (oof_fusion and not shared_signal), fusion_setting,
-                   fusion_setting == "devel", fused_per_fold(cfg, fuser_learned=fuser_cls.learned) > 0)
+                   fusion_setting == "devel", fused_per_fold(cfg, fuser_learned=fuser_cls.learned) > 0, others)
 
     def own_scaling(self, tag: str) -> dict[str, str]:
         """A fold model standardises its input on its own subjects (in the key only then: older keys stay)."""

@@ -60,7 +60,9 @@ def trials(kind: str, base: RunConfig, seeds: Sequence[int], combos: list[list[s
 
     def add(name: str, variant: dict[str, Any], label: str, unimodal: bool, **update: Any) -> None:
         for seed in seeds:
-            cfg = updated(base, **update, seed=seed)  # fields left unset stay so: presets still apply
+            # fields left unset stay so (presets still apply); the configured fuser is what a row measures, so no
+            # fuser candidate may replace it
+            cfg = updated(base, **update, seed=seed, fuser_candidates=[])
             out.append(Trial(f"{name} seed={seed}", cfg, variant, label, unimodal))
 
     features_only = {"re_unimodal": False, "re_fusion": False}

@@ -213,11 +213,12 @@ def _pipelines(cfg: RunConfig, session: Session, dataset: Dataset, loaded: Fitte
 
     # "with RE" means it here: where the config leaves the choice to the data, both stages read the RE
     left_to_data = [k for k in ("re_unimodal", "re_fusion") if getattr(cfg.method.decisions, k) == "devel"]
-    re_cfg = updated(cfg, **dict.fromkeys(left_to_data, True))
+    # ... and the fusers compared are the configured one with and without it (no fuser candidate replaces it)
+    re_cfg = updated(cfg, **dict.fromkeys(left_to_data, True), fuser_candidates=[])
     re = loaded if loaded is not None else fit(re_cfg, dataset, "with RE")
     if loaded is not None:
         log(f"seed {cfg.execution.seed}: the pipeline with RE is the run's own")
-    nore_cfg = updated(cfg, estimator="none")
+    nore_cfg = updated(cfg, estimator="none", fuser_candidates=[])
     nore = loaded_nore if loaded_nore is not None else fit(nore_cfg, dataset, "without RE (estimator: none)")
     if loaded_nore is not None:
         log(f"seed {cfg.execution.seed}: the pipeline without RE is a finished baseline run")

@@ -37,7 +37,8 @@ CONFIGS: dict[str, dict] = {
 }
 
 
-def plan_keys(data: Path) -> dict:
+def plan_keys(data: Path, **common) -> dict:
+    """Each configuration's tasks as [kind, label, key]; ``common``: fields added to every configuration."""
     from musefuse.core.config import build_config
     from musefuse.core.data.loader import load_dataset, standardise
     from musefuse.core.plugin_host import get_host
@@ -49,7 +50,7 @@ def plan_keys(data: Path) -> dict:
     host = get_host(quiet=True)
     out = {}
     for name, fields in CONFIGS.items():
-        cfg = build_config(None, modalities=MODS, data=data, preset="cpu", device="cpu", **fields)
+        cfg = build_config(None, modalities=MODS, data=data, preset="cpu", device="cpu", **{**common, **fields})
         cfg = cfg.with_preset(cuda=False)
         mods = [host.modality(m) for m in MODS]
         ds = load_dataset(data, mods, ["arousal", "valence"])
