@@ -42,10 +42,10 @@ def results_table(records: list[dict], title: str) -> Table:
         by_part = {r["partition"]: r for r in records
                    if (r["stage"], tuple(r["modalities"]), r["target"]) == (stage, mods, target)}
         label = stage if fuser is None else f"{stage} ({fuser})"
-        first = (stage, mods) != previous
+        first = (stage, mods, fuser) != previous  # a new label where the targets' kept fusers differ
         table.add_row(label if first else "", "+".join(mods) if first else "", model_of[(stage, mods, target)],
                       target, fmt(by_part.get("devel")), fmt(by_part.get("test")), end_section=False)
-        previous = (stage, mods)
+        previous = (stage, mods, fuser)
     return table
 
 

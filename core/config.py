@@ -181,14 +181,14 @@ class DecisionsConfig(_Group):
         "can set. The run's own fuser is skipped in this list, and a fuser that learns nothing (the mean baseline) "
         "is never replaced; none ([]) for the fuser alone. Chosen on the worlds matrix, docs/results.md "
         "\"Worlds\"."))
+    average_candidates: bool = Field(True, description=(
+        "Where a regressor has several candidates, their average is one more (needs no training); the rule keeps "
+        "it only where it wins on unseen subjects."))
 
     @field_validator("fuser_candidates", mode="before")
     @classmethod
     def _none_is_empty(cls, value: Any) -> Any:
         return [] if value in ("none", ["none"]) else value
-    average_candidates: bool = Field(True, description=(
-        "Where a regressor has several candidates, their average is one more (needs no training); the rule keeps "
-        "it only where it wins on unseen subjects."))
 
 
 class FusionConfig(_Group):

@@ -65,6 +65,12 @@ def test_a_kept_fuser_candidate_is_what_the_run_and_predict_use(data, tmp_path):
     for t, chosen in kept.items():  # the run folder holds the kept fuser
         meta = json.loads((run / "checkpoints" / f"fuser-{t}.json").read_text())
         assert (meta["plugin"] == "convex") == (chosen == "convex") and fusion[t]["re"] == (chosen == "re")
+    records = [r for r in json.loads((run / "results.json").read_text()) if r["stage"] == "fusion"]
+    fusers = {t: "convex" if chosen == "convex" else "birnn" for t, chosen in kept.items()}
+    for r in records:  # each target's record names the fuser it kept; the combined row one only where both agree
+        want = fusers.get(r["target"], fusers["arousal"] if len(set(fusers.values())) == 1 else None)
+        assert r["fuser"] == want, (r["target"], r["fuser"], kept)
+    assert all(f"fusion ({f})" in result.output for f in fusers.values())  # run's table labels each fuser's rows
     out = tmp_path / "pred"
     assert cli("predict", "--run", run, "--out", out, "--device", "cpu").exit_code == 0
     for sid in pd.read_csv(data / "metadata" / "partition.csv").query("Partition != 'train'")["Id"].astype(str):

@@ -22,7 +22,6 @@ def score_records(fitted: Fitted, out: Outputs, seed: int) -> list[dict[str, Any
     """
     cfg = fitted.config
     names = [m.name for m in fitted.modalities]
-    fuser = fitted.fusers[cfg.inputs.targets[0]].name if fitted.fusers else None
     records: list[dict[str, Any]] = []
     for part in PARTITIONS:
         idx = [i for i, s in enumerate(out.subjects) if s.partition == part]
@@ -39,7 +38,7 @@ def score_records(fitted: Fitted, out: Outputs, seed: int) -> list[dict[str, Any
             if t in out.fusion:
                 preds = [out.fusion[t][i] for i in idx]
                 records.append(_record("fusion", names, t, preds, golds[t], re=fitted.fusion_re[t],
-                                       **_chosen(fitted.fusion_decisions.get(t)), fuser=fuser,
+                                       **_chosen(fitted.fusion_decisions.get(t)), fuser=fitted.fusers[t].name,
                                        **_shrink(fitted.mean_shrink.get(t)), **base))
     records += combined_records(records)
     for r in records:
@@ -89,6 +88,7 @@ def combined_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     "ccc": both, "ccc_ci95": interval95(both, (out_a + out_v) / 2) if paired else None,
                     "ccc_per_subject": None, "pearson": None, "rmse": None, "n_frames": None,
                     "re": r["re"] if r["re"] == twin["re"] else None,  # None: one target's reads it
+                    "fuser": r.get("fuser") if r.get("fuser") == twin.get("fuser") else None,  # None: two kept
                     **({"mean_shrink": r["mean_shrink"] if r["mean_shrink"] == twin.get("mean_shrink") else None}
                        if "mean_shrink" in r else {})})
     return out
