@@ -34,7 +34,7 @@ release wrote it (`lr: 0.001`), or in its group (`model: {{lr: 0.001}}`); a flag
 it is `cfg.<group>.some_field` (`cfg.model.lr`); `musefuse.core.config.FIELD_PATHS` maps each name to its
 group. A run folder's `config.yaml` is written in groups; the flat one of an older run folder still loads.
 The training-budget fields (`epochs`, `patience`, `window`, `hop`, `batch_size`, `lr_schedule`) left at
-None take the preset's value (a preset is a `TrainingBudget`, `musefuse.core.config.PRESETS`; `cpu` also sets
+None take the preset's value (a preset is a `TrainingBudget`, `musefuse.core.presets.PRESETS`; `cpu` also sets
 `threads`), and together they are the run's `cfg.budget.resolved()` ([pipeline.md](pipeline.md#presets)).
 """
 

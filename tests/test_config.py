@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel
 
-from musefuse.core.config import FIELD_PATHS, PRESETS, RunConfig, build_config, flatten, is_set, updated
+from musefuse.core.config import FIELD_PATHS, RunConfig, build_config, flatten, is_set, updated
 from musefuse.core.errors import ConfigError
 from musefuse.core.interfaces import ModelSettings
+from musefuse.core.presets import PRESETS
 
 
 def test_cpu_preset_changes_only_the_budget_and_keeps_explicit_values():

@@ -133,3 +133,10 @@ def test_the_engine_names_nothing_of_the_method_even_in_text():
     hits = [f"{p.name}:{n}: {line.strip()}" for p in sorted((ROOT / "core" / "engine").rglob("*.py"))
             for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if pattern.search(line)]
     assert not hits, "\n".join(hits)
+
+
+def test_modules_of_core_and_lab_stay_small():
+    # small modules with one job (issue 33): a module past ~450 lines is two jobs, split it by what it does
+    long = {str(p.relative_to(ROOT)): n for p in _modules().values()
+            if p.relative_to(ROOT).parts[0] in ("core", "lab") and (n := len(p.read_text().splitlines())) > 450}
+    assert not long, long

@@ -10,13 +10,14 @@ import numpy as np
 import yaml
 
 from musefuse.core import fileio
-from musefuse.core.config import PRESET_COST, RunConfig, is_set, updated
+from musefuse.core.config import RunConfig, is_set, updated
 from musefuse.core.data.loader import load_dataset, standardise
 from musefuse.core.engine.executors import Reporter, apply_threads, parallelism
 from musefuse.core.errors import ConfigError, DataError, RunFolderError
 from musefuse.core.method.candidates import STACK
 from musefuse.core.method.pipeline import Ensemble, Fitted, Outputs, average_outputs
 from musefuse.core.plugin_host import PluginHost, get_host
+from musefuse.core.presets import PRESET_COST
 from musefuse.core.runs import runfolder
 from musefuse.core.runs.checkpoints import ensemble_member, load_fitted, save_fitted
 from musefuse.core.runs.drift import difficulty_drift, drift_table, drift_warnings
