@@ -12,7 +12,10 @@ Three rules, all on the same paired subject bootstrap (musefuse's ``decide`` and
 - ``one-se``: the one-standard-error rule in its usual form: the simplest candidate whose CCC is within one SE
   (of the best candidate's CCC) of the best;
 - ``one-se-paired``: the simplest candidate whose paired difference to the best is within one SE of that
-  difference.
+  difference;
+- ``sequential-k``: musefuse's rule with ``decision_rule: bonferroni``: a threshold that grows with the number of
+  comparisons, each of the k = candidates − 1 made at 1/k of the level one SE gives one comparison
+  (``1 − Φ(1)`` ≈ 0.16), so k = 1 (plain against re) is the rule unchanged and 6 comparisons need 1.94 SE.
 
     python benchmarks/rule_null.py --reps 300
 """
@@ -23,7 +26,7 @@ import argparse
 
 import numpy as np
 
-from musefuse.core.learning.decisions import decide
+from musefuse.core.learning.decisions import decide, se_threshold
 from musefuse.core.learning.metrics import bootstrap_cccs, partition_scores
 
 
@@ -65,7 +68,9 @@ def trial(seed: int, args: argparse.Namespace, better: float) -> dict[str, str]:
     golds, preds = draw(rng, args.subjects, args.candidates, args.steps, args.shared, args.own, better)
     parts = ["train"] * (args.subjects - args.devel) + ["devel"] * args.devel
     return {"sequential": decide("bench", preds, golds, "constructed", parts).chosen,
-            "one-se": one_se(preds, golds, paired=False), "one-se-paired": one_se(preds, golds, paired=True)}
+            "one-se": one_se(preds, golds, paired=False), "one-se-paired": one_se(preds, golds, paired=True),
+            "sequential-k": decide("bench", preds, golds, "constructed", parts,
+                                   threshold=se_threshold("bonferroni", len(preds) - 1)).chosen}
 
 
 def main() -> None:

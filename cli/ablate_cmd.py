@@ -11,7 +11,8 @@ from musefuse.cli import options as o
 from musefuse.cli.common import err, reports_errors, stdout
 from musefuse.cli.progress import RichReporter
 from musefuse.core import fileio
-from musefuse.core.config import RunConfig, build_config, is_set
+from musefuse.core.config import RunConfig, is_set
+from musefuse.core.config_files import build_config
 from musefuse.core.errors import ConfigError
 from musefuse.lab.experiments import ExperimentResult, ablations, run_experiment, seeds_option
 

@@ -9,7 +9,7 @@ import typer
 from musefuse.cli import options as o
 from musefuse.cli.common import err, reports_errors, split_csv
 from musefuse.cli.progress import RichReporter
-from musefuse.core.config import build_config, override
+from musefuse.core.config_files import build_config, override
 from musefuse.core.errors import ConfigError
 from musefuse.core.runs.runner import load_run_config
 from musefuse.lab.robustness import DEFAULT_LEVELS, evaluate_robustness, markdown, parse_corrupt, parse_levels

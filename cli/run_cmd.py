@@ -12,7 +12,7 @@ from rich.table import Table
 from musefuse.cli import options as o
 from musefuse.cli.common import err, reports_errors, stdout
 from musefuse.cli.progress import RichReporter
-from musefuse.core.config import build_config
+from musefuse.core.config_files import build_config
 from musefuse.core.method.candidates import OPTIONAL_CANDIDATES
 from musefuse.core.runs.runner import execute_run
 from musefuse.lab.experiments.tables import model_name
@@ -82,6 +82,8 @@ def run(
     fuser_candidates: str = typer.Option(
         None, help="More fuser plugins the fusion decision scores on devel after the fuser, comma-separated "
                    "(default convex; none: the fuser alone; docs/pipeline.md)."),
+    decision_rule: str = typer.Option(
+        None, help="The SE a candidate's gain must exceed: one-se (default) | bonferroni (more with more candidates)."),
     average_candidates: bool = typer.Option(
         None, "--average-candidates/--no-average-candidates",
         help="Where a regressor has several candidates, their average is one more (default on)."),

@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from musefuse.cli.common import err, reports_errors, split_csv
-from musefuse.core.config import build_config
+from musefuse.core.config_files import build_config
 from musefuse.core.data.loader import FEATURES_DIR
 from musefuse.core.data.validate import Steps, ValidationReport, validate
 from musefuse.core.errors import ConfigError

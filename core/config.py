@@ -11,12 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from musefuse.core.data.dataset import MissingPolicy
 from musefuse.core.errors import ConfigError
 from musefuse.core.interfaces import ModelSettings, RnnType, TrainingBudget
+from musefuse.core.learning.decisions import Threshold
 from musefuse.core.method.candidates import OPTIONAL_CANDIDATES, describe
 from musefuse.core.presets import PIPELINES, PRESET_THREADS, PRESETS
 
@@ -83,7 +83,7 @@ class ModelConfig(_Group):
                 try:
                     ModelSettings.model_validate(settings)  # names and ranges; unset fields stay unset
                 except ValidationError as exc:
-                    raise ValueError(f"{modality}.{target}: {_describe(exc, 'model settings')}") from None
+                    raise ValueError(f"{modality}.{target}: {describe_error(exc, 'model settings')}") from None
         return value
 
     def settings_for(self, modality_defaults: ModelSettings, modality: str | None = None,
@@ -122,7 +122,7 @@ class DifficultyConfig(_Group):
         try:
             return estimator.Options(**self.estimator_options).model_dump()
         except ValidationError as exc:
-            raise ConfigError(_describe(exc, f"'estimator_options' of estimator '{estimator.name}'")) from None
+            raise ConfigError(describe_error(exc, f"'estimator_options' of estimator '{estimator.name}'")) from None
 
 
 class DecisionsConfig(_Group):
@@ -154,6 +154,12 @@ class DecisionsConfig(_Group):
         "can set. The run's own fuser is skipped in this list, and a fuser that learns nothing (the mean baseline) "
         "is never replaced; none ([]) for the fuser alone. Chosen on the worlds matrix, docs/results.md "
         "\"Worlds\"."))
+    decision_rule: Threshold = Field("one-se", description=(
+        "How many bootstrap standard errors a candidate's gain must exceed: one-se (one, however many candidates) "
+        "or bonferroni (more as candidates grow: each of k comparisons at 1/k of one SE's level, so a decision "
+        "over seven candidates keeps one no better than the simplest about 12 % of the time instead of 42 %; "
+        "one comparison is one SE under both, the default's plain / re / average 1.41 SE). docs/results.md "
+        "\"The decision rule under the null\"."))
     average_candidates: bool = Field(True, description=(
         "Where a regressor has several candidates, their average is one more (needs no training); the rule keeps "
         "it only where it wins on unseen subjects."))
@@ -343,7 +349,7 @@ def nest(values: dict[str, Any]) -> dict[str, Any]:
                 where = where.setdefault(group, {})
             where[key] = value
         elif key in GROUPS and isinstance(value, dict):
-            nested[key] = _merge(nested.get(key, {}), value)
+            nested[key] = merge_nested(nested.get(key, {}), value)
         else:
             nested[key] = value
     return nested
@@ -360,12 +366,12 @@ def ungroup(values: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+def merge_nested(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     """``b`` over ``a``, group by group (new dicts: neither is changed)."""
     out = dict(a)
     for k, v in b.items():
         if k in GROUPS and isinstance(v, dict):
-            out[k] = _merge(out[k] if isinstance(out.get(k), dict) else {}, v)
+            out[k] = merge_nested(out[k] if isinstance(out.get(k), dict) else {}, v)
         else:
             out[k] = v
     return out
@@ -390,10 +396,10 @@ def is_set(cfg: RunConfig, name: str) -> bool:
 
 def updated(cfg: RunConfig, **fields: Any) -> RunConfig:
     """``cfg`` with the named flat fields set (checked); what was set explicitly stays so, as do these."""
-    return RunConfig.model_validate(_merge(cfg.model_dump(exclude_unset=True), nest(fields)))
+    return RunConfig.model_validate(merge_nested(cfg.model_dump(exclude_unset=True), nest(fields)))
 
 
-def _describe(exc: ValidationError, source: str) -> str:
+def describe_error(exc: ValidationError, source: str) -> str:
     parts = []
     for e in exc.errors():
         loc = list(e["loc"])
@@ -405,46 +411,3 @@ def _describe(exc: ValidationError, source: str) -> str:
             allowed = f" (allowed: {e['ctx']['expected']})"
         parts.append(f"'{field}': {e['msg']}{allowed}")
     return f"Invalid configuration ({source}): " + "; ".join(parts)
-
-
-def build_config(file: Path | None = None, **flags: Any) -> RunConfig:
-    """YAML file (flat or nested) first, then every flag that was given (not None, flat names) on top; errors name
-    the field."""
-    values: dict[str, Any] = {}
-    if file is not None:
-        try:
-            loaded = yaml.safe_load(Path(file).read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"Cannot read config file {file}: {exc}") from None
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"Config file {file} must hold a mapping of field: value.")
-        values = nest(loaded)
-    values = _merge(values, nest({k: v for k, v in flags.items() if v is not None}))
-    source = str(file) if file else "command line"
-    try:
-        cfg = RunConfig.model_validate(values)
-    except ValidationError as exc:
-        raise ConfigError(_describe(exc, source)) from None
-    _check_together(cfg, source)
-    return cfg
-
-
-def override(cfg: RunConfig, source: str = "command line", **flags: Any) -> RunConfig:
-    """``cfg`` with every flag that was given (not None) set, each checked as :func:`build_config` checks it."""
-    try:
-        return updated(cfg, **{k: v for k, v in flags.items() if v is not None})
-    except ValidationError as exc:
-        raise ConfigError(_describe(exc, source)) from None
-
-
-def _check_together(cfg: RunConfig, source: str) -> None:
-    """Options that mean something only with another one, refused where a user sets them (not a model
-    validator: a finished run folder written before this check must still load)."""
-    ex = cfg.execution
-    ray_only = [k for k in ("ray_address", "gpus_per_task") if getattr(ex, k) is not None]
-    if ray_only and ex.executor != "ray":
-        flags = " and ".join(f"--{k.replace('_', '-')}" for k in ray_only)
-        fields = " and ".join(f"'{k}'" for k in ray_only)
-        raise ConfigError(f"Invalid configuration ({source}): {fields} ({flags}) apply to executor ray only, but "
-                          f"'executor' (--executor) is {ex.executor}; add --executor ray (docs/ray.md) or drop "
-                          f"{flags}.")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel
 
-from musefuse.core.config import FIELD_PATHS, RunConfig, build_config, flatten, is_set, updated
+from musefuse.core.config import FIELD_PATHS, RunConfig, flatten, is_set, updated
+from musefuse.core.config_files import build_config
 from musefuse.core.errors import ConfigError
 from musefuse.core.interfaces import ModelSettings
 from musefuse.core.presets import PRESETS
@@ -63,9 +64,9 @@ def test_settings_come_in_small_groups_and_every_name_is_one_field():
     assert len(RunConfig.model_fields) <= 8
     for group in _groups(RunConfig):
         assert len(group.model_fields) <= 12, group.__name__
-    # every field of the flat config of musefuse 0.1 (47), and four since (fusion_apply, single_candidates,
-    # fold_stopping, fuser_candidates), each in one group
-    assert len(FIELD_PATHS) == 51
+    # every field of the flat config of musefuse 0.1 (47), and five since (fusion_apply, single_candidates,
+    # fold_stopping, fuser_candidates, decision_rule), each in one group
+    assert len(FIELD_PATHS) == 52
     assert FIELD_PATHS["lr"] == ("model",) and FIELD_PATHS["fuser"] == ("method", "fusion")
 
 

@@ -15,7 +15,7 @@ from test_loader import make_dataset  # the MuSe-layout builder shared by the da
 from typer.testing import CliRunner
 
 from musefuse.cli.app import app
-from musefuse.core.config import build_config
+from musefuse.core.config_files import build_config
 from musefuse.core.errors import ConfigError
 from musefuse.lab.synth import write_synthetic
 

@@ -31,7 +31,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from statistics import NormalDist
+from typing import Any, Literal
 
 import numpy as np
 
@@ -40,6 +41,21 @@ from musefuse.core.learning.metrics import bootstrap_cccs, ccc_ci95, partition_s
 DRAWS = 200  # subject resamples for a standard error (the choice is reproducible: the seed is fixed)
 # In every decision task's key: a stored decision made by another version of the rule is never reused.
 RULE = "one-se, must not lose on devel (2026-12)"
+# How many standard errors a gain must exceed. one-se: one, whatever the number of candidates (the rule above).
+# bonferroni: with k comparisons (candidates after the simplest) each one is made at 1/k of the level one SE gives
+# a single comparison, 1 - Φ(1) ≈ 0.16, so that the decision as a whole keeps a candidate no better than the
+# simplest about as rarely as one comparison at one SE does (k = 1 is one SE; 6 comparisons need 1.94).
+# benchmarks/rule_null.py measures both (docs/results.md "The decision rule under the null").
+Threshold = Literal["one-se", "bonferroni"]
+THRESHOLDS: tuple[Threshold, ...] = ("one-se", "bonferroni")
+
+
+def se_threshold(rule: Threshold, comparisons: int) -> float:
+    """The SE multiple a candidate's gain must exceed, for a decision with ``comparisons`` comparisons."""
+    if rule == "one-se" or comparisons <= 1:
+        return 1.0
+    z = NormalDist()
+    return z.inv_cdf(1 - (1 - z.cdf(1.0)) / comparisons)
 
 
 @dataclass(frozen=True)
@@ -86,8 +102,10 @@ def configured(decision: str, chosen: str) -> Decision:
 
 
 def decide(decision: str, signals: dict[str, Sequence[np.ndarray] | None], golds: Sequence[np.ndarray],
-           evidence: str, partitions: Sequence[str] | None = None) -> Decision:
+           evidence: str, partitions: Sequence[str] | None = None, threshold: float = 1.0) -> Decision:
     """Apply the rule to candidates' predictions of the evidence subjects (``signals``, simplest first).
+
+    ``threshold``: how many standard errors a gain must exceed (:func:`se_threshold`; 1 unless asked otherwise).
 
     ``partitions`` (one per subject, 'train' / 'devel'): where devel is pooled with out-of-fold evidence, a
     candidate must also not lose on devel, and the decision notes where the kept candidate's devel and
@@ -106,7 +124,7 @@ def decide(decision: str, signals: dict[str, Sequence[np.ndarray] | None], golds
         holds_on_devel = not devel or devel[name] >= devel[chosen]
         if draws is not None:
             compared[name] = (chosen, float(np.std(draws[name] - draws[chosen])))
-            if gain > compared[name][1] and holds_on_devel:
+            if gain > threshold * compared[name][1] and holds_on_devel:
                 chosen = name
     table = {}
     for n in signals:
@@ -119,6 +137,8 @@ def decide(decision: str, signals: dict[str, Sequence[np.ndarray] | None], golds
                     **({"devel_ccc": _round(devel[n])} if devel else {})}
     n_subjects = sum(1 for g in golds if np.isfinite(g).any())
     notes = _disagreement(signals.get(chosen), golds, partitions) if chosen in scored else []
+    if threshold != 1.0:
+        notes.append(f"a gain had to exceed {threshold:.2f} standard errors ({len(order) - 1} comparisons)")
     return Decision(decision, chosen, table, n_subjects, evidence, notes)
 
 

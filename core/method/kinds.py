@@ -19,7 +19,7 @@ from musefuse.core.engine.task import Task
 from musefuse.core.interfaces import FitContext, TrainingBudget
 from musefuse.core.learning import stacking
 from musefuse.core.learning.calibration import apply_calibration, reference_quantiles
-from musefuse.core.learning.decisions import decide
+from musefuse.core.learning.decisions import decide, se_threshold
 from musefuse.core.learning.regressor import Regressor
 from musefuse.core.method import stages
 from musefuse.core.method.boundary import Plugin, in_task
@@ -133,7 +133,7 @@ def _fit_decision(spec: Spec, env: TaskEnv, fit, devel, ctx):
     outputs = {name: env.signal(refs) for name, refs in spec.candidates.items()}
     parts = [env.dataset.subjects[i].partition for i in fit]
     decision = decide(spec.decision, {n: [o[i] for i in fit] for n, o in outputs.items()}, [y[i] for i in fit],
-                      spec.evidence, parts)
+                      spec.evidence, parts, threshold=se_threshold(spec.threshold, len(outputs) - 1))
     return {}, {"choice": decision.chosen}, outputs[decision.chosen], {"choice": decision.chosen,
                                                                        "decision": decision.as_json()}
 

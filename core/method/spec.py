@@ -70,6 +70,10 @@ class Spec:
         return dict(self.raw.get("options", {}))
 
     @property
+    def threshold(self) -> str:  # a decision's SE threshold rule (core/learning/decisions.py se_threshold)
+        return self.raw.get("threshold", "one-se")
+
+    @property
     def plugin(self) -> str:
         return self.raw["plugin"]
 

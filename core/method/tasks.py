@@ -216,6 +216,8 @@ class RunFacts:
             "data": data_key(self.dataset), "target": target, "decision": name,
             "fit_ids": ids["train"] + ids["devel"] if pooled else ids["devel"],
             "evidence": "out-of-fold train + devel" if pooled else "devel", "rule": RULE,
+            # only where asked: the default's decisions keep the keys of every earlier release
+            **({"threshold": rule} if (rule := self.cfg.method.decisions.decision_rule) != "one-se" else {}),
             "order": list(candidates), "candidates": {n: {"refs": refs} for n, refs in candidates.items()}})
 
     def fold_view(self, m, t: str, tag: str, candidates: dict[str, list[Ref]], decision: Task | None) -> Task:

@@ -39,7 +39,7 @@ CONFIGS: dict[str, dict] = {
 
 def plan_keys(data: Path, **common) -> dict:
     """Each configuration's tasks as [kind, label, key]; ``common``: fields added to every configuration."""
-    from musefuse.core.config import build_config
+    from musefuse.core.config_files import build_config
     from musefuse.core.data.loader import load_dataset, standardise
     from musefuse.core.plugin_host import get_host
     try:
