@@ -47,7 +47,6 @@ RULE = "one-se, must not lose on devel (2026-12)"
 # simplest about as rarely as one comparison at one SE does (k = 1 is one SE; 6 comparisons need 1.94).
 # benchmarks/rule_null.py measures both (docs/results.md "The decision rule under the null").
 Threshold = Literal["one-se", "bonferroni"]
-THRESHOLDS: tuple[Threshold, ...] = ("one-se", "bonferroni")
 
 
 def se_threshold(rule: Threshold, comparisons: int) -> float:
@@ -138,7 +137,7 @@ def decide(decision: str, signals: dict[str, Sequence[np.ndarray] | None], golds
     n_subjects = sum(1 for g in golds if np.isfinite(g).any())
     notes = _disagreement(signals.get(chosen), golds, partitions) if chosen in scored else []
     if threshold != 1.0:
-        notes.append(f"a gain had to exceed {threshold:.2f} standard errors ({len(order) - 1} comparisons)")
+        notes.append(f"a gain had to exceed {threshold:.2f} standard errors (decision_rule: bonferroni)")
     return Decision(decision, chosen, table, n_subjects, evidence, notes)
 
 
