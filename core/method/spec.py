@@ -70,10 +70,6 @@ class Spec:
         return dict(self.raw.get("options", {}))
 
     @property
-    def threshold(self) -> str:  # a decision's SE threshold rule (core/learning/decisions.py se_threshold)
-        return self.raw.get("threshold", "one-se")
-
-    @property
     def plugin(self) -> str:
         return self.raw["plugin"]
 
@@ -152,6 +148,10 @@ class Spec:
     @property
     def evidence(self) -> str:
         return self.raw["evidence"]
+
+    @property
+    def threshold(self) -> str:  # a decision's SE threshold rule (core/learning/decisions.py se_threshold)
+        return self.raw.get("threshold", "one-se")
 
     @property
     def candidates(self) -> dict[str, list[Ref]]:  # name -> its predictions, simplest first
