@@ -103,6 +103,9 @@ def run(
     folds: int = typer.Option(None, help="Folds over train subjects for out-of-fold inputs (default 3)."),
     fold_stopping: str = typer.Option(
         None, help="What stops a fold regressor's training: devel (default) | inner (a quarter of its own subjects)."),
+    all_train_member: bool = typer.Option(
+        None, "--all-train-member/--no-all-train-member",
+        help="Each regressor's all-train model joins its fold models for devel/test/new subjects (default off)."),
     fold_standardise: bool = typer.Option(
         None, "--fold-standardise/--no-fold-standardise",
         help="Fold models standardise features on their own subjects (default on)."),

@@ -219,6 +219,11 @@ class EnsembleConfig(_Group):
         "What stops the training of a fold regressor: devel (the run's devel subjects, which then also judge the "
         "candidates and the fusion), or inner (a quarter of its own fit subjects, at least 2, held out from its "
         "training; devel then only judges, at the cost of fewer subjects to learn from)."))
+    all_train_member: bool = Field(False, description=(
+        "Each regressor candidate's model fitted on every train subject joins its fold models in predicting devel, "
+        "test and new subjects (their mean, one member more); train subjects keep their out-of-fold predictions, "
+        "which the fuser learns from. A fold model sees (folds - 1) / folds of the train subjects; this member "
+        "sees them all, at the cost of one more model per candidate. Not with fusion_apply: per-fold."))
     ensemble_seeds: int = Field(1, ge=1, description=(
         "Pipelines trained with seeds seed, seed + 1, …, their predictions averaged (every stage); each costs a "
         "whole pipeline. 1: one pipeline (the default at the CPU budget; the fold models of each regressor are an "

@@ -3,8 +3,8 @@ and each command takes its subset, so a slip there would add or drop a flag sile
 
 tests/data/cli_flags.json was recorded at af87665, before the options were shared, by what `flags()` below does
 (`json.dumps(flags(), indent=1)`, sorted by command). A flag added on purpose is added there in the same commit
-(since af87665: run's --fusion-apply, --[no-]single-candidates, --fold-stopping, --fuser-candidates and
---decision-rule).
+(since af87665: run's --fusion-apply, --[no-]single-candidates, --fold-stopping, --fuser-candidates,
+--decision-rule and --[no-]all-train-member).
 """
 
 from __future__ import annotations

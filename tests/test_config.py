@@ -64,9 +64,9 @@ def test_settings_come_in_small_groups_and_every_name_is_one_field():
     assert len(RunConfig.model_fields) <= 8
     for group in _groups(RunConfig):
         assert len(group.model_fields) <= 12, group.__name__
-    # every field of the flat config of musefuse 0.1 (47), and five since (fusion_apply, single_candidates,
-    # fold_stopping, fuser_candidates, decision_rule), each in one group
-    assert len(FIELD_PATHS) == 52
+    # every field of the flat config of musefuse 0.1 (47), and six since (fusion_apply, single_candidates,
+    # fold_stopping, fuser_candidates, decision_rule, all_train_member), each in one group
+    assert len(FIELD_PATHS) == 53
     assert FIELD_PATHS["lr"] == ("model",) and FIELD_PATHS["fuser"] == ("method", "fusion")
 
 

@@ -46,10 +46,11 @@ class UnimodalPlan:
 
     With out-of-fold fusion inputs (the default) every candidate is ``folds`` fold models: each train subject's
     prediction comes from the model that held it out, and every other subject's is the mean of the fold models
-    (an ensemble, at no extra training). Otherwise a candidate is one model fitted on all train subjects.
+    (an ensemble, at no extra training; with ``all_train_member`` the model fitted on all train subjects is one
+    member more, last). Otherwise a candidate is one model fitted on all train subjects.
     """
 
-    candidates: dict[str, list[Task]]  # name -> its models (the fold models, or the one all-train model)
+    candidates: dict[str, list[Task]]  # name -> its models (the fold models [+ all-train], or the all-train one)
     refs: dict[str, list[Ref]]  # name -> its predictions of every subject (AVERAGE: of all candidates)
     decision: Task | None  # None: one candidate, set by the config
     output: list[Ref]  # what the fuser reads: the decision's output, or the one candidate's predictions
@@ -141,10 +142,15 @@ def _unimodal(run: RunFacts, plan: RunPlan, m, t: str) -> UnimodalPlan:
                                        None if not c.re else plan.difficulty[m.name] if run.shared_signal else
                                        [[plan.fold_estimators[m.name][k].key, None]], c, named))
                 for k, h in enumerate(held)]
-            ensemble = plan.add(run.averaged(
-                f"unimodal {m.name} → {t}{f' ({c.name})' if named else ''} (mean of {len(held)} folds)", m.name,
-                [[[r.key, None]] for r in models[c.name]]))
-            refs[c.name] = [[ensemble.key, None]] + [[r.key, h] for r, h in zip(models[c.name], held, strict=True)]
+            oof = [[r.key, h] for r, h in zip(models[c.name], held, strict=True)]
+            mean_of = f"{len(held)} folds"
+            if run.cfg.method.ensemble.all_train_member:  # the model that saw every train subject: one member more
+                models[c.name].append(plan.add(run.regressor(m, t, "", train, plan.difficulty[m.name] if c.re else
+                                                             None, c, named)))
+                mean_of += " and all train"
+            ensemble = plan.add(run.averaged(f"unimodal {m.name} → {t}{f' ({c.name})' if named else ''} (mean of "
+                                             f"{mean_of})", m.name, [[[r.key, None]] for r in models[c.name]]))
+            refs[c.name] = [[ensemble.key, None]] + oof
         else:
             models[c.name] = [plan.add(run.regressor(m, t, "", train, plan.difficulty[m.name] if c.re else None, c,
                                                      named))]
@@ -205,6 +211,9 @@ def _fold_views(run: RunFacts, plan: RunPlan, t: str) -> list[dict[str, list[Ref
     views: list[dict[str, list[Ref]]] = [{} for _ in run.held]
     for m in run.modalities:
         up = plan.unimodal[(m.name, t)]
+        if run.cfg.method.ensemble.all_train_member:
+            raise ConfigError("'fusion_apply: per-fold' fuses each fold's models' predictions, and the all-train "
+                              "member belongs to no fold: use one or the other (all_train_member).")
         if up.stack is not None:
             raise ConfigError("'fusion_apply: per-fold' fuses each fold's kept candidate, and the stack candidate "
                               "combines candidates with weights fitted across folds: use one or the other.")
