@@ -37,8 +37,12 @@ def shim(package: Path, work: Path, name: str) -> dict[str, str]:
     """The environment that imports musefuse from ``package`` (a folder named musefuse put on PYTHONPATH)."""
     path = work / f"path-{name}"
     path.mkdir(parents=True, exist_ok=True)
-    if not (path / "musefuse").exists():
-        (path / "musefuse").symlink_to(package)
+    link = path / "musefuse"
+    # an OUT folder first used from another checkout holds a link to that one: point it at this package
+    if link.is_symlink() and link.resolve() != package.resolve():
+        link.unlink()
+    if not link.exists():
+        link.symlink_to(package)
     return {**os.environ, "PYTHONPATH": str(path)}
 
 

@@ -196,3 +196,13 @@ def test_check_ranking_compares_the_scales(tmp_path):
     assert "| valence | default | new |" in text and "**no**" in text
     assert "| arousal | hidden-levels | new |" in text and "not both run" in text
     assert "Same sign in 2 of 4 comparisons." in text  # default and all worlds, per target; valence differs
+
+
+def test_a_method_of_this_checkout_imports_this_checkout_even_where_another_one_used_the_folder(tmp_path):
+    from unseen import shim
+
+    other, mine = tmp_path / "other", tmp_path / "mine"
+    other.mkdir(), mine.mkdir()
+    shim(other, tmp_path / "trees", "checkout")
+    env = shim(mine, tmp_path / "trees", "checkout")  # the same OUT folder, run from another checkout
+    assert (Path(env["PYTHONPATH"]) / "musefuse").resolve() == mine.resolve()
