@@ -18,6 +18,11 @@ variance is biased low by (K−1)/K: it would give intervals that look tight and
 about width: with K = 3 the multiplier is t = 4.30. With one draw there is no interval (``None``): the
 spread over seeds alone says nothing about other draws.
 
+**A world given as data** (``worlds.py --data-world``: a MuSe-layout folder such as a held-out set) has no
+draws: its data are what they are. Its row's interval is over the paired differences of its training seeds
+(t with S − 1 degrees of freedom): how much the comparison depends on the seed on *these* data, which is all
+one dataset can say. Such worlds are not averaged into "all worlds" (another population, not another draw).
+
 **All worlds.** One row averages the worlds: for each draw, the mean over worlds of that world's per-draw
 mean difference, then the same t-interval over draws. Draw k of two variants share the generator seed (the
 same subjects' latent states, labels, corruption plans), so worlds are not independent within a draw;
@@ -121,17 +126,24 @@ def _per_draw(by_draw: dict[int, dict[int, tuple[float, float]]], which: int | N
     return {d: statistics.fmean(value(p) for p in seeds.values()) for d, seeds in by_draw.items() if seeds}
 
 
-def rows(paired: Paired, worlds: list[str]) -> list[Row]:
-    """A row per world of ``worlds`` that has pairs, then "all worlds" (module docstring)."""
+def rows(paired: Paired, worlds: list[str], given: frozenset[str] = frozenset()) -> list[Row]:
+    """A row per world of ``worlds`` that has pairs, then "all worlds" of those not ``given`` as data (module
+    docstring; a given world's interval is over its seeds)."""
     out = []
     for w in worlds:
         by_draw = paired.pairs.get(w)
         if not by_draw:
             continue
         n = sum(len(s) for s in by_draw.values())
+        if w in given:  # one dataset: the seeds are what varies
+            diffs = {s: b - a for seeds in by_draw.values() for s, (a, b) in seeds.items()}
+            iv = draw_interval(diffs, n)
+            iv = Interval(iv.mean, iv.lo, iv.hi, 1, n)
+        else:
+            iv = draw_interval(_per_draw(by_draw, None), n)
         out.append(Row(w, statistics.fmean(_per_draw(by_draw, 0).values()),
-                       statistics.fmean(_per_draw(by_draw, 1).values()), draw_interval(_per_draw(by_draw, None), n)))
-    present = [w for w in worlds if paired.pairs.get(w)]
+                       statistics.fmean(_per_draw(by_draw, 1).values()), iv))
+    present = [w for w in worlds if paired.pairs.get(w) and w not in given]
     if present:
         draws = sorted({d for w in present for d in paired.pairs[w]})
 
@@ -153,12 +165,13 @@ def fmt_diff(iv: Interval) -> str:
     return f"{iv.mean:+.3f} [{iv.lo:+.3f}, {iv.hi:+.3f}]"
 
 
-def markdown(target: str, old: str, new: str, table: list[Row]) -> str:
-    """The Markdown table of one target."""
+def markdown(target: str, old: str, new: str, table: list[Row], given: frozenset[str] = frozenset()) -> str:
+    """The Markdown table of one target (``given``: worlds given as data, whose interval is over seeds)."""
     lines = [f"| {target}: world | {old} | {new} | {new} − {old}, 95 % interval over draws | runs paired |",
              "|---|---|---|---|---|"]
     for r in table:
         name = f"**{r.world}**" if r.world == "all worlds" else r.world
-        lines.append(f"| {name} | {r.old:.3f} | {r.new:.3f} | {fmt_diff(r.diff)} | {r.diff.draws} draws, "
-                     f"{r.diff.pairs} pairs |")
+        runs = (f"given data, {r.diff.pairs} seeds (interval over seeds)" if r.world in given else
+                f"{r.diff.draws} draws, {r.diff.pairs} pairs")
+        lines.append(f"| {name} | {r.old:.3f} | {r.new:.3f} | {fmt_diff(r.diff)} | {runs} |")
     return "\n".join(lines)

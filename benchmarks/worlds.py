@@ -22,6 +22,9 @@ tables and every per-run number.
     python benchmarks/worlds.py --scale full ...
     # does the reduced scale rank the methods as the full scale does? (a subset of both)
     python benchmarks/worlds.py --check-ranking --worlds default,unseen-subjects --draws 0 --seeds 0,1 ...
+    # your own data as worlds (a held-out set, real recordings): once per seed, interval over the seeds
+    python benchmarks/worlds.py --scale full --worlds "" --seeds 0,1,2 --data-world setA=/data/setA \
+        --data-world real=/data/real --method old@af87665= --method new=
     # tables from the cells already done, nothing run
     python benchmarks/worlds.py --report-only ...
 """
@@ -102,6 +105,20 @@ def parse_method(text: str) -> Method:
     return Method(name, tuple(shlex.split(flags)), commit or None)
 
 
+def parse_data_worlds(texts: list[str]) -> dict[str, Path]:
+    """'NAME=PATH' each: worlds whose data are a folder, named apart from the generated ones."""
+    out: dict[str, Path] = {}
+    for text in texts:
+        name, sep, path = text.partition("=")
+        if not sep or not name or "/" in name or name in WORLDS or name in out or name == "all worlds":
+            raise SystemExit(f"--data-world {text!r}: expected NAME=PATH with a new plain name (not one of "
+                             f"{', '.join(WORLDS)})")
+        if not (Path(path) / "metadata" / "partition.csv").is_file():
+            raise SystemExit(f"--data-world {text!r}: {path} is not a MuSe-layout folder (no metadata/partition.csv)")
+        out[name] = Path(path).resolve()
+    return out
+
+
 def cell_name(world: str, draw: int, seed: int) -> str:
     return f"{world}-d{draw}-s{seed}"
 
@@ -128,9 +145,11 @@ class Matrix:
     """Runs cells (resumable) and writes the report."""
 
     def __init__(self, out: Path, scale: str, methods: list[Method], worlds: list[str], draws: list[int],
-                 seeds: list[int], extra: list[str]):
+                 seeds: list[int], extra: list[str], data_worlds: dict[str, Path] | None = None):
         self.out, self.scale, self.methods = out, scale, methods
-        self.worlds, self.draws, self.seeds, self.extra = worlds, draws, seeds, extra
+        self.data_worlds = data_worlds or {}  # world -> a MuSe-layout folder (one dataset: draw 0 only)
+        self.worlds = [*worlds, *self.data_worlds]
+        self.draws, self.seeds, self.extra = draws, seeds, extra
         self.cells = out / "cells" / scale
         self.envs: dict[str | None, dict[str, str]] = {}
 
@@ -159,7 +178,10 @@ class Matrix:
 
     # -- data ----------------------------------------------------------------------------------------------------
     def dataset(self, world: str, draw: int) -> Path:
-        """The world's data of ``draw``, written by this checkout's generator (the same for every method)."""
+        """The world's data of ``draw``, written by this checkout's generator (the same for every method); a world
+        given as data: its folder."""
+        if world in self.data_worlds:
+            return self.data_worlds[world]
         folder = self.out / "data" / self.scale / f"{world}-d{draw}"
         if not (folder / "truth" / "manifest.json").is_file():
             cmd = [sys.executable, "-m", "musefuse.cli", "synth", "--out", str(folder), "--seed", str(draw),
@@ -170,8 +192,10 @@ class Matrix:
 
     # -- cells ---------------------------------------------------------------------------------------------------
     def order(self) -> list[tuple[int, int, str, Method]]:
-        """Seeds outermost, then draws: a matrix stopped halfway still has every draw (intervals over draws)."""
-        return [(s, d, w, m) for s in self.seeds for d in self.draws for w in self.worlds for m in self.methods]
+        """Seeds outermost, then draws: a matrix stopped halfway still has every draw (intervals over draws). A
+        world given as data has one draw, 0."""
+        return [(s, 0 if w in self.data_worlds else d, w, m) for s in self.seeds for i, d in enumerate(self.draws)
+                for w in self.worlds if not (i and w in self.data_worlds) for m in self.methods]
 
     def run_cell(self, m: Method, world: str, draw: int, seed: int) -> dict:
         sc = SCALES[self.scale]
@@ -225,15 +249,17 @@ class Matrix:
     def report(self, console: bool = True) -> str:
         recs = read_cells(self.cells)
         names = [m.name for m in self.methods]
-        keep = {k: v for k, v in recs.items() if k[0] in names and k[1] in self.worlds and k[2] in self.draws
-                and k[3] in self.seeds}
+        keep = {k: v for k, v in recs.items() if k[0] in names and k[1] in self.worlds
+                and (k[2] in self.draws or k[1] in self.data_worlds) and k[3] in self.seeds}
         scores = {k: v["test"] for k, v in keep.items()}
         expected = len(self.order())
         secs = [v["seconds"] for v in keep.values()]
         cpus = {n: [v["cpu_seconds"] for k, v in keep.items() if k[0] == n and "cpu_seconds" in v] for n in names}
         sc = SCALES[self.scale]
         lines = [f"# Worlds ({self.scale} scale), checkout {git_head()}", "",
-                 f"Scale: {sc.note}. Worlds: {', '.join(self.worlds)}; draws {_ints(self.draws)}; "
+                 f"Scale: {sc.note}. Worlds: {', '.join(self.worlds)}"
+                 + "".join(f" ({w} = the data in {p})" for w, p in self.data_worlds.items())
+                 + f"; draws {_ints(self.draws)}; "
                  f"training seeds {_ints(self.seeds)}. Methods: "
                  + "; ".join(f"**{m.name}** = {_describe(m)}" for m in self.methods) + ".", "",
                  f"Cells done: {len(keep)} of {expected}"
@@ -246,9 +272,9 @@ class Matrix:
         for new in names[1:]:
             for target in ws.TARGETS:
                 paired = ws.pair(scores, names[0], new, target, self.worlds)
-                table = ws.rows(paired, self.worlds)
+                table = ws.rows(paired, self.worlds, frozenset(self.data_worlds))
                 tables[(new, target)] = table
-                lines += [ws.markdown(target, names[0], new, table), ""]
+                lines += [ws.markdown(target, names[0], new, table, frozenset(self.data_worlds)), ""]
                 if paired.missing:
                     lines += [f"Not paired ({target}): " + ", ".join(
                         f"{m} {cell_name(w, d, s)}" for m, w, d, s in paired.missing) + ".", ""]
@@ -401,6 +427,9 @@ def main(argv: list[str] | None = None) -> None:
                     help="NAME=FLAGS or NAME@COMMIT=FLAGS, repeated; the first is the baseline "
                          "(default: default= and candidates=--unimodal-candidates recording,delay+2s,delay+4s)")
     ap.add_argument("--worlds", default=",".join(WORLDS), help=f"subset of {', '.join(WORLDS)}")
+    ap.add_argument("--data-world", action="append", default=[], metavar="NAME=PATH",
+                    help="one more world: a MuSe-layout folder (a held-out set, real data), run once per seed and "
+                         "method; its interval is over the seeds; repeatable (--worlds '' for these alone)")
     ap.add_argument("--draws", default="0,1,2", help="generator seeds")
     ap.add_argument("--seeds", default="0,1", help="training seeds")
     ap.add_argument("--scale", choices=list(SCALES), default="reduced")
@@ -423,11 +452,14 @@ def main(argv: list[str] | None = None) -> None:
     if unknown:
         raise SystemExit(f"Unknown world(s) {', '.join(unknown)}. Known: {', '.join(WORLDS)}")
     draws, seeds = [int(x) for x in args.draws.split(",")], [int(x) for x in args.seeds.split(",")]
+    data_worlds = parse_data_worlds(args.data_world)
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     if args.check_ranking:
+        if data_worlds:
+            raise SystemExit("--check-ranking compares two scales of generated worlds; a --data-world has one size")
         check_ranking(args.out, methods, worlds, draws, seeds, extra, run=not args.report_only)
         return
-    mx = Matrix(args.out, args.scale, methods, worlds, draws, seeds, extra)
+    mx = Matrix(args.out, args.scale, methods, worlds, draws, seeds, extra, data_worlds)
     try:
         if not args.report_only:
             mx.run_all()

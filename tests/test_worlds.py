@@ -206,3 +206,34 @@ def test_a_method_of_this_checkout_imports_this_checkout_even_where_another_one_
     shim(other, tmp_path / "trees", "checkout")
     env = shim(mine, tmp_path / "trees", "checkout")  # the same OUT folder, run from another checkout
     assert (Path(env["PYTHONPATH"]) / "musefuse").resolve() == mine.resolve()
+
+
+def test_a_world_given_as_data_runs_once_per_seed_and_its_interval_is_over_seeds(tmp_path, monkeypatch):
+    methods = [worlds.Method("old", (), None), worlds.Method("new", (), None)]
+    mx = worlds.Matrix(tmp_path, "reduced", methods, ["default"], [1, 2, 3], [0, 1, 2], [],
+                       {"setA": tmp_path / "setA"})
+    given = [c for c in mx.order() if c[2] == "setA"]
+    assert sorted((s, d, m.name) for s, d, _, m in given) == [(s, 0, m) for s in (0, 1, 2) for m in ("new", "old")]
+    assert mx.dataset("setA", 0) == tmp_path / "setA"
+    # the generated world: +0.04 on every draw; the data: +0.01, +0.02, +0.03 over the seeds
+    scores = {k: v for k, v in matrix(0.04, worlds_=("default",), draws=(1, 2, 3), seeds=(0, 1, 2), noise=0).items()}
+    for s in (0, 1, 2):
+        scores[("old", "setA", 0, s)] = {t: 0.5 for t in ws.TARGETS}
+        scores[("new", "setA", 0, s)] = {t: 0.51 + 0.01 * s for t in ws.TARGETS}
+    _write_cells(tmp_path, scores)
+    text = mx.report(console=False)
+    assert "Cells done: 24 of 24" in text
+    table = {r.world: r for r in ws.rows(ws.pair(scores, "old", "new", "arousal"), mx.worlds, frozenset({"setA"}))}
+    data = table["setA"].diff
+    assert data.mean == pytest.approx(0.02) and data.lo == pytest.approx(0.02 - 4.303 * 0.01 / math.sqrt(3))
+    assert table["all worlds"].diff.mean == pytest.approx(0.04)  # the given data are not averaged in
+    assert "| setA | 0.500 | 0.520 | +0.020 [" in text and "given data, 3 seeds (interval over seeds)" in text
+
+
+def test_a_data_world_must_be_a_muse_folder_with_a_name_of_its_own(tmp_path):
+    (tmp_path / "metadata").mkdir()
+    (tmp_path / "metadata" / "partition.csv").write_text("Id,Partition\n")
+    assert worlds.parse_data_worlds([f"setA={tmp_path}"]) == {"setA": tmp_path.resolve()}
+    for bad in (f"default={tmp_path}", f"setA={tmp_path / 'nope'}", str(tmp_path), f"a/b={tmp_path}"):
+        with pytest.raises(SystemExit, match="--data-world"):
+            worlds.parse_data_worlds([bad])
