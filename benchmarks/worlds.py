@@ -219,9 +219,15 @@ class Matrix:
                 "test": scores.get("test", {}), "devel": scores.get("devel", {}),
                 "command": " ".join(cmd[2:]), "run": str(run)}
 
+    def done(self) -> dict[tuple[str, str, int, int], dict]:
+        """The finished cells, less those of a world given as data that ran on another folder of that name."""
+        cells = read_cells(self.cells)
+        return {k: v for k, v in cells.items() if k[1] not in self.data_worlds
+                or f"--data {self.data_worlds[k[1]]} " in v.get("command", "")}
+
     def run_all(self) -> None:
         todo = self.order()
-        done = read_cells(self.cells)
+        done = self.done()
         left = [c for c in todo if (c[3].name, c[2], c[1], c[0]) not in done]
         print(f"worlds [{self.scale}]: {len(todo)} cells, {len(todo) - len(left)} done, {len(left)} to run",
               flush=True)
@@ -247,7 +253,7 @@ class Matrix:
 
     # -- report --------------------------------------------------------------------------------------------------
     def report(self, console: bool = True) -> str:
-        recs = read_cells(self.cells)
+        recs = self.done()
         names = [m.name for m in self.methods]
         keep = {k: v for k, v in recs.items() if k[0] in names and k[1] in self.worlds
                 and (k[2] in self.draws or k[1] in self.data_worlds) and k[3] in self.seeds}

@@ -122,12 +122,13 @@ def test_parse_method():
         worlds.parse_method("no-equals-sign")
 
 
-def _write_cells(folder: Path, scores: dict) -> None:
+def _write_cells(folder: Path, scores: dict, data: Path | None = None) -> None:
+    """Cell files of constructed scores (``data``: the folder each ran on, as a run's command names it)."""
     for (m, w, d, s), test in scores.items():
         path = folder / "cells" / "reduced" / m / f"{w}-d{d}-s{s}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({"method": m, "world": w, "draw": d, "seed": s, "seconds": 60.0, "test": test,
-                                    "devel": test}))
+                                    "devel": test, "command": f"cli run --data {data} --seed {s}"}))
 
 
 def test_report_from_cell_files(tmp_path):
@@ -220,7 +221,7 @@ def test_a_world_given_as_data_runs_once_per_seed_and_its_interval_is_over_seeds
     for s in (0, 1, 2):
         scores[("old", "setA", 0, s)] = {t: 0.5 for t in ws.TARGETS}
         scores[("new", "setA", 0, s)] = {t: 0.51 + 0.01 * s for t in ws.TARGETS}
-    _write_cells(tmp_path, scores)
+    _write_cells(tmp_path, scores, tmp_path / "setA")
     text = mx.report(console=False)
     assert "Cells done: 24 of 24" in text
     table = {r.world: r for r in ws.rows(ws.pair(scores, "old", "new", "arousal"), mx.worlds, frozenset({"setA"}))}
@@ -237,3 +238,12 @@ def test_a_data_world_must_be_a_muse_folder_with_a_name_of_its_own(tmp_path):
     for bad in (f"default={tmp_path}", f"setA={tmp_path / 'nope'}", str(tmp_path), f"a/b={tmp_path}"):
         with pytest.raises(SystemExit, match="--data-world"):
             worlds.parse_data_worlds([bad])
+
+
+def test_a_data_world_cell_of_another_folder_is_not_reused(tmp_path):
+    mine, other = tmp_path / "mine", tmp_path / "other"
+    _write_cells(tmp_path, {("old", "setA", 0, 0): {}}, mine)
+    _write_cells(tmp_path, {("old", "setA", 0, 1): {}}, other)
+    mx = worlds.Matrix(tmp_path, "reduced", [worlds.Method("old", (), None), worlds.Method("new", (), None)], [],
+                       [0], [0, 1], [], {"setA": mine})
+    assert list(mx.done()) == [("old", "setA", 0, 0)]  # seed 1 ran on another folder of that name: run again
