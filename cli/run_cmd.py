@@ -83,7 +83,8 @@ def run(
         None, help="More fuser plugins the fusion decision scores on devel after the fuser, comma-separated "
                    "(default convex; none: the fuser alone; docs/pipeline.md)."),
     decision_rule: str = typer.Option(
-        None, help="The SE a candidate's gain must exceed: one-se (default) | bonferroni (more with more candidates)."),
+        None, help="The SE a candidate's gain must exceed: one-se (default) | bonferroni (more with more candidates) "
+                   "| within-best (the simplest candidate within one SE of the best)."),
     average_candidates: bool = typer.Option(
         None, "--average-candidates/--no-average-candidates",
         help="Where a regressor has several candidates, their average is one more (default on)."),

@@ -155,11 +155,13 @@ class DecisionsConfig(_Group):
         "is never replaced; none ([]) for the fuser alone. Chosen on the worlds matrix, docs/results.md "
         "\"Worlds\"."))
     decision_rule: Threshold = Field("one-se", description=(
-        "How many bootstrap standard errors a candidate's gain must exceed: one-se (one, however many candidates) "
-        "or bonferroni (more as candidates grow: each of k comparisons at 1/k of one SE's level, so a decision "
+        "Which rule keeps a candidate: one-se (simplest first, a candidate's gain over the one kept must exceed one "
+        "bootstrap standard error, however many candidates), bonferroni (more SEs as candidates grow: each of k "
+        "comparisons at 1/k of one SE's level, so a decision "
         "over seven candidates keeps one no better than the simplest about 12 % of the time instead of 42 %; "
-        "one comparison is one SE under both, the default's plain / re / average 1.41 SE). docs/results.md "
-        "\"The decision rule under the null\"."))
+        "one comparison is one SE under both, the default's plain / re / average 1.41 SE), or within-best (the "
+        "one-standard-error rule in its usual form: the simplest candidate whose CCC is within one SE of the best "
+        "candidate's; no devel condition). docs/results.md \"The decision rule under the null\"."))
     average_candidates: bool = Field(True, description=(
         "Where a regressor has several candidates, their average is one more (needs no training); the rule keeps "
         "it only where it wins on unseen subjects."))

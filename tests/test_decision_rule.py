@@ -35,17 +35,33 @@ def test_a_gain_is_kept_only_beyond_the_threshold_times_its_standard_error():
     assert stricter.chosen == "plain" and "standard errors" in stricter.notes[-1]
 
 
+def test_within_best_keeps_the_simplest_candidate_within_one_se_of_the_best():
+    rng = np.random.default_rng(1)
+    golds = [np.sin(np.linspace(0, 6, 200) + p) + 0.3 * rng.standard_normal(200) for p in rng.uniform(0, 6, 30)]
+    plain = [g + 0.9 * rng.standard_normal(200) for g in golds]
+    near = [0.99 * p + 0.01 * g for p, g in zip(plain, golds, strict=True)]  # a little better
+    far = [g + 0.2 * rng.standard_normal(200) for g in golds]  # much better
+    close = decide("d", {"plain": plain, "near": near}, golds, "devel", within_best=True)
+    c = close.candidates
+    assert c["near"]["ccc"] > c["plain"]["ccc"] and c["near"]["ccc"] - c["plain"]["ccc"] <= c["near"]["se"]
+    assert close.chosen == "plain" and c["plain"]["compared_with"] == "near" and "within-best" in close.notes[-1]
+    assert c["plain"]["gain_se"] == c["near"]["se"]  # the comparison made: against the best's own SE
+    assert decide("d", {"plain": plain, "near": near, "far": far}, golds, "devel", within_best=True).chosen == "far"
+    assert se_threshold("within-best", 6) == 1.0
+
+
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:
     return small_data(tmp_path_factory, "rule", subjects=12)
 
 
-def test_bonferroni_changes_the_decisions_and_retrains_no_model(data):
+@pytest.mark.parametrize("rule", ["bonferroni", "within-best"])
+def test_another_rule_changes_the_decisions_and_retrains_no_model(data, rule):
     ds, _, host = loaded(data, config(data))
     default = plan_run(config(data), ds, host, "cpu")
-    strict = plan_run(config(data, decision_rule="bonferroni"), ds, host, "cpu")
+    strict = plan_run(config(data, decision_rule=rule), ds, host, "cpu")
     assert all("threshold" not in t.spec for t in default.tasks if t.kind == "decision")  # earlier releases' keys
-    assert all(t.spec["threshold"] == "bonferroni" for t in strict.tasks if t.kind == "decision")
+    assert all(t.spec["threshold"] == rule for t in strict.tasks if t.kind == "decision")
     keys = {t.key for t in default.tasks}
     assert {t.kind for t in strict.tasks if t.key not in keys} <= {"decision", "fuser", "fold-mean"}
     models = [t for t in strict.tasks if t.kind in ("estimator", "regressor")]

@@ -45,13 +45,15 @@ RULE = "one-se, must not lose on devel (2026-12)"
 # bonferroni: with k comparisons (candidates after the simplest) each one is made at 1/k of the level one SE gives
 # a single comparison, 1 - Φ(1) ≈ 0.16, so that the decision as a whole keeps a candidate no better than the
 # simplest about as rarely as one comparison at one SE does (k = 1 is one SE; 6 comparisons need 1.94).
-# benchmarks/rule_null.py measures both (docs/results.md "The decision rule under the null").
-Threshold = Literal["one-se", "bonferroni"]
+# within-best: the one-standard-error rule in its usual form — the simplest candidate whose CCC is within one SE
+# of the best candidate's (that candidate's own bootstrap SE); no sequence of comparisons, no devel condition.
+# benchmarks/rule_null.py measures all three (docs/results.md "The decision rule under the null").
+Threshold = Literal["one-se", "bonferroni", "within-best"]
 
 
 def se_threshold(rule: Threshold, comparisons: int) -> float:
     """The SE multiple a candidate's gain must exceed, for a decision with ``comparisons`` comparisons."""
-    if rule == "one-se" or comparisons <= 1:
+    if rule != "bonferroni" or comparisons <= 1:
         return 1.0
     z = NormalDist()
     return z.inv_cdf(1 - (1 - z.cdf(1.0)) / comparisons)
@@ -101,10 +103,13 @@ def configured(decision: str, chosen: str) -> Decision:
 
 
 def decide(decision: str, signals: dict[str, Sequence[np.ndarray] | None], golds: Sequence[np.ndarray],
-           evidence: str, partitions: Sequence[str] | None = None, threshold: float = 1.0) -> Decision:
+           evidence: str, partitions: Sequence[str] | None = None, threshold: float = 1.0,
+           within_best: bool = False) -> Decision:
     """Apply the rule to candidates' predictions of the evidence subjects (``signals``, simplest first).
 
     ``threshold``: how many standard errors a gain must exceed (:func:`se_threshold`; 1 unless asked otherwise).
+    ``within_best``: the usual one-SE rule instead (``decision_rule: within-best``): the simplest candidate within
+    one SE of the best, each candidate compared with the best.
 
     ``partitions`` (one per subject, 'train' / 'devel'): where devel is pooled with out-of-fold evidence, a
     candidate must also not lose on devel, and the decision notes where the kept candidate's devel and
@@ -118,7 +123,12 @@ def decide(decision: str, signals: dict[str, Sequence[np.ndarray] | None], golds
     order = [n for n in signals if n in scored]
     chosen = order[0] if order else next(iter(signals))
     compared: dict[str, tuple[str, float]] = {}  # candidate -> (the one it was compared with, SE of that gain)
-    for name in order[1:]:
+    if within_best and draws is not None and order:
+        best = max(order, key=lambda n: points[n])
+        best_se = float(np.std(draws[best]))
+        compared = {n: (best, best_se) for n in order if n != best}
+        chosen = next(n for n in order if points[best] - points[n] <= best_se)
+    for name in order[1:] if not within_best else []:
         gain = points[name] - points[chosen]
         holds_on_devel = not devel or devel[name] >= devel[chosen]
         if draws is not None:
@@ -138,6 +148,8 @@ def decide(decision: str, signals: dict[str, Sequence[np.ndarray] | None], golds
     notes = _disagreement(signals.get(chosen), golds, partitions) if chosen in scored else []
     if threshold != 1.0:
         notes.append(f"a gain had to exceed {threshold:.2f} standard errors (decision_rule: bonferroni)")
+    if within_best:
+        notes.append("the simplest candidate within one standard error of the best (decision_rule: within-best)")
     return Decision(decision, chosen, table, n_subjects, evidence, notes)
 
 

@@ -133,7 +133,8 @@ def _fit_decision(spec: Spec, env: TaskEnv, fit, devel, ctx):
     outputs = {name: env.signal(refs) for name, refs in spec.candidates.items()}
     parts = [env.dataset.subjects[i].partition for i in fit]
     decision = decide(spec.decision, {n: [o[i] for i in fit] for n, o in outputs.items()}, [y[i] for i in fit],
-                      spec.evidence, parts, threshold=se_threshold(spec.threshold, len(outputs) - 1))
+                      spec.evidence, parts, threshold=se_threshold(spec.threshold, len(outputs) - 1),
+                      within_best=spec.threshold == "within-best")
     return {}, {"choice": decision.chosen}, outputs[decision.chosen], {"choice": decision.chosen,
                                                                        "decision": decision.as_json()}
 
