@@ -10,7 +10,7 @@ Three rules, all on the same paired subject bootstrap (musefuse's ``decide`` and
 - ``sequential``: musefuse's rule today: simplest first, a candidate replaces the one kept so far where its
   gain exceeds the bootstrap SE of that gain and it does not lose on devel;
 - ``one-se``: the one-standard-error rule in its usual form: the simplest candidate whose CCC is within one SE
-  (of the best candidate's CCC) of the best;
+  (of the best candidate's CCC) of the best — musefuse's ``decision_rule: within-best``;
 - ``one-se-paired``: the simplest candidate whose paired difference to the best is within one SE of that
   difference;
 - ``sequential-k``: musefuse's rule with ``decision_rule: bonferroni``: a threshold that grows with the number of
@@ -52,13 +52,13 @@ def draw(rng: np.random.Generator, subjects: int, candidates: int, steps: int, s
     return list(gold), preds
 
 
-def one_se(preds: dict[str, list[np.ndarray]], golds: list[np.ndarray], paired: bool) -> str:
+def one_se(preds: dict[str, list[np.ndarray]], golds: list[np.ndarray]) -> str:
+    """The simplest candidate whose paired difference to the best is within one SE of that difference."""
     points = {n: partition_scores(p, golds)["ccc"] for n, p in preds.items()}
     draws = bootstrap_cccs(preds, golds, 200)
     best = max(points, key=points.get)
     for name in preds:  # simplest first
-        se = np.std(draws[best] - draws[name]) if paired else np.std(draws[best])
-        if points[best] - points[name] <= se:
+        if points[best] - points[name] <= np.std(draws[best] - draws[name]):
             return name
     return best
 
@@ -68,7 +68,8 @@ def trial(seed: int, args: argparse.Namespace, better: float) -> dict[str, str]:
     golds, preds = draw(rng, args.subjects, args.candidates, args.steps, args.shared, args.own, better)
     parts = ["train"] * (args.subjects - args.devel) + ["devel"] * args.devel
     return {"sequential": decide("bench", preds, golds, "constructed", parts).chosen,
-            "one-se": one_se(preds, golds, paired=False), "one-se-paired": one_se(preds, golds, paired=True),
+            "one-se": decide("bench", preds, golds, "constructed", parts, within_best=True).chosen,
+            "one-se-paired": one_se(preds, golds),
             "sequential-k": decide("bench", preds, golds, "constructed", parts,
                                    threshold=se_threshold("bonferroni", len(preds) - 1)).chosen}
 
