@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from musefuse.core.data.dataset import MissingPolicy
 from musefuse.core.errors import ConfigError
 from musefuse.core.interfaces import ModelSettings, RnnType, TrainingBudget
-from musefuse.core.learning.decisions import Threshold
+from musefuse.core.learning.decisions import DecisionRule
 from musefuse.core.method.candidates import OPTIONAL_CANDIDATES, describe
 from musefuse.core.presets import PIPELINES, PRESET_THREADS, PRESETS
 
@@ -154,7 +154,7 @@ class DecisionsConfig(_Group):
         "can set. The run's own fuser is skipped in this list, and a fuser that learns nothing (the mean baseline) "
         "is never replaced; none ([]) for the fuser alone. Chosen on the worlds matrix, docs/results.md "
         "\"Worlds\"."))
-    decision_rule: Threshold = Field("one-se", description=(
+    decision_rule: DecisionRule = Field("one-se", description=(
         "Which rule keeps a candidate: one-se (simplest first, a candidate's gain over the one kept must exceed one "
         "bootstrap standard error, however many candidates), bonferroni (more SEs as candidates grow: each of k "
         "comparisons at 1/k of one SE's level, so a decision "

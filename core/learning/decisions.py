@@ -48,10 +48,10 @@ RULE = "one-se, must not lose on devel (2026-12)"
 # within-best: the one-standard-error rule in its usual form — the simplest candidate whose CCC is within one SE
 # of the best candidate's (that candidate's own bootstrap SE); no sequence of comparisons, no devel condition.
 # benchmarks/rule_null.py measures all three (docs/results.md "The decision rule under the null").
-Threshold = Literal["one-se", "bonferroni", "within-best"]
+DecisionRule = Literal["one-se", "bonferroni", "within-best"]
 
 
-def se_threshold(rule: Threshold, comparisons: int) -> float:
+def se_threshold(rule: DecisionRule, comparisons: int) -> float:
     """The SE multiple a candidate's gain must exceed, for a decision with ``comparisons`` comparisons."""
     if rule != "bonferroni" or comparisons <= 1:
         return 1.0
