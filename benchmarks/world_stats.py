@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 TARGETS = ("arousal", "valence")
 
@@ -136,9 +136,8 @@ def rows(paired: Paired, worlds: list[str], given: frozenset[str] = frozenset())
             continue
         n = sum(len(s) for s in by_draw.values())
         if w in given:  # one dataset: the seeds are what varies
-            diffs = {s: b - a for seeds in by_draw.values() for s, (a, b) in seeds.items()}
-            iv = draw_interval(diffs, n)
-            iv = Interval(iv.mean, iv.lo, iv.hi, 1, n)
+            iv = replace(draw_interval({s: b - a for seeds in by_draw.values() for s, (a, b) in seeds.items()}, n),
+                         draws=1)
         else:
             iv = draw_interval(_per_draw(by_draw, None), n)
         out.append(Row(w, statistics.fmean(_per_draw(by_draw, 0).values()),

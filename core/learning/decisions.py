@@ -123,18 +123,20 @@ def decide(decision: str, signals: dict[str, Sequence[np.ndarray] | None], golds
     order = [n for n in signals if n in scored]
     chosen = order[0] if order else next(iter(signals))
     compared: dict[str, tuple[str, float]] = {}  # candidate -> (the one it was compared with, SE of that gain)
-    if within_best and draws is not None and order:
-        best = max(order, key=lambda n: points[n])
-        best_se = float(np.std(draws[best]))
-        compared = {n: (best, best_se) for n in order if n != best}
-        chosen = next(n for n in order if points[best] - points[n] <= best_se)
-    for name in order[1:] if not within_best else []:
-        gain = points[name] - points[chosen]
-        holds_on_devel = not devel or devel[name] >= devel[chosen]
-        if draws is not None:
-            compared[name] = (chosen, float(np.std(draws[name] - draws[chosen])))
-            if gain > threshold * compared[name][1] and holds_on_devel:
-                chosen = name
+    if within_best:  # every candidate against the best, with the best's own SE
+        if draws is not None and order:
+            best = max(order, key=lambda n: points[n])
+            best_se = float(np.std(draws[best]))
+            compared = {n: (best, best_se) for n in order if n != best}
+            chosen = next(n for n in order if points[best] - points[n] <= best_se)
+    else:  # simplest first, each against the one kept so far
+        for name in order[1:]:
+            gain = points[name] - points[chosen]
+            holds_on_devel = not devel or devel[name] >= devel[chosen]
+            if draws is not None:
+                compared[name] = (chosen, float(np.std(draws[name] - draws[chosen])))
+                if gain > threshold * compared[name][1] and holds_on_devel:
+                    chosen = name
     table = {}
     for n in signals:
         if n not in scored or draws is None:

@@ -31,6 +31,7 @@ from musefuse.core.method.candidates import (
     AVERAGE,
     FUSION_CANDIDATES,
     STACK,
+    Candidate,
     fusion_decision,
     single_candidate,
     unimodal_candidates,
@@ -135,6 +136,10 @@ def _unimodal(run: RunFacts, plan: RunPlan, m, t: str) -> UnimodalPlan:
     named = len(cands) > 1
     models: dict[str, list[Task]] = {}
     refs: dict[str, list[Ref]] = {}
+
+    def all_train(c: Candidate) -> Task:  # the candidate fitted on every train subject (in-sample fusion's only model)
+        return plan.add(run.regressor(m, t, "", train, plan.difficulty[m.name] if c.re else None, c, named))
+
     for c in cands:
         if run.oof_fusion:  # fold models: out-of-fold for train subjects, their mean for everyone else
             models[c.name] = [
@@ -145,15 +150,13 @@ def _unimodal(run: RunFacts, plan: RunPlan, m, t: str) -> UnimodalPlan:
             oof = [[r.key, h] for r, h in zip(models[c.name], held, strict=True)]
             mean_of = f"{len(held)} folds"
             if run.cfg.method.ensemble.all_train_member:  # the model that saw every train subject: one member more
-                models[c.name].append(plan.add(run.regressor(m, t, "", train, plan.difficulty[m.name] if c.re else
-                                                             None, c, named)))
+                models[c.name].append(all_train(c))
                 mean_of += " and all train"
             ensemble = plan.add(run.averaged(f"unimodal {m.name} → {t}{f' ({c.name})' if named else ''} (mean of "
                                              f"{mean_of})", m.name, [[[r.key, None]] for r in models[c.name]]))
             refs[c.name] = [[ensemble.key, None]] + oof
         else:
-            models[c.name] = [plan.add(run.regressor(m, t, "", train, plan.difficulty[m.name] if c.re else None, c,
-                                                     named))]
+            models[c.name] = [all_train(c)]
             refs[c.name] = [[models[c.name][0].key, None]]
     # the candidates' mean: free, and less dependent on any one
     if named and run.cfg.method.decisions.average_candidates:
