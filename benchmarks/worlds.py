@@ -20,6 +20,8 @@ tables and every per-run number.
     python benchmarks/worlds.py --method old@af87665= --method new=
     # the same matrix at the full scale (69 subjects, full length, egemaps + vggface + fau, cpu preset)
     python benchmarks/worlds.py --scale full ...
+    # few subjects at full length (32 subjects, 20/6/6: the size of issue 34's real data)
+    python benchmarks/worlds.py --scale small ...
     # does the reduced scale rank the methods as the full scale does? (a subset of both)
     python benchmarks/worlds.py --check-ranking --worlds default,unseen-subjects --draws 0 --seeds 0,1 ...
     # your own data as worlds (a held-out set, real recordings): once per seed, interval over the seeds
@@ -84,6 +86,10 @@ SCALES = {
                   "9 subjects of ~80 steps, egemaps, 1 epoch: plumbing, not evidence"),
     "full": Scale((), ("--preset", "cpu"), "egemaps,vggface,fau",
                   "69 subjects (41/14/14), full length, egemaps + vggface + fau, cpu preset"),
+    # the full scale with as few subjects as the real data issue 34 reports (32 participants, 19/6/7): few
+    # subjects to learn from, long recordings and the full training budget, which neither other scale has
+    "small": Scale(("--subjects", "32"), ("--preset", "cpu"), "egemaps,vggface,fau",
+                   "32 subjects (20/6/6), full length, egemaps + vggface + fau, cpu preset"),
 }
 
 
