@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -90,7 +91,11 @@ def main() -> None:
         table.add_row(*row)
     Console(width=140).print(table)  # a benchmark log is wider than a pipe's default 80 columns
     if args.report:
-        lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+        command = "python benchmarks/below_best.py " + " ".join(sys.argv[1:])
+        lines = [f"# Fused test CCC against the best single modality on devel ({args.scale} scale)", "",
+                 f"`{command}`: below = the fused CCC under that modality's; switch = that modality's test CCC "
+                 "where devel ranks it above the fusion, else the fusion's (decided on devel, no margin).", "",
+                 "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
         lines += ["| " + " | ".join(row) + " |" for row in rows]
         args.report.write_text("\n".join(lines) + "\n")
 
