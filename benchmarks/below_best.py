@@ -61,7 +61,14 @@ def collect(out: Path, scale: str) -> dict[tuple[str, str], list[list[dict]]]:
     found: dict[tuple[str, str], list[list[dict]]] = defaultdict(list)
     for path in sorted((out / "runs" / scale).glob("*/*/results.json")):
         method, world = path.parts[-3], path.parts[-2].rsplit("-d", 1)[0]
-        found[(method, world)].append(json.loads(path.read_text()))
+        try:
+            results = json.loads(path.read_text())
+            for t in TARGETS:
+                run_scores(results, t)
+        except (ValueError, KeyError, TypeError, IndexError) as exc:  # json's errors are ValueErrors
+            raise SystemExit(f"{path}: not the results of a run with fusion and unimodal rows for "
+                             f"{' and '.join(TARGETS)} ({type(exc).__name__}: {exc}).") from None
+        found[(method, world)].append(results)
     return found
 
 

@@ -49,3 +49,11 @@ def test_cli_reads_a_worlds_folder(tmp_path):
 def test_cli_says_when_nothing_is_there(tmp_path):
     done = subprocess.run([sys.executable, str(BENCH / "below_best.py"), str(tmp_path)], capture_output=True, text=True)
     assert done.returncode != 0 and "No finished run" in done.stderr
+
+
+def test_cli_names_a_broken_results_file(tmp_path):
+    run = tmp_path / "runs" / "reduced" / "m" / "w-d0-s0"
+    run.mkdir(parents=True)
+    (run / "results.json").write_text(json.dumps(records((0.3, 0.2), {"a": (0.4, 0.5)})))  # no valence rows
+    done = subprocess.run([sys.executable, str(BENCH / "below_best.py"), str(tmp_path)], capture_output=True, text=True)
+    assert done.returncode != 0 and "w-d0-s0/results.json" in done.stderr and "Traceback" not in done.stderr
