@@ -31,7 +31,10 @@ from rich.table import Table
 TARGETS = ("arousal", "valence")
 
 
-def run_scores(results: list[dict], target: str) -> tuple[dict[str, float], dict[str, float], float, float]:
+Scores = tuple[dict[str, float], dict[str, float], float, float]
+
+
+def run_scores(results: list[dict], target: str) -> Scores:
     """(devel CCC per single modality, test CCC per single modality, fused devel CCC, fused test CCC)."""
     def ccc(stage: str, partition: str) -> dict[str, float]:
         return {(r["modalities"][0] if stage == "unimodal" else "fusion"): float(r["ccc"]) for r in results
@@ -40,12 +43,11 @@ def run_scores(results: list[dict], target: str) -> tuple[dict[str, float], dict
         ccc("fusion", "test")["fusion"]
 
 
-def summarise(runs: list[list[dict]], target: str) -> dict[str, float]:
-    """The counts and mean test CCCs above, over ``runs`` (each a results.json's records)."""
+def summarise(runs: list[Scores]) -> dict[str, float]:
+    """The counts and mean test CCCs above, over ``runs`` (each one run's :func:`run_scores` for one target)."""
     below_devel = below_test = 0
     fused, switch = [], []
-    for results in runs:
-        single_devel, single_test, fused_devel, fused_test = run_scores(results, target)
+    for single_devel, single_test, fused_devel, fused_test in runs:
         best = max(single_devel, key=single_devel.get)
         below = single_devel[best] > fused_devel
         below_devel += below
@@ -56,19 +58,18 @@ def summarise(runs: list[list[dict]], target: str) -> dict[str, float]:
             "fused": statistics.fmean(fused), "switch": statistics.fmean(switch)}
 
 
-def collect(out: Path, scale: str) -> dict[tuple[str, str], list[list[dict]]]:
-    """(method, world) -> the records of each finished run under OUT/runs/SCALE/METHOD/WORLD-dD-sS/."""
-    found: dict[tuple[str, str], list[list[dict]]] = defaultdict(list)
+def collect(out: Path, scale: str) -> dict[tuple[str, str], list[dict[str, Scores]]]:
+    """(method, world) -> each finished run's scores per target, from OUT/runs/SCALE/METHOD/WORLD-dD-sS/."""
+    found: dict[tuple[str, str], list[dict[str, Scores]]] = defaultdict(list)
     for path in sorted((out / "runs" / scale).glob("*/*/results.json")):
         method, world = path.parts[-3], path.parts[-2].rsplit("-d", 1)[0]
         try:
             results = json.loads(path.read_text())
-            for t in TARGETS:
-                run_scores(results, t)
+            scores = {t: run_scores(results, t) for t in TARGETS}
         except (ValueError, KeyError, TypeError, IndexError) as exc:  # json's errors are ValueErrors
             raise SystemExit(f"{path}: not the results of a run with fusion and unimodal rows for "
                              f"{' and '.join(TARGETS)} ({type(exc).__name__}: {exc}).") from None
-        found[(method, world)].append(results)
+        found[(method, world)].append(scores)
     return found
 
 
@@ -83,14 +84,14 @@ def main() -> None:
         raise SystemExit(f"No finished run under {args.out / 'runs' / args.scale}.")
     columns = ["method", "world", "target", "runs", "below on devel", "below on test", "fusion", "switch",
                "switch − fusion"]
-    by_method: dict[str, list[list[dict]]] = defaultdict(list)
+    by_method: dict[str, list[dict[str, Scores]]] = defaultdict(list)
     for (method, _), runs in found.items():
         by_method[method] += runs
     groups = sorted(found.items()) + [((method, "all worlds"), runs) for method, runs in sorted(by_method.items())]
     rows = []
     for (method, world), runs in groups:
         for t in TARGETS:
-            s = summarise(runs, t)
+            s = summarise([run[t] for run in runs])
             rows.append([method, world, t, str(s["runs"]), str(s["below_devel"]), str(s["below_test"]),
                          f"{s['fused']:.3f}", f"{s['switch']:.3f}", f"{s['switch'] - s['fused']:+.3f}"])
     table = Table(*columns, title=f"fused test CCC against the best single modality on devel ({args.scale})")

@@ -27,7 +27,7 @@ def records(fused: tuple[float, float], singles: dict[str, tuple[float, float]],
 def test_switch_follows_devel_not_test():
     below = records((0.30, 0.25), {"a": (0.40, 0.45), "b": (0.35, 0.90)})  # devel ranks a above the fusion
     above = records((0.60, 0.50), {"a": (0.50, 0.70), "b": (0.20, 0.30)})  # devel ranks the fusion first
-    s = below_best.summarise([below, above], "arousal")
+    s = below_best.summarise([below_best.run_scores(r, "arousal") for r in (below, above)])
     assert (s["runs"], s["below_devel"], s["below_test"]) == (2, 1, 2)
     assert s["fused"] == pytest.approx((0.25 + 0.50) / 2)
     assert s["switch"] == pytest.approx((0.45 + 0.50) / 2)  # a's test where devel says a; b's 0.90 never taken
